@@ -1,0 +1,44 @@
+# The two commands a user needs: `make devnet` and `make test`. Both install what is missing first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+ANVIL_DIR := node_modules/@foundry-rs/anvil-linux-amd64/bin
+# ape-vyper must find the pip-installed vyper 0.4.3 (never vvm), and ape-foundry the pinned anvil.
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/$(ANVIL_DIR):$(PATH)
+
+.PHONY: setup test devnet devnet-down lint format bench clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+# `npm ci` rejects this lock: npm 11 leaves the other platforms' optional anvil/cast packages out
+# of it. `npm install --no-save` installs exactly the locked versions and checks their integrity.
+node_modules/.installed: package.json package-lock.json
+	npm install --no-audit --no-fund --no-save --loglevel=error
+	@test -x $(ANVIL_DIR)/anvil || { echo "anvil binary missing from node_modules" >&2; exit 1; }
+	@touch $@
+
+test: setup
+	$(BIN)/ape test $(ARGS)
+
+devnet: setup
+	$(BIN)/sequencer devnet up
+
+devnet-down: setup
+	$(BIN)/sequencer devnet down
+
+lint: setup
+	$(BIN)/ruff check sequencer scripts tests bench
+	$(BIN)/ruff format --check sequencer scripts tests bench
+
+format: setup
+	$(BIN)/ruff check --fix sequencer scripts tests bench
+	$(BIN)/ruff format sequencer scripts tests bench
+
+clean:
+	rm -rf $(VENV) node_modules .build .devnet .hypothesis .pytest_cache

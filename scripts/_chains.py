@@ -1,0 +1,118 @@
+"""ape-side handles for the devnet's chains, shared by scripts/deploy.py and the test harness.
+
+ape has one active provider at a time. `ApeChain.use()` makes one chain active (connecting by URL
+to an anvil that someone else started), checks that the node answers with the expected chain id
+(a stale anvil on the port is never silently reused), and clears ape's chain-id cache, which is
+keyed "local:foundry" for every anvil and would otherwise report the first chain's id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ape import chain as ape_chain
+from ape import networks
+from ape.api import ProviderAPI
+from web3 import Web3
+
+
+class ChainMismatchError(RuntimeError):
+    """The node at a chain's URL is not the chain we expected."""
+
+
+def _clear_chain_id_cache() -> None:
+    ape_chain._chain_id_cache.clear()
+
+
+@dataclass
+class ApeChain:
+    """One chain of the devnet, as ape and web3.py see it."""
+
+    name: str
+    role: str
+    chain_id: int
+    url: str
+    _provider: ProviderAPI | None = field(default=None, init=False, repr=False)
+    _w3: Web3 | None = field(default=None, init=False, repr=False)
+
+    @property
+    def w3(self) -> Web3:
+        """A plain web3.py client for this chain (no ape involved)."""
+        if self._w3 is None:
+            self._w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 60}))
+        return self._w3
+
+    def rpc(self, method: str, params: list[Any] | None = None) -> Any:
+        """A raw JSON-RPC call to this chain's node; raises on an error answer."""
+        answer = self.w3.provider.make_request(method, params or [])
+        if "error" in answer:
+            raise RuntimeError(f"{method} on {self.name}: {answer['error']}")
+        return answer["result"]
+
+    def check(self) -> None:
+        actual = int(self.rpc("eth_chainId"), 16)
+        if actual != self.chain_id:
+            raise ChainMismatchError(
+                f"{self.name} at {self.url} answers chain id {actual}, expected {self.chain_id}"
+            )
+
+    @contextlib.contextmanager
+    def use(self) -> Iterator[ProviderAPI]:
+        """Make this chain ape's active provider for the duration of the block."""
+        self.check()
+        if self._provider is None:
+            context = networks.ethereum.local.use_provider(
+                "foundry", provider_settings={"host": self.url}, disconnect_on_exit=False
+            )
+        else:
+            context = networks.ethereum.local.use_provider(self._provider)
+        _clear_chain_id_cache()
+        with context as provider:
+            self._provider = provider
+            _clear_chain_id_cache()
+            if ape_chain.chain_id != self.chain_id:
+                raise ChainMismatchError(
+                    f"ape reports chain id {ape_chain.chain_id} for {self.name}, "
+                    f"expected {self.chain_id}"
+                )
+            try:
+                yield provider
+            finally:
+                _clear_chain_id_cache()
+        _clear_chain_id_cache()
+
+    # --- mining control (rollup engines run with --no-mining) ---
+
+    def automine(self) -> bool:
+        return bool(self.rpc("anvil_getAutomine"))
+
+    def set_automine(self, enabled: bool) -> None:
+        self.rpc("evm_setAutomine", [enabled])
+
+    @contextlib.contextmanager
+    def automining(self) -> Iterator[None]:
+        """Mine each transaction as it arrives for the duration of the block (e.g. to deploy)."""
+        before = self.automine()
+        self.set_automine(True)
+        try:
+            yield
+        finally:
+            self.set_automine(before)
+
+    def snapshot(self) -> str:
+        return self.rpc("evm_snapshot")
+
+    def revert(self, snapshot_id: str) -> None:
+        if not self.rpc("evm_revert", [snapshot_id]):
+            raise RuntimeError(f"evm_revert({snapshot_id}) failed on {self.name}")
+
+
+def chains_from_state(state: dict) -> list[ApeChain]:
+    """Handles for the chains recorded in a `sequencer devnet` state file."""
+    return [
+        ApeChain(name=c["name"], role=c["role"], chain_id=c["chain_id"], url=c["url"])
+        for c in state["chains"]
+    ]

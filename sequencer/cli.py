@@ -1,0 +1,170 @@
+"""Command line: `sequencer devnet up|down|status` (and, as they land, run / derive / status).
+
+This module only parses arguments and wires the parts together; each part lives in its own module.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from sequencer import devnet as devnet_mod
+from sequencer.devnet import PROJECT_ROOT, Devnet, DevnetError, default_specs
+
+DEFAULT_STATE = Path(".devnet/state.json")
+
+
+@click.group()
+@click.version_option(package_name="shared-sequencer")
+def main() -> None:
+    """Shared sequencer for two rollups, and its local devnet."""
+
+
+@main.group()
+def devnet() -> None:
+    """Start, stop and inspect the local chains (one L1 and two rollup anvils)."""
+
+
+@devnet.command("up")
+@click.option("--l1-port", default=8545, show_default=True)
+@click.option(
+    "--rollup-ports",
+    default="9545,9546",
+    show_default=True,
+    help="Comma-separated ports, one per rollup.",
+)
+@click.option(
+    "--rollup-chain-ids",
+    default="901,902",
+    show_default=True,
+    help="Comma-separated chain ids, one per rollup.",
+)
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_STATE,
+    show_default=True,
+)
+@click.option(
+    "--deploy/--no-deploy",
+    default=True,
+    show_default=True,
+    help="Deploy the contracts and write the manifest once the chains answer.",
+)
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("deployments/devnet.json"),
+    show_default=True,
+)
+@click.option(
+    "--exit-after",
+    type=float,
+    default=None,
+    help="Stop everything after this many seconds (for scripted runs).",
+)
+def devnet_up(
+    l1_port: int,
+    rollup_ports: str,
+    rollup_chain_ids: str,
+    state_file: Path,
+    deploy: bool,
+    manifest: Path,
+    exit_after: float | None,
+) -> None:
+    """Start the chains and keep them running until Ctrl-C (or SIGTERM).
+
+    Every anvil started here dies with this process, however it ends.
+    """
+    try:
+        ports = [int(p) for p in rollup_ports.split(",") if p]
+        chain_ids = [int(c) for c in rollup_chain_ids.split(",") if c]
+        specs = default_specs(l1_port, ports, chain_ids)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    net = Devnet(specs, log_dir=state_file.parent / "logs", state_file=state_file)
+    with devnet_mod.stop_on_signals():
+        try:
+            net.start()
+        except DevnetError as exc:
+            raise click.ClickException(str(exc)) from exc
+        try:
+            for chain in net.running():
+                click.echo(
+                    f"{chain.spec.name:<9} chain {chain.spec.chain_id:<6} "
+                    f"{chain.spec.url}  (pid {chain.pid}, log {chain.log_path})"
+                )
+            click.echo(f"state: {state_file.resolve()}")
+            if deploy:
+                _run_deploy(state_file, manifest)
+            click.echo("devnet running; Ctrl-C stops every process it started")
+            started = time.monotonic()
+            while exit_after is None or time.monotonic() - started < exit_after:
+                for chain in net.running():
+                    if not _alive_child(chain.pid):
+                        raise click.ClickException(
+                            f"anvil for {chain.spec.name} died; see {chain.log_path}"
+                        )
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            click.echo("\nstopping devnet")
+        finally:
+            net.stop()
+    click.echo("devnet stopped")
+
+
+def _alive_child(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return done == 0
+
+
+def _run_deploy(state_file: Path, manifest: Path) -> None:
+    ape = Path(sys.executable).parent / "ape"
+    command = [str(ape), "run", "deploy", "--state", str(state_file), "--out", str(manifest)]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, check=False)
+    if result.returncode != 0:
+        raise click.ClickException(f"deployment failed ({' '.join(command)})")
+
+
+@devnet.command("down")
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_STATE,
+    show_default=True,
+)
+def devnet_down(state_file: Path) -> None:
+    """Stop a devnet started by `sequencer devnet up` in another terminal."""
+    stopped = devnet_mod.stop_from_state(state_file)
+    click.echo(f"stopped: {', '.join(stopped)}" if stopped else "no devnet running")
+
+
+@devnet.command("status")
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_STATE,
+    show_default=True,
+)
+def devnet_status(state_file: Path) -> None:
+    """Show each chain of the running devnet: URL, chain id, head block."""
+    state = devnet_mod.read_state(state_file)
+    if state is None:
+        click.echo("no devnet running")
+        return
+    for chain in state["chains"]:
+        status = devnet_mod.chain_status(chain["url"])
+        detail = status.get("error") or f"chain {status['chain_id']} block {status['block']}"
+        click.echo(f"{chain['name']:<9} {chain['url']:<24} pid {chain['pid']:<7} {detail}")
+
+
+if __name__ == "__main__":
+    main()
