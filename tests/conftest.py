@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's `sequencer` package first
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from _chains import ApeChain  # noqa: E402
