@@ -30,7 +30,19 @@ DEVNET_MNEMONIC = "test test test test test test test test test test test junk"
 
 L1_FLAGS = ("--block-time", "1", "--hardfork", "prague")
 L1_TEST_FLAGS = ("--hardfork", "prague")  # automine in tests
-ROLLUP_FLAGS = ("--no-mining", "--order", "fifo", "--hardfork", "prague")
+# Every rollup engine starts from the same genesis (fixed genesis timestamp), so that a fresh
+# engine that replays the same transactions with the same block timestamps reproduces every block
+# hash and state root: this is what derivation from L1 relies on.
+ROLLUP_GENESIS_TIMESTAMP = 1_767_225_600  # 2026-01-01T00:00:00Z
+ROLLUP_FLAGS = (
+    "--no-mining",
+    "--order",
+    "fifo",
+    "--hardfork",
+    "prague",
+    "--timestamp",
+    str(ROLLUP_GENESIS_TIMESTAMP),
+)
 
 
 class DevnetError(RuntimeError):
