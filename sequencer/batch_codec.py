@@ -61,16 +61,32 @@ class CodecError(ValueError):
 
 @dataclass(frozen=True)
 class BlockData:
-    """One rollup block as the sequencer sealed it."""
+    """One rollup block as the sequencer sealed it.
+
+    Forced transactions: at the start of the block the sequencer processed `forced_count` items of
+    the L1 forced-inclusion queue, in queue order. Those the engine refused (bad nonce, no funds)
+    are listed in `forced_skipped` by their offset among the `forced_count` items; the others are
+    the block's first transactions, in order. So the block starts with
+    `forced_count - len(forced_skipped)` forced transactions.
+    """
 
     number: int
     timestamp: int
     txs: tuple[bytes, ...]
-    forced_count: int = 0  # the first `forced_count` txs came from the L1 forced queue
+    forced_count: int = 0
+    forced_skipped: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        if not 0 <= self.forced_count <= len(self.txs):
+        if self.forced_count < 0 or self.forced_included > len(self.txs):
             raise ValueError("forced_count out of range")
+        if list(self.forced_skipped) != sorted(set(self.forced_skipped)) or any(
+            not 0 <= i < self.forced_count for i in self.forced_skipped
+        ):
+            raise ValueError("forced_skipped must be increasing offsets below forced_count")
+
+    @property
+    def forced_included(self) -> int:
+        return self.forced_count - len(self.forced_skipped)
 
 
 @dataclass(frozen=True)
@@ -163,11 +179,14 @@ def _encode_table(batch: BatchData, out: bytearray) -> None:
             _put_varint(out, block.timestamp - previous)
             previous = block.timestamp
             _put_varint(out, block.forced_count)
+            _put_varint(out, len(block.forced_skipped))
+            for offset in block.forced_skipped:
+                _put_varint(out, offset)
             _put_varint(out, len(block.txs))
 
 
-def _decode_table(reader: _Reader) -> list[tuple[int, list[tuple[int, int, int, int]]]]:
-    """[(chain_id, [(number, timestamp, forced_count, tx_count), ...]), ...]"""
+def _decode_table(reader: _Reader) -> list[tuple[int, list[tuple[int, int, int, tuple, int]]]]:
+    """[(chain_id, [(number, timestamp, forced_count, forced_skipped, tx_count), ...]), ...]"""
     ranges = []
     for _ in range(reader.varint()):
         chain_id = reader.varint()
@@ -180,10 +199,14 @@ def _decode_table(reader: _Reader) -> list[tuple[int, list[tuple[int, int, int, 
         for i in range(n_blocks):
             timestamp += reader.varint()
             forced = reader.varint()
+            n_skipped = reader.varint()
+            if n_skipped > forced:
+                raise CodecError("more skipped forced items than forced items")
+            skipped = tuple(reader.varint() for _ in range(n_skipped))
             count = reader.varint()
-            if forced > count:
+            if forced - n_skipped > count:
                 raise CodecError("forced_count exceeds tx_count")
-            blocks.append((number + i, timestamp, forced, count))
+            blocks.append((number + i, timestamp, forced, skipped, count))
         ranges.append((chain_id, blocks))
     return ranges
 
@@ -193,11 +216,16 @@ def _assemble(table, txs: Sequence[bytes]) -> BatchData:
     ranges = []
     for chain_id, blocks in table:
         built = []
-        for number, timestamp, forced, count in blocks:
-            built.append(
-                BlockData(number, timestamp, tuple(next(it) for _ in range(count)), forced)
-            )
-        ranges.append(RangeData(chain_id, tuple(built)))
+        for number, timestamp, forced, skipped, count in blocks:
+            txs = tuple(next(it) for _ in range(count))
+            try:
+                built.append(BlockData(number, timestamp, txs, forced, skipped))
+            except ValueError as exc:
+                raise CodecError(str(exc)) from exc
+        try:
+            ranges.append(RangeData(chain_id, tuple(built)))
+        except ValueError as exc:
+            raise CodecError(str(exc)) from exc
     return BatchData(tuple(ranges))
 
 

@@ -59,7 +59,12 @@ def batches(draw):
         for i in range(draw(st.integers(1, 3))):
             txs = tuple(draw(st.lists(signed_tx(chain_id), max_size=4)))
             ts += draw(st.integers(0, 5))
-            blocks.append(bc.BlockData(first + i, ts, txs, draw(st.integers(0, len(txs)))))
+            included = draw(st.integers(0, len(txs)))
+            skipped = tuple(draw(st.lists(st.integers(0, 3), unique=True)))
+            n_forced = included + len(skipped)
+            skipped = tuple(sorted(o for o in skipped if o < n_forced))
+            n_forced = included + len(skipped)
+            blocks.append(bc.BlockData(first + i, ts, txs, n_forced, skipped))
         ranges.append(bc.RangeData(chain_id, tuple(blocks)))
     return bc.BatchData(tuple(ranges))
 
@@ -157,3 +162,6 @@ def test_block_invariants_are_enforced():
         bc.RangeData(901, (bc.BlockData(1, 10, ()), bc.BlockData(3, 11, ())))
     with pytest.raises(ValueError, match="forced_count"):
         bc.BlockData(1, 10, (), forced_count=1)
+    assert bc.BlockData(1, 10, (), forced_count=1, forced_skipped=(0,)).forced_included == 0
+    with pytest.raises(ValueError, match="forced_skipped"):
+        bc.BlockData(1, 10, (), forced_count=1, forced_skipped=(1,))
