@@ -29,6 +29,12 @@ from sequencer.manifest import ChainEntry, ContractEntry, Manifest  # noqa: E402
 
 # Devnet roles -> index of anvil's well-known accounts. DEVNET ONLY: these keys are public.
 DEVNET_ROLES = {"deployer": 0, "sequencer": 1, "relayer": 2, "treasury": 3}
+L1_CHAIN_ID = 31337  # the EIP-712 domain chain id of BundleSettlement on every rollup
+# The devnet collateral SuperTokens: manifest name -> (token name, symbol, decimals).
+COLLATERAL_TOKENS = {
+    "USDC": ("Devnet USD Coin", "USDC", 6),
+    "WETH": ("Devnet Wrapped Ether", "WETH", 18),
+}
 
 
 def devnet_accounts() -> dict[str, object]:
@@ -49,7 +55,26 @@ def deploy_l1(roles: dict) -> dict[str, ContractEntry]:
 def deploy_rollup(roles: dict) -> dict[str, ContractEntry]:
     """The contracts of one rollup; called once per rollup with the same deployer nonce."""
     probe = project.ChainProbe.deploy(sender=roles["deployer"])
-    return {"ChainProbe": _entry("ChainProbe", probe)}
+    entries = {"ChainProbe": _entry("ChainProbe", probe)}
+    entries.update(deploy_xrollup(roles))
+    return entries
+
+
+def deploy_xrollup(roles: dict) -> dict[str, ContractEntry]:
+    """The cross-rollup contracts (DESIGN 4.3), in a fixed order so addresses match on rollups:
+    CrossRollupMessenger (relayer = the `relayer` role), the collateral SuperTokens USDC (6
+    decimals) and WETH (18 decimals), the BundleAgent implementation, BundleSettlement."""
+    deployer = roles["deployer"]
+    messenger = project.CrossRollupMessenger.deploy(roles["relayer"], sender=deployer)
+    entries = {"CrossRollupMessenger": _entry("CrossRollupMessenger", messenger)}
+    for key, (token_name, symbol, decimals) in COLLATERAL_TOKENS.items():
+        token = project.SuperToken.deploy(token_name, symbol, decimals, messenger, sender=deployer)
+        entries[key] = _entry(key, token)
+    agent = project.BundleAgent.deploy(sender=deployer)
+    settlement = project.BundleSettlement.deploy(L1_CHAIN_ID, agent, sender=deployer)
+    entries["BundleAgent"] = _entry("BundleAgent", agent)
+    entries["BundleSettlement"] = _entry("BundleSettlement", settlement)
+    return entries
 
 
 def deploy(chains: list[ApeChain], name: str) -> Manifest:
