@@ -1,4 +1,4 @@
-"""Command line: `sequencer devnet up|down|status` (and, as they land, run / derive / status).
+"""Command line: `sequencer devnet up|down|status`, `sequencer run` (and, as they land, derive...).
 
 This module only parses arguments and wires the parts together; each part lives in its own module.
 """
@@ -164,6 +164,76 @@ def devnet_status(state_file: Path) -> None:
         status = devnet_mod.chain_status(chain["url"])
         detail = status.get("error") or f"chain {status['chain_id']} block {status['block']}"
         click.echo(f"{chain['name']:<9} {chain['url']:<24} pid {chain['pid']:<7} {detail}")
+
+
+@main.command("run")
+@click.option(
+    "--manifest",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Deployment manifest (deployments/<name>.json).",
+)
+@click.option("--host", default=None, help="Listen address [default: 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Listen port [default: 8547].")
+@click.option("--slot-ms", type=int, default=None, help="Slot length in ms [default: 250].")
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SQLite journal [default: .sequencer/journal.sqlite].",
+)
+@click.option("--ordering", type=click.Choice(["fcfs", "priority"]), default=None)
+@click.option(
+    "--devnet-key",
+    is_flag=True,
+    default=False,
+    help="Sign with anvil's PUBLIC well-known key #1 (devnet only).",
+)
+@click.option(
+    "--keystore",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Encrypted eth-account keystore; password from SEQUENCER_KEYSTORE_PASSWORD(_FILE).",
+)
+@click.option(
+    "--slasher-address",
+    default=None,
+    help="EIP-712 verifying contract, when the manifest has no Slasher.",
+)
+def run(
+    manifest: Path,
+    host: str | None,
+    port: int | None,
+    slot_ms: int | None,
+    journal: Path | None,
+    ordering: str | None,
+    devnet_key: bool,
+    keystore: Path | None,
+    slasher_address: str | None,
+) -> None:
+    """Run the sequencer service for the rollups of a deployment manifest."""
+    from pydantic import ValidationError
+
+    from sequencer.config import ConfigError, ServiceConfig
+    from sequencer.rpc import run as run_service
+
+    given = {
+        "host": host,
+        "port": port,
+        "slot_ms": slot_ms,
+        "journal": journal,
+        "ordering": ordering,
+        "keystore": keystore,
+        "slasher_address": slasher_address,
+    }
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if devnet_key:
+        overrides["key_source"] = "devnet"
+    try:
+        config = ServiceConfig(manifest=manifest, **overrides)
+        run_service(config, on_ready=lambda url: click.echo(f"sequencer listening on {url}"))
+    except (ValidationError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 if __name__ == "__main__":

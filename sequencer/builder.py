@@ -1,0 +1,335 @@
+"""Positions and blocks: the plan of each rollup's unsealed blocks, and the slot builder.
+
+Owns two things. `ChainPlan` (pure) assigns each admitted transaction its position (block, index)
+in the rollup's open block, never letting planned gas exceed the block gas limit (a transaction
+that does not fit opens the next block), and bounds the base fee each planned block can have.
+A block's plan only grows at its end, and a promised position never moves.
+`Builder` (async, at the edge) turns the plan into blocks, one per rollup per slot, rollup A
+first: it drops stray transactions from the engine's pool, sends the block's transactions in
+promised order, mines with the slot's timestamp, checks that the mined block is exactly the plan
+(and halts loudly otherwise), signs the block header and journals it.
+It never admits or refuses a transaction, and never changes a promised position.
+
+Not built yet (their sources are other parts of the system, not faked here): forced transactions
+from the L1 SharedInbox queue, which go first in the next block the plan *opens*
+(`ChainPlan._open` is that moment), and, on rollup B, relays of the messages rollup A's block sent
+in the same slot; bundle legs come after both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sequencer.commitments import BlockHeaderMsg, Domain, Signer
+from sequencer.journal import Journal, SealedBlock
+from sequencer.mempool import next_base_fee
+
+log = logging.getLogger("sequencer.builder")
+
+SEND_CHUNK = 500  # raw transactions per JSON-RPC batch to the engine
+
+
+class BuildError(RuntimeError):
+    """The engine did not produce the planned block: the builder halts rather than break a
+    promise silently."""
+
+
+# --- the plan (pure) ---
+
+
+@dataclass(frozen=True)
+class PlannedTx:
+    tx_hash: bytes
+    raw: bytes
+    sender: str
+    gas: int
+
+
+@dataclass
+class PlannedBlock:
+    number: int
+    txs: list[PlannedTx] = field(default_factory=list)
+    gas: int = 0  # sum of the gas limits of its transactions
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class HeadInfo:
+    """The last block mined on the engine (what the next block's base fee follows from)."""
+
+    number: int
+    block_hash: bytes
+    timestamp: int
+    base_fee: int
+    gas_used: int
+    gas_limit: int
+
+
+class ChainPlan:
+    """The unsealed blocks of one rollup, from the engine's head + 1 on."""
+
+    def __init__(self, chain_id: int, head: HeadInfo) -> None:
+        self.chain_id = chain_id
+        self.head = head
+        self.gas_limit = head.gas_limit
+        self.blocks: dict[int, PlannedBlock] = {}
+
+    # --- reading ---
+
+    @property
+    def last_number(self) -> int:
+        return max(self.blocks, default=self.head.number)
+
+    def open_block(self) -> PlannedBlock | None:
+        last = self.blocks.get(self.last_number)
+        return last if last is not None and not last.closed else None
+
+    def target(self, gas: int) -> int:
+        """The block a transaction with this gas limit would be placed in now."""
+        block = self.open_block()
+        if block is not None and block.gas + gas <= self.gas_limit:
+            return block.number
+        return self.last_number + 1
+
+    def base_fee_bound(self, number: int) -> int:
+        """The most the base fee of planned block `number` can be (wei per gas).
+
+        Exact for head + 1. Further out, each planned parent is charged its planned gas (the sum
+        of its gas limits, at least what it will use); EIP-1559 is monotone in both inputs.
+        """
+        base_fee = next_base_fee(self.head.base_fee, self.head.gas_used, self.head.gas_limit)
+        for parent in range(self.head.number + 1, number):
+            block = self.blocks.get(parent)
+            planned = self.gas_limit if block is None or not block.closed else block.gas
+            base_fee = next_base_fee(base_fee, planned, self.gas_limit)
+        return base_fee
+
+    def pending_count(self) -> int:
+        return sum(len(b.txs) for b in self.blocks.values())
+
+    # --- changing ---
+
+    def _open(self, number: int) -> PlannedBlock:
+        """Open a block: the moment its plan starts (forced transactions go first here, later)."""
+        block = PlannedBlock(number)
+        self.blocks[number] = block
+        return block
+
+    def place(self, tx: PlannedTx) -> tuple[int, int]:
+        """Append a transaction at the end of the plan; returns its (block number, index)."""
+        if tx.gas > self.gas_limit:
+            raise ValueError("transaction gas above the block gas limit")
+        number = self.target(tx.gas)
+        block = self.blocks.get(number)
+        if block is None:
+            current = self.open_block()
+            if current is not None:
+                current.closed = True
+            block = self._open(number)
+        block.txs.append(tx)
+        block.gas += tx.gas
+        return number, len(block.txs) - 1
+
+    def restore(self, number: int, index: int, tx: PlannedTx) -> None:
+        """Put a journaled transaction back at its promised position (on restart, in order)."""
+        if number <= self.head.number:
+            raise ValueError(f"block {number} is already mined")
+        for earlier in self.blocks.values():
+            if earlier.number < number:
+                earlier.closed = True
+        block = self.blocks.get(number) or self._open(number)
+        if index != len(block.txs):
+            raise ValueError(f"journal gap: block {number} index {index} after {len(block.txs)}")
+        block.txs.append(tx)
+        block.gas += tx.gas
+
+    def close_next(self) -> PlannedBlock:
+        """Close the block after the head for building (empty if nothing was promised in it)."""
+        number = self.head.number + 1
+        block = self.blocks.get(number) or self._open(number)
+        block.closed = True
+        return block
+
+    def sealed(self, head: HeadInfo) -> PlannedBlock:
+        """The block after the head was mined as planned: it leaves the plan."""
+        if head.number != self.head.number + 1:
+            raise ValueError(f"sealed block {head.number} does not follow {self.head.number}")
+        self.head = head
+        self.gas_limit = head.gas_limit
+        return self.blocks.pop(head.number, PlannedBlock(head.number, closed=True))
+
+
+# --- the builder (async, talks to the engines) ---
+
+
+class Engine(Protocol):
+    """What the builder needs of a rollup engine's JSON-RPC client."""
+
+    chain_id: int
+
+    async def call(self, method: str, params: list[Any] | None = None) -> Any: ...
+
+    async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[dict[str, Any]]: ...
+
+
+def head_from_block(block: dict[str, Any]) -> HeadInfo:
+    return HeadInfo(
+        number=int(block["number"], 16),
+        block_hash=bytes.fromhex(block["hash"][2:]),
+        timestamp=int(block["timestamp"], 16),
+        base_fee=int(block.get("baseFeePerGas") or "0x0", 16),
+        gas_used=int(block["gasUsed"], 16),
+        gas_limit=int(block["gasLimit"], 16),
+    )
+
+
+@dataclass
+class ChainRuntime:
+    """One rollup as the builder drives it."""
+
+    chain_id: int
+    engine: Engine
+    plan: ChainPlan
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    chain_id: int
+    sealed: SealedBlock
+    planned: PlannedBlock
+    build_s: float
+
+
+async def mine_planned_block(
+    runtime: ChainRuntime,
+    block: PlannedBlock,
+    timestamp: int,
+    signer: Signer,
+    domain: Domain,
+) -> tuple[SealedBlock, HeadInfo]:
+    """Drop the pool, send the block's transactions in order, mine, verify, sign."""
+    engine = runtime.engine
+    await engine.call("anvil_dropAllTransactions")
+    for start in range(0, len(block.txs), SEND_CHUNK):
+        chunk = block.txs[start : start + SEND_CHUNK]
+        answers = await engine.batch(
+            [("eth_sendRawTransaction", ["0x" + tx.raw.hex()]) for tx in chunk]
+        )
+        for tx, answer in zip(chunk, answers, strict=True):
+            if answer.get("result") != "0x" + tx.tx_hash.hex():
+                raise BuildError(
+                    f"chain {runtime.chain_id} block {block.number}: engine refused promised tx "
+                    f"0x{tx.tx_hash.hex()}: {answer.get('error')}"
+                )
+    await engine.call("evm_mine", [{"timestamp": timestamp}])
+    return await verify_and_sign(
+        runtime.engine, block.number, [tx.tx_hash for tx in block.txs], signer, domain
+    )
+
+
+async def verify_and_sign(
+    engine: Engine, number: int, want: list[bytes], signer: Signer, domain: Domain
+) -> tuple[SealedBlock, HeadInfo]:
+    """Check that mined block `number` holds exactly `want`, in order; sign its header."""
+    chain_id = engine.chain_id
+    mined = await engine.call("eth_getBlockByNumber", [hex(number), False])
+    if mined is None:
+        raise BuildError(f"chain {chain_id}: block {number} was not mined")
+    got = [bytes.fromhex(h[2:]) for h in mined["transactions"]]
+    if got != want:
+        raise BuildError(
+            f"chain {chain_id} block {number} differs from its plan: "
+            f"{len(got)} txs mined, {len(want)} planned; first difference at index "
+            f"{_first_difference(got, want)}"
+        )
+    statuses: tuple[int, ...] = ()
+    if want:
+        receipts = await engine.call("eth_getBlockReceipts", [hex(number)])
+        if [r["transactionHash"] for r in receipts] != mined["transactions"]:
+            raise BuildError(f"chain {chain_id} block {number}: receipts do not match the block")
+        statuses = tuple(int(r["status"], 16) for r in receipts)
+    head = head_from_block(mined)
+    parent_hash = bytes.fromhex(mined["parentHash"][2:])
+    signature = signer.sign(
+        domain, BlockHeaderMsg(chain_id, head.number, head.block_hash, parent_hash)
+    )
+    sealed = SealedBlock(
+        chain_id=chain_id,
+        number=head.number,
+        block_hash=head.block_hash,
+        parent_hash=parent_hash,
+        timestamp=head.timestamp,
+        tx_hashes=tuple(want),
+        statuses=statuses,
+        signature=signature,
+    )
+    return sealed, head
+
+
+def _first_difference(got: list[bytes], want: list[bytes]) -> int:
+    for i, (a, b) in enumerate(zip(got, want, strict=False)):
+        if a != b:
+            return i
+    return min(len(got), len(want))
+
+
+class Builder:
+    """One block per rollup per slot, in the order of `chains` (rollup A first)."""
+
+    def __init__(
+        self,
+        chains: Sequence[ChainRuntime],
+        journal: Journal,
+        signer: Signer,
+        domain: Domain,
+        slot_ms: int,
+        on_sealed: Callable[[ChainRuntime, SealedBlock, HeadInfo, float], Awaitable[None] | None],
+    ) -> None:
+        self.chains = list(chains)
+        self.journal = journal
+        self.signer = signer
+        self.domain = domain
+        self.slot_s = slot_ms / 1000
+        self.on_sealed = on_sealed
+        self.halted: str | None = None
+        self.slots = 0
+
+    async def build_slot(self) -> None:
+        for runtime in self.chains:
+            started = time.perf_counter()
+            block = runtime.plan.close_next()
+            await self.journal.barrier()  # every promise in this block is durable first
+            timestamp = max(int(time.time()), runtime.plan.head.timestamp)
+            sealed, head = await mine_planned_block(
+                runtime, block, timestamp, self.signer, self.domain
+            )
+            await self.journal.seal(sealed)
+            runtime.plan.sealed(head)
+            result = self.on_sealed(runtime, sealed, head, time.perf_counter() - started)
+            if asyncio.iscoroutine(result):
+                await result
+        self.slots += 1
+
+    async def run(self) -> None:
+        """Build a slot every `slot_ms`, on the wall clock; a late slot starts at once."""
+        next_at = time.monotonic()
+        try:
+            while True:
+                await self.build_slot()
+                next_at += self.slot_s
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                else:
+                    next_at = time.monotonic()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.halted = f"{type(exc).__name__}: {exc}"
+            log.critical("builder halted", extra={"event": "halt", "reason": self.halted})
+            raise

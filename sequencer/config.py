@@ -1,0 +1,138 @@
+"""The service's configuration: one `ServiceConfig` object, built once at start and passed down.
+
+Owns the settings (from arguments, `SEQUENCER_*` environment variables, or defaults) and the
+loading of the sequencer's signing key. It must never log, print or serialise a key or a
+keystore password: secrets are `SecretStr`, and `ServiceConfig.describe()` omits them.
+
+Keys: on a devnet the sequencer may sign with anvil's well-known account #1, but only when asked
+explicitly (`key_source="devnet"`; these keys are public). Anywhere else the key comes from an
+encrypted eth-account (V3) keystore file, with its password from `SEQUENCER_KEYSTORE_PASSWORD`
+or from a file (`keystore_password_file`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from eth_account import Account
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sequencer.commitments import Domain, Signer
+from sequencer.manifest import Manifest, ManifestError, load_manifest
+
+# anvil's well-known account #1 (mnemonic "test test ... junk"): the devnet sequencer.
+# PUBLIC KEY MATERIAL, DEVNET ONLY: anyone can sign with it.
+DEVNET_SEQUENCER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+DEVNET_SEQUENCER_ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+
+OrderingPolicy = Literal["fcfs", "priority"]
+
+
+class ConfigError(ValueError):
+    """The configuration is incomplete or contradicts itself."""
+
+
+class ServiceConfig(BaseSettings):
+    """Everything the sequencer service needs to run. Units are in the field names."""
+
+    model_config = SettingsConfigDict(env_prefix="SEQUENCER_", extra="forbid")
+
+    manifest: Path = Field(description="Deployment manifest (deployments/<name>.json).")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8547, ge=0, le=65535)
+    slot_ms: int = Field(default=250, gt=0)
+    journal: Path = Path(".sequencer/journal.sqlite")
+    preconf_deadline_l1_blocks: int = Field(
+        default=64,
+        gt=0,
+        description="A pre-confirmation promises that a batch covers its block by the L1 block "
+        "current at ingest plus this many L1 blocks.",
+    )
+    l1_poll_s: float = Field(default=1.0, gt=0)
+    slasher_address: str | None = Field(
+        default=None,
+        description="EIP-712 verifying contract; used only when the manifest has no Slasher.",
+    )
+    # --- limits ---
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    max_batch_len: int = Field(default=1000, gt=0)
+    rate_per_client_per_s: float = Field(
+        default=20_000.0, gt=0, description="JSON-RPC calls per second per client address."
+    )
+    rate_burst: int = Field(default=40_000, gt=0)
+    # --- ordering ---
+    ordering: OrderingPolicy = "fcfs"
+    # --- key ---
+    key_source: Literal["devnet", "keystore"] = "keystore"
+    keystore: Path | None = None
+    keystore_password: SecretStr | None = None
+    keystore_password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _check_key_source(self) -> ServiceConfig:
+        if self.key_source == "keystore" and self.keystore is None:
+            raise ValueError(
+                "key_source=keystore needs a keystore file (SEQUENCER_KEYSTORE); "
+                "on a devnet pass key_source=devnet to use anvil's public key #1"
+            )
+        return self
+
+    def describe(self) -> dict[str, object]:
+        """The configuration for logs and seq_status: no key, no password."""
+        out = self.model_dump(mode="json", exclude={"keystore_password", "keystore_password_file"})
+        out["keystore"] = str(self.keystore) if self.keystore else None
+        return out
+
+    def load_signer(self) -> Signer:
+        """The sequencer's signing key. Never logged; the Signer's repr shows only the address."""
+        if self.key_source == "devnet":
+            return Signer(DEVNET_SEQUENCER_KEY)
+        assert self.keystore is not None
+        password = self._password()
+        try:
+            keyfile = json.loads(self.keystore.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read keystore {self.keystore}: {exc}") from None
+        try:
+            key = Account.decrypt(keyfile, password)
+        except ValueError:
+            raise ConfigError(f"wrong password for keystore {self.keystore}") from None
+        return Signer(bytes(key))
+
+    def _password(self) -> str:
+        if self.keystore_password is not None:
+            return self.keystore_password.get_secret_value()
+        if self.keystore_password_file is not None:
+            try:
+                return self.keystore_password_file.read_text().rstrip("\n")
+            except OSError as exc:
+                raise ConfigError(f"cannot read keystore password file: {exc}") from None
+        raise ConfigError(
+            "keystore password missing: set SEQUENCER_KEYSTORE_PASSWORD or "
+            "SEQUENCER_KEYSTORE_PASSWORD_FILE"
+        )
+
+    def signing_domain(self, manifest: Manifest) -> Domain:
+        """EIP-712 domain: the L1's chain id and the Slasher (manifest first, then config)."""
+        slasher = manifest.l1.contracts.get("Slasher")
+        if slasher is not None:
+            return Domain(manifest.l1.chain_id, slasher.address)
+        if self.slasher_address is None:
+            raise ConfigError(
+                "the manifest has no Slasher on the L1: set slasher_address "
+                "(SEQUENCER_SLASHER_ADDRESS) to the verifying contract of signed promises"
+            )
+        return Domain(manifest.l1.chain_id, self.slasher_address)
+
+
+def load_manifest_checked(config: ServiceConfig) -> Manifest:
+    """The manifest, with at least an L1 and one rollup."""
+    manifest = load_manifest(config.manifest)
+    if "l1" not in manifest.chains:
+        raise ManifestError(f"manifest {config.manifest} has no l1 chain")
+    if not manifest.rollups:
+        raise ManifestError(f"manifest {config.manifest} has no rollup")
+    return manifest

@@ -1,0 +1,333 @@
+"""The journal: every promised transaction and every sealed block, durable in SQLite (WAL mode).
+
+Owns the database file. A pre-confirmation is written and fsync'd (`synchronous=FULL`: each WAL
+commit is fsync'd) before the service answers; concurrent requests share one commit (a writer
+thread drains its queue into one transaction: group commit). On restart `load()` gives back every
+promised transaction at its promised position and the last sealed block of each rollup.
+It never decides positions and never talks to a chain; one writer thread does every write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS txs (
+    tx_hash BLOB PRIMARY KEY,
+    chain_id INTEGER NOT NULL,
+    block_number INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    raw BLOB NOT NULL,
+    sender TEXT NOT NULL,
+    nonce INTEGER NOT NULL,
+    max_cost TEXT NOT NULL,
+    deadline INTEGER NOT NULL,
+    signature BLOB NOT NULL,
+    received_ns INTEGER NOT NULL,
+    status INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS txs_position ON txs (chain_id, block_number, idx);
+CREATE TABLE IF NOT EXISTS blocks (
+    chain_id INTEGER NOT NULL,
+    number INTEGER NOT NULL,
+    block_hash BLOB NOT NULL,
+    parent_hash BLOB NOT NULL,
+    timestamp INTEGER NOT NULL,
+    tx_count INTEGER NOT NULL,
+    signature BLOB NOT NULL,
+    PRIMARY KEY (chain_id, number)
+);
+"""
+
+
+class JournalError(RuntimeError):
+    """The journal cannot be written, or contradicts what the service was started with."""
+
+
+@dataclass(frozen=True)
+class PreconfRecord:
+    """One promised transaction: where it will stand, and the signed promise."""
+
+    chain_id: int
+    block_number: int
+    index: int
+    tx_hash: bytes
+    raw: bytes
+    sender: str
+    nonce: int
+    max_cost: int  # wei
+    deadline: int  # L1 block number
+    signature: bytes
+    received_ns: int
+    status: int | None = None  # set when its block is sealed (commitments.STATUS_*)
+
+
+@dataclass(frozen=True)
+class SealedBlock:
+    """A block the builder mined, verified and signed."""
+
+    chain_id: int
+    number: int
+    block_hash: bytes
+    parent_hash: bytes
+    timestamp: int
+    tx_hashes: tuple[bytes, ...]
+    statuses: tuple[int, ...]
+    signature: bytes
+
+
+@dataclass
+class JournalState:
+    """What a restart resumes from."""
+
+    pending: list[PreconfRecord] = field(default_factory=list)  # unsealed, in position order
+    last_sealed: dict[int, int] = field(default_factory=dict)  # chain id -> block number
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+_STOP = object()
+
+
+class Journal:
+    """SQLite journal with a group-committing writer thread. Create, `load()`, `start()`, use,
+    `close()`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = self._connect()
+        self._db.executescript(SCHEMA)
+        self._reader = self._connect()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._failed: BaseException | None = None
+        self.commits = 0  # number of WAL commits (for metrics)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        return db
+
+    # --- startup (synchronous, before the writer runs) ---
+
+    def check_meta(self, expected: dict[str, str]) -> None:
+        """Record the signer and chains on first use; refuse a journal written for others."""
+        stored = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        for key, value in expected.items():
+            if key in stored and stored[key] != value:
+                raise JournalError(
+                    f"journal {self.path} was written with {key}={stored[key]}, "
+                    f"not {value}: use another journal path"
+                )
+        self._db.execute("BEGIN")
+        self._db.executemany(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", list(expected.items())
+        )
+        self._db.execute("COMMIT")
+
+    def load(self) -> JournalState:
+        state = JournalState()
+        state.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        rows = self._db.execute(
+            "SELECT chain_id, block_number, idx, tx_hash, raw, sender, nonce, max_cost, deadline,"
+            " signature, received_ns, status FROM txs WHERE status IS NULL"
+            " ORDER BY chain_id, block_number, idx"
+        ).fetchall()
+        state.pending = [_record(row) for row in rows]
+        for chain_id, number in self._db.execute(
+            "SELECT chain_id, MAX(number) FROM blocks GROUP BY chain_id"
+        ):
+            state.last_sealed[chain_id] = number
+        return state
+
+    # --- the writer ---
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._writer, name="journal-writer", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout=10)
+            self._thread = None
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+            self._reader.close()
+
+    def _writer(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            items = [item]
+            stop = False
+            while True:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                items.append(nxt)
+            error: BaseException | None = None
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                for op, payload, _, _ in items:
+                    op(self._db, payload)
+                self._db.execute("COMMIT")
+                self.commits += 1
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiter
+                error = exc
+                self._failed = exc
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            for _, _, future, loop in items:
+                loop.call_soon_threadsafe(_settle, future, error)
+            if stop:
+                return
+
+    async def _submit(self, op, payload) -> None:
+        if self._failed is not None:
+            raise JournalError(f"journal write failed earlier: {self._failed}")
+        if self._thread is None:
+            raise JournalError("journal writer not started")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((op, payload, future, loop))
+        await future
+
+    async def append(self, records: Sequence[PreconfRecord]) -> None:
+        """Durably store promised transactions (returns after the fsync'd commit)."""
+        await self._submit(_insert_txs, records)
+
+    async def seal(self, block: SealedBlock) -> None:
+        """Durably store a sealed block and the status of each of its transactions."""
+        await self._submit(_insert_block, block)
+
+    async def barrier(self) -> None:
+        """Returns once everything submitted before it is durable."""
+        await self._submit(_noop, None)
+
+    # --- reads (any thread; WAL readers never block the writer) ---
+
+    def preconf(self, tx_hash: bytes) -> PreconfRecord | None:
+        row = self._reader.execute(
+            "SELECT chain_id, block_number, idx, tx_hash, raw, sender, nonce, max_cost, deadline,"
+            " signature, received_ns, status FROM txs WHERE tx_hash = ?",
+            (tx_hash,),
+        ).fetchone()
+        return _record(row) if row else None
+
+    def block(self, chain_id: int, number: int) -> SealedBlock | None:
+        row = self._reader.execute(
+            "SELECT block_hash, parent_hash, timestamp, signature FROM blocks"
+            " WHERE chain_id = ? AND number = ?",
+            (chain_id, number),
+        ).fetchone()
+        if row is None:
+            return None
+        txs = self._reader.execute(
+            "SELECT tx_hash, status FROM txs WHERE chain_id = ? AND block_number = ? ORDER BY idx",
+            (chain_id, number),
+        ).fetchall()
+        return SealedBlock(
+            chain_id,
+            number,
+            row[0],
+            row[1],
+            row[2],
+            tuple(t[0] for t in txs),
+            tuple(t[1] for t in txs),
+            row[3],
+        )
+
+    def all_preconfs(self) -> list[PreconfRecord]:
+        rows = self._reader.execute(
+            "SELECT chain_id, block_number, idx, tx_hash, raw, sender, nonce, max_cost, deadline,"
+            " signature, received_ns, status FROM txs ORDER BY chain_id, block_number, idx"
+        ).fetchall()
+        return [_record(row) for row in rows]
+
+
+def _settle(future: asyncio.Future, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(JournalError(f"journal write failed: {error}"))
+
+
+def _record(row: tuple) -> PreconfRecord:
+    return PreconfRecord(
+        chain_id=row[0],
+        block_number=row[1],
+        index=row[2],
+        tx_hash=bytes(row[3]),
+        raw=bytes(row[4]),
+        sender=row[5],
+        nonce=row[6],
+        max_cost=int(row[7]),
+        deadline=row[8],
+        signature=bytes(row[9]),
+        received_ns=row[10],
+        status=row[11],
+    )
+
+
+def _insert_txs(db: sqlite3.Connection, records: Sequence[PreconfRecord]) -> None:
+    db.executemany(
+        "INSERT INTO txs (tx_hash, chain_id, block_number, idx, raw, sender, nonce, max_cost,"
+        " deadline, signature, received_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                r.tx_hash,
+                r.chain_id,
+                r.block_number,
+                r.index,
+                r.raw,
+                r.sender,
+                r.nonce,
+                str(r.max_cost),
+                r.deadline,
+                r.signature,
+                r.received_ns,
+            )
+            for r in records
+        ],
+    )
+
+
+def _insert_block(db: sqlite3.Connection, block: SealedBlock) -> None:
+    db.execute(
+        "INSERT INTO blocks (chain_id, number, block_hash, parent_hash, timestamp, tx_count,"
+        " signature) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            block.chain_id,
+            block.number,
+            block.block_hash,
+            block.parent_hash,
+            block.timestamp,
+            len(block.tx_hashes),
+            block.signature,
+        ),
+    )
+    db.executemany(
+        "UPDATE txs SET status = ? WHERE tx_hash = ?",
+        list(zip(block.statuses, block.tx_hashes, strict=True)),
+    )
+
+
+def _noop(db: sqlite3.Connection, payload: None) -> None:
+    return None

@@ -1,0 +1,472 @@
+"""Transaction admission: decode, validate, per-sender pending accounting, and ordering policy.
+
+Owns the rules a transaction must pass before the sequencer promises it a position: size, type
+(0, 1, 2 only), chain id, a low-s signature, intrinsic and floor gas, the block gas limit, fees
+against the base fee its block can have, the nonce against the engine plus pending, and a balance
+covering every pending maximum cost of its sender. Errors carry geth's words, so wallets and
+libraries understand them. Pure: it never talks to a chain, never stores or signs anything; the
+service passes in the account states it read from the engine.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import rlp
+from coincurve import PublicKey
+from eth_utils import keccak, to_checksum_address
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+MAX_TX_SIZE = 128 * 1024  # geth's txMaxSize (4 slots of 32 KiB)
+MAX_INITCODE_SIZE = 49_152  # EIP-3860
+UINT64_MAX = 2**64 - 1
+UINT256_MAX = 2**256 - 1
+
+TX_GAS = 21_000
+TX_GAS_CREATE = 53_000
+ZERO_BYTE_GAS = 4
+NONZERO_BYTE_GAS = 16
+ACCESS_LIST_ADDRESS_GAS = 2_400
+ACCESS_LIST_KEY_GAS = 1_900
+INITCODE_WORD_GAS = 2
+FLOOR_TOKEN_GAS = 10  # EIP-7623 (Prague)
+BASE_FEE_CHANGE_DENOMINATOR = 8
+ELASTICITY_MULTIPLIER = 2
+
+LEGACY, ACCESS_LIST, DYNAMIC_FEE = 0, 1, 2
+SUPPORTED_TYPES = (LEGACY, ACCESS_LIST, DYNAMIC_FEE)
+
+OrderingPolicy = Literal["fcfs", "priority"]
+
+
+class TxRejected(Exception):
+    """A transaction the sequencer will not promise. `reason` is a short label (for metrics);
+    `message` is what the JSON-RPC error says, in geth's words."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+# --- decoding ---
+
+
+@dataclass(frozen=True)
+class DecodedTx:
+    """A signed transaction of type 0, 1 or 2, with its sender recovered."""
+
+    raw: bytes
+    tx_hash: bytes
+    tx_type: int
+    chain_id: int
+    nonce: int
+    gas: int
+    fee_cap: int  # gasPrice for types 0/1, maxFeePerGas for type 2 (wei per gas)
+    tip_cap: int  # gasPrice for types 0/1, maxPriorityFeePerGas for type 2
+    to: bytes | None  # None for contract creation
+    value: int  # wei
+    data: bytes
+    access_addresses: int
+    access_keys: int
+    sender: str  # checksummed
+
+    @property
+    def max_cost(self) -> int:
+        """gas * fee cap + value: what the sender's balance must cover (wei)."""
+        return self.gas * self.fee_cap + self.value
+
+    def effective_tip(self, base_fee: int) -> int:
+        return min(self.tip_cap, self.fee_cap - base_fee)
+
+
+def _int(field_bytes: object, name: str) -> int:
+    if not isinstance(field_bytes, bytes):
+        raise TxRejected("invalid_rlp", f"rlp: expected input string or byte for {name}")
+    if field_bytes[:1] == b"\x00":
+        raise TxRejected("invalid_rlp", "rlp: non-canonical integer (leading zero bytes)")
+    if len(field_bytes) > 32:
+        raise TxRejected("invalid_rlp", f"rlp: input string too long for uint256 ({name})")
+    return int.from_bytes(field_bytes, "big")
+
+
+def _bytes(field_bytes: object, name: str) -> bytes:
+    if not isinstance(field_bytes, bytes):
+        raise TxRejected("invalid_rlp", f"rlp: expected input string or byte for {name}")
+    return field_bytes
+
+
+def _to(field_bytes: object) -> bytes | None:
+    value = _bytes(field_bytes, "to")
+    if value == b"":
+        return None
+    if len(value) != 20:
+        raise TxRejected("invalid_rlp", "rlp: input string too long for common.Address")
+    return value
+
+
+def _access_list(raw: object) -> tuple[int, int]:
+    if not isinstance(raw, list):
+        raise TxRejected("invalid_rlp", "rlp: expected input list for types.AccessList")
+    addresses = keys = 0
+    for entry in raw:
+        if not isinstance(entry, list) or len(entry) != 2:
+            raise TxRejected("invalid_rlp", "rlp: expected input list for types.AccessTuple")
+        address, slots = entry
+        if not isinstance(address, bytes) or len(address) != 20 or not isinstance(slots, list):
+            raise TxRejected("invalid_rlp", "rlp: bad access list entry")
+        if any(not isinstance(s, bytes) or len(s) != 32 for s in slots):
+            raise TxRejected("invalid_rlp", "rlp: bad access list storage key")
+        addresses += 1
+        keys += len(slots)
+    return addresses, keys
+
+
+def _recover(msg_hash: bytes, y_parity: int, r: int, s: int) -> str:
+    if y_parity not in (0, 1) or not (0 < r < SECP256K1_N) or not (0 < s <= SECP256K1_N // 2):
+        raise TxRejected("invalid_sender", "invalid sender: invalid transaction v, r, s values")
+    signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([y_parity])
+    try:
+        public = PublicKey.from_signature_and_message(signature, msg_hash, hasher=None)
+    except Exception:  # noqa: BLE001 - coincurve raises plain Exception on a bad point
+        raise TxRejected("invalid_sender", "invalid sender: invalid signature") from None
+    return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
+
+
+def decode_tx(raw: bytes) -> DecodedTx:
+    """Decode a raw signed transaction and recover its sender. Raises TxRejected."""
+    if len(raw) > MAX_TX_SIZE:
+        raise TxRejected(
+            "oversized", f"oversized data: transaction size {len(raw)}, limit {MAX_TX_SIZE}"
+        )
+    if not raw:
+        raise TxRejected("invalid_rlp", "typed transaction too short")
+    first = raw[0]
+    if first >= 0xC0:
+        return _decode_legacy(raw)
+    if first > 0x7F:
+        raise TxRejected("invalid_rlp", "rlp: expected input list for types.LegacyTx")
+    if first not in SUPPORTED_TYPES:
+        raise TxRejected("unsupported_type", "transaction type not supported")
+    if len(raw) <= 1:
+        raise TxRejected("invalid_rlp", "typed transaction too short")
+    fields = _rlp_list(raw[1:], "types.DynamicFeeTx" if first == 2 else "types.AccessListTx")
+    expected = 12 if first == DYNAMIC_FEE else 11
+    if len(fields) != expected:
+        raise TxRejected("invalid_rlp", f"rlp: expected {expected} fields, got {len(fields)}")
+    chain_id = _int(fields[0], "chainId")
+    nonce = _int(fields[1], "nonce")
+    if first == DYNAMIC_FEE:
+        tip_cap = _int(fields[2], "maxPriorityFeePerGas")
+        fee_cap = _int(fields[3], "maxFeePerGas")
+        rest = fields[4:]
+    else:
+        tip_cap = fee_cap = _int(fields[2], "gasPrice")
+        rest = fields[3:]
+    gas = _int(rest[0], "gas")
+    to = _to(rest[1])
+    value = _int(rest[2], "value")
+    data = _bytes(rest[3], "data")
+    addresses, keys = _access_list(rest[4])
+    y_parity, r, s = _int(rest[5], "yParity"), _int(rest[6], "r"), _int(rest[7], "s")
+    msg_hash = keccak(bytes([first]) + rlp.encode(fields[:-3]))
+    sender = _recover(msg_hash, y_parity, r, s)
+    return DecodedTx(
+        raw=raw,
+        tx_hash=keccak(raw),
+        tx_type=first,
+        chain_id=chain_id,
+        nonce=nonce,
+        gas=gas,
+        fee_cap=fee_cap,
+        tip_cap=tip_cap,
+        to=to,
+        value=value,
+        data=data,
+        access_addresses=addresses,
+        access_keys=keys,
+        sender=sender,
+    )
+
+
+def _rlp_list(payload: bytes, what: str) -> list:
+    try:
+        decoded = rlp.decode(payload, strict=True)
+    except rlp.exceptions.DecodingError as exc:
+        raise TxRejected("invalid_rlp", f"rlp: {str(exc).splitlines()[0]}") from None
+    if not isinstance(decoded, list):
+        raise TxRejected("invalid_rlp", f"rlp: expected input list for {what}")
+    return decoded
+
+
+def _decode_legacy(raw: bytes) -> DecodedTx:
+    fields = _rlp_list(raw, "types.LegacyTx")
+    if len(fields) != 9:
+        raise TxRejected("invalid_rlp", f"rlp: expected 9 fields, got {len(fields)}")
+    nonce = _int(fields[0], "nonce")
+    gas_price = _int(fields[1], "gasPrice")
+    gas = _int(fields[2], "gas")
+    to = _to(fields[3])
+    value = _int(fields[4], "value")
+    data = _bytes(fields[5], "data")
+    v, r, s = _int(fields[6], "v"), _int(fields[7], "r"), _int(fields[8], "s")
+    if v in (27, 28):
+        raise TxRejected(
+            "unprotected", "only replay-protected (EIP-155) transactions allowed over RPC"
+        )
+    if v < 35:
+        raise TxRejected("invalid_sender", "invalid sender: invalid transaction v, r, s values")
+    chain_id, y_parity = (v - 35) // 2, (v - 35) % 2
+    msg_hash = keccak(rlp.encode(fields[:6] + [chain_id, 0, 0]))
+    sender = _recover(msg_hash, y_parity, r, s)
+    return DecodedTx(
+        raw=raw,
+        tx_hash=keccak(raw),
+        tx_type=LEGACY,
+        chain_id=chain_id,
+        nonce=nonce,
+        gas=gas,
+        fee_cap=gas_price,
+        tip_cap=gas_price,
+        to=to,
+        value=value,
+        data=data,
+        access_addresses=0,
+        access_keys=0,
+        sender=sender,
+    )
+
+
+# --- gas ---
+
+
+def intrinsic_gas(tx: DecodedTx) -> int:
+    """The gas a transaction costs before it runs (Prague rules, without the EIP-7623 floor)."""
+    zeros = tx.data.count(0)
+    nonzeros = len(tx.data) - zeros
+    gas = TX_GAS_CREATE if tx.to is None else TX_GAS
+    gas += zeros * ZERO_BYTE_GAS + nonzeros * NONZERO_BYTE_GAS
+    if tx.to is None:
+        gas += INITCODE_WORD_GAS * ((len(tx.data) + 31) // 32)
+    gas += tx.access_addresses * ACCESS_LIST_ADDRESS_GAS + tx.access_keys * ACCESS_LIST_KEY_GAS
+    return gas
+
+
+def floor_data_gas(tx: DecodedTx) -> int:
+    """EIP-7623: the least gas a transaction with this calldata may have (Prague)."""
+    zeros = tx.data.count(0)
+    tokens = zeros + 4 * (len(tx.data) - zeros)
+    return TX_GAS + FLOOR_TOKEN_GAS * tokens
+
+
+def next_base_fee(parent_base_fee: int, parent_gas_used: int, parent_gas_limit: int) -> int:
+    """EIP-1559: the base fee of the child of a block (wei per gas)."""
+    target = parent_gas_limit // ELASTICITY_MULTIPLIER
+    if target == 0 or parent_gas_used == target:
+        return parent_base_fee
+    if parent_gas_used > target:
+        delta = parent_base_fee * (parent_gas_used - target) // target
+        return parent_base_fee + max(1, delta // BASE_FEE_CHANGE_DENOMINATOR)
+    delta = parent_base_fee * (target - parent_gas_used) // target
+    return max(0, parent_base_fee - delta // BASE_FEE_CHANGE_DENOMINATOR)
+
+
+# --- validation ---
+
+
+@dataclass(frozen=True)
+class ChainRules:
+    """What a transaction is checked against on one rollup."""
+
+    chain_id: int
+    block_gas_limit: int
+
+
+def check_static(tx: DecodedTx, rules: ChainRules) -> None:
+    """The checks that need no account state. Raises TxRejected."""
+    if tx.chain_id != rules.chain_id:
+        raise TxRejected(
+            "invalid_chain_id",
+            f"invalid chain id for signer: have {tx.chain_id} want {rules.chain_id}",
+        )
+    if tx.nonce >= UINT64_MAX:
+        raise TxRejected("nonce_max", "nonce has max value")
+    if tx.gas > rules.block_gas_limit:
+        raise TxRejected("gas_limit", "exceeds block gas limit")
+    if tx.to is None and len(tx.data) > MAX_INITCODE_SIZE:
+        raise TxRejected(
+            "initcode",
+            f"max initcode size exceeded: code size {len(tx.data)}, limit {MAX_INITCODE_SIZE}",
+        )
+    if tx.tip_cap > tx.fee_cap:
+        raise TxRejected(
+            "tip_above_fee_cap",
+            f"max priority fee per gas higher than max fee per gas: address {tx.sender}, "
+            f"maxPriorityFeePerGas: {tx.tip_cap}, maxFeePerGas: {tx.fee_cap}",
+        )
+    if tx.gas * tx.fee_cap > UINT256_MAX:
+        raise TxRejected("fee_overflow", "gas * gasFeeCap overflows uint256")
+    needed = intrinsic_gas(tx)
+    if tx.gas < needed:
+        raise TxRejected(
+            "intrinsic_gas",
+            f"intrinsic gas too low: gas {tx.gas}, minimum needed {needed}",
+        )
+    floor = floor_data_gas(tx)
+    if tx.gas < floor:
+        raise TxRejected(
+            "floor_data_gas",
+            f"insufficient gas for floor data gas cost: gas {tx.gas}, minimum needed {floor}",
+        )
+
+
+@dataclass
+class AccountState:
+    """A sender as the engine had it at the last sealed block, adjusted for what was sealed since.
+
+    `balance` is a lower bound once `exact` is False (sealed transactions are charged their
+    maximum cost); only the sender's own transactions can lower an EOA's balance.
+    """
+
+    nonce: int
+    balance: int  # wei
+    is_contract: bool = False
+    exact: bool = True
+
+
+@dataclass(frozen=True)
+class PendingTx:
+    tx_hash: bytes
+    nonce: int
+    max_cost: int
+
+
+@dataclass
+class SenderLedger:
+    """Per-sender pending accounting on one rollup: promised but not yet sealed transactions."""
+
+    accounts: dict[str, AccountState] = field(default_factory=dict)
+    pending: dict[str, deque[PendingTx]] = field(default_factory=dict)
+
+    def known(self, sender: str) -> bool:
+        return sender in self.accounts
+
+    def set_account(self, sender: str, state: AccountState) -> None:
+        self.accounts[sender] = state
+
+    def pending_nonce(self, sender: str) -> int | None:
+        """The next nonce the sender may use, counting its pending transactions."""
+        state = self.accounts.get(sender)
+        if state is None:
+            return None
+        return state.nonce + len(self.pending.get(sender, ()))
+
+    def pending_count(self) -> int:
+        return sum(len(q) for q in self.pending.values())
+
+    def check(self, tx: DecodedTx, base_fee: int) -> None:
+        """Stateful checks against the sender's account and pending transactions."""
+        state = self.accounts[tx.sender]
+        if state.is_contract:
+            raise TxRejected("sender_not_eoa", f"sender not an eoa: address {tx.sender}")
+        queue = self.pending.get(tx.sender, ())
+        expected = state.nonce + len(queue)
+        if tx.nonce < expected:
+            raise TxRejected(
+                "nonce_too_low",
+                f"nonce too low: address {tx.sender}, tx: {tx.nonce} state: {expected}",
+            )
+        if tx.nonce > expected:
+            raise TxRejected(
+                "nonce_too_high",
+                f"nonce too high: address {tx.sender}, tx: {tx.nonce} state: {expected}",
+            )
+        if tx.fee_cap < base_fee:
+            raise TxRejected(
+                "fee_cap_too_low",
+                f"max fee per gas less than block base fee: address {tx.sender}, "
+                f"maxFeePerGas: {tx.fee_cap}, baseFee: {base_fee}",
+            )
+        cost = tx.max_cost + sum(p.max_cost for p in queue)
+        if state.balance < cost:
+            raise TxRejected(
+                "insufficient_funds",
+                f"insufficient funds for gas * price + value: balance {state.balance}, "
+                f"tx cost {cost}, overshot {cost - state.balance}",
+            )
+
+    def add(self, tx: DecodedTx) -> None:
+        """Count a promised transaction as pending (after check passed)."""
+        self.pending.setdefault(tx.sender, deque()).append(
+            PendingTx(tx.tx_hash, tx.nonce, tx.max_cost)
+        )
+
+    def sealed(self, senders_and_hashes: Iterable[tuple[str, bytes]]) -> None:
+        """Transactions mined in a sealed block leave pending and are charged to the account."""
+        for sender, tx_hash in senders_and_hashes:
+            queue = self.pending.get(sender)
+            if not queue or queue[0].tx_hash != tx_hash:
+                raise AssertionError(f"sealed tx {tx_hash.hex()} is not {sender}'s first pending")
+            done = queue.popleft()
+            if not queue:
+                del self.pending[sender]
+            state = self.accounts[sender]
+            state.nonce += 1
+            state.balance = max(0, state.balance - done.max_cost)
+            state.exact = False
+
+    def forget_idle(self, keep: int) -> None:
+        """Drop cached accounts with nothing pending once more than `keep` are cached."""
+        if len(self.accounts) <= keep:
+            return
+        for sender in [s for s in self.accounts if s not in self.pending]:
+            del self.accounts[sender]
+
+
+# --- ordering ---
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A decoded transaction waiting for a position, with its arrival sequence number."""
+
+    arrival: int
+    tx: DecodedTx
+
+
+def order_batch(
+    batch: Sequence[Candidate], policy: OrderingPolicy, base_fee: int = 0
+) -> list[Candidate]:
+    """The order in which a batch of arrivals is offered positions.
+
+    Each sender's transactions are taken in nonce order (so a burst sent out of order is not
+    refused). `fcfs`: senders keep their arrival slots. `priority`: the head transaction of each
+    sender competes on effective tip (then arrival), as geth's price-and-nonce ordering does.
+    """
+    by_sender: dict[str, list[Candidate]] = {}
+    for cand in batch:
+        by_sender.setdefault(cand.tx.sender, []).append(cand)
+    for queue in by_sender.values():
+        queue.sort(key=lambda c: (c.tx.nonce, c.arrival))
+    if policy == "fcfs":
+        cursors = {sender: iter(queue) for sender, queue in by_sender.items()}
+        return [next(cursors[c.tx.sender]) for c in sorted(batch, key=lambda c: c.arrival)]
+    heap: list[tuple[int, int, str]] = []
+    heads = {sender: 0 for sender in by_sender}
+    for sender, queue in by_sender.items():
+        head = queue[0]
+        heapq.heappush(heap, (-head.tx.effective_tip(base_fee), head.arrival, sender))
+    out: list[Candidate] = []
+    while heap:
+        _, _, sender = heapq.heappop(heap)
+        queue = by_sender[sender]
+        out.append(queue[heads[sender]])
+        heads[sender] += 1
+        if heads[sender] < len(queue):
+            nxt = queue[heads[sender]]
+            heapq.heappush(heap, (-nxt.tx.effective_tip(base_fee), nxt.arrival, sender))
+    return out

@@ -1,0 +1,361 @@
+"""JSON-RPC over HTTP (aiohttp): one Ethereum endpoint per rollup, plus the seq_* methods.
+
+Owns the wire: `/<chain_id>` is a standard Ethereum endpoint for that rollup (reads proxied to
+its engine; `eth_sendRawTransaction` and `eth_getTransactionCount(.., "pending")` answered by the
+sequencer), `/` serves the seq_* methods for every rollup, `/metrics` is Prometheus text. It
+enforces the body size, batch length and per-client rate limits, and turns every failure into a
+JSON-RPC error with the standard code (-32700, -32600, -32601, -32602) or geth's words; a request
+can never crash the service. It holds no state of its own besides the rate buckets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from sequencer.config import ServiceConfig, load_manifest_checked
+from sequencer.metrics import Metrics, setup_logging
+from sequencer.service import ERR_INTERNAL, EngineError, RpcError, Sequencer
+
+log = logging.getLogger("sequencer.rpc")
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+LIMIT_EXCEEDED = -32005
+
+# Read methods served from the rollup's engine, unchanged.
+PROXIED = frozenset(
+    {
+        "eth_chainId",
+        "eth_blockNumber",
+        "eth_getBalance",
+        "eth_call",
+        "eth_estimateGas",
+        "eth_createAccessList",
+        "eth_getCode",
+        "eth_getStorageAt",
+        "eth_getProof",
+        "eth_getTransactionByHash",
+        "eth_getTransactionReceipt",
+        "eth_getTransactionByBlockNumberAndIndex",
+        "eth_getTransactionByBlockHashAndIndex",
+        "eth_getBlockByNumber",
+        "eth_getBlockByHash",
+        "eth_getBlockReceipts",
+        "eth_getBlockTransactionCountByNumber",
+        "eth_getBlockTransactionCountByHash",
+        "eth_getLogs",
+        "eth_gasPrice",
+        "eth_maxPriorityFeePerGas",
+        "eth_blobBaseFee",
+        "eth_feeHistory",
+        "eth_syncing",
+        "net_version",
+        "net_listening",
+        "web3_clientVersion",
+        "web3_sha3",
+    }
+)
+HEX_RE = re.compile(r"^0x[0-9a-fA-F]*$")
+ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+# --- parameters, in geth's words ---
+
+
+def _arg(params: list[Any], i: int, want: int) -> Any:
+    if len(params) > want:
+        raise RpcError(INVALID_PARAMS, f"too many arguments, want at most {want}")
+    if i >= len(params):
+        raise RpcError(INVALID_PARAMS, f"missing value for required argument {i}")
+    return params[i]
+
+
+def hex_bytes(params: list[Any], i: int, want: int) -> bytes:
+    value = _arg(params, i, want)
+    if not isinstance(value, str):
+        raise RpcError(
+            INVALID_PARAMS,
+            f"invalid argument {i}: json: cannot unmarshal non-string into Go value of type "
+            "hexutil.Bytes",
+        )
+    if not value.startswith(("0x", "0X")):
+        raise RpcError(INVALID_PARAMS, f"invalid argument {i}: hex string without 0x prefix")
+    if len(value) % 2:
+        raise RpcError(INVALID_PARAMS, f"invalid argument {i}: hex string of odd length")
+    if not HEX_RE.match("0x" + value[2:]):
+        raise RpcError(INVALID_PARAMS, f"invalid argument {i}: invalid hex string")
+    return bytes.fromhex(value[2:])
+
+
+def hash32(params: list[Any], i: int, want: int) -> bytes:
+    value = hex_bytes(params, i, want)
+    if len(value) != 32:
+        raise RpcError(
+            INVALID_PARAMS,
+            f"invalid argument {i}: hex string has length {2 * len(value)}, want 64 for "
+            "common.Hash",
+        )
+    return value
+
+
+def address(params: list[Any], i: int, want: int) -> str:
+    value = _arg(params, i, want)
+    if not isinstance(value, str) or not ADDRESS_RE.match(value):
+        raise RpcError(
+            INVALID_PARAMS, f"invalid argument {i}: hex string has wrong length for common.Address"
+        )
+    return value
+
+
+def quantity(params: list[Any], i: int, want: int) -> int:
+    value = _arg(params, i, want)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and HEX_RE.match(value) and len(value) > 2:
+        return int(value, 16)
+    raise RpcError(INVALID_PARAMS, f"invalid argument {i}: invalid quantity")
+
+
+# --- rate limiting ---
+
+
+@dataclass
+class Bucket:
+    tokens: float
+    stamp: float
+
+
+class RateLimiter:
+    """A token bucket per client address: `rate` calls per second, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.buckets: dict[str, Bucket] = {}
+
+    def allow(self, client: str, cost: int, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        bucket = self.buckets.get(client)
+        if bucket is None:
+            bucket = self.buckets[client] = Bucket(float(self.burst), now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
+        bucket.stamp = now
+        if bucket.tokens < cost:
+            return False
+        bucket.tokens -= cost
+        return True
+
+
+# --- the server ---
+
+
+def _error(code: int, message: str, rid: Any = None, data: Any = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return {"jsonrpc": "2.0", "id": rid, "error": err}
+
+
+class RpcServer:
+    """The HTTP front of a `Sequencer`."""
+
+    def __init__(self, seq: Sequencer, config: ServiceConfig, metrics: Metrics) -> None:
+        self.seq = seq
+        self.config = config
+        self.metrics = metrics
+        self.limiter = RateLimiter(config.rate_per_client_per_s, config.rate_burst)
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.max_body_bytes)
+        app.router.add_post("/", self.handle)
+        app.router.add_post("/{chain_id:[0-9]+}", self.handle)
+        app.router.add_get("/metrics", self.handle_metrics)
+        app.router.add_get("/health", self.handle_health)
+        app.router.add_route("OPTIONS", "/{tail:.*}", self.handle_options)
+        return app
+
+    async def handle_metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.render(), headers={"Content-Type": "text/plain"})
+
+    async def handle_health(self, request: web.Request) -> web.Response:
+        ok = self.seq.halted is None
+        return web.json_response({"ok": ok, "halted": self.seq.halted}, status=200 if ok else 503)
+
+    async def handle_options(self, request: web.Request) -> web.Response:
+        return web.Response(headers=_CORS)
+
+    def _reply(self, body: Any, status: int = 200) -> web.Response:
+        if isinstance(body, dict) and "error" in body:
+            self.metrics.rpc_errors.labels(str(body["error"]["code"])).inc()
+        elif isinstance(body, list):
+            for item in body:
+                if "error" in item:
+                    self.metrics.rpc_errors.labels(str(item["error"]["code"])).inc()
+        return web.Response(
+            text=json.dumps(body), status=status, content_type="application/json", headers=_CORS
+        )
+
+    async def handle(self, request: web.Request) -> web.Response:
+        chain_id: int | None = None
+        if "chain_id" in request.match_info:
+            chain_id = int(request.match_info["chain_id"])
+            if chain_id not in self.seq.chains:
+                return self._reply(
+                    _error(INVALID_REQUEST, f"no rollup with chain id {chain_id}"), 404
+                )
+        if (request.content_length or 0) > self.config.max_body_bytes:
+            return self._reply(_error(INVALID_REQUEST, "content length too large"), 413)
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._reply(_error(INVALID_REQUEST, "content length too large"), 413)
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return self._reply(_error(PARSE_ERROR, "parse error"))
+        client = request.remote or "unknown"
+        if isinstance(body, list):
+            if not body:
+                return self._reply(_error(INVALID_REQUEST, "empty batch"))
+            if len(body) > self.config.max_batch_len:
+                return self._reply(
+                    _error(
+                        INVALID_REQUEST,
+                        f"batch too large: {len(body)} calls, limit {self.config.max_batch_len}",
+                    )
+                )
+            if not self.limiter.allow(client, len(body)):
+                return self._reply(_error(LIMIT_EXCEEDED, "limit exceeded"), 429)
+            answers = await asyncio.gather(*(self.call(chain_id, item) for item in body))
+            return self._reply([a for a in answers if a is not None])
+        if not self.limiter.allow(client, 1):
+            rid = body.get("id") if isinstance(body, dict) else None
+            return self._reply(_error(LIMIT_EXCEEDED, "limit exceeded", rid), 429)
+        answer = await self.call(chain_id, body)
+        return self._reply(answer if answer is not None else [])
+
+    async def call(self, chain_id: int | None, item: Any) -> dict[str, Any] | None:
+        """One JSON-RPC call; never raises."""
+        if not isinstance(item, dict):
+            return _error(INVALID_REQUEST, "invalid request")
+        rid = item.get("id")
+        method = item.get("method")
+        if not isinstance(method, str) or item.get("jsonrpc", "2.0") != "2.0":
+            return _error(INVALID_REQUEST, "invalid request", rid)
+        params = item.get("params", [])
+        if params is None:
+            params = []
+        if not isinstance(params, list):
+            return _error(INVALID_PARAMS, "non-array args", rid)
+        try:
+            result = await self.dispatch(chain_id, method, params)
+        except RpcError as exc:
+            return _error(exc.code, exc.message, rid, exc.data)
+        except EngineError as exc:
+            return _error(ERR_INTERNAL, f"engine unavailable: {exc}", rid)
+        except Exception:  # noqa: BLE001 - a request must never take the service down
+            log.exception("internal error", extra={"event": "rpc_internal", "method": method})
+            return _error(ERR_INTERNAL, "internal error", rid)
+        return {"jsonrpc": "2.0", "id": rid, "result": result}
+
+    async def dispatch(self, chain_id: int | None, method: str, params: list[Any]) -> Any:
+        seq = self.seq
+        if method == "seq_sendRawTransaction":
+            record = await seq.send_raw(chain_id, hex_bytes(params, 0, 1))
+            return seq.preconf_json(record)
+        if method == "seq_getPreconfirmation":
+            record = seq.preconf(hash32(params, 0, 1))
+            if record is None or (chain_id is not None and record.chain_id != chain_id):
+                return None
+            return seq.preconf_json(record)
+        if method == "seq_getBlockHeader":
+            if chain_id is None:
+                chain = quantity(params, 0, 2)
+                number = quantity(params, 1, 2)
+            else:
+                chain, number = chain_id, quantity(params, 0, 1)
+            return seq.block_json(chain, number)
+        if method == "seq_status":
+            return seq.status()
+        if chain_id is None:
+            raise RpcError(
+                METHOD_NOT_FOUND,
+                f"the method {method} does not exist/is not available",
+                "Ethereum methods are served per rollup at /<chain_id>",
+            )
+        if method == "eth_sendRawTransaction":
+            record = await seq.send_raw(chain_id, hex_bytes(params, 0, 1))
+            return "0x" + record.tx_hash.hex()
+        if method == "eth_getTransactionCount":
+            who = address(params, 0, 2)
+            tag = params[1] if len(params) > 1 else "latest"
+            if tag == "pending":
+                return hex(await seq.pending_nonce(chain_id, who))
+        if method == "eth_accounts":
+            return []
+        if method in PROXIED or method == "eth_getTransactionCount":
+            answer = await seq.chains[chain_id].engine.request(method, params)
+            if "error" in answer:
+                err = answer["error"]
+                raise RpcError(
+                    err.get("code", ERR_INTERNAL), err.get("message", ""), err.get("data")
+                )
+            return answer.get("result")
+        raise RpcError(METHOD_NOT_FOUND, f"the method {method} does not exist/is not available")
+
+
+_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type",
+}
+
+
+async def serve(config: ServiceConfig, on_ready: Callable[[str], None] | None = None) -> None:
+    """Run the service until SIGINT or SIGTERM."""
+    manifest = load_manifest_checked(config)
+    signer = config.load_signer()
+    domain = config.signing_domain(manifest)
+    metrics = Metrics()
+    seq = Sequencer(config, manifest, signer, domain, metrics)
+    await seq.start()
+    runner = web.AppRunner(RpcServer(seq, config, metrics).app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    url = f"http://{config.host}:{config.port}"
+    log.info("listening", extra={"event": "listening", "url": url, "config": config.describe()})
+    if on_ready is not None:
+        on_ready(url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        while not stop.is_set() and seq.halted is None:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
+            except TimeoutError:
+                pass
+    finally:
+        await runner.cleanup()
+        await seq.stop()
+    if seq.halted is not None:
+        raise SystemExit(f"sequencer halted: {seq.halted}")
+
+
+def run(config: ServiceConfig, on_ready: Callable[[str], None] | None = None) -> None:
+    setup_logging()
+    asyncio.run(serve(config, on_ready))

@@ -1,0 +1,577 @@
+"""The sequencer: wires admission (mempool -> plan -> journal -> signed promise) and the builder.
+
+Owns the in-memory state of a running service: per rollup its engine client, plan and sender
+ledger; the promises made; the L1 head that deadlines count from. Admission runs in micro-batches
+(everything that arrived in one event-loop turn): ordered by the policy, checked, placed, signed,
+then journaled in one group commit before any answer leaves. On start it resumes from the journal,
+sealing blocks the engine mined before a crash only if they match the plan exactly.
+It never serves HTTP (that is `rpc`) and never decides validity rules itself (that is `mempool`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from eth_utils import keccak, to_checksum_address
+
+from sequencer.builder import (
+    Builder,
+    BuildError,
+    ChainPlan,
+    ChainRuntime,
+    HeadInfo,
+    PlannedTx,
+    head_from_block,
+    verify_and_sign,
+)
+from sequencer.commitments import (
+    EIP712_DOMAIN_NAME,
+    EIP712_DOMAIN_VERSION,
+    PRECONF_TYPEHASH,
+    Domain,
+    Signer,
+)
+from sequencer.config import ServiceConfig
+from sequencer.journal import Journal, PreconfRecord, SealedBlock
+from sequencer.manifest import Manifest
+from sequencer.mempool import (
+    AccountState,
+    Candidate,
+    ChainRules,
+    DecodedTx,
+    SenderLedger,
+    TxRejected,
+    check_static,
+    decode_tx,
+    order_batch,
+)
+from sequencer.metrics import Metrics
+
+log = logging.getLogger("sequencer.service")
+
+ERR_SERVER = -32000  # geth's code for every transaction-pool error
+ERR_INTERNAL = -32603
+
+
+class RpcError(Exception):
+    """A JSON-RPC error answer: standard code and message (geth's words where it has them)."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+class EngineError(RuntimeError):
+    """A rollup engine or the L1 answered with an error or not at all."""
+
+
+class EngineClient:
+    """JSON-RPC over HTTP to one anvil (keep-alive session, batches)."""
+
+    def __init__(self, url: str, chain_id: int, session: aiohttp.ClientSession) -> None:
+        self.url = url
+        self.chain_id = chain_id
+        self._session = session
+        self._ids = itertools.count(1)
+
+    async def request(self, method: str, params: Any) -> dict[str, Any]:
+        """The engine's whole answer (result or error), for proxying."""
+        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        try:
+            async with self._session.post(self.url, json=body) as response:
+                return await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
+            raise EngineError(f"{method} on {self.url}: {exc}") from exc
+
+    async def call(self, method: str, params: list[Any] | None = None) -> Any:
+        answer = await self.request(method, params or [])
+        if "error" in answer:
+            raise EngineError(f"{method} on {self.url}: {answer['error']}")
+        return answer.get("result")
+
+    async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+        first = next(self._ids)
+        body = [
+            {"jsonrpc": "2.0", "id": first + i, "method": m, "params": p}
+            for i, (m, p) in enumerate(calls)
+        ]
+        for _ in range(len(calls) - 1):
+            next(self._ids)
+        try:
+            async with self._session.post(self.url, json=body) as response:
+                answers = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
+            raise EngineError(f"batch on {self.url}: {exc}") from exc
+        if not isinstance(answers, list):
+            raise EngineError(f"batch on {self.url}: {answers}")
+        answers.sort(key=lambda a: a.get("id") or 0)
+        return answers
+
+
+def preconf_digest(
+    separator: bytes, chain_id: int, block_number: int, index: int, tx_hash: bytes, deadline: int
+) -> bytes:
+    """EIP-712 digest of `Preconf` (the same bytes as commitments.digest, without eth-abi)."""
+    struct = keccak(
+        PRECONF_TYPEHASH
+        + chain_id.to_bytes(32, "big")
+        + block_number.to_bytes(32, "big")
+        + index.to_bytes(32, "big")
+        + tx_hash
+        + deadline.to_bytes(32, "big")
+    )
+    return keccak(b"\x19\x01" + separator + struct)
+
+
+STATUS_NAMES = {None: "promised", 0: "reverted", 1: "success", 2: "skipped"}
+
+
+@dataclass
+class ChainState:
+    """One rollup inside the service."""
+
+    runtime: ChainRuntime
+    ledger: SenderLedger
+    rules: ChainRules
+
+    @property
+    def chain_id(self) -> int:
+        return self.runtime.chain_id
+
+    @property
+    def plan(self) -> ChainPlan:
+        return self.runtime.plan
+
+    @property
+    def engine(self) -> EngineClient:
+        return self.runtime.engine  # type: ignore[return-value]
+
+
+class Sequencer:
+    """The running service (without its HTTP front). `await start()`, use, `await stop()`."""
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        manifest: Manifest,
+        signer: Signer,
+        domain: Domain,
+        metrics: Metrics,
+    ) -> None:
+        self.config = config
+        self.manifest = manifest
+        self.signer = signer
+        self.domain = domain
+        self.separator = domain.separator()
+        self.metrics = metrics
+        self.journal = Journal(config.journal)
+        self.chains: dict[int, ChainState] = {}
+        self.promises: dict[bytes, PreconfRecord] = {}  # unsealed promises, by tx hash
+        self.l1_head = 0
+        self.builder: Builder | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._l1: EngineClient | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._arrivals: list[tuple[int, Candidate, asyncio.Future]] = []
+        self._arrival_seq = itertools.count()
+        self._journal_writes: set[asyncio.Task] = set()
+        self.halted: str | None = None
+
+    # --- lifecycle ---
+
+    async def start(self, run_builder: bool = True) -> None:
+        connector = aiohttp.TCPConnector(limit=64)
+        timeout = aiohttp.ClientTimeout(total=30)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        l1 = self.manifest.l1
+        self._l1 = EngineClient(l1.rpc_url, l1.chain_id, self._session)
+        await self._check_chain_id(self._l1)
+        self.l1_head = int(await self._l1.call("eth_blockNumber"), 16)
+        self.journal.check_meta(
+            {
+                "signer": self.signer.address,
+                "l1_chain_id": str(l1.chain_id),
+                "verifying_contract": to_checksum_address(self.domain.verifying_contract),
+                "rollups": ",".join(str(c.chain_id) for c in self.manifest.rollups),
+            }
+        )
+        state = self.journal.load()
+        self.journal.start()
+        for entry in self.manifest.rollups:
+            engine = EngineClient(entry.rpc_url, entry.chain_id, self._session)
+            await self._check_chain_id(engine)
+            await self._resume_chain(engine, state.pending, state.last_sealed)
+        self.builder = Builder(
+            [c.runtime for c in self.chains.values()],
+            self.journal,
+            self.signer,
+            self.domain,
+            self.config.slot_ms,
+            self._on_sealed,
+        )
+        self._tasks.append(asyncio.create_task(self._poll_l1(), name="l1-poll"))
+        if run_builder:
+            self._tasks.append(asyncio.create_task(self._run_builder(), name="builder"))
+        log.info(
+            "sequencer started",
+            extra={
+                "event": "start",
+                "signer": self.signer.address,
+                "rollups": ",".join(str(c) for c in self.chains),
+                "restored_promises": len(self.promises),
+            },
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self._journal_writes:
+            await asyncio.gather(*self._journal_writes, return_exceptions=True)
+        self.journal.close()
+        if self._session is not None:
+            await self._session.close()
+
+    async def _check_chain_id(self, engine: EngineClient) -> None:
+        actual = int(await engine.call("eth_chainId"), 16)
+        if actual != engine.chain_id:
+            raise EngineError(f"{engine.url} is chain {actual}, manifest says {engine.chain_id}")
+
+    async def _run_builder(self) -> None:
+        assert self.builder is not None
+        try:
+            await self.builder.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the builder already logged it loudly
+            self.halted = self.builder.halted or str(exc)
+
+    async def _poll_l1(self) -> None:
+        assert self._l1 is not None
+        while True:
+            await asyncio.sleep(self.config.l1_poll_s)
+            try:
+                self.l1_head = int(await self._l1.call("eth_blockNumber"), 16)
+            except EngineError as exc:
+                log.warning("L1 unreachable", extra={"event": "l1_error", "error": str(exc)})
+
+    # --- resuming from the journal ---
+
+    async def _resume_chain(
+        self, engine: EngineClient, pending: list[PreconfRecord], last_sealed: dict[int, int]
+    ) -> None:
+        chain_id = engine.chain_id
+        mine = [r for r in pending if r.chain_id == chain_id]
+        latest = head_from_block(await engine.call("eth_getBlockByNumber", ["latest", False]))
+        sealed_to = last_sealed.get(chain_id)
+        if sealed_to is not None and sealed_to > latest.number:
+            raise BuildError(
+                f"chain {chain_id}: the journal sealed block {sealed_to} but the engine is at "
+                f"{latest.number}: the engine lost blocks (restart it from its state or derive)"
+            )
+        by_block: dict[int, list[PreconfRecord]] = defaultdict(list)
+        for record in mine:
+            by_block[record.block_number].append(record)
+        if sealed_to is not None:
+            first_unsealed = sealed_to + 1
+        else:
+            first_unsealed = min(
+                [n for n in by_block if n <= latest.number], default=latest.number + 1
+            )
+        # Blocks mined before the crash but not yet journaled: seal them if they are the plan.
+        for number in range(first_unsealed, latest.number + 1):
+            want = [r.tx_hash for r in by_block.pop(number, [])]
+            sealed, _ = await verify_and_sign(engine, number, want, self.signer, self.domain)
+            await self.journal.seal(sealed)
+            log.info(
+                "sealed block mined before restart", extra={"chain": chain_id, "block": number}
+            )
+        plan = ChainPlan(chain_id, latest)
+        ledger = SenderLedger()
+        chain = ChainState(
+            ChainRuntime(chain_id, engine, plan),
+            ledger,
+            ChainRules(chain_id=chain_id, block_gas_limit=latest.gas_limit),
+        )
+        self.chains[chain_id] = chain
+        for number in sorted(by_block):
+            for record in by_block[number]:
+                plan.restore(
+                    number,
+                    record.index,
+                    PlannedTx(record.tx_hash, record.raw, record.sender, decode_tx(record.raw).gas),
+                )
+                self.promises[record.tx_hash] = record
+        senders = {r.sender for records in by_block.values() for r in records}
+        for sender in senders:
+            await self._ensure_account(chain, sender)
+        for number in sorted(by_block):
+            for record in by_block[number]:
+                tx = decode_tx(record.raw)
+                expected = ledger.pending_nonce(tx.sender)
+                if expected != tx.nonce:
+                    raise BuildError(
+                        f"chain {chain_id}: promised tx 0x{tx.tx_hash.hex()} has nonce "
+                        f"{tx.nonce} but its sender is at {expected}: the promise cannot be kept"
+                    )
+                ledger.add(tx)
+        self.metrics.pending.labels(chain_id).set(plan.pending_count())
+        self.metrics.head.labels(chain_id).set(latest.number)
+
+    # --- accounts ---
+
+    async def _fetch_account(self, chain: ChainState, sender: str, height: int) -> AccountState:
+        tag = hex(height)
+        answers = await chain.engine.batch(
+            [
+                ("eth_getTransactionCount", [sender, tag]),
+                ("eth_getBalance", [sender, tag]),
+                ("eth_getCode", [sender, tag]),
+            ]
+        )
+        if any("error" in a for a in answers):
+            raise EngineError(f"account {sender} on chain {chain.chain_id}: {answers}")
+        code = answers[2]["result"]
+        return AccountState(
+            nonce=int(answers[0]["result"], 16),
+            balance=int(answers[1]["result"], 16),
+            is_contract=code not in ("0x", "0x0", None) and not code.startswith("0xef0100"),
+        )
+
+    async def _ensure_account(self, chain: ChainState, sender: str, refresh: bool = False) -> None:
+        """Make the ledger know `sender` as of the plan's head (re-read if the head moved)."""
+        while refresh or not chain.ledger.known(sender):
+            height = chain.plan.head.number
+            state = await self._fetch_account(chain, sender, height)
+            if chain.plan.head.number != height:
+                continue
+            current = chain.ledger.accounts.get(sender)
+            if current is not None and refresh:
+                if current.nonce != state.nonce:
+                    raise EngineError(f"{sender} nonce moved outside the sequencer")
+                current.balance, current.exact = state.balance, True
+            elif current is None:
+                chain.ledger.set_account(sender, state)
+            return
+
+    async def pending_nonce(self, chain_id: int, address: str) -> int:
+        chain = self.chains[chain_id]
+        sender = to_checksum_address(address)
+        await self._ensure_account(chain, sender)
+        nonce = chain.ledger.pending_nonce(sender)
+        assert nonce is not None
+        return nonce
+
+    # --- admission ---
+
+    async def send_raw(self, chain_id: int | None, raw: bytes) -> PreconfRecord:
+        """Validate, place, sign and journal one transaction; returns its durable promise."""
+        started = time.perf_counter()
+        if self.halted is not None:
+            raise RpcError(ERR_SERVER, f"sequencer halted: {self.halted}")
+        label = str(chain_id) if chain_id is not None else "any"
+        try:
+            tx = decode_tx(raw)
+            if chain_id is None:
+                chain_id = tx.chain_id if tx.chain_id in self.chains else -1
+                label = str(chain_id)
+            chain = self.chains.get(chain_id)
+            if chain is None:
+                raise TxRejected(
+                    "invalid_chain_id",
+                    f"invalid chain id for signer: have {tx.chain_id} want "
+                    f"{' or '.join(str(c) for c in self.chains)}",
+                )
+            check_static(tx, chain.rules)
+        except TxRejected as exc:
+            self.metrics.rejected.labels(label, exc.reason).inc()
+            raise RpcError(ERR_SERVER, exc.message) from None
+        existing = self.promises.get(tx.tx_hash) or self.journal.preconf(tx.tx_hash)
+        if existing is not None:
+            await self.journal.barrier()  # the first answer may still be on its way to disk
+            return existing
+        try:
+            await self._ensure_account(chain, tx.sender)
+            state = chain.ledger.accounts[tx.sender]
+            if not state.exact:
+                queue = chain.ledger.pending.get(tx.sender, ())
+                if state.balance < tx.max_cost + sum(p.max_cost for p in queue):
+                    await self._ensure_account(chain, tx.sender, refresh=True)
+        except EngineError as exc:
+            raise RpcError(ERR_INTERNAL, f"engine unavailable: {exc}") from None
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        if not self._arrivals:
+            asyncio.get_running_loop().call_soon(self._admit)
+        self._arrivals.append((chain_id, Candidate(next(self._arrival_seq), tx), future))
+        record = await future
+        self.metrics.preconf_latency.labels(label).observe(time.perf_counter() - started)
+        return record
+
+    def _admit(self) -> None:
+        """Admit everything that arrived in this loop turn: order, check, place, sign, journal."""
+        arrivals, self._arrivals = self._arrivals, []
+        by_chain: dict[int, list[tuple[Candidate, asyncio.Future]]] = defaultdict(list)
+        for chain_id, cand, future in arrivals:
+            by_chain[chain_id].append((cand, future))
+        records: list[PreconfRecord] = []
+        waiting: list[tuple[asyncio.Future, PreconfRecord]] = []
+        deadline = self.l1_head + self.config.preconf_deadline_l1_blocks
+        received = time.time_ns()
+        for chain_id, items in by_chain.items():
+            chain = self.chains[chain_id]
+            futures = {cand.arrival: future for cand, future in items}
+            base_fee = chain.plan.base_fee_bound(chain.plan.target(0))
+            for cand in order_batch([c for c, _ in items], self.config.ordering, base_fee):
+                future = futures[cand.arrival]
+                try:
+                    record = self._admit_one(chain, cand.tx, deadline, received)
+                except TxRejected as exc:
+                    self.metrics.rejected.labels(str(chain_id), exc.reason).inc()
+                    future.set_exception(RpcError(ERR_SERVER, exc.message))
+                    continue
+                records.append(record)
+                waiting.append((future, record))
+            self.metrics.pending.labels(chain_id).set(chain.plan.pending_count())
+        if not records:
+            return
+        task = asyncio.create_task(self._journal_then_answer(records, waiting))
+        self._journal_writes.add(task)
+        task.add_done_callback(self._journal_writes.discard)
+
+    def _admit_one(
+        self, chain: ChainState, tx: DecodedTx, deadline: int, received_ns: int
+    ) -> PreconfRecord:
+        if tx.tx_hash in self.promises:
+            raise TxRejected("already_known", "already known")
+        target = chain.plan.target(tx.gas)
+        chain.ledger.check(tx, chain.plan.base_fee_bound(target))
+        number, index = chain.plan.place(PlannedTx(tx.tx_hash, tx.raw, tx.sender, tx.gas))
+        assert number == target
+        chain.ledger.add(tx)
+        signature = self.signer.sign_digest(
+            preconf_digest(self.separator, chain.chain_id, number, index, tx.tx_hash, deadline)
+        )
+        record = PreconfRecord(
+            chain_id=chain.chain_id,
+            block_number=number,
+            index=index,
+            tx_hash=tx.tx_hash,
+            raw=tx.raw,
+            sender=tx.sender,
+            nonce=tx.nonce,
+            max_cost=tx.max_cost,
+            deadline=deadline,
+            signature=signature,
+            received_ns=received_ns,
+        )
+        self.promises[tx.tx_hash] = record
+        return record
+
+    async def _journal_then_answer(
+        self, records: list[PreconfRecord], waiting: list[tuple[asyncio.Future, PreconfRecord]]
+    ) -> None:
+        try:
+            await self.journal.append(records)
+        except Exception as exc:  # noqa: BLE001 - positions are in memory but not on disk
+            self.halted = f"journal write failed: {exc}"
+            log.critical("journal write failed", extra={"event": "halt", "error": str(exc)})
+            for future, _ in waiting:
+                if not future.done():
+                    future.set_exception(RpcError(ERR_INTERNAL, self.halted))
+            return
+        for future, record in waiting:
+            if not future.done():
+                future.set_result(record)
+            self.metrics.accepted.labels(str(record.chain_id)).inc()
+
+    # --- sealing ---
+
+    def _on_sealed(
+        self, runtime: ChainRuntime, sealed: SealedBlock, head: HeadInfo, build_s: float
+    ) -> None:
+        chain = self.chains[runtime.chain_id]
+        records = [self.promises.pop(h) for h in sealed.tx_hashes]
+        chain.ledger.sealed((r.sender, r.tx_hash) for r in records)
+        chain.ledger.forget_idle(keep=100_000)
+        label = str(runtime.chain_id)
+        self.metrics.slot_build.labels(label).observe(build_s)
+        self.metrics.head.labels(label).set(head.number)
+        self.metrics.sealed_txs.labels(label).inc(len(records))
+        self.metrics.pending.labels(label).set(chain.plan.pending_count())
+
+    # --- queries ---
+
+    def preconf(self, tx_hash: bytes) -> PreconfRecord | None:
+        return self.promises.get(tx_hash) or self.journal.preconf(tx_hash)
+
+    def preconf_json(self, record: PreconfRecord) -> dict[str, Any]:
+        return {
+            "txHash": "0x" + record.tx_hash.hex(),
+            "chainId": record.chain_id,
+            "blockNumber": record.block_number,
+            "index": record.index,
+            "deadline": record.deadline,
+            "signature": "0x" + record.signature.hex(),
+            "signer": self.signer.address,
+            "status": STATUS_NAMES.get(record.status, "unknown"),
+            "domain": self.domain_json(),
+        }
+
+    def domain_json(self) -> dict[str, Any]:
+        return {
+            "name": EIP712_DOMAIN_NAME,
+            "version": EIP712_DOMAIN_VERSION,
+            "chainId": self.domain.chain_id,
+            "verifyingContract": to_checksum_address(self.domain.verifying_contract),
+        }
+
+    def block_json(self, chain_id: int, number: int) -> dict[str, Any] | None:
+        block = self.journal.block(chain_id, number)
+        if block is None:
+            return None
+        return {
+            "chainId": block.chain_id,
+            "blockNumber": block.number,
+            "blockHash": "0x" + block.block_hash.hex(),
+            "parentHash": "0x" + block.parent_hash.hex(),
+            "timestamp": block.timestamp,
+            "transactions": ["0x" + h.hex() for h in block.tx_hashes],
+            "statuses": list(block.statuses),
+            "signature": "0x" + block.signature.hex(),
+            "signer": self.signer.address,
+            "domain": self.domain_json(),
+        }
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "signer": self.signer.address,
+            "domain": self.domain_json(),
+            "l1Head": self.l1_head,
+            "slotMs": self.config.slot_ms,
+            "slots": self.builder.slots if self.builder else 0,
+            "ordering": self.config.ordering,
+            "halted": self.halted,
+            "chains": {
+                str(chain_id): {
+                    "head": chain.plan.head.number,
+                    "lastPlannedBlock": chain.plan.last_number,
+                    "pending": chain.plan.pending_count(),
+                    "blockGasLimit": chain.plan.gas_limit,
+                }
+                for chain_id, chain in self.chains.items()
+            },
+        }

@@ -1,0 +1,143 @@
+"""The sequencer service on the harness's rollups: in-process (a thread with its own event loop)
+or as a `sequencer run` subprocess, with a manifest pointing at the harness's chain URLs."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+from aiohttp import web
+
+from sequencer.commitments import Domain
+from sequencer.config import ServiceConfig
+from sequencer.devnet import free_port
+from sequencer.manifest import ChainEntry, Manifest
+from sequencer.metrics import Metrics
+from sequencer.rpc import RpcServer
+from sequencer.service import Sequencer
+
+# The signing domain's verifying contract until the Slasher is deployed by scripts/deploy.py.
+TEST_SLASHER = "0x00000000000000000000000000000000000051a5"
+SLOT_MS = 100
+
+
+def write_manifest(chains, path: Path) -> Path:
+    entries = {
+        name: ChainEntry(name, handle.role, handle.chain_id, handle.url)
+        for name, handle in chains.items()
+    }
+    Manifest(name="test", chains=entries).save(path)
+    return path
+
+
+class ServiceThread:
+    """A running sequencer (Sequencer + RpcServer) in a background thread."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.url = f"http://{config.host}:{config.port}"
+        self.seq: Sequencer | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._ids = itertools.count(1)
+        self.http = requests.Session()
+
+    def start(self) -> ServiceThread:
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise self._error
+        assert self._ready.is_set(), "service did not start"
+        return self
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._main())
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            self._error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        from sequencer.config import load_manifest_checked
+
+        manifest = load_manifest_checked(self.config)
+        metrics = Metrics()
+        self.seq = Sequencer(
+            self.config,
+            manifest,
+            self.config.load_signer(),
+            self.config.signing_domain(manifest),
+            metrics,
+        )
+        await self.seq.start()
+        runner = web.AppRunner(RpcServer(self.seq, self.config, metrics).app())
+        await runner.setup()
+        await web.TCPSite(runner, self.config.host, self.config.port).start()
+        self._stop = asyncio.Event()
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await runner.cleanup()
+            await self.seq.stop()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+        self.http.close()
+
+    @property
+    def domain(self) -> Domain:
+        assert self.seq is not None
+        return self.seq.domain
+
+    def post(self, path: str, body) -> requests.Response:
+        return self.http.post(self.url + path, json=body, timeout=30)
+
+    def rpc(self, path: str, method: str, params=None) -> dict:
+        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
+        return self.post(path, body).json()
+
+    def result(self, path: str, method: str, params=None):
+        answer = self.rpc(path, method, params)
+        assert "error" not in answer, answer
+        return answer["result"]
+
+
+def make_config(tmp_path: Path, manifest: Path, **overrides) -> ServiceConfig:
+    values = {
+        "manifest": manifest,
+        "port": free_port(),
+        "journal": tmp_path / "journal.sqlite",
+        "slot_ms": SLOT_MS,
+        "key_source": "devnet",
+        "slasher_address": TEST_SLASHER,
+        "l1_poll_s": 0.5,
+    }
+    values.update(overrides)
+    return ServiceConfig(**values)
+
+
+@pytest.fixture
+def manifest_path(chains, tmp_path) -> Path:
+    return write_manifest(chains, tmp_path / "manifest.json")
+
+
+@pytest.fixture
+def sequencer_service(chains, manifest_path, tmp_path):
+    for name in ("rollup_a", "rollup_b"):
+        chains[name].set_automine(False)
+    service = ServiceThread(make_config(tmp_path, manifest_path)).start()
+    try:
+        yield service
+    finally:
+        service.stop()

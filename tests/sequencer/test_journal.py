@@ -1,0 +1,137 @@
+"""The journal: durable before acknowledged, group commit, and what a restart gets back."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from sequencer.journal import Journal, JournalError, PreconfRecord, SealedBlock
+
+
+def _record(n: int, chain_id: int = 901, block: int = 1) -> PreconfRecord:
+    return PreconfRecord(
+        chain_id=chain_id,
+        block_number=block,
+        index=n,
+        tx_hash=(block * 1_000_000 + n).to_bytes(32, "big"),
+        raw=b"\x02" + n.to_bytes(4, "big"),
+        sender="0x" + "ab" * 20,
+        nonce=n,
+        max_cost=10**30 + n,
+        deadline=100,
+        signature=b"\x01" * 65,
+        received_ns=n,
+    )
+
+
+def test_concurrent_appends_share_commits_and_survive_reopen(tmp_path):
+    path = tmp_path / "j.sqlite"
+
+    async def main():
+        journal = Journal(path)
+        journal.start()
+        await asyncio.gather(*(journal.append([_record(n)]) for n in range(200)))
+        commits = journal.commits
+        journal.close()
+        return commits
+
+    commits = asyncio.run(main())
+    assert 1 <= commits < 200  # group commit: many requests per fsync'd commit
+    state = Journal(path).load()
+    assert [r.index for r in state.pending] == list(range(200))
+    assert state.pending[7] == _record(7)  # big ints and bytes round-trip
+
+
+def test_sealed_blocks_leave_pending_and_keep_statuses(tmp_path):
+    path = tmp_path / "j.sqlite"
+
+    async def main():
+        journal = Journal(path)
+        journal.start()
+        await journal.append([_record(0), _record(1), _record(0, block=2)])
+        block = SealedBlock(
+            901,
+            1,
+            b"\x11" * 32,
+            b"\x22" * 32,
+            1234,
+            (_record(0).tx_hash, _record(1).tx_hash),
+            (1, 0),
+            b"\x03" * 65,
+        )
+        await journal.seal(block)
+        assert journal.block(901, 1) == block
+        assert journal.preconf(_record(1).tx_hash).status == 0
+        journal.close()
+
+    asyncio.run(main())
+    state = Journal(path).load()
+    assert state.last_sealed == {901: 1}
+    assert [(r.block_number, r.index) for r in state.pending] == [(2, 0)]
+
+
+def test_a_position_is_promised_once(tmp_path):
+    async def main():
+        journal = Journal(tmp_path / "j.sqlite")
+        journal.start()
+        await journal.append([_record(0)])
+        clash = _record(1)
+        clash = PreconfRecord(**{**clash.__dict__, "index": 0})
+        with pytest.raises(JournalError):
+            await journal.append([clash])
+        journal.close()
+
+    asyncio.run(main())
+
+
+def test_journal_of_another_signer_is_refused(tmp_path):
+    journal = Journal(tmp_path / "j.sqlite")
+    journal.check_meta({"signer": "0xA"})
+    journal.check_meta({"signer": "0xA"})
+    with pytest.raises(JournalError, match="signer=0xA"):
+        journal.check_meta({"signer": "0xB"})
+
+
+WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[2])
+    from tests.sequencer.test_journal import _record
+    from sequencer.journal import Journal
+
+    async def main():
+        journal = Journal(Path(sys.argv[1]))
+        journal.start()
+        n = 0
+        while True:
+            batch = [_record(n + i) for i in range(5)]
+            await asyncio.gather(*(journal.append([r]) for r in batch))
+            for r in batch:
+                print(r.index, flush=True)
+            n += 5
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_every_acknowledged_record_survives_sigkill(tmp_path):
+    path = tmp_path / "j.sqlite"
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), root], stdout=subprocess.PIPE, text=True
+    )
+    acknowledged = []
+    for line in proc.stdout:
+        acknowledged.append(int(line))
+        if len(acknowledged) >= 300:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stored = {r.index for r in Journal(path).load().pending}
+    assert set(acknowledged) <= stored

@@ -1,0 +1,92 @@
+"""Position assignment and slot planning with no chain: gas never overflows, nothing moves."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sequencer.builder import ChainPlan, HeadInfo, PlannedTx
+from sequencer.commitments import Domain, PreconfMsg, Signer, digest, recover
+from sequencer.mempool import next_base_fee
+from sequencer.service import preconf_digest
+
+GAS_LIMIT = 100_000
+
+
+def _head(number=10, base_fee=10**9, gas_used=0) -> HeadInfo:
+    return HeadInfo(number, b"\x01" * 32, 1_000, base_fee, gas_used, GAS_LIMIT)
+
+
+def _tx(n: int, gas: int) -> PlannedTx:
+    return PlannedTx(n.to_bytes(32, "big"), b"", "0xsender", gas)
+
+
+def test_positions_fill_the_open_block_then_overflow_to_the_next():
+    plan = ChainPlan(901, _head())
+    assert plan.place(_tx(0, 40_000)) == (11, 0)
+    assert plan.place(_tx(1, 40_000)) == (11, 1)
+    assert plan.place(_tx(2, 40_000)) == (12, 0)  # would exceed 100k in block 11
+    assert plan.place(_tx(3, 21_000)) == (12, 1)  # never back into a closed block
+    assert plan.blocks[11].closed and not plan.blocks[12].closed
+
+
+def test_close_next_and_sealed_walk_the_head_forward():
+    plan = ChainPlan(901, _head())
+    plan.place(_tx(0, 21_000))
+    block = plan.close_next()
+    assert block.number == 11 and [t.tx_hash for t in block.txs] == [_tx(0, 0).tx_hash]
+    assert plan.place(_tx(1, 21_000)) == (12, 0)  # a block being built takes no more
+    plan.sealed(HeadInfo(11, b"\x02" * 32, 1_000, 10**9, 21_000, GAS_LIMIT))
+    assert plan.head.number == 11 and 11 not in plan.blocks
+    empty = plan.close_next()
+    assert empty.number == 12 and len(empty.txs) == 1
+
+
+def test_an_empty_slot_still_makes_a_block():
+    plan = ChainPlan(901, _head())
+    block = plan.close_next()
+    assert block.number == 11 and block.txs == []
+    assert plan.place(_tx(0, 21_000)) == (12, 0)
+
+
+def test_base_fee_bound_is_exact_next_and_an_upper_bound_beyond():
+    plan = ChainPlan(901, _head(base_fee=10**9, gas_used=GAS_LIMIT))
+    assert plan.base_fee_bound(11) == next_base_fee(10**9, GAS_LIMIT, GAS_LIMIT)
+    plan.place(_tx(0, 90_000))
+    plan.place(_tx(1, 90_000))  # block 11 closed with 90k planned
+    b11 = next_base_fee(10**9, GAS_LIMIT, GAS_LIMIT)
+    assert plan.base_fee_bound(12) == next_base_fee(b11, 90_000, GAS_LIMIT)
+
+
+def test_restore_puts_journaled_positions_back():
+    plan = ChainPlan(901, _head())
+    plan.restore(11, 0, _tx(0, 50_000))
+    plan.restore(12, 0, _tx(1, 50_000))
+    plan.restore(12, 1, _tx(2, 10_000))
+    assert plan.blocks[11].closed and not plan.blocks[12].closed
+    assert plan.place(_tx(3, 10_000)) == (12, 2)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(21_000, GAS_LIMIT), min_size=1, max_size=40), st.data())
+def test_planned_gas_never_exceeds_the_limit_and_positions_never_move(gases, data):
+    plan = ChainPlan(901, _head())
+    promised = {}
+    for n, gas in enumerate(gases):
+        promised[n] = plan.place(_tx(n, gas))
+        if data.draw(st.booleans()):
+            block = plan.close_next()
+            for index, tx in enumerate(block.txs):
+                assert promised[int.from_bytes(tx.tx_hash, "big")] == (block.number, index)
+            plan.sealed(HeadInfo(block.number, b"\x02" * 32, 1, 10**9, block.gas, GAS_LIMIT))
+        for block in plan.blocks.values():
+            assert block.gas <= GAS_LIMIT
+            for index, tx in enumerate(block.txs):
+                assert promised[int.from_bytes(tx.tx_hash, "big")] == (block.number, index)
+
+
+def test_fast_preconf_digest_matches_commitments():
+    domain = Domain(31337, "0x000000000000000000000000000000000000dEaD")
+    msg = PreconfMsg(901, 12, 3, b"\x42" * 32, 777)
+    fast = preconf_digest(domain.separator(), 901, 12, 3, b"\x42" * 32, 777)
+    assert fast == digest(domain, msg)
+    signer = Signer("0x" + "33" * 32)
+    assert recover(fast, signer.sign_digest(fast)) == signer.address
