@@ -75,8 +75,9 @@ def test_every_encoding_and_codec_round_trips(batch):
     for encoding in (bc.ENCODING_CONCAT, bc.ENCODING_COLUMNS):
         for codec in (bc.CODEC_RAW, bc.CODEC_ZLIB, bc.CODEC_BROTLI):
             assert bc.decode(bc.encode(batch, [encoding], [codec])) == batch
-    best = bc.encode(batch)
+    best = bc.encode(batch, exhaustive=True)
     assert bc.decode(best) == batch
+    assert bc.decode(bc.encode(batch)) == batch
     assert len(best) == min(len(bc.encode(batch, [e], [c])) for e in (0, 1) for c in (0, 1, 2))
 
 
