@@ -37,6 +37,7 @@ class ApeChain:
     url: str
     _provider: ProviderAPI | None = field(default=None, init=False, repr=False)
     _w3: Web3 | None = field(default=None, init=False, repr=False)
+    _base_fees: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def w3(self) -> Web3:
@@ -103,11 +104,23 @@ class ApeChain:
             self.set_automine(before)
 
     def snapshot(self) -> str:
-        return self.rpc("evm_snapshot")
+        """evm_snapshot, remembering the next block's base fee.
+
+        anvil does not revert its base-fee tracker with evm_revert: without this, the first block
+        mined after a revert gets the base fee that followed the reverted blocks, and its hash
+        differs from the same block on a fresh engine.
+        """
+        pending = self.rpc("eth_getBlockByNumber", ["pending", False])
+        snapshot_id = self.rpc("evm_snapshot")
+        self._base_fees[snapshot_id] = pending["baseFeePerGas"]
+        return snapshot_id
 
     def revert(self, snapshot_id: str) -> None:
         if not self.rpc("evm_revert", [snapshot_id]):
             raise RuntimeError(f"evm_revert({snapshot_id}) failed on {self.name}")
+        base_fee = self._base_fees.pop(snapshot_id, None)
+        if base_fee is not None:
+            self.rpc("anvil_setNextBlockBaseFeePerGas", [base_fee])
 
 
 def chains_from_state(state: dict) -> list[ApeChain]:

@@ -32,6 +32,10 @@ STATUS_REVERTED = 0
 STATUS_SUCCESS = 1
 STATUS_SKIPPED = 2
 
+# A forced-queue item that the engine refused is committed as a tx leaf with status 2 at index
+# SKIPPED_INDEX_BASE + its queue index: a position no real transaction can hold.
+SKIPPED_INDEX_BASE = 2**128
+
 TX_LEAF_TAG = 1
 BLOCK_LEAF_TAG = 2
 
