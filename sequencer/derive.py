@@ -263,3 +263,95 @@ async def derive_all(
         count += len(batch.raw_txs())
         log.info("batch %d derived and checked", header.sequence)
     return count
+
+
+# --- reading batches from L1 ---
+
+
+def header_from_abi(value: Any) -> cm.BatchHeader:
+    """A BatchHeader from web3's decoding of the struct (a tuple or a mapping)."""
+
+    def get(obj: Any, name: str, index: int) -> Any:
+        return obj[name] if isinstance(obj, dict) or hasattr(obj, "keys") else obj[index]
+
+    rollups = tuple(
+        cm.RollupCommitment(
+            chain_id=get(r, "chain_id", 0),
+            first_block=get(r, "first_block", 1),
+            last_block=get(r, "last_block", 2),
+            parent_hash=bytes(get(r, "parent_hash", 3)),
+            last_block_hash=bytes(get(r, "last_block_hash", 4)),
+            state_root=bytes(get(r, "state_root", 5)),
+            tx_root=bytes(get(r, "tx_root", 6)),
+        )
+        for r in get(value, "rollups", 3)
+    )
+    return cm.BatchHeader(
+        sequence=get(value, "sequence", 0),
+        prev_hash=bytes(get(value, "prev_hash", 1)),
+        term=get(value, "term", 2),
+        rollups=rollups,
+        bundle_root=bytes(get(value, "bundle_root", 4)),
+        forced_through=get(value, "forced_through", 5),
+        data_hash=bytes(get(value, "data_hash", 6)),
+    )
+
+
+@dataclass(frozen=True)
+class PostedBatch:
+    header: cm.BatchHeader
+    payload: bytes
+    mode: str  # "calldata" or "blob"
+    l1_block: int
+    l1_tx: bytes
+
+
+class L1BatchSource:
+    """Every batch the SharedInbox accepted, with its payload, read from the L1 node alone."""
+
+    def __init__(self, w3: Any, inbox_address: str, inbox_abi: list) -> None:
+        from web3 import Web3
+
+        self.w3 = w3
+        self.inbox = w3.eth.contract(address=Web3.to_checksum_address(inbox_address), abi=inbox_abi)
+
+    def batches(self, from_block: int = 0) -> list[PostedBatch]:
+        from eth_utils import keccak
+
+        from sequencer.batcher import from_blob
+
+        logs = self.inbox.events.BatchPosted().get_logs(from_block=from_block)
+        out = []
+        for entry in sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"])):
+            header = header_from_abi(entry["args"]["header"])
+            tx = self.w3.eth.get_transaction(entry["transactionHash"])
+            func, args = self.inbox.decode_function_input(tx["input"])
+            if func.fn_name == "post_batch":
+                payload, mode = bytes(args["payload"]), "calldata"
+                if keccak(payload) != header.data_hash:
+                    raise DerivationMismatch(
+                        header.sequence,
+                        0,
+                        None,
+                        "data_hash",
+                        "calldata payload does not hash to data_hash",
+                    )
+            else:
+                blob = self.w3.provider.make_request(
+                    "anvil_getBlobByHash", ["0x" + header.data_hash.hex()]
+                ).get("result")
+                if not blob:
+                    raise DerivationMismatch(
+                        header.sequence,
+                        0,
+                        None,
+                        "blob",
+                        "the L1 node does not serve the batch's blob",
+                    )
+                payload, mode = from_blob(bytes.fromhex(blob[2:])), "blob"
+            out.append(
+                PostedBatch(
+                    header, payload, mode, entry["blockNumber"], bytes(entry["transactionHash"])
+                )
+            )
+        return out
