@@ -22,6 +22,7 @@ from typing import Any
 import requests
 from eth_account.typed_transactions.base import Blob, BlobPooledTransactionData
 from eth_utils import keccak
+from hexbytes import HexBytes
 from web3 import Web3
 
 from sequencer import batch_codec as bc
@@ -69,7 +70,7 @@ def from_blob(blob: bytes) -> bytes:
 
 
 def blob_versioned_hash(blob: bytes) -> bytes:
-    data = BlobPooledTransactionData(blobs=[Blob(data=blob)])
+    data = BlobPooledTransactionData(blobs=[Blob(data=HexBytes(blob))])
     return bytes(data.versioned_hashes[0].data)
 
 
