@@ -160,8 +160,8 @@ def __init__(l1_chain_id_: uint256, agent_implementation_: address):
 def execute_leg(bundle: Bundle, leg_index: uint256, signature: Bytes[65]) -> bytes32:
     """
     @notice Run leg `leg_index` of a bundle signed by its owner, on the owner's behalf.
-    @dev Reverts unless: the leg exists, names this chain, this is its target block, the deadline
-         (seconds) has not passed, the leg has not run, the owner signed this exact bundle, and
+    @dev Reverts unless: the leg exists, names this chain, has not run, this is its target block,
+         the deadline (seconds) has not passed, the owner signed this exact bundle, and
          `msg.value` (wei) equals the sum of the leg's call values. Pulls move approved tokens
          from the owner to the owner's agent; calls run from the agent; any failure reverts all.
     @param bundle The whole bundle, every leg on every chain.
@@ -172,10 +172,10 @@ def execute_leg(bundle: Bundle, leg_index: uint256, signature: Bytes[65]) -> byt
     assert leg_index < len(bundle.legs), "no such leg"
     leg: Leg = bundle.legs[leg_index]
     assert leg.chain_id == chain.id, "wrong chain"
-    assert block.number == leg.target_block, "not target block"
-    assert block.timestamp <= bundle.deadline, "bundle expired"
     bundle_hash: bytes32 = self._bundle_hash(bundle)
     assert not self.settled[bundle_hash][leg_index], "leg already settled"
+    assert block.number == leg.target_block, "not target block"
+    assert block.timestamp <= bundle.deadline, "bundle expired"
     digest: bytes32 = message_hash_utils._to_typed_data_hash(_DOMAIN_SEPARATOR, bundle_hash)
     assert ecdsa._recover_sig(digest, signature) == bundle.owner, "invalid signature"
     total_value: uint256 = 0
