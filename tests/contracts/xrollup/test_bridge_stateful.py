@@ -112,8 +112,8 @@ def test_supply_is_conserved_across_random_bridges_and_relays(
     run_state_machine_as_test(
         BridgeMachine,
         settings=settings(
-            max_examples=4,
-            stateful_step_count=8,
+            max_examples=8,
+            stateful_step_count=10,
             deadline=None,
             suppress_health_check=list(HealthCheck),
         ),
