@@ -205,6 +205,12 @@ def message_hash(
 ) -> bytes32:
     """
     @notice The hash that identifies a message (see the contract's @dev for the format).
+    @param source_chain The chain id of the rollup the message is sent from.
+    @param dest_chain The chain id of the rollup the message is relayed to.
+    @param nonce The message's nonce on the source rollup.
+    @param sender The account that sent it on the source rollup.
+    @param target The contract called on the destination rollup.
+    @param data The calldata for `target`.
     @return keccak256(abi_encode(source_chain, dest_chain, nonce, sender, target, data)).
     """
     return self._message_hash(source_chain, dest_chain, nonce, sender, target, data)

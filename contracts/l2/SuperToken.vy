@@ -58,12 +58,12 @@ interface ICrossRollupMessenger:
     def xdomain_source_chain() -> uint256: view
 
 
-# @notice The messenger that carries bridge messages (same address on every rollup).
-MESSENGER: public(immutable(address))
-
 # @notice The maximum number of peer rollups given at deployment.
 MAX_PEERS: constant(uint256) = 8
 
+
+# @notice The messenger that carries bridge messages (same address on every rollup).
+MESSENGER: public(immutable(address))
 
 # @notice True for every rollup this token may be bridged to and from (its twin lives there).
 peers: public(HashMap[uint256, bool])
