@@ -22,6 +22,7 @@ from sequencer.bundles import (
     Pull,
     bundle_digest,
     bundle_hash,
+    decode_execute_leg,
     execute_leg_calldata,
     leg_transaction,
     recover_signer,
@@ -60,8 +61,11 @@ def signed(draw):
 
 @settings(max_examples=60, deadline=None)
 @given(signed=signed(), domain=domains)
-def test_digest_and_signature_match_eth_account(signed, domain):
+def test_digest_signature_and_leg_calldata_match_eth_account_and_round_trip(signed, domain):
     bundle, key = signed
+    if bundle.legs:
+        calldata = execute_leg_calldata(bundle, len(bundle.legs) - 1, b"\x01" * 65)
+        assert decode_execute_leg(calldata) == (bundle, len(bundle.legs) - 1, b"\x01" * 65)
     encoded = encode_typed_data(full_message=typed_data(bundle, domain))
     assert keccak(b"\x19" + encoded.version + encoded.header + encoded.body) == bundle_digest(
         bundle, domain
@@ -124,6 +128,9 @@ def test_leg_transaction_carries_the_bundle_the_leg_and_its_value():
     value, index, sig = abi_decode([BUNDLE_ABI, "uint256", "bytes"], tx["data"][4:])
     assert (index, sig) == (1, signature)
     assert to_checksum_address(value[0]) == owner and value[4][1][1] == 77
+    assert decode_execute_leg(tx["data"]) == (bundle, 1, signature)
+    with pytest.raises(BundleError, match="not an execute_leg call"):
+        decode_execute_leg(b"\x00" * 4 + tx["data"][4:])
     with pytest.raises(BundleError, match="no leg 2"):
         execute_leg_calldata(bundle, 2, signature)
 
