@@ -21,6 +21,7 @@ from sequencer.messages import (
     message_hash,
     messages_from_receipt,
     relay_calldata,
+    relay_transaction,
 )
 
 SENDER = "0x" + "11" * 20
@@ -82,6 +83,8 @@ def test_decode_round_trips_and_relay_calldata_carries_the_fields(nonce, data, d
     assert calldata[:4] == RELAY_MESSAGE_SELECTOR
     fields = abi_decode(["uint256", "uint256", "address", "address", "bytes"], calldata[4:])
     assert fields == (source, nonce, SENDER, TARGET, data)
+    tx = relay_transaction(message, MESSENGER)
+    assert (tx["chainId"], tx["value"], tx["data"]) == (dest, 0, calldata)
 
 
 def test_a_log_whose_hash_does_not_match_its_fields_is_refused():

@@ -18,7 +18,7 @@ from eth_utils import keccak
 from xrollup_helpers import erc20_call, key_of
 
 from sequencer.bundles import Bundle, Call, Leg, Pull, bundle_hash, leg_transaction, sign_bundle
-from sequencer.messages import messages_from_receipt, relay_calldata
+from sequencer.messages import messages_from_receipt, relay_transaction
 
 USDC = 10**6
 OPTIONS = 2
@@ -125,9 +125,7 @@ def test_risk_reversal_bundle_settles_both_legs_in_one_slot(
 
     # --- the slot: rollup A's block first, then rollup B's with the relay before leg B ---
     receipt_a, message = _mine_rollup_a(xr, rollup_a, slot, sequencer_account)
-    hash_relay = _raw_tx(
-        rollup_b, relayer, {"to": xr.messenger.address, "data": relay_calldata(message)}
-    )
+    hash_relay = _raw_tx(rollup_b, relayer, relay_transaction(message, xr.messenger.address))
     tx_b = leg_transaction(bundle, 1, slot.signature, xr.settlement.address)
     hash_b = _raw_tx(rollup_b, sequencer_account, tx_b)
     rollup_b.rpc("evm_mine", [{"timestamp": slot.slot_time}])
@@ -172,9 +170,7 @@ def test_leg_b_placed_before_the_relay_fails_so_the_builder_must_relay_first(
     _, message = _mine_rollup_a(xr, rollup_a, slot, sequencer_account)
     tx_b = leg_transaction(slot.bundle, 1, slot.signature, xr.settlement.address)
     hash_b = _raw_tx(rollup_b, sequencer_account, tx_b)
-    hash_relay = _raw_tx(
-        rollup_b, relayer, {"to": xr.messenger.address, "data": relay_calldata(message)}
-    )
+    hash_relay = _raw_tx(rollup_b, relayer, relay_transaction(message, xr.messenger.address))
     rollup_b.rpc("evm_mine", [{"timestamp": slot.slot_time}])
     assert rollup_b.w3.eth.get_transaction_receipt(hash_b)["status"] == 0
     assert rollup_b.w3.eth.get_transaction_receipt(hash_relay)["status"] == 1
