@@ -52,23 +52,27 @@ def deploy_l1(roles: dict) -> dict[str, ContractEntry]:
     return {"ChainProbe": _entry("ChainProbe", probe)}
 
 
-def deploy_rollup(roles: dict) -> dict[str, ContractEntry]:
-    """The contracts of one rollup; called once per rollup with the same deployer nonce."""
+def deploy_rollup(roles: dict, rollup_chain_ids: list[int]) -> dict[str, ContractEntry]:
+    """The contracts of one rollup; called once per rollup with the same deployer nonce and the
+    same arguments (`rollup_chain_ids`: every rollup of the devnet)."""
     probe = project.ChainProbe.deploy(sender=roles["deployer"])
     entries = {"ChainProbe": _entry("ChainProbe", probe)}
-    entries.update(deploy_xrollup(roles))
+    entries.update(deploy_xrollup(roles, rollup_chain_ids))
     return entries
 
 
-def deploy_xrollup(roles: dict) -> dict[str, ContractEntry]:
+def deploy_xrollup(roles: dict, rollup_chain_ids: list[int]) -> dict[str, ContractEntry]:
     """The cross-rollup contracts (DESIGN 4.3), in a fixed order so addresses match on rollups:
     CrossRollupMessenger (relayer = the `relayer` role), the collateral SuperTokens USDC (6
-    decimals) and WETH (18 decimals), the BundleAgent implementation, BundleSettlement."""
+    decimals) and WETH (18 decimals) with every rollup as a bridge peer, the BundleAgent
+    implementation, BundleSettlement (EIP-712 domain: the L1 chain id)."""
     deployer = roles["deployer"]
     messenger = project.CrossRollupMessenger.deploy(roles["relayer"], sender=deployer)
     entries = {"CrossRollupMessenger": _entry("CrossRollupMessenger", messenger)}
     for key, (token_name, symbol, decimals) in COLLATERAL_TOKENS.items():
-        token = project.SuperToken.deploy(token_name, symbol, decimals, messenger, sender=deployer)
+        token = project.SuperToken.deploy(
+            token_name, symbol, decimals, messenger, rollup_chain_ids, sender=deployer
+        )
         entries[key] = _entry(key, token)
     agent = project.BundleAgent.deploy(sender=deployer)
     settlement = project.BundleSettlement.deploy(L1_CHAIN_ID, agent, sender=deployer)
@@ -80,10 +84,14 @@ def deploy_xrollup(roles: dict) -> dict[str, ContractEntry]:
 def deploy(chains: list[ApeChain], name: str) -> Manifest:
     """Deploy to every chain and return the manifest (not yet written)."""
     roles = devnet_accounts()
+    rollup_chain_ids = [chain.chain_id for chain in chains if chain.role == "rollup"]
     entries: dict[str, ChainEntry] = {}
     for chain in chains:
         with chain.use(), chain.automining():
-            contracts = deploy_l1(roles) if chain.role == "l1" else deploy_rollup(roles)
+            if chain.role == "l1":
+                contracts = deploy_l1(roles)
+            else:
+                contracts = deploy_rollup(roles, rollup_chain_ids)
         entries[chain.name] = ChainEntry(
             chain.name, chain.role, chain.chain_id, chain.url, contracts
         )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import coincurve
+from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
@@ -293,6 +294,43 @@ def execute_leg_calldata(bundle: Bundle, leg_index: int, signature: bytes) -> by
     return EXECUTE_LEG_SELECTOR + abi_encode(
         [BUNDLE_ABI, "uint256", "bytes"], [bundle_abi(bundle), leg_index, signature]
     )
+
+
+def bundle_from_abi(value: tuple[Any, ...]) -> Bundle:
+    """The inverse of `bundle_abi` (e.g. on what eth_abi decodes from a transaction)."""
+    owner, beneficiary, deadline, nonce, legs = value
+    return Bundle(
+        owner,
+        beneficiary,
+        deadline,
+        nonce,
+        tuple(
+            Leg(
+                chain_id,
+                target_block,
+                tuple(Pull(token, amount) for token, amount in pulls),
+                tuple(Call(target, v, bytes(data)) for target, v, data in calls),
+            )
+            for chain_id, target_block, pulls, calls in legs
+        ),
+    )
+
+
+def decode_execute_leg(calldata: bytes) -> tuple[Bundle, int, bytes]:
+    """(bundle, leg_index, signature) from `execute_leg` calldata, e.g. a leg transaction in the
+    sequencer's pool. Raises BundleError if it is not an `execute_leg` call."""
+    if calldata[:4] != EXECUTE_LEG_SELECTOR:
+        raise BundleError("not an execute_leg call")
+    try:
+        value, leg_index, signature = abi_decode(
+            [BUNDLE_ABI, "uint256", "bytes"], bytes(calldata[4:])
+        )
+    except Exception as exc:  # eth_abi raises several decoding error types
+        raise BundleError(f"malformed execute_leg calldata: {exc}") from exc
+    bundle = bundle_from_abi(value)
+    if leg_index >= len(bundle.legs):
+        raise BundleError(f"no leg {leg_index} in a bundle of {len(bundle.legs)}")
+    return bundle, leg_index, bytes(signature)
 
 
 def leg_transaction(

@@ -131,6 +131,20 @@ def relay_calldata(message: Message) -> bytes:
     )
 
 
+def relay_transaction(message: Message, messenger: str) -> dict[str, Any]:
+    """The unsigned-transaction fields of a relay: to, data, value and chainId (the destination).
+
+    The relayer adds nonce, gas and fees, signs, and the builder places it in the destination
+    rollup's block (same slot for A->B, next slot for B->A), before any bundle leg there.
+    """
+    return {
+        "to": to_checksum_address(messenger),
+        "data": relay_calldata(message),
+        "value": 0,
+        "chainId": message.dest_chain,
+    }
+
+
 def send_message_calldata(dest_chain: int, target: str, data: bytes) -> bytes:
     """Calldata of `CrossRollupMessenger.send_message`."""
     if len(data) > MAX_MESSAGE_BYTES:

@@ -160,8 +160,8 @@ def __init__(l1_chain_id_: uint256, agent_implementation_: address):
 def execute_leg(bundle: Bundle, leg_index: uint256, signature: Bytes[65]) -> bytes32:
     """
     @notice Run leg `leg_index` of a bundle signed by its owner, on the owner's behalf.
-    @dev Reverts unless: the leg exists, names this chain, this is its target block, the deadline
-         (seconds) has not passed, the leg has not run, the owner signed this exact bundle, and
+    @dev Reverts unless: the leg exists, names this chain, has not run, this is its target block,
+         the deadline (seconds) has not passed, the owner signed this exact bundle, and
          `msg.value` (wei) equals the sum of the leg's call values. Pulls move approved tokens
          from the owner to the owner's agent; calls run from the agent; any failure reverts all.
     @param bundle The whole bundle, every leg on every chain.
@@ -172,10 +172,10 @@ def execute_leg(bundle: Bundle, leg_index: uint256, signature: Bytes[65]) -> byt
     assert leg_index < len(bundle.legs), "no such leg"
     leg: Leg = bundle.legs[leg_index]
     assert leg.chain_id == chain.id, "wrong chain"
-    assert block.number == leg.target_block, "not target block"
-    assert block.timestamp <= bundle.deadline, "bundle expired"
     bundle_hash: bytes32 = self._bundle_hash(bundle)
     assert not self.settled[bundle_hash][leg_index], "leg already settled"
+    assert block.number == leg.target_block, "not target block"
+    assert block.timestamp <= bundle.deadline, "bundle expired"
     digest: bytes32 = message_hash_utils._to_typed_data_hash(_DOMAIN_SEPARATOR, bundle_hash)
     assert ecdsa._recover_sig(digest, signature) == bundle.owner, "invalid signature"
     total_value: uint256 = 0
@@ -213,6 +213,7 @@ def execute_leg(bundle: Bundle, leg_index: uint256, signature: Bytes[65]) -> byt
 def domain_separator() -> bytes32:
     """
     @notice The EIP-712 domain separator (L1 chain id, this contract).
+    @return The 32-byte domain separator, the same on every rollup.
     """
     return _DOMAIN_SEPARATOR
 
@@ -222,6 +223,7 @@ def domain_separator() -> bytes32:
 def eip712Domain() -> (bytes1, String[40], String[8], uint256, address, bytes32, DynArray[uint256, 1]):
     """
     @notice EIP-5267 description of the signing domain (chainId is the L1 chain id).
+    @return Fields bitmap 0x0f, name, version, L1 chain id, this contract, no salt, no extensions.
     """
     return (0x0f, EIP712_NAME, EIP712_VERSION, L1_CHAIN_ID, self, empty(bytes32), [])
 
@@ -231,6 +233,8 @@ def eip712Domain() -> (bytes1, String[40], String[8], uint256, address, bytes32,
 def call_hash(c: Call) -> bytes32:
     """
     @notice EIP-712 struct hash of one call.
+    @param c The call (target, value in wei, calldata).
+    @return keccak256(abi_encode(CALL_TYPE_HASH, target, value, keccak256(data))).
     """
     return self._call_hash(c)
 
@@ -240,6 +244,8 @@ def call_hash(c: Call) -> bytes32:
 def leg_hash(leg: Leg) -> bytes32:
     """
     @notice EIP-712 struct hash of one leg.
+    @param leg The leg (chain id, target L2 block, pulls, calls).
+    @return The 32-byte struct hash.
     """
     return self._leg_hash(leg)
 
@@ -249,6 +255,8 @@ def leg_hash(leg: Leg) -> bytes32:
 def legs_hash(bundle: Bundle) -> bytes32:
     """
     @notice EIP-712 encoding of the bundle's `legs` array: keccak256 of the legs' struct hashes.
+    @param bundle The whole bundle.
+    @return The 32-byte legs hash (the `legsHash` of a BundleReceipt).
     """
     return self._legs_hash(bundle.legs)
 
@@ -258,6 +266,8 @@ def legs_hash(bundle: Bundle) -> bytes32:
 def bundle_hash(bundle: Bundle) -> bytes32:
     """
     @notice The bundle hash: the EIP-712 struct hash of the bundle.
+    @param bundle The whole bundle.
+    @return The 32-byte bundle hash, the key of `settled`.
     """
     return self._bundle_hash(bundle)
 
@@ -267,6 +277,8 @@ def bundle_hash(bundle: Bundle) -> bytes32:
 def bundle_digest(bundle: Bundle) -> bytes32:
     """
     @notice The EIP-712 digest the owner signs.
+    @param bundle The whole bundle.
+    @return keccak256(0x1901 || domain separator || bundle hash).
     """
     return message_hash_utils._to_typed_data_hash(_DOMAIN_SEPARATOR, self._bundle_hash(bundle))
 
@@ -276,6 +288,9 @@ def bundle_digest(bundle: Bundle) -> bytes32:
 def recover_signer(bundle: Bundle, signature: Bytes[65]) -> address:
     """
     @notice The account whose signature `signature` is over this bundle.
+    @param bundle The whole bundle.
+    @param signature A 65-byte (r, s, v) or 64-byte (EIP-2098) signature.
+    @return The signer (reverts on a malformed or high-s signature).
     """
     digest: bytes32 = message_hash_utils._to_typed_data_hash(
         _DOMAIN_SEPARATOR, self._bundle_hash(bundle)

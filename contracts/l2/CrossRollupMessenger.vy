@@ -109,6 +109,7 @@ def send_message(dest_chain: uint256, target: address, data: Bytes[MAX_MESSAGE_B
     """
     assert dest_chain != chain.id, "destination is this chain"
     assert target != empty(address), "target is zero"
+    assert target != self, "target is messenger"
     nonce: uint256 = self.next_nonce
     self.next_nonce = nonce + 1
     message_hash: bytes32 = self._message_hash(chain.id, dest_chain, nonce, msg.sender, target, data)
@@ -142,6 +143,7 @@ def relay_message(
     """
     assert msg.sender == self.relayer, "not relayer"
     assert source_chain != chain.id, "source is this chain"
+    assert target != self, "target is messenger"
     message_hash: bytes32 = self._message_hash(source_chain, chain.id, nonce, sender, target, data)
     assert not self.relayed[message_hash], "already relayed"
     self.relayed[message_hash] = True
@@ -203,6 +205,12 @@ def message_hash(
 ) -> bytes32:
     """
     @notice The hash that identifies a message (see the contract's @dev for the format).
+    @param source_chain The chain id of the rollup the message is sent from.
+    @param dest_chain The chain id of the rollup the message is relayed to.
+    @param nonce The message's nonce on the source rollup.
+    @param sender The account that sent it on the source rollup.
+    @param target The contract called on the destination rollup.
+    @param data The calldata for `target`.
     @return keccak256(abi_encode(source_chain, dest_chain, nonce, sender, target, data)).
     """
     return self._message_hash(source_chain, dest_chain, nonce, sender, target, data)

@@ -58,8 +58,15 @@ interface ICrossRollupMessenger:
     def xdomain_source_chain() -> uint256: view
 
 
+# @notice The maximum number of peer rollups given at deployment.
+MAX_PEERS: constant(uint256) = 8
+
+
 # @notice The messenger that carries bridge messages (same address on every rollup).
 MESSENGER: public(immutable(address))
+
+# @notice True for every rollup this token may be bridged to and from (its twin lives there).
+peers: public(HashMap[uint256, bool])
 
 # @notice Total burned here by `bridge` (base units).
 bridged_out: public(uint256)
@@ -87,6 +94,11 @@ event BridgeFinalized:
     amount: uint256
 
 
+event PeerSet:
+    chain_id: indexed(uint256)
+    enabled: bool
+
+
 event FaucetMinted:
     to: indexed(address)
     amount: uint256
@@ -94,20 +106,31 @@ event FaucetMinted:
 
 @deploy
 def __init__(
-    name_: String[25], symbol_: String[5], decimals_: uint8, messenger_: address
+    name_: String[25],
+    symbol_: String[5],
+    decimals_: uint8,
+    messenger_: address,
+    rollup_chain_ids_: DynArray[uint256, MAX_PEERS],
 ):
     """
     @notice The deployer becomes the owner (faucet). `messenger_` is the rollup's
             CrossRollupMessenger.
+    @dev The same arguments are given on every rollup (so the token's address and code match);
+         this rollup's own chain id in `rollup_chain_ids_` is skipped.
     @param name_ Token name (also the EIP-2612 permit domain name).
     @param symbol_ Token symbol.
     @param decimals_ Decimal places of the base unit.
     @param messenger_ The CrossRollupMessenger on this rollup.
+    @param rollup_chain_ids_ The chain ids of the rollups where this token's twins live.
     """
     assert messenger_ != empty(address), "messenger is zero"
     ow.__init__()
     erc20.__init__(name_, symbol_, decimals_, name_, "1")
     MESSENGER = messenger_
+    for chain_id: uint256 in rollup_chain_ids_:
+        if chain_id != chain.id:
+            self.peers[chain_id] = True
+            log PeerSet(chain_id=chain_id, enabled=True)
 
 
 @external
@@ -123,6 +146,7 @@ def bridge(dest_chain: uint256, to: address, amount: uint256) -> bytes32:
     """
     assert amount > 0, "amount is zero"
     assert to != empty(address), "recipient is zero"
+    assert self.peers[dest_chain], "unknown destination"
     erc20._burn(msg.sender, amount)
     self.bridged_out += amount
     nonce: uint256 = staticcall ICrossRollupMessenger(MESSENGER).next_nonce()
@@ -155,9 +179,23 @@ def finalize_bridge(sender: address, to: address, amount: uint256):
     assert msg.sender == MESSENGER, "not messenger"
     assert staticcall ICrossRollupMessenger(MESSENGER).xdomain_sender() == self, "not from token"
     source_chain: uint256 = staticcall ICrossRollupMessenger(MESSENGER).xdomain_source_chain()
+    assert self.peers[source_chain], "unknown source"
     erc20._mint(to, amount)
     self.bridged_in += amount
     log BridgeFinalized(sender=sender, to=to, source_chain=source_chain, amount=amount)
+
+
+@external
+def set_peer(chain_id: uint256, enabled: bool):
+    """
+    @notice Allow or forbid bridging to and from rollup `chain_id`. Owner only.
+    @param chain_id The rollup's chain id.
+    @param enabled Whether this token's twin on that rollup is trusted.
+    """
+    ow._check_owner()
+    assert chain_id != chain.id, "peer is this chain"
+    self.peers[chain_id] = enabled
+    log PeerSet(chain_id=chain_id, enabled=enabled)
 
 
 @external

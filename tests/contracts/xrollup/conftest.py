@@ -57,7 +57,7 @@ def xr(chains, deployer, relayer, sequencer_account, treasury) -> XRollup:
         rollup.set_automine(True)
         snapshots[rollup.name] = rollup.snapshot()
         with rollup.use():
-            entries[rollup.name] = deploy_xrollup(roles)
+            entries[rollup.name] = deploy_xrollup(roles, [r.chain_id for r in rollups])
     a, b = (entries[r.name] for r in rollups)
     for name in XROLLUP_TYPES:
         assert a[name].address == b[name].address, f"{name} differs between rollups"

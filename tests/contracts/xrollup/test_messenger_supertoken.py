@@ -122,6 +122,30 @@ def test_relay_with_forged_source_sender_cannot_mint(xr, rollup_b, relayer, trad
         assert xr.usdc.totalSupply() == 0
 
 
+def test_bridge_only_between_peer_rollups(xr, rollup_a, rollup_b, deployer, relayer, trader):
+    _fund(rollup_a, xr.usdc, deployer, trader, 5 * USDC)
+    with rollup_a.use():
+        assert xr.usdc.peers(902) and not xr.usdc.peers(901) and not xr.usdc.peers(777)
+        with ape.reverts("unknown destination"):
+            xr.usdc.bridge(777, trader, 1, sender=trader)
+    # A message from the token's address on a rollup that is not a peer cannot mint either.
+    data = FINALIZE + abi_encode(["address", "address", "uint256"], [trader.address] * 2 + [5])
+    foreign = Message(777, 902, 0, xr.usdc.address, xr.usdc.address, data)
+    with ape.reverts("unknown source"):
+        relay(rollup_b, xr.messenger, foreign, relayer)
+    with rollup_b.use():
+        with ape.reverts("ownable: caller is not the owner"):
+            xr.usdc.set_peer(777, True, sender=trader)
+        with ape.reverts("peer is this chain"):
+            xr.usdc.set_peer(902, True, sender=deployer)
+        receipt = xr.usdc.set_peer(777, True, sender=deployer)
+        (event,) = receipt.decode_logs(xr.usdc.PeerSet)
+        assert (event.chain_id, event.enabled) == (777, True)
+    relay(rollup_b, xr.messenger, foreign, relayer)
+    with rollup_b.use():
+        assert xr.usdc.balanceOf(trader) == 5
+
+
 def test_target_revert_reverts_the_relay_and_records_nothing(xr, rollup_b, relayer):
     # A message from the token itself whose mint must fail (recipient zero): the relay reverts
     # with the target's reason and the message stays relayable.
@@ -149,6 +173,8 @@ def test_send_message_refuses_own_chain_and_zero_target(xr, rollup_a, trader):
             xr.messenger.send_message(901, trader, b"", sender=trader)
         with ape.reverts("target is zero"):
             xr.messenger.send_message(902, ape.utils.ZERO_ADDRESS, b"", sender=trader)
+        with ape.reverts("target is messenger"):
+            xr.messenger.send_message(902, xr.messenger, b"", sender=trader)
 
 
 def test_relayer_is_changed_by_owner_only_with_event(
@@ -194,6 +220,6 @@ def test_bridge_refuses_bad_arguments(xr, rollup_a, deployer, trader):
             xr.usdc.bridge(902, ape.utils.ZERO_ADDRESS, 1, sender=trader)
         with ape.reverts("erc20: burn amount exceeds balance"):
             xr.usdc.bridge(902, trader, 6 * USDC, sender=trader)
-        with ape.reverts("destination is this chain"):
+        with ape.reverts("unknown destination"):
             xr.usdc.bridge(901, trader, 1, sender=trader)
         assert xr.usdc.balanceOf(trader) == 5 * USDC

@@ -23,3 +23,17 @@ def relay(rollup, messenger, message: Message, sender):
             message.data,
             sender=sender,
         )
+
+
+def key_of(account) -> bytes:
+    """The private key of one of anvil's well-known test accounts (devnet only)."""
+    return bytes.fromhex(str(account.private_key).removeprefix("0x"))
+
+
+def erc20_call(token, fn: str, *args) -> bytes:
+    """Calldata for an ERC-20/SuperToken function, encoded by ape from the contract's ABI."""
+    return bytes(getattr(token, fn).encode_input(*args))
+
+
+def next_block(rollup) -> int:
+    return rollup.w3.eth.block_number + 1
