@@ -133,11 +133,25 @@ def manifest_path(chains, tmp_path) -> Path:
 
 
 @pytest.fixture
-def sequencer_service(chains, manifest_path, tmp_path):
-    for name in ("rollup_a", "rollup_b"):
-        chains[name].set_automine(False)
-    service = ServiceThread(make_config(tmp_path, manifest_path)).start()
+def start_service(chains, manifest_path, tmp_path):
+    """Start the service (once per test) with config overrides; stopped after the test."""
+    started: list[ServiceThread] = []
+
+    def start(**overrides) -> ServiceThread:
+        assert not started, "one sequencer per test: two would both mine the rollups"
+        for name in ("rollup_a", "rollup_b"):
+            chains[name].set_automine(False)
+        service = ServiceThread(make_config(tmp_path, manifest_path, **overrides))
+        started.append(service)
+        return service.start()
+
     try:
-        yield service
+        yield start
     finally:
-        service.stop()
+        for service in started:
+            service.stop()
+
+
+@pytest.fixture
+def sequencer_service(start_service):
+    return start_service()
