@@ -176,6 +176,8 @@ class Engine(Protocol):
 
     async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[dict[str, Any]]: ...
 
+    async def send_in_order(self, raws: list[bytes]) -> list[dict[str, Any]]: ...
+
 
 def head_from_block(block: dict[str, Any]) -> HeadInfo:
     return HeadInfo(
@@ -217,9 +219,7 @@ async def mine_planned_block(
     await engine.call("anvil_dropAllTransactions")
     for start in range(0, len(block.txs), SEND_CHUNK):
         chunk = block.txs[start : start + SEND_CHUNK]
-        answers = await engine.batch(
-            [("eth_sendRawTransaction", ["0x" + tx.raw.hex()]) for tx in chunk]
-        )
+        answers = await engine.send_in_order([tx.raw for tx in chunk])
         for tx, answer in zip(chunk, answers, strict=True):
             if answer.get("result") != "0x" + tx.tx_hash.hex():
                 raise BuildError(

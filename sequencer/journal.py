@@ -252,6 +252,9 @@ class Journal:
             row[3],
         )
 
+    def all_hashes(self) -> set[bytes]:
+        return {bytes(row[0]) for row in self._reader.execute("SELECT tx_hash FROM txs")}
+
     def all_preconfs(self) -> list[PreconfRecord]:
         rows = self._reader.execute(
             "SELECT chain_id, block_number, idx, tx_hash, raw, sender, nonce, max_cost, deadline,"
