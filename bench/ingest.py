@@ -1,7 +1,7 @@
 """Ingest benchmark: the sequencer's durable signed pre-confirmations against raw anvil ingest.
 
     .venv/bin/python bench/ingest.py [--senders 256] [--rates 500,1000,2000,3000,4000]
-                                      [--phase-s 2] [--burst 12000]
+                                      [--phase-s 2] [--burst 12000] [--batch 20]
 
 Starts its own chains (an L1 and two rollup anvils on free ports) and the service as a
 subprocess (`sequencer run`, 250 ms slots, journal on disk with fsync), funds many senders and
@@ -10,8 +10,9 @@ signs every transaction in advance. Then:
 1. sweep of offered load: for each rate, senders (one lane each, nonces in order) send
    `seq_sendRawTransaction` on an open-loop schedule; latency counts from the scheduled send
    time to the durable signed answer, so queueing is included;
-2. burst: the burst transactions as fast as the lanes can send them; accepted tx/s, and
-   included tx/s (first send to the last of them sealed in a rollup block);
+2. burst: the burst transactions as fast as the lanes can send them, `--batch` per JSON-RPC
+   batch request (as ethers does); accepted tx/s, and included tx/s (first send to the last of
+   them sealed in a rollup block);
 3. baseline in the same run: the same burst transactions sent straight to fresh anvil engines
    (eth_sendRawTransaction, same lanes), then mined (evm_mine until the pools are empty), and
    the same 1,000 tx/s schedule against anvil for its latency.
@@ -127,36 +128,42 @@ async def run_lanes(
     lanes: list[Lane],
     rate: float | None,
     name: str,
+    batch: int = 1,
 ) -> PhaseResult:
-    """Each lane sends its txs in order; `rate` (total tx/s, open loop) or as fast as possible."""
+    """Each lane sends its txs in nonce order, `batch` per JSON-RPC request; at `rate` total
+    tx/s on an open-loop schedule, or (rate None) as fast as the answers come back."""
     total = sum(len(lane.txs) for lane in lanes)
     latencies: list[float] = []
     errors: dict[str, int] = {}
     accepted = 0
-    per_lane_gap = (len(lanes) / rate) if rate else 0.0
+    per_lane_gap = (len(lanes) * batch / rate) if rate else 0.0
     start = time.perf_counter() + 0.05
 
     async def lane_task(position: int, lane: Lane) -> None:
         nonlocal accepted
-        offset = position / rate if rate else 0.0
+        offset = position * batch / rate if rate else 0.0
         url = url_of(lane.chain_id)
-        for k, raw in enumerate(lane.txs):
-            scheduled = start + offset + k * per_lane_gap
+        for k in range(0, len(lane.txs), batch):
+            scheduled = start + offset + (k // batch) * per_lane_gap
             delay = scheduled - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             if not rate:
                 scheduled = time.perf_counter()
-            body = {"jsonrpc": "2.0", "id": k, "method": method, "params": [raw]}
-            async with session.post(url, json=body) as response:
-                answer = await response.json(content_type=None)
+            body = [
+                {"jsonrpc": "2.0", "id": k + j, "method": method, "params": [raw]}
+                for j, raw in enumerate(lane.txs[k : k + batch])
+            ]
+            async with session.post(url, json=body if batch > 1 else body[0]) as response:
+                answers = await response.json(content_type=None)
             done = time.perf_counter()
-            if "error" in answer:
-                key = answer["error"]["message"].split(":")[0]
-                errors[key] = errors.get(key, 0) + 1
-                continue
-            accepted += 1
-            latencies.append((done - scheduled) * 1000)
+            for answer in answers if isinstance(answers, list) else [answers]:
+                if "error" in answer:
+                    key = answer["error"]["message"].split(":")[0]
+                    errors[key] = errors.get(key, 0) + 1
+                    continue
+                accepted += 1
+                latencies.append((done - scheduled) * 1000)
 
     tasks = [lane_task(i, lane) for i, lane in enumerate(lanes)]
     began = time.perf_counter()
@@ -278,7 +285,13 @@ async def bench(args: argparse.Namespace) -> dict:
                 lanes = split_lanes(signed, args.senders, burst_start, burst_per_lane)
                 began = time.perf_counter()
                 burst = await run_lanes(
-                    session, url_of, "seq_sendRawTransaction", lanes, None, "burst"
+                    session,
+                    url_of,
+                    "seq_sendRawTransaction",
+                    lanes,
+                    None,
+                    f"burst x{args.batch}",
+                    args.batch,
                 )
                 sealed_at = await wait_sealed(session, base, 120)
                 included_s = sealed_at - began
@@ -306,7 +319,13 @@ async def bench(args: argparse.Namespace) -> dict:
             lanes = split_lanes(signed, args.senders, burst_start, burst_per_lane)
             began = time.perf_counter()
             raw_burst = await run_lanes(
-                session, urls.__getitem__, "eth_sendRawTransaction", lanes, None, "anvil burst"
+                session,
+                urls.__getitem__,
+                "eth_sendRawTransaction",
+                lanes,
+                None,
+                f"anvil burst x{args.batch}",
+                args.batch,
             )
             for url in urls.values():
                 while True:
@@ -384,6 +403,9 @@ def main() -> None:
     parser.add_argument("--rates", default="500,1000,2000,3000,4000")
     parser.add_argument("--phase-s", type=float, default=2.0)
     parser.add_argument("--burst", type=int, default=12_000)
+    parser.add_argument(
+        "--batch", type=int, default=20, help="txs per JSON-RPC batch in the burst (both sides)"
+    )
     args = parser.parse_args()
     results = asyncio.run(bench(args))
     write_results(results)

@@ -207,14 +207,8 @@ class BlockResult:
     build_s: float
 
 
-async def mine_planned_block(
-    runtime: ChainRuntime,
-    block: PlannedBlock,
-    timestamp: int,
-    signer: Signer,
-    domain: Domain,
-) -> tuple[SealedBlock, HeadInfo]:
-    """Drop the pool, send the block's transactions in order, mine, verify, sign."""
+async def load_planned_block(runtime: ChainRuntime, block: PlannedBlock) -> None:
+    """Drop whatever is in the engine's pool, then send the block's transactions in order."""
     engine = runtime.engine
     await engine.call("anvil_dropAllTransactions")
     for start in range(0, len(block.txs), SEND_CHUNK):
@@ -226,7 +220,17 @@ async def mine_planned_block(
                     f"chain {runtime.chain_id} block {block.number}: engine refused promised tx "
                     f"0x{tx.tx_hash.hex()}: {answer.get('error')}"
                 )
-    await engine.call("evm_mine", [{"timestamp": timestamp}])
+
+
+async def seal_planned_block(
+    runtime: ChainRuntime,
+    block: PlannedBlock,
+    timestamp: int,
+    signer: Signer,
+    domain: Domain,
+) -> tuple[SealedBlock, HeadInfo]:
+    """Mine the loaded pool with the slot's timestamp, check it is the plan, sign the header."""
+    await runtime.engine.call("evm_mine", [{"timestamp": timestamp}])
     return await verify_and_sign(
         runtime.engine, block.number, [tx.tx_hash for tx in block.txs], signer, domain
     )
@@ -300,12 +304,18 @@ class Builder:
         self.slots = 0
 
     async def build_slot(self) -> None:
-        for runtime in self.chains:
-            started = time.perf_counter()
-            block = runtime.plan.close_next()
-            await self.journal.barrier()  # every promise in this block is durable first
+        """One block per rollup. The engines' pools are loaded in parallel; the blocks are then
+        mined, checked, signed and journaled in rollup order (A's block is sealed before B's is
+        mined, so B's block can later carry the relays of what A's block sent)."""
+        started = time.perf_counter()
+        blocks = [runtime.plan.close_next() for runtime in self.chains]
+        await self.journal.barrier()  # every promise in these blocks is durable first
+        await asyncio.gather(
+            *(load_planned_block(rt, b) for rt, b in zip(self.chains, blocks, strict=True))
+        )
+        for runtime, block in zip(self.chains, blocks, strict=True):
             timestamp = max(int(time.time()), runtime.plan.head.timestamp)
-            sealed, head = await mine_planned_block(
+            sealed, head = await seal_planned_block(
                 runtime, block, timestamp, self.signer, self.domain
             )
             await self.journal.seal(sealed)
