@@ -251,12 +251,6 @@ async def verify_and_sign(
             f"{len(got)} txs mined, {len(want)} planned; first difference at index "
             f"{_first_difference(got, want)}"
         )
-    statuses: tuple[int, ...] = ()
-    if want:
-        receipts = await engine.call("eth_getBlockReceipts", [hex(number)])
-        if [r["transactionHash"] for r in receipts] != mined["transactions"]:
-            raise BuildError(f"chain {chain_id} block {number}: receipts do not match the block")
-        statuses = tuple(int(r["status"], 16) for r in receipts)
     head = head_from_block(mined)
     parent_hash = bytes.fromhex(mined["parentHash"][2:])
     signature = signer.sign(
@@ -269,10 +263,20 @@ async def verify_and_sign(
         parent_hash=parent_hash,
         timestamp=head.timestamp,
         tx_hashes=tuple(want),
-        statuses=statuses,
+        statuses=(),  # read from the receipts after sealing (`block_statuses`), off the slot path
         signature=signature,
     )
     return sealed, head
+
+
+async def block_statuses(engine: Engine, number: int, want: Sequence[bytes]) -> tuple[int, ...]:
+    """Each transaction's execution status (1 success, 0 reverted) in mined block `number`."""
+    if not want:
+        return ()
+    receipts = await engine.call("eth_getBlockReceipts", [hex(number)])
+    if [bytes.fromhex(r["transactionHash"][2:]) for r in receipts] != list(want):
+        raise BuildError(f"chain {engine.chain_id} block {number}: receipts do not match the plan")
+    return tuple(int(r["status"], 16) for r in receipts)
 
 
 def _first_difference(got: list[bytes], want: list[bytes]) -> int:

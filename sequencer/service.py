@@ -32,6 +32,7 @@ from sequencer.builder import (
     ChainRuntime,
     HeadInfo,
     PlannedTx,
+    block_statuses,
     head_from_block,
     verify_and_sign,
 )
@@ -203,7 +204,7 @@ class DigestSigner:
         return sig[:64] + bytes([sig[64] + 27])
 
 
-STATUS_NAMES = {None: "promised", 0: "reverted", 1: "success", 2: "skipped"}
+STATUS_NAMES = {0: "reverted", 1: "success", 2: "skipped"}
 
 
 @dataclass
@@ -263,6 +264,7 @@ class Sequencer:
         self._arrivals: list[tuple[int, Candidate, asyncio.Future]] = []
         self._arrival_seq = itertools.count()
         self._journal_writes: set[asyncio.Task] = set()
+        self._fills: set[asyncio.Task] = set()
         self.halted: str | None = None
 
     # --- lifecycle ---
@@ -298,6 +300,8 @@ class Sequencer:
             self.config.slot_ms,
             self._on_sealed,
         )
+        for chain_id, number, hashes in self.journal.unsettled_blocks():
+            self._background(self._fill_statuses(self.chains[chain_id], number, tuple(hashes)))
         self._tasks.append(asyncio.create_task(self._poll_l1(), name="l1-poll"))
         if run_builder:
             self._tasks.append(asyncio.create_task(self._run_builder(), name="builder"))
@@ -320,6 +324,10 @@ class Sequencer:
         self._tasks.clear()
         if self._journal_writes:
             await asyncio.gather(*self._journal_writes, return_exceptions=True)
+        for task in list(self._fills):
+            task.cancel()
+        if self._fills:
+            await asyncio.gather(*self._fills, return_exceptions=True)
         self.journal.close()
         if self._session is not None:
             await self._session.close()
@@ -588,11 +596,39 @@ class Sequencer:
         records = [self.promises.pop(h) for h in sealed.tx_hashes]
         chain.ledger.sealed((r.sender, r.tx_hash) for r in records)
         chain.ledger.forget_idle(keep=100_000)
+        self._background(self._fill_statuses(chain, sealed.number, sealed.tx_hashes))
         label = str(runtime.chain_id)
         self.metrics.slot_build.labels(label).observe(build_s)
         self.metrics.head.labels(label).set(head.number)
         self.metrics.sealed_txs.labels(label).inc(len(records))
         self.metrics.pending.labels(label).set(chain.plan.pending_count())
+
+    def _background(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._fills.add(task)
+        task.add_done_callback(self._fills.discard)
+
+    async def _fill_statuses(
+        self, chain: ChainState, number: int, hashes: tuple[bytes, ...]
+    ) -> None:
+        """Read a sealed block's receipts and journal each transaction's status."""
+        if not hashes:
+            return
+        for attempt in range(10):
+            try:
+                statuses = await block_statuses(chain.engine, number, hashes)
+                await self.journal.set_statuses(hashes, statuses)
+                return
+            except EngineError as exc:
+                log.warning(
+                    "receipts unavailable",
+                    extra={"chain": chain.chain_id, "block": number, "error": str(exc)},
+                )
+                await asyncio.sleep(0.2 * (attempt + 1))
+            except BuildError as exc:
+                self.halted = str(exc)
+                log.critical("receipts contradict the plan", extra={"error": str(exc)})
+                return
 
     # --- queries ---
 
@@ -608,9 +644,17 @@ class Sequencer:
             "deadline": record.deadline,
             "signature": "0x" + record.signature.hex(),
             "signer": self.signer.address,
-            "status": STATUS_NAMES.get(record.status, "unknown"),
+            "status": self._status_name(record),
             "domain": self.domain_json(),
         }
+
+    def _status_name(self, record: PreconfRecord) -> str:
+        if record.status is None:
+            chain = self.chains.get(record.chain_id)
+            if chain is not None and record.block_number <= chain.plan.head.number:
+                return "mined"  # sealed; its receipt is being read
+            return "promised"
+        return STATUS_NAMES.get(record.status, "unknown")
 
     def domain_json(self) -> dict[str, Any]:
         return dict(self._domain_json)

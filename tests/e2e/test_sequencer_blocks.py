@@ -10,7 +10,7 @@ import requests
 from eth_utils import keccak
 from test_sequencer_preconfs import signed_transfer, wait_sealed
 
-from sequencer.builder import BuildError, verify_and_sign
+from sequencer.builder import BuildError, block_statuses, verify_and_sign
 from sequencer.commitments import Domain, Signer
 from sequencer.config import DEVNET_SEQUENCER_KEY
 from sequencer.service import EngineClient
@@ -56,7 +56,14 @@ def test_a_block_that_is_not_the_plan_fails_loudly(rollup_a, trader, lp):
     with pytest.raises(BuildError, match="differs from its plan: 1 txs mined, 0 planned"):
         asyncio.run(check([]))
     sealed, head = asyncio.run(check([_hash(stray)]))
-    assert sealed.statuses == (1,) and head.number == number
+    assert head.number == number and sealed.tx_hashes == (_hash(stray),)
+
+    async def statuses():
+        async with aiohttp.ClientSession() as session:
+            engine = EngineClient(rollup_a.url, 901, session)
+            return await block_statuses(engine, number, [_hash(stray)])
+
+    assert asyncio.run(statuses()) == (1,)
 
 
 def _hash(raw: str) -> bytes:

@@ -115,7 +115,8 @@ def test_sigkill_under_load_keeps_every_promise(chains, manifest_path, tmp_path,
             again = _rpc(
                 f"{base}/{promise['chainId']}", "seq_getPreconfirmation", [promise["txHash"]]
             )["result"]
-            assert again["status"] == "success" and again["signature"] == promise["signature"]
+            assert again["signature"] == promise["signature"]
+            assert again["status"] in ("mined", "success")
         # And it keeps serving: the next nonce of a sender follows what the engine has.
         sender = senders[0]
         nonce = int(
