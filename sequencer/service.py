@@ -402,6 +402,7 @@ class Sequencer:
                     PlannedTx(record.tx_hash, record.raw, record.sender, decode_tx(record.raw).gas),
                 )
                 self.promises[record.tx_hash] = record
+            chain.runtime.mark_durable(number, len(by_block[number]))
         senders = {r.sender for records in by_block.values() for r in records}
         for sender in senders:
             await self._ensure_account(chain, sender)
@@ -582,6 +583,12 @@ class Sequencer:
                 if not future.done():
                     future.set_exception(RpcError(ERR_INTERNAL, self.halted))
             return
+        durable: dict[tuple[int, int], int] = {}
+        for record in records:
+            key = (record.chain_id, record.block_number)
+            durable[key] = max(durable.get(key, 0), record.index + 1)
+        for (chain_id, number), count in durable.items():
+            self.chains[chain_id].runtime.mark_durable(number, count)
         for future, record in waiting:
             if not future.done():
                 future.set_result(record)
