@@ -270,6 +270,14 @@ class Sequencer:
     # --- lifecycle ---
 
     async def start(self, run_builder: bool = True) -> None:
+        """Connect, resume from the journal, start the builder. On failure, release everything."""
+        try:
+            await self._start(run_builder)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self, run_builder: bool) -> None:
         connector = aiohttp.TCPConnector(limit=64)
         timeout = aiohttp.ClientTimeout(total=30)
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)

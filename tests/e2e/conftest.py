@@ -89,6 +89,10 @@ class ServiceThread:
             await runner.cleanup()
             await self.seq.stop()
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
@@ -138,7 +142,7 @@ def start_service(chains, manifest_path, tmp_path):
     started: list[ServiceThread] = []
 
     def start(**overrides) -> ServiceThread:
-        assert not started, "one sequencer per test: two would both mine the rollups"
+        assert not any(s.running for s in started), "two sequencers would both mine the rollups"
         for name in ("rollup_a", "rollup_b"):
             chains[name].set_automine(False)
         service = ServiceThread(make_config(tmp_path, manifest_path, **overrides))
