@@ -176,6 +176,8 @@ class Engine(Protocol):
 
     async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[dict[str, Any]]: ...
 
+    async def send_in_order(self, raws: list[bytes]) -> list[dict[str, Any]]: ...
+
 
 def head_from_block(block: dict[str, Any]) -> HeadInfo:
     return HeadInfo(
@@ -190,11 +192,29 @@ def head_from_block(block: dict[str, Any]) -> HeadInfo:
 
 @dataclass
 class ChainRuntime:
-    """One rollup as the builder drives it."""
+    """One rollup as the builder drives it.
+
+    The engine's pool is filled ahead of the slot: as promises of the next block (head + 1)
+    become durable, the preloader sends them in promised order, so at the slot only the rest is
+    sent before mining. `durable[n]` counts the durable leading transactions of planned block n;
+    `loaded` how many of block `loaded_for` the pool holds; `lock` keeps preloader and builder
+    from sending at the same time.
+    """
 
     chain_id: int
     engine: Engine
     plan: ChainPlan
+    durable: dict[int, int] = field(default_factory=dict)
+    loaded_for: int | None = None
+    loaded: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def mark_durable(self, number: int, count: int) -> None:
+        if count > self.durable.get(number, 0):
+            self.durable[number] = count
+            if number == self.plan.head.number + 1:
+                self.wake.set()
 
 
 @dataclass(frozen=True)
@@ -205,28 +225,77 @@ class BlockResult:
     build_s: float
 
 
-async def mine_planned_block(
+async def _send(runtime: ChainRuntime, number: int, txs: Sequence[PlannedTx]) -> None:
+    for start in range(0, len(txs), SEND_CHUNK):
+        chunk = txs[start : start + SEND_CHUNK]
+        answers = await runtime.engine.send_in_order([tx.raw for tx in chunk])
+        for tx, answer in zip(chunk, answers, strict=True):
+            if answer.get("result") != "0x" + tx.tx_hash.hex():
+                raise BuildError(
+                    f"chain {runtime.chain_id} block {number}: engine refused promised tx "
+                    f"0x{tx.tx_hash.hex()}: {answer.get('error')}"
+                )
+
+
+async def _start_block(runtime: ChainRuntime, number: int) -> None:
+    """Empty the engine's pool of anything else before the first tx of block `number` goes in."""
+    await runtime.engine.call("anvil_dropAllTransactions")
+    runtime.loaded_for, runtime.loaded = number, 0
+
+
+async def preload(runtime: ChainRuntime) -> None:
+    """Send the durable promises of the next block to the engine's pool as they come (forever)."""
+    while True:
+        await runtime.wake.wait()
+        runtime.wake.clear()
+        async with runtime.lock:
+            number = runtime.plan.head.number + 1
+            block = runtime.plan.blocks.get(number)
+            if block is None:
+                continue
+            count = min(runtime.durable.get(number, 0), len(block.txs))
+            try:
+                if runtime.loaded_for != number:
+                    await _start_block(runtime, number)
+                if count > runtime.loaded:
+                    await _send(runtime, number, block.txs[runtime.loaded : count])
+                    runtime.loaded = count
+            except Exception as exc:  # noqa: BLE001 - the slot reloads the whole block
+                runtime.loaded_for = None
+                log.warning("preload failed", extra={"chain": runtime.chain_id, "error": str(exc)})
+
+
+async def load_planned_block(runtime: ChainRuntime, block: PlannedBlock) -> None:
+    """Make the engine's pool hold exactly the block's transactions, in promised order.
+
+    Sends what the preloader has not sent yet, then checks the pool's size; if anything else
+    reached the pool (or a preload failed), drops it all and sends the block again in order.
+    Call with `runtime.lock` held and every promise of the block durable.
+    """
+    if runtime.loaded_for != block.number:
+        await _start_block(runtime, block.number)
+    await _send(runtime, block.number, block.txs[runtime.loaded :])
+    runtime.loaded = len(block.txs)
+    status = await runtime.engine.call("txpool_status")
+    if int(status["pending"], 16) != len(block.txs) or int(status["queued"], 16) != 0:
+        log.warning(
+            "stray transactions in the engine pool: reloading the block",
+            extra={"chain": runtime.chain_id, "block": block.number, "pool": str(status)},
+        )
+        await _start_block(runtime, block.number)
+        await _send(runtime, block.number, block.txs)
+        runtime.loaded = len(block.txs)
+
+
+async def seal_planned_block(
     runtime: ChainRuntime,
     block: PlannedBlock,
     timestamp: int,
     signer: Signer,
     domain: Domain,
 ) -> tuple[SealedBlock, HeadInfo]:
-    """Drop the pool, send the block's transactions in order, mine, verify, sign."""
-    engine = runtime.engine
-    await engine.call("anvil_dropAllTransactions")
-    for start in range(0, len(block.txs), SEND_CHUNK):
-        chunk = block.txs[start : start + SEND_CHUNK]
-        answers = await engine.batch(
-            [("eth_sendRawTransaction", ["0x" + tx.raw.hex()]) for tx in chunk]
-        )
-        for tx, answer in zip(chunk, answers, strict=True):
-            if answer.get("result") != "0x" + tx.tx_hash.hex():
-                raise BuildError(
-                    f"chain {runtime.chain_id} block {block.number}: engine refused promised tx "
-                    f"0x{tx.tx_hash.hex()}: {answer.get('error')}"
-                )
-    await engine.call("evm_mine", [{"timestamp": timestamp}])
+    """Mine the loaded pool with the slot's timestamp, check it is the plan, sign the header."""
+    await runtime.engine.call("evm_mine", [{"timestamp": timestamp}])
     return await verify_and_sign(
         runtime.engine, block.number, [tx.tx_hash for tx in block.txs], signer, domain
     )
@@ -247,12 +316,6 @@ async def verify_and_sign(
             f"{len(got)} txs mined, {len(want)} planned; first difference at index "
             f"{_first_difference(got, want)}"
         )
-    statuses: tuple[int, ...] = ()
-    if want:
-        receipts = await engine.call("eth_getBlockReceipts", [hex(number)])
-        if [r["transactionHash"] for r in receipts] != mined["transactions"]:
-            raise BuildError(f"chain {chain_id} block {number}: receipts do not match the block")
-        statuses = tuple(int(r["status"], 16) for r in receipts)
     head = head_from_block(mined)
     parent_hash = bytes.fromhex(mined["parentHash"][2:])
     signature = signer.sign(
@@ -265,10 +328,20 @@ async def verify_and_sign(
         parent_hash=parent_hash,
         timestamp=head.timestamp,
         tx_hashes=tuple(want),
-        statuses=statuses,
+        statuses=(),  # read from the receipts after sealing (`block_statuses`), off the slot path
         signature=signature,
     )
     return sealed, head
+
+
+async def block_statuses(engine: Engine, number: int, want: Sequence[bytes]) -> tuple[int, ...]:
+    """Each transaction's execution status (1 success, 0 reverted) in mined block `number`."""
+    if not want:
+        return ()
+    receipts = await engine.call("eth_getBlockReceipts", [hex(number)])
+    if [bytes.fromhex(r["transactionHash"][2:]) for r in receipts] != list(want):
+        raise BuildError(f"chain {engine.chain_id} block {number}: receipts do not match the plan")
+    return tuple(int(r["status"], 16) for r in receipts)
 
 
 def _first_difference(got: list[bytes], want: list[bytes]) -> int:
@@ -300,24 +373,59 @@ class Builder:
         self.slots = 0
 
     async def build_slot(self) -> None:
+        """One block per rollup. The engines' pools are completed in parallel; the blocks are
+        then mined, checked, signed and journaled in rollup order (A's block is sealed before B's
+        is mined, so B's block can later carry the relays of what A's block sent)."""
+        started = time.perf_counter()
         for runtime in self.chains:
-            started = time.perf_counter()
-            block = runtime.plan.close_next()
-            await self.journal.barrier()  # every promise in this block is durable first
-            timestamp = max(int(time.time()), runtime.plan.head.timestamp)
-            sealed, head = await mine_planned_block(
-                runtime, block, timestamp, self.signer, self.domain
+            await runtime.lock.acquire()
+        try:
+            blocks = [runtime.plan.close_next() for runtime in self.chains]
+            await self.journal.barrier()  # every promise in these blocks is durable first
+            durable = time.perf_counter()
+            await asyncio.gather(
+                *(load_planned_block(rt, b) for rt, b in zip(self.chains, blocks, strict=True))
             )
-            await self.journal.seal(sealed)
-            runtime.plan.sealed(head)
-            result = self.on_sealed(runtime, sealed, head, time.perf_counter() - started)
-            if asyncio.iscoroutine(result):
-                await result
+            loaded = time.perf_counter()
+            for runtime, block in zip(self.chains, blocks, strict=True):
+                timestamp = max(int(time.time()), runtime.plan.head.timestamp)
+                sealed, head = await seal_planned_block(
+                    runtime, block, timestamp, self.signer, self.domain
+                )
+                await self.journal.seal(sealed)
+                runtime.plan.sealed(head)
+                runtime.loaded_for, runtime.loaded = None, 0
+                for number in [n for n in runtime.durable if n <= head.number]:
+                    del runtime.durable[number]
+                result = self.on_sealed(runtime, sealed, head, time.perf_counter() - started)
+                if asyncio.iscoroutine(result):
+                    await result
+        finally:
+            for runtime in self.chains:
+                runtime.lock.release()
+                runtime.wake.set()  # the next block's durable promises can go to the pool now
         self.slots += 1
+        if any(block.txs for block in blocks):
+            log.info(
+                "slot built",
+                extra={
+                    "event": "slot",
+                    "slot": self.slots,
+                    "blocks": ",".join(
+                        f"{rt.chain_id}:{b.number}"
+                        for rt, b in zip(self.chains, blocks, strict=True)
+                    ),
+                    "txs": ",".join(str(len(b.txs)) for b in blocks),
+                    "durable_ms": round((durable - started) * 1000, 1),
+                    "load_ms": round((loaded - durable) * 1000, 1),
+                    "seal_ms": round((time.perf_counter() - loaded) * 1000, 1),
+                },
+            )
 
     async def run(self) -> None:
         """Build a slot every `slot_ms`, on the wall clock; a late slot starts at once."""
         next_at = time.monotonic()
+        loaders = [asyncio.create_task(preload(rt)) for rt in self.chains]
         try:
             while True:
                 await self.build_slot()
@@ -333,3 +441,6 @@ class Builder:
             self.halted = f"{type(exc).__name__}: {exc}"
             log.critical("builder halted", extra={"event": "halt", "reason": self.halted})
             raise
+        finally:
+            for task in loaders:
+                task.cancel()

@@ -67,7 +67,7 @@ class PreconfRecord:
     deadline: int  # L1 block number
     signature: bytes
     received_ns: int
-    status: int | None = None  # set when its block is sealed (commitments.STATUS_*)
+    status: int | None = None  # set from the receipts once its block is sealed (STATUS_*)
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class SealedBlock:
     parent_hash: bytes
     timestamp: int
     tx_hashes: tuple[bytes, ...]
-    statuses: tuple[int, ...]
+    statuses: tuple[int, ...]  # empty until the receipts are read (see Journal.set_statuses)
     signature: bytes
 
 
@@ -139,7 +139,8 @@ class Journal:
         state.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         rows = self._db.execute(
             "SELECT chain_id, block_number, idx, tx_hash, raw, sender, nonce, max_cost, deadline,"
-            " signature, received_ns, status FROM txs WHERE status IS NULL"
+            " signature, received_ns, status FROM txs t WHERE NOT EXISTS (SELECT 1 FROM blocks b"
+            " WHERE b.chain_id = t.chain_id AND b.number = t.block_number)"
             " ORDER BY chain_id, block_number, idx"
         ).fetchall()
         state.pending = [_record(row) for row in rows]
@@ -215,6 +216,22 @@ class Journal:
         """Durably store a sealed block and the status of each of its transactions."""
         await self._submit(_insert_block, block)
 
+    async def set_statuses(self, hashes: Sequence[bytes], statuses: Sequence[int]) -> None:
+        """Durably store the execution status of sealed transactions."""
+        await self._submit(_update_statuses, list(zip(statuses, hashes, strict=True)))
+
+    def unsettled_blocks(self) -> list[tuple[int, int, list[bytes]]]:
+        """Sealed blocks holding transactions of unknown status: (chain, number, hashes)."""
+        rows = self._reader.execute(
+            "SELECT t.chain_id, t.block_number, t.tx_hash FROM txs t JOIN blocks b"
+            " ON b.chain_id = t.chain_id AND b.number = t.block_number"
+            " WHERE t.status IS NULL ORDER BY t.chain_id, t.block_number, t.idx"
+        ).fetchall()
+        out: dict[tuple[int, int], list[bytes]] = {}
+        for chain_id, number, tx_hash in rows:
+            out.setdefault((chain_id, number), []).append(bytes(tx_hash))
+        return [(c, n, hashes) for (c, n), hashes in out.items()]
+
     async def barrier(self) -> None:
         """Returns once everything submitted before it is durable."""
         await self._submit(_noop, None)
@@ -251,6 +268,9 @@ class Journal:
             tuple(t[1] for t in txs),
             row[3],
         )
+
+    def all_hashes(self) -> set[bytes]:
+        return {bytes(row[0]) for row in self._reader.execute("SELECT tx_hash FROM txs")}
 
     def all_preconfs(self) -> list[PreconfRecord]:
         rows = self._reader.execute(
@@ -323,10 +343,12 @@ def _insert_block(db: sqlite3.Connection, block: SealedBlock) -> None:
             block.signature,
         ),
     )
-    db.executemany(
-        "UPDATE txs SET status = ? WHERE tx_hash = ?",
-        list(zip(block.statuses, block.tx_hashes, strict=True)),
-    )
+    if block.statuses:
+        _update_statuses(db, list(zip(block.statuses, block.tx_hashes, strict=True)))
+
+
+def _update_statuses(db: sqlite3.Connection, pairs: list[tuple[int, bytes]]) -> None:
+    db.executemany("UPDATE txs SET status = ? WHERE tx_hash = ?", pairs)
 
 
 def _noop(db: sqlite3.Connection, payload: None) -> None:

@@ -18,7 +18,15 @@ from typing import Literal
 
 import rlp
 from coincurve import PublicKey
-from eth_utils import keccak, to_checksum_address
+
+try:  # the C keccak of safe-pysha3 (pinned) is ~10x faster than eth-hash's default backend
+    from sha3 import keccak_256 as _keccak_256
+
+    def keccak(data: bytes) -> bytes:
+        return _keccak_256(data).digest()
+
+except ImportError:  # pragma: no cover - fall back to eth-utils
+    from eth_utils import keccak  # type: ignore[assignment]
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 MAX_TX_SIZE = 128 * 1024  # geth's txMaxSize (4 slots of 32 KiB)
@@ -51,6 +59,36 @@ class TxRejected(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+def checksum_address(address: bytes) -> str:
+    """EIP-55 checksummed hex of a 20-byte address (what eth_utils.to_checksum_address gives)."""
+    lower = address.hex()
+    digest = keccak(lower.encode()).hex()
+    return "0x" + "".join(
+        c.upper() if c.isalpha() and digest[i] in "89abcdef" else c for i, c in enumerate(lower)
+    )
+
+
+def _rlp_length(length: int, offset: int) -> bytes:
+    if length < 56:
+        return bytes([offset + length])
+    encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([offset + 55 + len(encoded)]) + encoded
+
+
+def rlp_encode(item: bytes | list) -> bytes:
+    """RLP of nested byte strings and lists (what rlp.encode gives, without sedes inference)."""
+    if isinstance(item, bytes):
+        if len(item) == 1 and item[0] < 0x80:
+            return item
+        return _rlp_length(len(item), 0x80) + item
+    payload = b"".join(rlp_encode(x) for x in item)
+    return _rlp_length(len(payload), 0xC0) + payload
+
+
+def _uint(value: int) -> bytes:
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
 # --- decoding ---
@@ -134,7 +172,7 @@ def _recover(msg_hash: bytes, y_parity: int, r: int, s: int) -> str:
         public = PublicKey.from_signature_and_message(signature, msg_hash, hasher=None)
     except Exception:  # noqa: BLE001 - coincurve raises plain Exception on a bad point
         raise TxRejected("invalid_sender", "invalid sender: invalid signature") from None
-    return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
+    return checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
 
 
 def decode_tx(raw: bytes) -> DecodedTx:
@@ -173,7 +211,7 @@ def decode_tx(raw: bytes) -> DecodedTx:
     data = _bytes(rest[3], "data")
     addresses, keys = _access_list(rest[4])
     y_parity, r, s = _int(rest[5], "yParity"), _int(rest[6], "r"), _int(rest[7], "s")
-    msg_hash = keccak(bytes([first]) + rlp.encode(fields[:-3]))
+    msg_hash = keccak(bytes([first]) + rlp_encode(fields[:-3]))
     sender = _recover(msg_hash, y_parity, r, s)
     return DecodedTx(
         raw=raw,
@@ -221,7 +259,7 @@ def _decode_legacy(raw: bytes) -> DecodedTx:
     if v < 35:
         raise TxRejected("invalid_sender", "invalid sender: invalid transaction v, r, s values")
     chain_id, y_parity = (v - 35) // 2, (v - 35) % 2
-    msg_hash = keccak(rlp.encode(fields[:6] + [chain_id, 0, 0]))
+    msg_hash = keccak(rlp_encode(fields[:6] + [_uint(chain_id), b"", b""]))
     sender = _recover(msg_hash, y_parity, r, s)
     return DecodedTx(
         raw=raw,

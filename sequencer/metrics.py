@@ -58,6 +58,20 @@ class Metrics:
             "seq_rpc_errors", "JSON-RPC errors answered, by code", ["code"], registry=r
         )
 
+        self._children: dict[tuple[str, object], object] = {}
+
+    def accepted_of(self, chain: int | str) -> Counter:
+        key = ("accepted", chain)
+        if key not in self._children:
+            self._children[key] = self.accepted.labels(str(chain))
+        return self._children[key]  # type: ignore[return-value]
+
+    def latency_of(self, chain: int | str) -> Histogram:
+        key = ("latency", chain)
+        if key not in self._children:
+            self._children[key] = self.preconf_latency.labels(str(chain))
+        return self._children[key]  # type: ignore[return-value]
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -89,6 +89,10 @@ class ServiceThread:
             await runner.cleanup()
             await self.seq.stop()
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
@@ -133,11 +137,25 @@ def manifest_path(chains, tmp_path) -> Path:
 
 
 @pytest.fixture
-def sequencer_service(chains, manifest_path, tmp_path):
-    for name in ("rollup_a", "rollup_b"):
-        chains[name].set_automine(False)
-    service = ServiceThread(make_config(tmp_path, manifest_path)).start()
+def start_service(chains, manifest_path, tmp_path):
+    """Start the service (once per test) with config overrides; stopped after the test."""
+    started: list[ServiceThread] = []
+
+    def start(**overrides) -> ServiceThread:
+        assert not any(s.running for s in started), "two sequencers would both mine the rollups"
+        for name in ("rollup_a", "rollup_b"):
+            chains[name].set_automine(False)
+        service = ServiceThread(make_config(tmp_path, manifest_path, **overrides))
+        started.append(service)
+        return service.start()
+
     try:
-        yield service
+        yield start
     finally:
-        service.stop()
+        for service in started:
+            service.stop()
+
+
+@pytest.fixture
+def sequencer_service(start_service):
+    return start_service()

@@ -31,7 +31,7 @@ def wait_sealed(service, chain_id, tx_hash, timeout=20.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pre = service.result(f"/{chain_id}", "seq_getPreconfirmation", [tx_hash])
-        if pre and pre["status"] != "promised":
+        if pre and pre["status"] in ("success", "reverted"):
             return pre
         time.sleep(0.05)
     raise AssertionError(f"{tx_hash} not sealed in {timeout}s")

@@ -3,6 +3,7 @@
 import pytest
 import rlp
 from eth_account import Account
+from eth_utils import to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,11 +16,13 @@ from sequencer.mempool import (
     SenderLedger,
     TxRejected,
     check_static,
+    checksum_address,
     decode_tx,
     floor_data_gas,
     intrinsic_gas,
     next_base_fee,
     order_batch,
+    rlp_encode,
 )
 
 CHAIN = 901
@@ -265,3 +268,20 @@ def test_priority_policy_puts_the_higher_tip_first():
     cands = [Candidate(0, low), Candidate(1, high)]
     assert [c.tx for c in order_batch(cands, "fcfs")] == [low, high]
     assert [c.tx for c in order_batch(cands, "priority")] == [high, low]
+
+
+NESTED = st.recursive(
+    st.binary(max_size=80), lambda children: st.lists(children, max_size=5), max_leaves=20
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(NESTED)
+def test_rlp_encoder_matches_the_rlp_package(item):
+    assert rlp_encode(item) == rlp.encode(item)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.binary(min_size=20, max_size=20))
+def test_checksum_address_matches_eth_utils(raw):
+    assert checksum_address(raw) == to_checksum_address(raw)

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from sequencer.builder import ChainPlan, HeadInfo, PlannedTx
 from sequencer.commitments import Domain, PreconfMsg, Signer, digest, recover
 from sequencer.mempool import next_base_fee
-from sequencer.service import preconf_digest
+from sequencer.service import DigestSigner, preconf_digest
 
 GAS_LIMIT = 100_000
 
@@ -90,3 +90,12 @@ def test_fast_preconf_digest_matches_commitments():
     assert fast == digest(domain, msg)
     signer = Signer("0x" + "33" * 32)
     assert recover(fast, signer.sign_digest(fast)) == signer.address
+
+
+def test_digest_signer_gives_the_same_bytes_as_the_commitments_signer():
+    signer = Signer("0x" + "44" * 32)
+    fast = DigestSigner(signer)
+    for i in range(20):
+        d = bytes([i]) * 32
+        assert fast.sign(d) == signer.sign_digest(d)
+    assert "44" * 8 not in repr(fast)

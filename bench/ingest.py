@@ -1,0 +1,420 @@
+"""Ingest benchmark: the sequencer's durable signed pre-confirmations against raw anvil ingest.
+
+    .venv/bin/python bench/ingest.py [--senders 256] [--rates 500,1000,2000,3000,4000]
+                                      [--phase-s 2] [--burst 12000] [--batch 20]
+
+Starts its own chains (an L1 and two rollup anvils on free ports) and the service as a
+subprocess (`sequencer run`, 250 ms slots, journal on disk with fsync), funds many senders and
+signs every transaction in advance. Then:
+
+1. sweep of offered load: for each rate, senders (one lane each, nonces in order) send
+   `seq_sendRawTransaction` on an open-loop schedule; latency counts from the scheduled send
+   time to the durable signed answer, so queueing is included;
+2. burst: the burst transactions as fast as the lanes can send them, `--batch` per JSON-RPC
+   batch request (as ethers does); accepted tx/s, and included tx/s (first send to the last of
+   them sealed in a rollup block);
+3. baseline in the same run: the same burst transactions sent straight to fresh anvil engines
+   (eth_sendRawTransaction, same lanes), then mined (evm_mine until the pools are empty), and
+   the same 1,000 tx/s schedule against anvil for its latency.
+
+Prints the figures against the targets (>= 3,000 tx/s accepted durably; p99 <= 10 ms at
+1,000 tx/s offered; included tx/s >= 70% of raw anvil) and writes bench/results/ingest.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from eth_account import Account
+from eth_utils import keccak
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sequencer.devnet import ROLLUP_FLAGS, ChainSpec, Devnet, default_specs, free_port  # noqa: E402
+from sequencer.manifest import ChainEntry, Manifest  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+GWEI = 10**9
+CHAIN_IDS = (901, 902)
+TARGET_ACCEPTED = 3_000.0
+TARGET_P99_MS = 10.0
+TARGET_INCLUDED_RATIO = 0.70
+SLASHER = "0x00000000000000000000000000000000000051a5"  # EIP-712 domain only; no L1 calls made
+
+
+def sender_key(i: int) -> bytes:
+    return keccak(b"bench-sender-" + i.to_bytes(4, "big"))
+
+
+def _sign_lane(args: tuple[int, int, int, int]) -> list[str]:
+    index, chain_id, first_nonce, count = args
+    key = sender_key(index)
+    to = Account.from_key(sender_key(index + 1)).address
+    out = []
+    for nonce in range(first_nonce, first_nonce + count):
+        tx = {
+            "type": 2,
+            "chainId": chain_id,
+            "nonce": nonce,
+            "to": to,
+            "value": 1,
+            "gas": 21_000,
+            "maxFeePerGas": 100 * GWEI,
+            "maxPriorityFeePerGas": 1,
+        }
+        out.append("0x" + bytes(Account.sign_transaction(tx, key).raw_transaction).hex())
+    return out
+
+
+@dataclass
+class Lane:
+    sender: int
+    chain_id: int
+    txs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    offered: float | None
+    sent: int
+    accepted: int
+    rejected: int
+    elapsed_s: float
+    latencies_ms: list[float]
+    errors: dict[str, int]
+
+    @property
+    def accepted_per_s(self) -> float:
+        return self.accepted / self.elapsed_s if self.elapsed_s else 0.0
+
+    def pct(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def row(self) -> dict:
+        return {
+            "phase": self.name,
+            "offered_tx_s": self.offered,
+            "sent": self.sent,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "accepted_tx_s": round(self.accepted_per_s, 1),
+            "p50_ms": round(self.pct(0.50), 2),
+            "p99_ms": round(self.pct(0.99), 2),
+            "errors": self.errors,
+        }
+
+
+async def run_lanes(
+    session: aiohttp.ClientSession,
+    url_of,
+    method: str,
+    lanes: list[Lane],
+    rate: float | None,
+    name: str,
+    batch: int = 1,
+) -> PhaseResult:
+    """Each lane sends its txs in nonce order, `batch` per JSON-RPC request; at `rate` total
+    tx/s on an open-loop schedule, or (rate None) as fast as the answers come back."""
+    total = sum(len(lane.txs) for lane in lanes)
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    accepted = 0
+    per_lane_gap = (len(lanes) * batch / rate) if rate else 0.0
+    start = time.perf_counter() + 0.05
+
+    async def lane_task(position: int, lane: Lane) -> None:
+        nonlocal accepted
+        offset = position * batch / rate if rate else 0.0
+        url = url_of(lane.chain_id)
+        for k in range(0, len(lane.txs), batch):
+            scheduled = start + offset + (k // batch) * per_lane_gap
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if not rate:
+                scheduled = time.perf_counter()
+            body = [
+                {"jsonrpc": "2.0", "id": k + j, "method": method, "params": [raw]}
+                for j, raw in enumerate(lane.txs[k : k + batch])
+            ]
+            async with session.post(url, json=body if batch > 1 else body[0]) as response:
+                answers = await response.json(content_type=None)
+            done = time.perf_counter()
+            for answer in answers if isinstance(answers, list) else [answers]:
+                if "error" in answer:
+                    key = answer["error"]["message"].split(":")[0]
+                    errors[key] = errors.get(key, 0) + 1
+                    continue
+                accepted += 1
+                latencies.append((done - scheduled) * 1000)
+
+    tasks = [lane_task(i, lane) for i, lane in enumerate(lanes)]
+    began = time.perf_counter()
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - max(began, start)
+    return PhaseResult(name, rate, total, accepted, total - accepted, elapsed, latencies, errors)
+
+
+async def rpc(session: aiohttp.ClientSession, url: str, method: str, params=None):
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
+    async with session.post(url, json=body) as response:
+        answer = await response.json(content_type=None)
+    if "error" in answer:
+        raise RuntimeError(f"{method}: {answer['error']}")
+    return answer["result"]
+
+
+async def fund(session: aiohttp.ClientSession, urls: list[str], senders: int) -> None:
+    for url in urls:
+        for i in range(senders):
+            address = Account.from_key(sender_key(i)).address
+            await rpc(session, url, "anvil_setBalance", [address, hex(10**24)])
+
+
+async def wait_sealed(session, base: str, timeout: float) -> float:
+    """Wait until the service has nothing pending; returns the time it happened."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        status = await rpc(session, base, "seq_status")
+        if status["halted"]:
+            raise RuntimeError(f"sequencer halted: {status['halted']}")
+        if sum(c["pending"] for c in status["chains"].values()) == 0:
+            return time.perf_counter()
+        await asyncio.sleep(0.02)
+    raise RuntimeError("the sequencer did not seal everything in time")
+
+
+def split_lanes(signed: dict[int, list[str]], senders: int, start: int, count: int) -> list[Lane]:
+    return [Lane(i, CHAIN_IDS[i % 2], signed[i][start : start + count]) for i in range(senders)]
+
+
+async def bench(args: argparse.Namespace) -> dict:
+    rates = [float(r) for r in args.rates.split(",")]
+    per_lane = [max(1, int(r * args.phase_s / args.senders)) for r in rates]
+    burst_per_lane = max(1, args.burst // args.senders)
+    latency_per_lane = max(1, int(1000 * args.phase_s / args.senders))
+    total_per_lane = sum(per_lane) + burst_per_lane
+    print(f"signing {args.senders * (total_per_lane + latency_per_lane)} transactions ...")
+    with ProcessPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
+        jobs = [(i, CHAIN_IDS[i % 2], 0, total_per_lane) for i in range(args.senders)]
+        signed = dict(zip(range(args.senders), pool.map(_sign_lane, jobs), strict=True))
+        # Baseline latency set: the nonces after the burst, for the raw anvil schedule.
+        burst_start = sum(per_lane)
+        jobs = [
+            (i, CHAIN_IDS[i % 2], burst_start + burst_per_lane, latency_per_lane)
+            for i in range(args.senders)
+        ]
+        anvil_latency_txs = dict(zip(range(args.senders), pool.map(_sign_lane, jobs), strict=True))
+
+    results: dict = {"config": vars(args), "sweep": [], "targets": {}}
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    specs = default_specs(
+        free_port(), [free_port(), free_port()], list(CHAIN_IDS), l1_automine=True
+    )
+    timeout = aiohttp.ClientTimeout(total=120)
+    connector = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        with Devnet(specs, log_dir=tmp / "logs") as net:
+            rollup_urls = [s.url for s in net.specs if s.role == "rollup"]
+            await fund(session, rollup_urls, args.senders + 1)
+            chains = {s.name: ChainEntry(s.name, s.role, s.chain_id, s.url) for s in net.specs}
+            manifest = tmp / "manifest.json"
+            Manifest(name="bench", chains=chains).save(manifest)
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            service = subprocess.Popen(
+                [
+                    sys.executable,
+                    *(
+                        ["/tmp/svc_runprof.py"]
+                        if os.environ.get("BENCH_PROFILE")
+                        else ["-m", "sequencer.cli"]
+                    ),
+                    "run",
+                    "--manifest",
+                    str(manifest),
+                    "--port",
+                    str(port),
+                    "--journal",
+                    str(tmp / "journal.sqlite"),
+                    "--devnet-key",
+                    "--slasher-address",
+                    SLASHER,
+                ],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=open(tmp / "service.log", "wb"),
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            try:
+                line = service.stdout.readline()
+                if "listening" not in line:
+                    raise RuntimeError((tmp / "service.log").read_text()[-2000:])
+
+                def url_of(chain_id: int) -> str:
+                    return f"{base}/{chain_id}"
+
+                offset = 0
+                for rate, count in zip(rates, per_lane, strict=True):
+                    lanes = split_lanes(signed, args.senders, offset, count)
+                    offset += count
+                    res = await run_lanes(
+                        session, url_of, "seq_sendRawTransaction", lanes, rate, f"rate {rate:.0f}"
+                    )
+                    results["sweep"].append(res.row())
+                    print(_fmt(res))
+                    await wait_sealed(session, base, 60)
+                lanes = split_lanes(signed, args.senders, burst_start, burst_per_lane)
+                began = time.perf_counter()
+                burst = await run_lanes(
+                    session,
+                    url_of,
+                    "seq_sendRawTransaction",
+                    lanes,
+                    None,
+                    f"burst x{args.batch}",
+                    args.batch,
+                )
+                sealed_at = await wait_sealed(session, base, 120)
+                included_s = sealed_at - began
+                results["burst"] = burst.row()
+                results["burst"]["included_tx_s"] = round(burst.accepted / included_s, 1)
+                print(_fmt(burst), f"| included {burst.accepted / included_s:8.0f} tx/s")
+            finally:
+                if os.environ.get("BENCH_PROFILE"):
+                    service.send_signal(signal.SIGUSR1)
+                    time.sleep(2)
+                service.send_signal(signal.SIGTERM)
+                service.wait(30)
+
+        # Baseline: the same burst straight to fresh anvil engines, same lanes.
+        specs = [ChainSpec(f"raw_{c}", "rollup", c, free_port(), ROLLUP_FLAGS) for c in CHAIN_IDS]
+        with Devnet(specs, log_dir=tmp / "raw-logs") as raw:
+            urls = {s.chain_id: s.url for s in raw.specs}
+            await fund(session, list(urls.values()), args.senders + 1)
+            # Bring each sender's nonce to the burst's first nonce, as on the sequencer's chains.
+            for i in range(args.senders):
+                address = Account.from_key(sender_key(i)).address
+                await rpc(
+                    session, urls[CHAIN_IDS[i % 2]], "anvil_setNonce", [address, hex(burst_start)]
+                )
+            lanes = split_lanes(signed, args.senders, burst_start, burst_per_lane)
+            began = time.perf_counter()
+            raw_burst = await run_lanes(
+                session,
+                urls.__getitem__,
+                "eth_sendRawTransaction",
+                lanes,
+                None,
+                f"anvil burst x{args.batch}",
+                args.batch,
+            )
+            for url in urls.values():
+                while True:
+                    await rpc(session, url, "evm_mine")
+                    status = await rpc(session, url, "txpool_status")
+                    if int(status["pending"], 16) == 0 and int(status["queued"], 16) == 0:
+                        break
+            raw_included_s = time.perf_counter() - began
+            results["anvil_burst"] = raw_burst.row()
+            results["anvil_burst"]["included_tx_s"] = round(raw_burst.accepted / raw_included_s, 1)
+            print(_fmt(raw_burst), f"| included {raw_burst.accepted / raw_included_s:8.0f} tx/s")
+            lanes = [Lane(i, CHAIN_IDS[i % 2], anvil_latency_txs[i]) for i in range(args.senders)]
+            raw_latency = await run_lanes(
+                session,
+                urls.__getitem__,
+                "eth_sendRawTransaction",
+                lanes,
+                1000.0,
+                "anvil rate 1000",
+            )
+            results["anvil_rate_1000"] = raw_latency.row()
+            print(_fmt(raw_latency))
+
+    at_1000 = next((r for r in results["sweep"] if r["offered_tx_s"] == 1000.0), None)
+    best = max([r["accepted_tx_s"] for r in results["sweep"]] + [results["burst"]["accepted_tx_s"]])
+    ratio = results["burst"]["included_tx_s"] / results["anvil_burst"]["included_tx_s"]
+    results["targets"] = {
+        "accepted_tx_s": {"value": best, "target": TARGET_ACCEPTED, "met": best >= TARGET_ACCEPTED},
+        "p99_ms_at_1000": {
+            "value": at_1000["p99_ms"] if at_1000 else None,
+            "target": TARGET_P99_MS,
+            "met": bool(at_1000 and at_1000["p99_ms"] <= TARGET_P99_MS),
+        },
+        "included_ratio_vs_anvil": {
+            "value": round(ratio, 3),
+            "target": TARGET_INCLUDED_RATIO,
+            "met": ratio >= TARGET_INCLUDED_RATIO,
+        },
+    }
+    return results
+
+
+def _fmt(res: PhaseResult) -> str:
+    return (
+        f"{res.name:<16} sent {res.sent:6d} accepted {res.accepted:6d} "
+        f"({res.accepted_per_s:8.0f} tx/s) p50 {res.pct(0.5):7.2f} ms "
+        f"p99 {res.pct(0.99):7.2f} ms errors {res.errors or '-'}"
+    )
+
+
+def write_results(results: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = [
+        "# Ingest benchmark",
+        "",
+        "| phase | offered tx/s | accepted | accepted tx/s | p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows = results["sweep"] + [results["burst"], results["anvil_burst"], results["anvil_rate_1000"]]
+    for r in rows:
+        lines.append(
+            f"| {r['phase']} | {r['offered_tx_s'] or 'max'} | {r['accepted']}/{r['sent']} | "
+            f"{r['accepted_tx_s']} | {r['p50_ms']} | {r['p99_ms']} |"
+        )
+    lines += ["", "| target | value | target | met |", "|---|---|---|---|"]
+    for name, t in results["targets"].items():
+        lines.append(f"| {name} | {t['value']} | {t['target']} | {'yes' if t['met'] else 'NO'} |")
+    (RESULTS / "ingest.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--senders", type=int, default=256)
+    parser.add_argument("--rates", default="500,1000,2000,3000,4000")
+    parser.add_argument("--phase-s", type=float, default=2.0)
+    parser.add_argument("--burst", type=int, default=12_000)
+    parser.add_argument(
+        "--batch", type=int, default=20, help="txs per JSON-RPC batch in the burst (both sides)"
+    )
+    args = parser.parse_args()
+    results = asyncio.run(bench(args))
+    write_results(results)
+    print()
+    for name, t in results["targets"].items():
+        verdict = "met" if t["met"] else "NOT met"
+        print(f"{name:<26} {t['value']!s:>10}  target {t['target']!s:>8}  {verdict}")
+    print(f"results: {RESULTS / 'ingest.md'}")
+
+
+if __name__ == "__main__":
+    main()
