@@ -71,6 +71,7 @@ MAX_STRIKES: constant(uint256) = 8
 VIRTUAL_SHARES: constant(uint256) = 10 ** 6
 SHARE_DECIMALS_OFFSET: constant(uint8) = 6
 MAX_EPOCH_SECONDS: constant(uint256) = 365 * 86_400
+MASK_128: constant(uint256) = 2 ** 128 - 1
 
 
 # @notice The collateral token (ERC-4626 `asset`).
@@ -107,10 +108,9 @@ struct ShortPosition:
 # --- parameters ---
 # @notice The keeper, who rolls epochs.
 keeper: public(address)
-# @notice Half-spread around Black-Scholes, as a fraction of spot per option, wad.
-spread: public(uint256)
-# @notice Maximum share of LP assets that may be locked, wad.
-max_utilisation: public(uint256)
+# @dev The half-spread (low 128 bits) and the utilisation cap (high 128 bits), both wad, in one
+#      slot so that a trade reads them with one SLOAD (see `spread`, `max_utilisation`).
+_params: uint256
 
 # --- epoch ---
 # @notice The current epoch (0 until the first roll).
@@ -126,10 +126,10 @@ listed_epoch: public(HashMap[uint256, uint256])
 roll_price: public(HashMap[uint256, RollPrice])
 
 # --- LP accounting (token units) ---
-# @notice LP assets not locked.
-total_idle: public(uint256)
-# @notice LP assets locked against the vault's short options (their maximum payout).
-total_locked: public(uint256)
+# @dev LP assets not locked (low 128 bits) and LP assets locked against the vault's short
+#      options at their maximum payout (high 128 bits), token units, in one slot so that a trade
+#      reads and writes both with one SLOAD and one SSTORE (see `total_idle`, `total_locked`).
+_pool: uint256
 # @notice LP shares outstanding (including processed deposits not yet claimed).
 totalSupply: public(uint256)
 # @notice Claimed shares per LP.
@@ -324,17 +324,21 @@ def buy(series: uint256, amount: uint256, max_premium: uint256, deadline: uint25
     volatility: uint256 = 0
     price: uint256 = 0
     spot, volatility, price = self._quote(series, strike)
+    spread: uint256 = 0
+    cap: uint256 = 0
+    spread, cap = self._get_params()
     premium: uint256 = self._to_tokens(
-        self._quote_to_collateral(self._mul_up(price + spot * self.spread // WAD, amount), spot, True), True
+        self._quote_to_collateral(self._mul_up(price + spot * spread // WAD, amount), spot, True), True
     )
     assert premium <= max_premium, "vault: premium above max"
     lock: uint256 = self._max_payout(strike, amount)
-    idle: uint256 = self.total_idle + premium
+    idle: uint256 = 0
+    locked: uint256 = 0
+    idle, locked = self._get_pool()
+    idle += premium
     assert idle >= lock, "vault: insufficient liquidity"
-    locked: uint256 = self.total_locked + lock
-    assert locked * WAD <= self.max_utilisation * (idle + self.total_locked), "vault: utilisation cap"
-    self.total_idle = idle - lock
-    self.total_locked = locked
+    assert (locked + lock) * WAD <= cap * (idle + locked), "vault: utilisation cap"
+    self._set_pool(idle - lock, locked + lock)
     self._pull(msg.sender, premium)
     extcall IOptionToken(OPTION_TOKEN).mint(msg.sender, series, amount)
     log Bought(
@@ -361,18 +365,23 @@ def sell(series: uint256, amount: uint256, min_premium: uint256, deadline: uint2
     volatility: uint256 = 0
     price: uint256 = 0
     spot, volatility, price = self._quote(series, strike)
-    half_spread: uint256 = spot * self.spread // WAD
+    spread: uint256 = 0
+    cap: uint256 = 0
+    spread, cap = self._get_params()
+    half_spread: uint256 = spot * spread // WAD
     bid: uint256 = 0
     if price > half_spread:
         bid = price - half_spread
     premium: uint256 = self._to_tokens(self._quote_to_collateral(bid * amount // WAD, spot, False), False)
     assert premium >= min_premium, "vault: premium below min"
-    idle: uint256 = self.total_idle
+    idle: uint256 = 0
+    locked: uint256 = 0
+    idle, locked = self._get_pool()
     assert premium <= idle, "vault: insufficient liquidity"
     idle -= premium
-    assert self.total_locked * WAD <= self.max_utilisation * (idle + self.total_locked), "vault: utilisation cap"
+    assert locked * WAD <= cap * (idle + locked), "vault: utilisation cap"
     collateral: uint256 = self._max_payout(strike, amount)
-    self.total_idle = idle
+    self._set_pool(idle, locked)
     self.trader_collateral += collateral
     self.vault_long[series] += amount
     position: ShortPosition = self._shorts[msg.sender][series]
@@ -416,8 +425,10 @@ def settle():
         owed += self._to_tokens(self._mul_up(staticcall IOptionToken(OPTION_TOKEN).total_supply(series), per_option), True)
         received += self._to_tokens(self.vault_long[series] * per_option // WAD, False)
     self.holder_reserve += owed
-    self.total_idle = self.total_idle + self.total_locked + received - owed
-    self.total_locked = 0
+    idle: uint256 = 0
+    locked: uint256 = 0
+    idle, locked = self._get_pool()
+    self._set_pool(idle + locked + received - owed, 0)
     self.trader_collateral -= received
     self.settled = True
     self.settlement_price[self.epoch] = price
@@ -479,7 +490,9 @@ def roll(expiry_: uint256, strikes: DynArray[uint256, MAX_STRIKES]):
     assert expiry_ <= block.timestamp + MAX_EPOCH_SECONDS, "vault: expiry too far"
     assert len(strikes) != 0, "vault: no strikes"
 
-    assets: uint256 = self.total_idle  # total_locked is 0 once settled
+    assets: uint256 = 0
+    locked: uint256 = 0
+    assets, locked = self._get_pool()  # locked is 0 once settled
     shares: uint256 = self.totalSupply
     price: RollPrice = RollPrice(assets=assets + 1, shares=shares + VIRTUAL_SHARES)
     self.roll_price[current] = price
@@ -487,7 +500,7 @@ def roll(expiry_: uint256, strikes: DynArray[uint256, MAX_STRIKES]):
     withdrawn: uint256 = burned * price.assets // price.shares
     deposited: uint256 = self.queued_deposits
     minted: uint256 = deposited * price.shares // price.assets
-    self.total_idle = assets - withdrawn + deposited
+    self._set_pool(assets - withdrawn + deposited, 0)
     self.totalSupply = shares - burned + minted
     self.reserved_for_withdrawals += withdrawn
     self.queued_withdrawals = 0
@@ -690,7 +703,7 @@ def quote(series: uint256, amount: uint256) -> (uint256, uint256):
     volatility: uint256 = 0
     price: uint256 = 0
     spot, volatility, price = self._quote(series, strike)
-    half_spread: uint256 = spot * self.spread // WAD
+    half_spread: uint256 = spot * (self._params & MASK_128) // WAD
     ask: uint256 = self._to_tokens(
         self._quote_to_collateral(self._mul_up(price + half_spread, amount), spot, True), True
     )
@@ -733,6 +746,42 @@ def share_balance(lp: address) -> uint256:
     return shares
 
 
+@view
+@external
+def total_idle() -> uint256:
+    """
+    @notice LP assets not locked, token units.
+    """
+    return self._pool & MASK_128
+
+
+@view
+@external
+def total_locked() -> uint256:
+    """
+    @notice LP assets locked at the maximum payout of the vault's short options, token units.
+    """
+    return self._pool >> 128
+
+
+@view
+@external
+def spread() -> uint256:
+    """
+    @notice Half-spread around Black-Scholes, fraction of spot per option, wad.
+    """
+    return self._params & MASK_128
+
+
+@view
+@external
+def max_utilisation() -> uint256:
+    """
+    @notice Maximum share of LP assets that may be locked, wad.
+    """
+    return self._params >> 128
+
+
 # --- views: ERC-4626 ---
 
 
@@ -762,7 +811,7 @@ def totalAssets() -> uint256:
             (collateral locked at the options' maximum payout); it is exact at a roll, the only
             time shares are minted or burned.
     """
-    return self.total_idle + self.total_locked
+    return self._total_assets()
 
 
 @view
@@ -771,7 +820,7 @@ def convertToShares(assets: uint256) -> uint256:
     """
     @notice Shares for `assets` (token units) at the current book price per share.
     """
-    return assets * (self.totalSupply + VIRTUAL_SHARES) // (self.total_idle + self.total_locked + 1)
+    return assets * (self.totalSupply + VIRTUAL_SHARES) // (self._total_assets() + 1)
 
 
 @view
@@ -780,7 +829,7 @@ def convertToAssets(shares: uint256) -> uint256:
     """
     @notice Assets (token units) for `shares` at the current book price per share.
     """
-    return shares * (self.total_idle + self.total_locked + 1) // (self.totalSupply + VIRTUAL_SHARES)
+    return shares * (self._total_assets() + 1) // (self.totalSupply + VIRTUAL_SHARES)
 
 
 @view
@@ -980,11 +1029,43 @@ def _claim(lp: address):
 
 
 @internal
+@view
+def _get_pool() -> (uint256, uint256):
+    """
+    @dev (idle, locked) LP assets, token units.
+    """
+    pool: uint256 = self._pool
+    return pool & MASK_128, pool >> 128
+
+
+@internal
+def _set_pool(idle: uint256, locked: uint256):
+    assert idle <= MASK_128 and locked <= MASK_128, "vault: amount too large"
+    self._pool = idle | (locked << 128)
+
+
+@internal
+@view
+def _total_assets() -> uint256:
+    pool: uint256 = self._pool
+    return (pool & MASK_128) + (pool >> 128)
+
+
+@internal
+@view
+def _get_params() -> (uint256, uint256):
+    """
+    @dev (half-spread, utilisation cap), wad.
+    """
+    params: uint256 = self._params
+    return params & MASK_128, params >> 128
+
+
+@internal
 def _set_parameters(spread_: uint256, max_utilisation_: uint256):
     assert max_utilisation_ <= WAD, "vault: utilisation above 100%"
     assert spread_ <= WAD // 10, "vault: spread above 10%"
-    self.spread = spread_
-    self.max_utilisation = max_utilisation_
+    self._params = spread_ | (max_utilisation_ << 128)
     log ParametersSet(spread=spread_, max_utilisation=max_utilisation_)
 
 
