@@ -49,7 +49,54 @@ def deploy_l1(roles: dict) -> dict[str, ContractEntry]:
 def deploy_rollup(roles: dict) -> dict[str, ContractEntry]:
     """The contracts of one rollup; called once per rollup with the same deployer nonce."""
     probe = project.ChainProbe.deploy(sender=roles["deployer"])
-    return {"ChainProbe": _entry("ChainProbe", probe)}
+    contracts = {"ChainProbe": _entry("ChainProbe", probe)}
+    # Devnet collateral until SuperToken lands: test tokens with the same decimals.
+    deployer = roles["deployer"]
+    weth = project.TestToken.deploy("Wrapped Ether", "WETH", 18, sender=deployer)
+    usdc = project.TestToken.deploy("USD Coin", "USDC", 6, sender=deployer)
+    contracts |= {"WETH": _entry("WETH", weth), "USDC": _entry("USDC", usdc)}
+    contracts |= deploy_options(roles, weth, usdc)
+    return contracts
+
+
+# Option market parameters (DESIGN §4.3). Seconds, wad.
+ORACLE_MAX_AGE = 3_600
+ORACLE_DISPUTE_WINDOW = 600
+ORACLE_MAX_DEVIATION = 2 * 10**17  # 20 % per update
+VAULT_RATE = 5 * 10**16  # 5 % a year
+VAULT_SPREAD = 2 * 10**15  # 0.2 % of spot per option
+VAULT_MAX_UTILISATION = 8 * 10**17  # 80 %
+OPTION_TOKEN_URI = "https://options.devnet/{id}"
+
+
+def deploy_options(roles: dict, underlying, stable) -> dict[str, ContractEntry]:
+    """PriceOracle, then a call vault on `underlying` and a put vault in `stable`, each with its
+    ERC-1155 OptionToken, in a fixed order. DEVNET: the deployer is owner, oracle reporter and
+    signer, and keeper; the vaults start in epoch 0 (LPs queue deposits, the keeper rolls)."""
+    deployer = roles["deployer"]
+    oracle = project.PriceOracle.deploy(ORACLE_MAX_AGE, ORACLE_DISPUTE_WINDOW, sender=deployer)
+    oracle.configure_asset(underlying.address, ORACLE_MAX_DEVIATION, sender=deployer)
+    oracle.set_reporter(deployer.address, True, sender=deployer)
+    oracle.set_signer(deployer.address, True, sender=deployer)
+    entries = {"PriceOracle": _entry("PriceOracle", oracle)}
+    for kind, is_call, collateral in (("Call", True, underlying), ("Put", False, stable)):
+        longs = project.OptionToken.deploy(OPTION_TOKEN_URI, sender=deployer)
+        vault = project.OptionVault.deploy(
+            collateral.address,
+            underlying.address,
+            oracle.address,
+            is_call,
+            VAULT_RATE,
+            VAULT_SPREAD,
+            VAULT_MAX_UTILISATION,
+            deployer.address,
+            longs.address,
+            sender=deployer,
+        )
+        longs.set_vault(vault.address, sender=deployer)
+        entries[f"OptionToken{kind}"] = _entry(f"OptionToken{kind}", longs)
+        entries[f"OptionVault{kind}"] = _entry(f"OptionVault{kind}", vault)
+    return entries
 
 
 def deploy(chains: list[ApeChain], name: str) -> Manifest:
