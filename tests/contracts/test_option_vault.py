@@ -306,3 +306,38 @@ def test_erc4626_views_and_donation(rollup_a, market, lp, trader, keeper):
     put.token.transfer(put.vault.address, 5_000 * USDC, sender=trader)
     assert put.vault.totalAssets() == 10_000 * USDC
     assert put.vault.convertToAssets(shares) == 10_000 * USDC
+
+
+def test_disputed_settlement_price_is_corrected_before_the_vault_settles(
+    rollup_a, market, lp, trader, keeper, deployer
+):
+    call = market.call
+    fund(call.token, lp, 100 * WAD, call.vault)
+    fund(call.token, trader, 100 * WAD, call.vault)
+    call.vault.request_deposit(100 * WAD, sender=lp)
+    expiry = start_epoch(rollup_a, market, keeper)
+    series = call.vault.series_id(expiry, 2000 * WAD)
+    call.vault.buy(series, 10 * WAD, 10 * WAD, expiry, sender=trader)
+    with ape.reverts("vault: series not settled"):
+        call.vault.redeem(series, 10 * WAD, sender=trader)
+
+    # A bad print lands first after expiry; the owner corrects it inside the dispute window.
+    next_block_at(rollup_a, expiry + 1)
+    market.oracle.push(market.weth.address, 2900 * WAD, VOL, sender=keeper)
+    index = market.oracle.observation_count(market.weth.address) - 1
+    market.oracle.settle(market.weth.address, expiry, index, sender=trader)
+    with ape.reverts("oracle: in dispute window"):
+        call.vault.settle(sender=trader)
+    with ape.reverts("ownable: caller is not the owner"):
+        market.oracle.correct_settlement(market.weth.address, expiry, 2100 * WAD, sender=keeper)
+    market.oracle.correct_settlement(market.weth.address, expiry, 2100 * WAD, sender=deployer)
+    warp(rollup_a, now(rollup_a) + DISPUTE_WINDOW)
+    receipt = call.vault.settle(sender=trader)
+    assert receipt.events.filter(call.vault.Settled)[0].price == 2100 * WAD
+    with ape.reverts("vault: nothing to settle"):
+        call.vault.settle(sender=trader)
+    # (2100 - 2000) / 2100 WETH per call, rounded down.
+    per_option = 100 * WAD * WAD // (2100 * WAD)
+    assert call.vault.payout_per_option(series) == per_option
+    paid = call.vault.redeem(series, 10 * WAD, sender=trader).events[-1].payout
+    assert paid == 10 * per_option
