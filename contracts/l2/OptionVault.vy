@@ -72,6 +72,8 @@ VIRTUAL_SHARES: constant(uint256) = 10 ** 6
 SHARE_DECIMALS_OFFSET: constant(uint8) = 6
 MAX_EPOCH_SECONDS: constant(uint256) = 365 * 86_400
 MASK_128: constant(uint256) = 2 ** 128 - 1
+# @dev At most 1e12 options (wad) per trade, so no product in the premium arithmetic overflows.
+MAX_TRADE: constant(uint256) = 10 ** 30
 
 
 # @notice The collateral token (ERC-4626 `asset`).
@@ -915,6 +917,7 @@ def _check_trade(series: uint256, amount: uint256, deadline: uint256) -> uint256
     """
     assert block.timestamp <= deadline, "vault: deadline passed"
     assert amount != 0, "vault: zero amount"
+    assert amount <= MAX_TRADE, "vault: amount too large"
     epoch: uint256 = self.epoch
     assert epoch != 0 and self.listed_epoch[series] == epoch, "vault: series not listed"
     assert block.timestamp < series >> 193, "vault: series expired"

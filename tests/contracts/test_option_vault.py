@@ -208,6 +208,8 @@ def test_trade_reverts(rollup_a, market, lp, trader, keeper, deployer):
         call.vault.buy(series, WAD, WAD, now(rollup_a) - 1, sender=trader)
     with ape.reverts("vault: zero amount"):
         call.vault.buy(series, 0, WAD, expiry, sender=trader)
+    with ape.reverts("vault: amount too large"):
+        call.vault.sell(series, 10**30 + 1, 0, expiry, sender=trader)
     with ape.reverts("vault: series not listed"):
         call.vault.buy(call.vault.series_id(expiry, 2100 * WAD), WAD, WAD, expiry, sender=trader)
     # Utilisation: at most 80 % of 100 WETH (+ premiums) may be locked.
