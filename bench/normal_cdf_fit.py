@@ -134,7 +134,9 @@ def emit(pieces: list[Piece]) -> str:
         lines.append(f"        t = unsafe_sub(x, {(2 * piece.lo + 1) * WAD // 2:_})\n")
         lines.append(f"        acc = {piece.coeffs[-1]:_}\n")
         for c in piece.coeffs[-2::-1]:
-            lines.append(f"        acc = unsafe_add(unsafe_div(unsafe_mul(acc, t), WAD), {c:_})\n")
+            # A negative literal would be a 32-byte push: subtract its magnitude instead.
+            op = "unsafe_add" if c >= 0 else "unsafe_sub"
+            lines.append(f"        acc = {op}(unsafe_div(unsafe_mul(acc, t), WAD), {abs(c):_})\n")
     lines.append("    else:\n        return WAD\n")
     lines.append("    return min(acc, WAD)  # the fit may exceed 1 by < 1e-17 near the top\n")
     lines.append(END)

@@ -58,6 +58,10 @@ def deploy_rollup(roles: dict, rollup_chain_ids: list[int]) -> dict[str, Contrac
     probe = project.ChainProbe.deploy(sender=roles["deployer"])
     entries = {"ChainProbe": _entry("ChainProbe", probe)}
     entries.update(deploy_xrollup(roles, rollup_chain_ids))
+    # The option vaults' collateral is the devnet SuperTokens: WETH (calls), USDC (puts).
+    weth = project.SuperToken.at(entries["WETH"].address)
+    usdc = project.SuperToken.at(entries["USDC"].address)
+    entries.update(deploy_options(roles, weth, usdc))
     return entries
 
 
@@ -78,6 +82,46 @@ def deploy_xrollup(roles: dict, rollup_chain_ids: list[int]) -> dict[str, Contra
     settlement = project.BundleSettlement.deploy(L1_CHAIN_ID, agent, sender=deployer)
     entries["BundleAgent"] = _entry("BundleAgent", agent)
     entries["BundleSettlement"] = _entry("BundleSettlement", settlement)
+    return entries
+
+
+# Option market parameters (DESIGN §4.3). Seconds, wad.
+ORACLE_MAX_AGE = 3_600
+ORACLE_DISPUTE_WINDOW = 600
+ORACLE_MAX_DEVIATION = 2 * 10**17  # 20 % per update
+VAULT_RATE = 5 * 10**16  # 5 % a year
+VAULT_SPREAD = 2 * 10**15  # 0.2 % of spot per option
+VAULT_MAX_UTILISATION = 8 * 10**17  # 80 %
+OPTION_TOKEN_URI = "https://options.devnet/{id}"
+
+
+def deploy_options(roles: dict, underlying, stable) -> dict[str, ContractEntry]:
+    """PriceOracle, then a call vault on `underlying` and a put vault in `stable`, each with its
+    ERC-1155 OptionToken, in a fixed order. DEVNET: the deployer is owner, oracle reporter and
+    signer, and keeper; the vaults start in epoch 0 (LPs queue deposits, the keeper rolls)."""
+    deployer = roles["deployer"]
+    oracle = project.PriceOracle.deploy(ORACLE_MAX_AGE, ORACLE_DISPUTE_WINDOW, sender=deployer)
+    oracle.configure_asset(underlying.address, ORACLE_MAX_DEVIATION, sender=deployer)
+    oracle.set_reporter(deployer.address, True, sender=deployer)
+    oracle.set_signer(deployer.address, True, sender=deployer)
+    entries = {"PriceOracle": _entry("PriceOracle", oracle)}
+    for kind, is_call, collateral in (("Call", True, underlying), ("Put", False, stable)):
+        longs = project.OptionToken.deploy(OPTION_TOKEN_URI, sender=deployer)
+        vault = project.OptionVault.deploy(
+            collateral.address,
+            underlying.address,
+            oracle.address,
+            is_call,
+            VAULT_RATE,
+            VAULT_SPREAD,
+            VAULT_MAX_UTILISATION,
+            deployer.address,
+            longs.address,
+            sender=deployer,
+        )
+        longs.set_vault(vault.address, sender=deployer)
+        entries[f"OptionToken{kind}"] = _entry(f"OptionToken{kind}", longs)
+        entries[f"OptionVault{kind}"] = _entry(f"OptionVault{kind}", vault)
     return entries
 
 

@@ -44,6 +44,8 @@ PRICE_UPDATE_TYPEHASH: constant(bytes32) = keccak256(
 # @dev Implied volatility is accepted up to 500 % (the Black-Scholes module's domain).
 MAX_VOLATILITY: constant(uint256) = 5 * 10 ** 18
 WAD: constant(uint256) = 10 ** 18
+MASK_64: constant(uint256) = 2 ** 64 - 1
+MASK_128: constant(uint256) = 2 ** 128 - 1
 
 
 # @notice An observation older than this (seconds) is stale.
@@ -73,7 +75,9 @@ is_signer: public(HashMap[address, bool])
 is_reporter: public(HashMap[address, bool])
 # @notice The number of observations of an asset.
 observation_count: public(HashMap[address, uint256])
-_observations: HashMap[address, HashMap[uint256, Observation]]
+# @dev Observations packed in one slot each (one SLOAD per read): spot in the low 128 bits,
+#      volatility in the next 64, timestamp in the high 64.
+_observations: HashMap[address, HashMap[uint256, uint256]]
 _settlements: HashMap[address, HashMap[uint256, Settlement]]
 
 
@@ -213,10 +217,10 @@ def settle(asset: address, expiry: uint256, index: uint256) -> uint256:
     """
     assert self._settlements[asset][expiry].recorded_at == 0, "oracle: already settled"
     assert index < self.observation_count[asset], "oracle: no such observation"
-    observation: Observation = self._observations[asset][index]
+    observation: Observation = self._unpack(self._observations[asset][index])
     assert observation.timestamp >= expiry, "oracle: observation before expiry"
     if index != 0:
-        assert self._observations[asset][index - 1].timestamp < expiry, "oracle: not the first at expiry"
+        assert self._observations[asset][index - 1] >> 192 < expiry, "oracle: not the first at expiry"
     self._settlements[asset][expiry] = Settlement(
         price=observation.spot, observed_at=observation.timestamp, recorded_at=block.timestamp, corrected=False
     )
@@ -258,7 +262,7 @@ def latest(asset: address) -> (uint256, uint256, uint256):
     """
     count: uint256 = self.observation_count[asset]
     assert count != 0, "oracle: no price"
-    observation: Observation = self._observations[asset][count - 1]
+    observation: Observation = self._unpack(self._observations[asset][count - 1])
     assert block.timestamp <= observation.timestamp + MAX_AGE, "oracle: stale price"
     return observation.spot, observation.volatility, observation.timestamp
 
@@ -270,7 +274,7 @@ def observation(asset: address, index: uint256) -> Observation:
     @notice One observation of the history (index from 0).
     """
     assert index < self.observation_count[asset], "oracle: no such observation"
-    return self._observations[asset][index]
+    return self._unpack(self._observations[asset][index])
 
 
 @view
@@ -312,17 +316,24 @@ def _record(asset: address, spot: uint256, volatility: uint256, timestamp: uint2
     bound: uint256 = self.max_deviation[asset]
     assert bound != 0, "oracle: unknown asset"
     assert spot != 0, "oracle: zero spot"
+    assert spot <= MASK_128, "oracle: spot too large"
     assert volatility != 0 and volatility <= MAX_VOLATILITY, "oracle: volatility out of range"
     assert timestamp <= block.timestamp, "oracle: timestamp in the future"
     count: uint256 = self.observation_count[asset]
     if count != 0:
-        last: Observation = self._observations[asset][count - 1]
+        last: Observation = self._unpack(self._observations[asset][count - 1])
         assert timestamp > last.timestamp, "oracle: timestamp not increasing"
         if block.timestamp <= last.timestamp + MAX_AGE:
             move: uint256 = spot - last.spot if spot > last.spot else last.spot - spot
             assert move * WAD <= bound * last.spot, "oracle: deviation too large"
-    self._observations[asset][count] = Observation(spot=spot, volatility=volatility, timestamp=timestamp)
+    self._observations[asset][count] = spot | (volatility << 128) | (timestamp << 192)
     self.observation_count[asset] = count + 1
     log PriceUpdated(
         asset=asset, source=source, index=count, spot=spot, volatility=volatility, timestamp=timestamp
     )
+
+
+@internal
+@pure
+def _unpack(packed: uint256) -> Observation:
+    return Observation(spot=packed & MASK_128, volatility=(packed >> 128) & MASK_64, timestamp=packed >> 192)

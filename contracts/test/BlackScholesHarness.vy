@@ -12,7 +12,9 @@ from contracts.lib import black_scholes
 
 @view
 @external
-def call_price(spot: uint256, strike: uint256, seconds: uint256, volatility: uint256, rate: uint256) -> uint256:
+def call_price(
+    spot: uint256, strike: uint256, seconds: uint256, volatility: uint256, rate: uint256
+) -> uint256:
     """
     @notice The call price, wad (spot, strike wad; seconds; volatility, rate wad per year).
     """
@@ -21,7 +23,9 @@ def call_price(spot: uint256, strike: uint256, seconds: uint256, volatility: uin
 
 @view
 @external
-def put_price(spot: uint256, strike: uint256, seconds: uint256, volatility: uint256, rate: uint256) -> uint256:
+def put_price(
+    spot: uint256, strike: uint256, seconds: uint256, volatility: uint256, rate: uint256
+) -> uint256:
     """
     @notice The put price, wad.
     """
@@ -30,7 +34,9 @@ def put_price(spot: uint256, strike: uint256, seconds: uint256, volatility: uint
 
 @view
 @external
-def delta(spot: uint256, strike: uint256, seconds: uint256, volatility: uint256, rate: uint256, is_call: bool) -> int256:
+def delta(
+    spot: uint256, strike: uint256, seconds: uint256, volatility: uint256, rate: uint256, is_call: bool
+) -> int256:
     """
     @notice The delta of a call or put, signed wad.
     """

@@ -54,3 +54,51 @@ def warp(handle, timestamp: int) -> None:
 def next_block_at(handle, timestamp: int) -> None:
     """The next block (e.g. the next automined transaction) gets exactly `timestamp`."""
     handle.rpc("evm_setNextBlockTimestamp", [timestamp])
+
+
+# --- an options market on the active chain: tokens, oracle, one call vault and one put vault ---
+
+MAX_AGE = 3_600
+DISPUTE_WINDOW = 600
+DEVIATION = WAD // 2
+RATE = WAD // 20  # 5 %
+SPREAD = WAD // 500  # 0.2 % of spot per option
+MAX_UTILISATION = 8 * WAD // 10
+USDC = 10**6
+
+
+def deploy_market(project, deployer, keeper, spot: int = 2000 * WAD, vol: int = 8 * WAD // 10):
+    """Deploy WETH (18), USDC (6), a PriceOracle with a first price, and both vaults."""
+    from types import SimpleNamespace
+
+    weth = project.TestToken.deploy("Wrapped Ether", "WETH", 18, sender=deployer)
+    usdc = project.TestToken.deploy("USD Coin", "USDC", 6, sender=deployer)
+    oracle = project.PriceOracle.deploy(MAX_AGE, DISPUTE_WINDOW, sender=deployer)
+    oracle.configure_asset(weth.address, DEVIATION, sender=deployer)
+    oracle.set_reporter(keeper.address, True, sender=deployer)
+    oracle.push(weth.address, spot, vol, sender=keeper)
+    vaults = {}
+    for is_call, collateral in ((True, weth), (False, usdc)):
+        longs = project.OptionToken.deploy("https://options.example/{id}", sender=deployer)
+        vault = project.OptionVault.deploy(
+            collateral.address,
+            weth.address,
+            oracle.address,
+            is_call,
+            RATE,
+            SPREAD,
+            MAX_UTILISATION,
+            keeper.address,
+            longs.address,
+            sender=deployer,
+        )
+        longs.set_vault(vault.address, sender=deployer)
+        vaults[is_call] = SimpleNamespace(vault=vault, token=collateral, longs=longs)
+    return SimpleNamespace(
+        weth=weth, usdc=usdc, oracle=oracle, call=vaults[True], put=vaults[False]
+    )
+
+
+def fund(token, account, amount: int, spender) -> None:
+    token.faucet(account.address, amount, sender=account)
+    token.approve(spender.address, 2**256 - 1, sender=account)

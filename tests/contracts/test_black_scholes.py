@@ -7,6 +7,7 @@ every domain revert with its reason.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import ape
 import pytest
@@ -73,9 +74,10 @@ def test_put_call_parity(bs, strike, seconds, vol, rate):
     spot = 1000 * WAD
     call = bs.call_price(spot, strike, seconds, vol, rate)
     put = bs.put_price(spot, strike, seconds, vol, rate)
-    discounted = strike * math.exp(-rate / WAD * seconds / YEAR)
-    # C - P = S - K e^(-rT): to 1e-12 in price units (wad 1e6), at spot 1000.
-    assert abs((call - put) - (spot - discounted)) / WAD <= 1e-12 * 1000
+    rt = Decimal(rate) / WAD * Decimal(seconds) / YEAR
+    discounted = Decimal(strike) / WAD * (-rt).exp()  # 28 significant digits
+    # C - P = S - K e^(-rT), to 1e-12 in price units (absolute, at spot 1000).
+    assert abs(Decimal(call - put) / WAD - (1000 - discounted)) <= Decimal("1e-12")
 
 
 def test_normal_cdf_bound(bs):
