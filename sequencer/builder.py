@@ -31,7 +31,7 @@ from sequencer.mempool import next_base_fee
 
 log = logging.getLogger("sequencer.builder")
 
-SEND_CHUNK = 500  # raw transactions per JSON-RPC batch to the engine
+SEND_CHUNK = 100  # raw transactions per pipelined write (bounds event-loop stalls)
 
 
 class BuildError(RuntimeError):

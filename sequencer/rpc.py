@@ -305,6 +305,10 @@ class RpcServer:
                 return hex(await seq.pending_nonce(chain_id, who))
         if method == "eth_accounts":
             return []
+        if method == "eth_getTransactionByHash":
+            pending = seq.pending_tx_json(hash32(params, 0, 1))
+            if pending is not None and pending["chainId"] == hex(chain_id):
+                return pending
         if method in PROXIED or method == "eth_getTransactionCount":
             answer = await seq.chains[chain_id].engine.request(method, params)
             if "error" in answer:

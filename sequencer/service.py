@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 import coincurve
+import rlp
 from eth_utils import to_checksum_address
 from yarl import URL
 
@@ -54,6 +55,7 @@ from sequencer.mempool import (
     SenderLedger,
     TxRejected,
     check_static,
+    checksum_address,
     decode_tx,
     keccak,
     order_batch,
@@ -202,6 +204,44 @@ class DigestSigner:
     def sign(self, digest32: bytes) -> bytes:
         sig = self._key.sign_recoverable(digest32, hasher=None)
         return sig[:64] + bytes([sig[64] + 27])
+
+
+def pending_tx_json(raw: bytes, sender: str) -> dict[str, Any]:
+    """A signed transaction in the JSON form of eth_getTransactionByHash, with no block yet."""
+    tx = decode_tx(raw)
+    typed = tx.tx_type != 0
+    fields = rlp.decode(raw[1:] if typed else raw)
+    v, r, s = (int.from_bytes(f, "big") for f in fields[-3:])
+    out: dict[str, Any] = {
+        "blockHash": None,
+        "blockNumber": None,
+        "transactionIndex": None,
+        "hash": "0x" + tx.tx_hash.hex(),
+        "type": hex(tx.tx_type),
+        "chainId": hex(tx.chain_id),
+        "nonce": hex(tx.nonce),
+        "from": sender,
+        "to": checksum_address(tx.to) if tx.to is not None else None,
+        "value": hex(tx.value),
+        "gas": hex(tx.gas),
+        "input": "0x" + tx.data.hex(),
+        "v": hex(v),
+        "r": hex(r),
+        "s": hex(s),
+    }
+    if tx.tx_type == 2:
+        out["maxFeePerGas"] = hex(tx.fee_cap)
+        out["maxPriorityFeePerGas"] = hex(tx.tip_cap)
+        out["gasPrice"] = hex(tx.fee_cap)
+    else:
+        out["gasPrice"] = hex(tx.fee_cap)
+    if typed:
+        out["yParity"] = hex(v)
+        out["accessList"] = [
+            {"address": checksum_address(a), "storageKeys": ["0x" + k.hex() for k in keys]}
+            for a, keys in fields[-4]
+        ]
+    return out
 
 
 STATUS_NAMES = {0: "reverted", 1: "success", 2: "skipped"}
@@ -662,6 +702,13 @@ class Sequencer:
             "status": self._status_name(record),
             "domain": self.domain_json(),
         }
+
+    def pending_tx_json(self, tx_hash: bytes) -> dict[str, Any] | None:
+        """eth_getTransactionByHash for a promised transaction its engine has not mined yet."""
+        record = self.promises.get(tx_hash)
+        if record is None:
+            return None
+        return pending_tx_json(record.raw, record.sender)
 
     def _status_name(self, record: PreconfRecord) -> str:
         if record.status is None:

@@ -3,7 +3,10 @@
 import { Contract, JsonRpcProvider, Wallet } from "ethers";
 
 const [url, key, to, probe] = process.argv.slice(2);
-const provider = new JsonRpcProvider(url);
+// ethers v6 caches identical requests for 250 ms by default, so with blocks faster than that it
+// can reuse a "pending" nonce it has just read (ethers-io/ethers.js#4549); the documented
+// `cacheTimeout: -1` turns that cache off, as one does against any fast dev chain.
+const provider = new JsonRpcProvider(url, undefined, { cacheTimeout: -1 });
 provider.pollingInterval = 100;
 const wallet = new Wallet(key, provider);
 const transfer = await wallet.sendTransaction({ to, value: 1n });
