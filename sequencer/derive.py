@@ -40,7 +40,7 @@ class Engine(Protocol):
 
     async def call(self, method: str, params: list[Any] | None = None) -> Any: ...
 
-    async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[dict[str, Any]]: ...
+    async def send_in_order(self, raws: list[bytes]) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -69,10 +69,8 @@ async def replay_block(engine: Engine, block: BlockData, sequence: int = 0) -> D
     chain_id = engine.chain_id
     await engine.call("anvil_dropAllTransactions")
     for start in range(0, len(block.txs), SEND_CHUNK):
-        chunk = block.txs[start : start + SEND_CHUNK]
-        answers = await engine.batch(
-            [("eth_sendRawTransaction", ["0x" + tx.hex()]) for tx in chunk]
-        )
+        chunk = list(block.txs[start : start + SEND_CHUNK])
+        answers = await engine.send_in_order(chunk)
         for offset, answer in enumerate(answers):
             if "error" in answer:
                 raise DerivationMismatch(
