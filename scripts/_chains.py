@@ -35,6 +35,7 @@ class ApeChain:
     role: str
     chain_id: int
     url: str
+    block_time: int | None = None  # interval mining (the devnet L1), restored after automining
     _provider: ProviderAPI | None = field(default=None, init=False, repr=False)
     _w3: Web3 | None = field(default=None, init=False, repr=False)
     _base_fees: dict[str, str] = field(default_factory=dict, init=False, repr=False)
@@ -102,6 +103,9 @@ class ApeChain:
             yield
         finally:
             self.set_automine(before)
+            if self.block_time:
+                # evm_setAutomine(false) also stops interval mining: switch it back on.
+                self.rpc("evm_setIntervalMining", [self.block_time])
 
     def snapshot(self) -> str:
         """evm_snapshot, remembering the next block's base fee.
@@ -126,6 +130,18 @@ class ApeChain:
 def chains_from_state(state: dict) -> list[ApeChain]:
     """Handles for the chains recorded in a `sequencer devnet` state file."""
     return [
-        ApeChain(name=c["name"], role=c["role"], chain_id=c["chain_id"], url=c["url"])
+        ApeChain(
+            name=c["name"],
+            role=c["role"],
+            chain_id=c["chain_id"],
+            url=c["url"],
+            block_time=_block_time(c.get("flags", [])),
+        )
         for c in state["chains"]
     ]
+
+
+def _block_time(flags: list[str]) -> int | None:
+    if "--block-time" in flags:
+        return int(flags[flags.index("--block-time") + 1])
+    return None

@@ -213,6 +213,10 @@ class InboxView:
             last_block={c: f.rollup_last_block(c).call() for c in chain_ids},
         )
 
+    def can_post(self, poster: str) -> bool:
+        """Whether `poster` may post now: the term's leader, or anyone through the escape hatch."""
+        return bool(self.registry.functions.can_post(poster).call({"from": poster}))
+
     def post_calldata(self, header: cm.BatchHeader, payload: bytes) -> bytes:
         return bytes.fromhex(
             self.inbox.encode_abi("post_batch", args=[header.as_tuple(), payload])[2:]
@@ -378,6 +382,10 @@ class Batcher:
         return confirmed
 
     def step(self) -> Confirmed | None:
+        """Post the next batch if this key may post now; None when there is nothing to do."""
+        if not self.inbox.can_post(self.txmgr.address):
+            log.info("not the leader of this term: not posting")
+            return None
         batch = self.next_batch()
         return None if batch is None else self.post(batch)
 

@@ -365,6 +365,12 @@ class Signer:
     def __repr__(self) -> str:
         return f"Signer({self.address})"
 
+    def local_account(self):
+        """The same key as an eth-account LocalAccount, for the L1 transaction manager."""
+        from eth_account import Account
+
+        return Account.from_key(self._key.to_bytes())
+
     def sign_digest(self, digest32: bytes) -> bytes:
         """65 bytes r || s || v with v in {27, 28} and low s (what snekmate's ecdsa accepts)."""
         sig = self._key.sign_msg_hash(_b32(digest32, "digest"))
