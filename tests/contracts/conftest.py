@@ -63,7 +63,7 @@ def seq_signer(sequencer_account) -> c.Signer:
 
 
 @pytest.fixture
-def staked(chain, registry, slasher, sequencer_account):
+def staked(chain, registry, sequencer_account):
     """The sequencer registers 2 * MIN_STAKE; the next term is its (it is the only one)."""
     registry.register(value=2 * MIN_STAKE, sender=sequencer_account)
     mine_to_term_start(chain, current_term(chain) + 1)

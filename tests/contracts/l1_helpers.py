@@ -148,25 +148,30 @@ def payload_and_hash(size: int = 256) -> tuple[bytes, bytes]:
     return payload, keccak(payload)
 
 
+def height(chain) -> int:
+    """The L1's latest block number, straight from the node (ape's cached height can lag)."""
+    return chain.provider.web3.eth.block_number
+
+
 def current_term(chain) -> int:
     """The term of the next block (the one a transaction sent now lands in, under automine)."""
-    return (chain.blocks.height + 1) // TERM_BLOCKS
+    return (height(chain) + 1) // TERM_BLOCKS
 
 
 def mine_to_term_start(chain, term: int) -> None:
     """Mine until the next transaction lands in the first block of `term`."""
     target = term * TERM_BLOCKS  # the block the next transaction should land in
-    height = chain.blocks.height
-    if height + 1 > target:
+    latest = height(chain)
+    if latest + 1 > target:
         raise ValueError(f"already past the start of term {term}")
-    if target - 1 - height > 0:
-        chain.mine(target - 1 - height)
+    if target - 1 - latest > 0:
+        chain.mine(target - 1 - latest)
 
 
 def mine_until(chain, block_number: int) -> None:
     """Mine until the next transaction lands in L1 block `block_number`."""
-    height = chain.blocks.height
-    if height + 1 > block_number:
+    latest = height(chain)
+    if latest + 1 > block_number:
         raise ValueError(f"already past block {block_number}")
-    if block_number - 1 - height > 0:
-        chain.mine(block_number - 1 - height)
+    if block_number - 1 - latest > 0:
+        chain.mine(block_number - 1 - latest)

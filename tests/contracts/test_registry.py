@@ -26,6 +26,7 @@ from l1_helpers import (
     UNBONDING_BLOCKS,
     VICTIM_BPS,
     current_term,
+    height,
     mine_to_term_start,
     mine_until,
     split,
@@ -310,7 +311,7 @@ class RegistryMachine(RuleBasedStateMachine):
     @rule(who=st.integers(0, 2))
     def withdraw(self, who):
         s = self.sequencers[who]
-        next_block = self.chain.blocks.height + 1
+        next_block = height(self.chain) + 1
         if not self.registered[s.address]:
             reason = "registry: not registered"
         elif not self.exit_at[s.address]:
