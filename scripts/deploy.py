@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -46,10 +47,63 @@ def _entry(name: str, contract) -> ContractEntry:
     return ContractEntry(name=name, address=str(contract.address), abi=abi)
 
 
-def deploy_l1(roles: dict) -> dict[str, ContractEntry]:
-    """The L1 contracts. (The probe proves the path until the staking contracts land.)"""
-    probe = project.ChainProbe.deploy(sender=roles["deployer"])
-    return {"ChainProbe": _entry("ChainProbe", probe)}
+ETHER = 10**18
+
+
+@dataclass(frozen=True)
+class L1Params:
+    """Parameters of the L1 contracts (README "Staking, batches and slashing on L1").
+
+    Devnet values, for an L1 with 1-second blocks. The contracts refuse inconsistent ones:
+    evidence_window >= term, unbonding > evidence_window + term, force_delay + term <=
+    evidence_window, reporter_bps + victim_bps <= 10,000.
+    """
+
+    min_stake: int = ETHER  # wei
+    term_blocks: int = 32  # L1 blocks per leader term
+    unbonding_blocks: int = 1_000  # L1 blocks from request_exit to withdraw
+    evidence_window_blocks: int = 600  # longest promise-to-proof delay (L1 blocks)
+    reporter_bps: int = 1_000  # 10% of a slash to whoever proves it
+    victim_bps: int = 5_000  # 50% to the victim (treasury when there is none)
+    escape_blocks: int = 120  # L1 blocks without a batch before anyone may post
+    force_delay_blocks: int = 60  # L1 blocks a forced transaction may wait
+    force_fee: int = ETHER // 1_000  # wei per forced-inclusion request
+    slash_amount: int = ETHER // 2  # wei per proven violation
+    sequencer_stake: int = 2 * ETHER  # what the devnet sequencer role registers with
+
+
+def deploy_l1(roles: dict, params: L1Params | None = None) -> dict[str, ContractEntry]:
+    """The L1 contracts: registry, inbox and slasher wired together, and the devnet `sequencer`
+    role registered with `params.sequencer_stake` (eligible to lead from the next term).
+
+    Order: ChainProbe, SequencerRegistry, SharedInbox(registry), Slasher(registry, inbox), then
+    registry.set_slasher(slasher) by the deployer (the registry's owner; the only power it has).
+    """
+    params = params or L1Params()
+    deployer = roles["deployer"]
+    probe = project.ChainProbe.deploy(sender=deployer)
+    registry = project.SequencerRegistry.deploy(
+        params.min_stake,
+        params.term_blocks,
+        params.unbonding_blocks,
+        params.evidence_window_blocks,
+        params.reporter_bps,
+        params.victim_bps,
+        roles["treasury"],
+        sender=deployer,
+    )
+    inbox = project.SharedInbox.deploy(
+        registry, params.escape_blocks, params.force_delay_blocks, params.force_fee, sender=deployer
+    )
+    slasher = project.Slasher.deploy(registry, inbox, params.slash_amount, sender=deployer)
+    registry.set_slasher(slasher, sender=deployer)
+    registry.register(value=params.sequencer_stake, sender=roles["sequencer"])
+    return {
+        "ChainProbe": _entry("ChainProbe", probe),
+        "SequencerRegistry": _entry("SequencerRegistry", registry),
+        "SharedInbox": _entry("SharedInbox", inbox),
+        "Slasher": _entry("Slasher", slasher),
+    }
 
 
 def deploy_rollup(roles: dict, rollup_chain_ids: list[int]) -> dict[str, ContractEntry]:

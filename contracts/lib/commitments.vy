@@ -93,6 +93,15 @@ struct BlockLeaf:
     block_hash: bytes32
 
 
+# @dev One forced-inclusion request in the Inbox's queue.
+struct ForcedItem:
+    chain_id: uint256
+    sender: address
+    tx_hash: bytes32  # keccak256 of the raw signed transaction
+    deadline: uint256  # L1 block number by which a batch must consume it
+    fee: uint256  # wei paid
+
+
 # @dev EIP-712 `BlockHeader`: a sealed rollup block, signed by the sequencer.
 struct BlockHeaderMsg:
     chain_id: uint256
