@@ -292,8 +292,12 @@ class RpcServer:
             return seq.preconf_json(record)
         if method == "seq_getPreconfirmation":
             record = seq.preconf(hash32(params, 0, 1))
-            if record is None or (chain_id is not None and record.chain_id != chain_id):
-                return None
+            if (
+                record is None
+                or record.leg
+                or (chain_id is not None and record.chain_id != chain_id)
+            ):
+                return None  # unknown, or a bundle leg (its promise is the bundle receipt)
             return seq.preconf_json(record)
         if method == "seq_getBlockHeader":
             if chain_id is None:

@@ -74,6 +74,10 @@ def test_a_bundle_across_both_rollups_lands_in_one_slot_with_a_receipt(
     assert receipt["legsHash"] == "0x" + legs_hash(legs).hex()
     signature = bytes.fromhex(receipt["signature"][2:])
     assert recover(digest(service.domain, msg), signature) == DEVNET_SEQUENCER_ADDRESS
+    # a leg is not a pre-confirmation, and cannot be sent again as one
+    assert service.result("/901", "seq_getPreconfirmation", [receipt["legs"][0]["txHash"]]) is None
+    again = service.rpc("/901", "eth_sendRawTransaction", [leg_a])
+    assert again["error"]["message"] == "already known"
     # the sender's next nonce follows its legs on each rollup
     assert service.result("/901", "eth_getTransactionCount", [trader.address, "pending"]) == "0x1"
     after = signed_transfer(trader.private_key, 902, 1, keeper.address)
