@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sequencer.commitments import BlockHeaderMsg, Domain, Signer
-from sequencer.journal import Journal, SealedBlock
+from sequencer.journal import Journal, PreconfRecord, SealedBlock
 from sequencer.mempool import next_base_fee
 
 log = logging.getLogger("sequencer.builder")
@@ -68,6 +68,34 @@ class HeadInfo:
     base_fee: int
     gas_used: int
     gas_limit: int
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One signed transaction of a bundle, for one rollup."""
+
+    chain_id: int
+    tx_hash: bytes
+    raw: bytes
+    sender: str
+    nonce: int
+    gas: int
+    max_cost: int  # wei
+
+
+@dataclass
+class Bundle:
+    """Signed transactions on one or more rollups that land together in one slot, or not at all."""
+
+    bundle_hash: bytes
+    legs: tuple[Leg, ...]
+    beneficiary: str
+    deadline: int  # L1 block number
+    status: str = "pending"  # pending | included | dropped
+    reason: str = ""
+
+    def legs_on(self, chain_id: int) -> list[Leg]:
+        return [leg for leg in self.legs if leg.chain_id == chain_id]
 
 
 class ChainPlan:
@@ -165,6 +193,18 @@ class ChainPlan:
 
 
 # --- the builder (async, talks to the engines) ---
+
+
+class BundleSource(Protocol):
+    """Where the builder gets the bundles of a slot, and reports what became of them."""
+
+    async def select(self, blocks: dict[int, PlannedBlock]) -> list[Bundle]: ...
+
+    async def settled(
+        self,
+        included: list[tuple[Bundle, list[tuple[int, int, int, bytes]]]],
+        dropped: list[Bundle],
+    ) -> None: ...
 
 
 class Engine(Protocol):
@@ -344,6 +384,23 @@ async def block_statuses(engine: Engine, number: int, want: Sequence[bytes]) -> 
     return tuple(int(r["status"], 16) for r in receipts)
 
 
+def _leg_record(number: int, index: int, leg: Leg) -> PreconfRecord:
+    return PreconfRecord(
+        chain_id=leg.chain_id,
+        block_number=number,
+        index=index,
+        tx_hash=leg.tx_hash,
+        raw=leg.raw,
+        sender=leg.sender,
+        nonce=leg.nonce,
+        max_cost=leg.max_cost,
+        deadline=0,
+        signature=b"",
+        received_ns=time.time_ns(),
+        leg=True,
+    )
+
+
 def _first_difference(got: list[bytes], want: list[bytes]) -> int:
     for i, (a, b) in enumerate(zip(got, want, strict=False)):
         if a != b:
@@ -362,8 +419,10 @@ class Builder:
         domain: Domain,
         slot_ms: int,
         on_sealed: Callable[[ChainRuntime, SealedBlock, HeadInfo, float], Awaitable[None] | None],
+        bundles: BundleSource | None = None,
     ) -> None:
         self.chains = list(chains)
+        self.bundles = bundles
         self.journal = journal
         self.signer = signer
         self.domain = domain
@@ -387,19 +446,17 @@ class Builder:
                 *(load_planned_block(rt, b) for rt, b in zip(self.chains, blocks, strict=True))
             )
             loaded = time.perf_counter()
-            for runtime, block in zip(self.chains, blocks, strict=True):
-                timestamp = max(int(time.time()), runtime.plan.head.timestamp)
-                sealed, head = await seal_planned_block(
-                    runtime, block, timestamp, self.signer, self.domain
-                )
-                await self.journal.seal(sealed)
-                runtime.plan.sealed(head)
-                runtime.loaded_for, runtime.loaded = None, 0
-                for number in [n for n in runtime.durable if n <= head.number]:
-                    del runtime.durable[number]
-                result = self.on_sealed(runtime, sealed, head, time.perf_counter() - started)
-                if asyncio.iscoroutine(result):
-                    await result
+            by_chain = {rt.chain_id: b for rt, b in zip(self.chains, blocks, strict=True)}
+            bundles = await self.bundles.select(by_chain) if self.bundles is not None else []
+            if bundles:
+                await self._seal_with_bundles(blocks, bundles, started)
+            else:
+                for runtime, block in zip(self.chains, blocks, strict=True):
+                    timestamp = max(int(time.time()), runtime.plan.head.timestamp)
+                    sealed, head = await seal_planned_block(
+                        runtime, block, timestamp, self.signer, self.domain
+                    )
+                    await self._record(runtime, sealed, head, started)
         finally:
             for runtime in self.chains:
                 runtime.lock.release()
@@ -421,6 +478,89 @@ class Builder:
                     "seal_ms": round((time.perf_counter() - loaded) * 1000, 1),
                 },
             )
+
+    async def _record(
+        self, runtime: ChainRuntime, sealed: SealedBlock, head: HeadInfo, started: float
+    ) -> None:
+        await self.journal.seal(sealed)
+        runtime.plan.sealed(head)
+        runtime.loaded_for, runtime.loaded = None, 0
+        for number in [n for n in runtime.durable if n <= head.number]:
+            del runtime.durable[number]
+        result = self.on_sealed(runtime, sealed, head, time.perf_counter() - started)
+        if asyncio.iscoroutine(result):
+            await result
+
+    async def _seal_with_bundles(
+        self, blocks: list[PlannedBlock], bundles: list[Bundle], started: float
+    ) -> None:
+        """Mine the slot's blocks with the bundles' legs after the promised transactions; if any
+        leg is refused or reverts, rewind every engine, drop that bundle whole and mine again."""
+        assert self.bundles is not None
+        dropped: list[Bundle] = []
+        snapshots = {rt.chain_id: await rt.engine.call("evm_snapshot") for rt in self.chains}
+        while True:
+            failed: list[Bundle] = []
+            for runtime, block in zip(self.chains, blocks, strict=True):
+                legs = [leg for b in bundles for leg in b.legs_on(runtime.chain_id)]
+                await self.journal.append(
+                    [
+                        _leg_record(block.number, len(block.txs) + i, leg)
+                        for i, leg in enumerate(legs)
+                    ]
+                )
+                answers = await runtime.engine.send_in_order([leg.raw for leg in legs])
+                for leg, answer in zip(legs, answers, strict=True):
+                    if answer.get("result") != "0x" + leg.tx_hash.hex():
+                        failed += [b for b in bundles if leg in b.legs and b not in failed]
+            mined: list[tuple[ChainRuntime, PlannedBlock, list[Leg]]] = []
+            if not failed:
+                for runtime, block in zip(self.chains, blocks, strict=True):
+                    timestamp = max(int(time.time()), runtime.plan.head.timestamp)
+                    await runtime.engine.call("evm_mine", [{"timestamp": timestamp}])
+                    legs = [leg for b in bundles for leg in b.legs_on(runtime.chain_id)]
+                    mined.append((runtime, block, legs))
+                for runtime, block, legs in mined:
+                    for leg in legs:
+                        receipt = await runtime.engine.call(
+                            "eth_getTransactionReceipt", ["0x" + leg.tx_hash.hex()]
+                        )
+                        ok = receipt is not None and receipt.get("blockNumber") == hex(block.number)
+                        if not ok or int(receipt["status"], 16) != 1:
+                            failed += [b for b in bundles if leg in b.legs and b not in failed]
+            if not failed:
+                break
+            for bundle in failed:
+                bundle.status, bundle.reason = "dropped", "a leg failed or was refused"
+            dropped += failed
+            bundles = [b for b in bundles if b not in failed]
+            for runtime, block in zip(self.chains, blocks, strict=True):
+                snap = snapshots[runtime.chain_id]
+                if not await runtime.engine.call("evm_revert", [snap]):
+                    raise BuildError(f"chain {runtime.chain_id}: evm_revert({snap}) failed")
+                snapshots[runtime.chain_id] = await runtime.engine.call("evm_snapshot")
+                await self.journal.drop_legs(runtime.chain_id, block.number)
+                runtime.loaded_for = None
+                await load_planned_block(runtime, block)
+        included: list[tuple[Bundle, list[tuple[int, int, int, bytes]]]] = []
+        positions: dict[bytes, tuple[int, int, int, bytes]] = {}
+        for runtime, block, legs in mined:
+            want = [tx.tx_hash for tx in block.txs] + [leg.tx_hash for leg in legs]
+            sealed, head = await verify_and_sign(
+                runtime.engine, block.number, want, self.signer, self.domain
+            )
+            for i, leg in enumerate(legs):
+                positions[leg.tx_hash] = (
+                    runtime.chain_id,
+                    block.number,
+                    len(block.txs) + i,
+                    leg.tx_hash,
+                )
+            await self._record(runtime, sealed, head, started)
+        for bundle in bundles:
+            bundle.status = "included"
+            included.append((bundle, [positions[leg.tx_hash] for leg in bundle.legs]))
+        await self.bundles.settled(included, dropped)
 
     async def run(self) -> None:
         """Build a slot every `slot_ms`, on the wall clock; a late slot starts at once."""

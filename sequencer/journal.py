@@ -32,9 +32,18 @@ CREATE TABLE IF NOT EXISTS txs (
     deadline INTEGER NOT NULL,
     signature BLOB NOT NULL,
     received_ns INTEGER NOT NULL,
-    status INTEGER
+    status INTEGER,
+    leg INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS txs_position ON txs (chain_id, block_number, idx);
+CREATE TABLE IF NOT EXISTS bundles (
+    bundle_hash BLOB PRIMARY KEY,
+    legs_hash BLOB NOT NULL,
+    legs TEXT NOT NULL,
+    beneficiary TEXT NOT NULL,
+    deadline INTEGER NOT NULL,
+    signature BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS blocks (
     chain_id INTEGER NOT NULL,
     number INTEGER NOT NULL,
@@ -68,6 +77,7 @@ class PreconfRecord:
     signature: bytes
     received_ns: int
     status: int | None = None  # set from the receipts once its block is sealed (STATUS_*)
+    leg: bool = False  # a bundle leg (no inclusion promise of its own; see BundleReceipt)
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,18 @@ class SealedBlock:
     timestamp: int
     tx_hashes: tuple[bytes, ...]
     statuses: tuple[int, ...]  # empty until the receipts are read (see Journal.set_statuses)
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class BundleReceiptRecord:
+    """A signed bundle receipt: every leg landed, with success, at these positions."""
+
+    bundle_hash: bytes
+    legs_hash: bytes
+    legs: tuple[tuple[int, int, int, bytes], ...]  # (chain id, block number, index, tx hash)
+    beneficiary: str
+    deadline: int  # L1 block number
     signature: bytes
 
 
@@ -139,8 +161,8 @@ class Journal:
         state.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         rows = self._db.execute(
             "SELECT chain_id, block_number, idx, tx_hash, raw, sender, nonce, max_cost, deadline,"
-            " signature, received_ns, status FROM txs t WHERE NOT EXISTS (SELECT 1 FROM blocks b"
-            " WHERE b.chain_id = t.chain_id AND b.number = t.block_number)"
+            " signature, received_ns, status, leg FROM txs t WHERE NOT EXISTS"
+            " (SELECT 1 FROM blocks b WHERE b.chain_id = t.chain_id AND b.number = t.block_number)"
             " ORDER BY chain_id, block_number, idx"
         ).fetchall()
         state.pending = [_record(row) for row in rows]
@@ -232,6 +254,29 @@ class Journal:
             out.setdefault((chain_id, number), []).append(bytes(tx_hash))
         return [(c, n, hashes) for (c, n), hashes in out.items()]
 
+    async def drop_legs(self, chain_id: int, number: int) -> None:
+        """Forget bundle legs planned for a block that was not kept (reverted, or never mined)."""
+        await self._submit(_delete_legs, (chain_id, number))
+
+    async def store_bundle(self, receipt: BundleReceiptRecord) -> None:
+        await self._submit(_insert_bundle, receipt)
+
+    def bundle(self, bundle_hash: bytes) -> BundleReceiptRecord | None:
+        row = self._reader.execute(
+            "SELECT bundle_hash, legs_hash, legs, beneficiary, deadline, signature FROM bundles"
+            " WHERE bundle_hash = ?",
+            (bundle_hash,),
+        ).fetchone()
+        if row is None:
+            return None
+        legs = tuple(
+            (int(c), int(b), int(i), bytes.fromhex(h))
+            for c, b, i, h in (leg.split(":") for leg in row[2].split(","))
+        )
+        return BundleReceiptRecord(
+            bytes(row[0]), bytes(row[1]), legs, row[3], row[4], bytes(row[5])
+        )
+
     async def barrier(self) -> None:
         """Returns once everything submitted before it is durable."""
         await self._submit(_noop, None)
@@ -241,7 +286,7 @@ class Journal:
     def preconf(self, tx_hash: bytes) -> PreconfRecord | None:
         row = self._reader.execute(
             "SELECT chain_id, block_number, idx, tx_hash, raw, sender, nonce, max_cost, deadline,"
-            " signature, received_ns, status FROM txs WHERE tx_hash = ?",
+            " signature, received_ns, status, leg FROM txs WHERE tx_hash = ?",
             (tx_hash,),
         ).fetchone()
         return _record(row) if row else None
@@ -275,7 +320,7 @@ class Journal:
     def all_preconfs(self) -> list[PreconfRecord]:
         rows = self._reader.execute(
             "SELECT chain_id, block_number, idx, tx_hash, raw, sender, nonce, max_cost, deadline,"
-            " signature, received_ns, status FROM txs ORDER BY chain_id, block_number, idx"
+            " signature, received_ns, status, leg FROM txs ORDER BY chain_id, block_number, idx"
         ).fetchall()
         return [_record(row) for row in rows]
 
@@ -303,13 +348,14 @@ def _record(row: tuple) -> PreconfRecord:
         signature=bytes(row[9]),
         received_ns=row[10],
         status=row[11],
+        leg=bool(row[12]),
     )
 
 
 def _insert_txs(db: sqlite3.Connection, records: Sequence[PreconfRecord]) -> None:
     db.executemany(
         "INSERT INTO txs (tx_hash, chain_id, block_number, idx, raw, sender, nonce, max_cost,"
-        " deadline, signature, received_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " deadline, signature, received_ns, leg) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 r.tx_hash,
@@ -323,6 +369,7 @@ def _insert_txs(db: sqlite3.Connection, records: Sequence[PreconfRecord]) -> Non
                 r.deadline,
                 r.signature,
                 r.received_ns,
+                int(r.leg),
             )
             for r in records
         ],
@@ -349,6 +396,19 @@ def _insert_block(db: sqlite3.Connection, block: SealedBlock) -> None:
 
 def _update_statuses(db: sqlite3.Connection, pairs: list[tuple[int, bytes]]) -> None:
     db.executemany("UPDATE txs SET status = ? WHERE tx_hash = ?", pairs)
+
+
+def _delete_legs(db: sqlite3.Connection, where: tuple[int, int]) -> None:
+    db.execute("DELETE FROM txs WHERE leg = 1 AND chain_id = ? AND block_number = ?", where)
+
+
+def _insert_bundle(db: sqlite3.Connection, r: BundleReceiptRecord) -> None:
+    legs = ",".join(f"{c}:{b}:{i}:{h.hex()}" for c, b, i, h in r.legs)
+    db.execute(
+        "INSERT INTO bundles (bundle_hash, legs_hash, legs, beneficiary, deadline, signature)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (r.bundle_hash, r.legs_hash, legs, r.beneficiary, r.deadline, r.signature),
+    )
 
 
 def _noop(db: sqlite3.Connection, payload: None) -> None:

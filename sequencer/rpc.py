@@ -128,6 +128,21 @@ def quantity(params: list[Any], i: int, want: int) -> int:
     raise RpcError(INVALID_PARAMS, f"invalid argument {i}: invalid quantity")
 
 
+def bundle_params(params: list[Any]) -> tuple[dict[int, list[bytes]], str, int]:
+    """`[{"txs": {"<chainId>": ["0x<raw>", ...], ...}, "beneficiary": "0x..", "deadline": n}]`."""
+    arg = _arg(params, 0, 1)
+    if not isinstance(arg, dict) or not isinstance(arg.get("txs"), dict):
+        raise RpcError(INVALID_PARAMS, "invalid argument 0: want {txs, beneficiary, deadline}")
+    txs: dict[int, list[bytes]] = {}
+    for key, raws in arg["txs"].items():
+        if not (isinstance(key, str) and key.isdigit()) or not isinstance(raws, list):
+            raise RpcError(INVALID_PARAMS, "invalid argument 0: txs maps chain ids to raw txs")
+        txs[int(key)] = [hex_bytes([raw], 0, 1) for raw in raws]
+    beneficiary = address([arg.get("beneficiary")], 0, 1)
+    deadline = quantity([arg.get("deadline")], 0, 1)
+    return txs, beneficiary, deadline
+
+
 # --- rate limiting ---
 
 
@@ -277,8 +292,12 @@ class RpcServer:
             return seq.preconf_json(record)
         if method == "seq_getPreconfirmation":
             record = seq.preconf(hash32(params, 0, 1))
-            if record is None or (chain_id is not None and record.chain_id != chain_id):
-                return None
+            if (
+                record is None
+                or record.leg
+                or (chain_id is not None and record.chain_id != chain_id)
+            ):
+                return None  # unknown, or a bundle leg (its promise is the bundle receipt)
             return seq.preconf_json(record)
         if method == "seq_getBlockHeader":
             if chain_id is None:
@@ -289,6 +308,15 @@ class RpcServer:
             return seq.block_json(chain, number)
         if method == "seq_status":
             return seq.status()
+        if method == "seq_sendBundle":
+            txs, beneficiary, deadline = bundle_params(params)
+            bundle = seq.bundle_book.submit(txs, beneficiary, deadline)
+            return {"bundleHash": "0x" + bundle.bundle_hash.hex()}
+        if method == "seq_getBundleReceipt":
+            receipt = seq.journal.bundle(hash32(params, 0, 1))
+            return seq.bundle_book.receipt_json(receipt) if receipt is not None else None
+        if method == "seq_getBundleStatus":
+            return seq.bundle_book.status_json(hash32(params, 0, 1))
         if chain_id is None:
             raise RpcError(
                 METHOD_NOT_FOUND,

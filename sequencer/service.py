@@ -29,9 +29,12 @@ from yarl import URL
 from sequencer.builder import (
     Builder,
     BuildError,
+    Bundle,
     ChainPlan,
     ChainRuntime,
     HeadInfo,
+    Leg,
+    PlannedBlock,
     PlannedTx,
     block_statuses,
     head_from_block,
@@ -41,11 +44,13 @@ from sequencer.commitments import (
     EIP712_DOMAIN_NAME,
     EIP712_DOMAIN_VERSION,
     PRECONF_TYPEHASH,
+    BundleReceiptMsg,
     Domain,
     Signer,
+    legs_hash,
 )
 from sequencer.config import ServiceConfig
-from sequencer.journal import Journal, PreconfRecord, SealedBlock
+from sequencer.journal import BundleReceiptRecord, Journal, PreconfRecord, SealedBlock
 from sequencer.manifest import Manifest
 from sequencer.mempool import (
     AccountState,
@@ -66,6 +71,10 @@ log = logging.getLogger("sequencer.service")
 
 ERR_SERVER = -32000  # geth's code for every transaction-pool error
 ERR_INTERNAL = -32603
+
+
+class _Held(Exception):
+    """Admission must wait: the sender has a bundle leg in the slot being built."""
 
 
 class RpcError(Exception):
@@ -306,6 +315,7 @@ class Sequencer:
         self._journal_writes: set[asyncio.Task] = set()
         self._fills: set[asyncio.Task] = set()
         self.halted: str | None = None
+        self.bundle_book = BundleBook(self)
 
     # --- lifecycle ---
 
@@ -347,6 +357,7 @@ class Sequencer:
             self.domain,
             self.config.slot_ms,
             self._on_sealed,
+            self.bundle_book,
         )
         for chain_id, number, hashes in self.journal.unsettled_blocks():
             self._background(self._fill_statuses(self.chains[chain_id], number, tuple(hashes)))
@@ -434,6 +445,12 @@ class Sequencer:
             log.info(
                 "sealed block mined before restart", extra={"chain": chain_id, "block": number}
             )
+        for number in list(by_block):  # legs of blocks never mined: the bundle never landed
+            if any(r.leg for r in by_block[number]):
+                await self.journal.drop_legs(chain_id, number)
+                by_block[number] = [r for r in by_block[number] if not r.leg]
+                if not by_block[number]:
+                    del by_block[number]
         plan = ChainPlan(chain_id, latest)
         ledger = SenderLedger()
         chain = ChainState(
@@ -538,6 +555,8 @@ class Sequencer:
         existing = None
         if tx.tx_hash in self._seen:
             existing = self.promises.get(tx.tx_hash) or self.journal.preconf(tx.tx_hash)
+        if existing is not None and existing.leg:
+            raise RpcError(ERR_SERVER, "already known")  # landed as a bundle leg
         if existing is not None:
             await self.journal.barrier()  # the first answer may still be on its way to disk
             return existing
@@ -551,10 +570,16 @@ class Sequencer:
         except EngineError as exc:
             raise RpcError(ERR_INTERNAL, f"engine unavailable: {exc}") from None
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        if not self._arrivals:
-            asyncio.get_running_loop().call_soon(self._admit)
-        self._arrivals.append((chain_id, Candidate(next(self._arrival_seq), tx), future))
-        record = await future
+        while True:
+            if not self._arrivals:
+                asyncio.get_running_loop().call_soon(self._admit)
+            self._arrivals.append((chain_id, Candidate(next(self._arrival_seq), tx), future))
+            try:
+                record = await future
+                break
+            except _Held:  # its sender has a bundle leg being mined: wait for the slot's end
+                await self.bundle_book.released.wait()
+                future = asyncio.get_running_loop().create_future()
         self.metrics.latency_of(label).observe(time.perf_counter() - started)
         return record
 
@@ -576,6 +601,9 @@ class Sequencer:
                 future = futures[cand.arrival]
                 try:
                     record = self._admit_one(chain, cand.tx, deadline, received)
+                except _Held:
+                    future.set_exception(_Held())
+                    continue
                 except TxRejected as exc:
                     self.metrics.rejected.labels(str(chain_id), exc.reason).inc()
                     future.set_exception(RpcError(ERR_SERVER, exc.message))
@@ -592,6 +620,8 @@ class Sequencer:
     def _admit_one(
         self, chain: ChainState, tx: DecodedTx, deadline: int, received_ns: int
     ) -> PreconfRecord:
+        if tx.sender in self.bundle_book.held.get(chain.chain_id, ()):
+            raise _Held()
         if tx.tx_hash in self.promises:
             raise TxRejected("already_known", "already known")
         target = chain.plan.target(tx.gas)
@@ -648,7 +678,7 @@ class Sequencer:
         self, runtime: ChainRuntime, sealed: SealedBlock, head: HeadInfo, build_s: float
     ) -> None:
         chain = self.chains[runtime.chain_id]
-        records = [self.promises.pop(h) for h in sealed.tx_hashes]
+        records = [self.promises.pop(h) for h in sealed.tx_hashes if h in self.promises]
         chain.ledger.sealed((r.sender, r.tx_hash) for r in records)
         chain.ledger.forget_idle(keep=100_000)
         self._background(self._fill_statuses(chain, sealed.number, sealed.tx_hashes))
@@ -756,4 +786,206 @@ class Sequencer:
                 }
                 for chain_id, chain in self.chains.items()
             },
+        }
+
+
+def bundle_hash(legs: list[Leg], beneficiary: str, deadline: int) -> bytes:
+    """keccak256 over each leg's (chain id, tx hash) in order, the beneficiary and the deadline.
+
+    Provisional: the canonical bundle format is `sequencer/bundles.py` (the cross-rollup
+    issue); this service switches to it when it lands.
+    """
+    data = b"".join(leg.chain_id.to_bytes(32, "big") + leg.tx_hash for leg in legs)
+    data += bytes(12) + bytes.fromhex(beneficiary[2:]) + deadline.to_bytes(32, "big")
+    return keccak(data)
+
+
+class BundleBook:
+    """Bundles waiting for a slot: intake checks, per-slot selection, receipts.
+
+    A bundle is offered to every slot until its deadline (an L1 block): it is selected when each
+    leg's sender is at that leg's nonce after its promised transactions of the slot's block, has
+    no promises in later blocks, can pay, and every leg fits the block's remaining gas. While a
+    selected bundle is mined, new transactions from its senders wait (so no promise can depend
+    on a leg that may be dropped). A receipt is signed only after every leg succeeded at seal.
+    """
+
+    def __init__(self, seq: Sequencer) -> None:
+        self.seq = seq
+        self.pending: dict[bytes, Bundle] = {}
+        self.done: dict[bytes, Bundle] = {}
+        self.inflight: dict[bytes, Bundle] = {}  # selected for the slot being built
+        self.held: dict[int, set[str]] = {}
+        self.released = asyncio.Event()
+        self.released.set()
+
+    def submit(self, txs: dict[int, list[bytes]], beneficiary: str, deadline: int) -> Bundle:
+        seq = self.seq
+        if deadline <= seq.l1_head:
+            raise RpcError(
+                ERR_SERVER, f"bundle deadline {deadline} is not after L1 block {seq.l1_head}"
+            )
+        legs: list[Leg] = []
+        gas: dict[int, int] = defaultdict(int)
+        for chain_id, raws in txs.items():
+            chain = seq.chains.get(chain_id)
+            if chain is None:
+                raise RpcError(ERR_SERVER, f"no rollup with chain id {chain_id}")
+            for raw in raws:
+                try:
+                    tx = decode_tx(raw)
+                    check_static(tx, chain.rules)
+                except TxRejected as exc:
+                    raise RpcError(ERR_SERVER, exc.message) from None
+                if tx.tx_hash in seq._seen or any(leg.tx_hash == tx.tx_hash for leg in legs):
+                    raise RpcError(ERR_SERVER, "already known")
+                gas[chain_id] += tx.gas
+                if gas[chain_id] > chain.rules.block_gas_limit:
+                    raise RpcError(ERR_SERVER, "exceeds block gas limit")
+                legs.append(
+                    Leg(chain_id, tx.tx_hash, raw, tx.sender, tx.nonce, tx.gas, tx.max_cost)
+                )
+        if not legs:
+            raise RpcError(ERR_SERVER, "empty bundle")
+        beneficiary = to_checksum_address(beneficiary)
+        bundle = Bundle(
+            bundle_hash(legs, beneficiary, deadline), tuple(legs), beneficiary, deadline
+        )
+        if bundle.bundle_hash in self.pending or bundle.bundle_hash in self.done:
+            raise RpcError(ERR_SERVER, "already known")
+        self.pending[bundle.bundle_hash] = bundle
+        return bundle
+
+    async def select(self, blocks: dict[int, PlannedBlock]) -> list[Bundle]:
+        seq = self.seq
+        chosen: list[Bundle] = []
+        extra_gas: dict[int, int] = defaultdict(int)
+        nonces: dict[tuple[int, str], int] = {}
+        costs: dict[tuple[int, str], int] = defaultdict(int)
+        for bundle in list(self.pending.values()):
+            if bundle.deadline < seq.l1_head:
+                self._drop(bundle, "deadline passed")
+                continue
+            verdict = await self._fits(bundle, blocks, extra_gas, nonces, costs)
+            if verdict == "wait":
+                continue
+            if verdict != "ok":
+                self._drop(bundle, verdict)
+                continue
+            chosen.append(bundle)
+            for leg in bundle.legs:
+                extra_gas[leg.chain_id] += leg.gas
+                nonces[(leg.chain_id, leg.sender)] = leg.nonce + 1
+                costs[(leg.chain_id, leg.sender)] += leg.max_cost
+        if chosen:
+            for bundle in chosen:
+                del self.pending[bundle.bundle_hash]
+                self.inflight[bundle.bundle_hash] = bundle
+                for leg in bundle.legs:
+                    self.held.setdefault(leg.chain_id, set()).add(leg.sender)
+            self.released.clear()
+        return chosen
+
+    async def _fits(self, bundle, blocks, extra_gas, nonces, costs) -> str:
+        seq = self.seq
+        gas: dict[int, int] = defaultdict(int)
+        local_nonce: dict[tuple[int, str], int] = {}
+        local_cost: dict[tuple[int, str], int] = defaultdict(int)
+        for leg in bundle.legs:
+            chain = seq.chains[leg.chain_id]
+            block = blocks[leg.chain_id]
+            gas[leg.chain_id] += leg.gas
+            if block.gas + extra_gas[leg.chain_id] + gas[leg.chain_id] > chain.plan.gas_limit:
+                return "wait"
+            if any(
+                tx.sender == leg.sender
+                for number, later in chain.plan.blocks.items()
+                if number > block.number
+                for tx in later.txs
+            ):
+                return "wait"
+            try:
+                await seq._ensure_account(chain, leg.sender)
+            except EngineError:
+                return "wait"
+            key = (leg.chain_id, leg.sender)
+            expected = (
+                local_nonce.get(key) or nonces.get(key) or chain.ledger.pending_nonce(leg.sender)
+            )
+            if leg.nonce < expected:
+                return f"nonce too low: leg tx 0x{leg.tx_hash.hex()}"
+            if leg.nonce > expected:
+                return "wait"
+            local_nonce[key] = leg.nonce + 1
+            local_cost[key] += leg.max_cost
+            state = chain.ledger.accounts[leg.sender]
+            pending = sum(p.max_cost for p in chain.ledger.pending.get(leg.sender, ()))
+            if state.balance < pending + costs[key] + local_cost[key]:
+                return f"insufficient funds for gas * price + value: leg tx 0x{leg.tx_hash.hex()}"
+        return "ok"
+
+    def _drop(self, bundle: Bundle, reason: str) -> None:
+        bundle.status, bundle.reason = "dropped", reason
+        self.pending.pop(bundle.bundle_hash, None)
+        self.done[bundle.bundle_hash] = bundle
+        log.info(
+            "bundle dropped", extra={"bundle": "0x" + bundle.bundle_hash.hex(), "reason": reason}
+        )
+
+    async def settled(self, included, dropped) -> None:
+        seq = self.seq
+        try:
+            for bundle in dropped:
+                self._drop(bundle, bundle.reason or "a leg failed")
+            for bundle, positions in included:
+                for leg in bundle.legs:
+                    state = seq.chains[leg.chain_id].ledger.accounts[leg.sender]
+                    state.nonce += 1
+                    state.balance = max(0, state.balance - leg.max_cost)
+                    state.exact = False
+                    seq._seen.add(leg.tx_hash)
+                lh = legs_hash(positions)
+                msg = BundleReceiptMsg(bundle.bundle_hash, lh, bundle.beneficiary, bundle.deadline)
+                record = BundleReceiptRecord(
+                    bundle.bundle_hash,
+                    lh,
+                    tuple(positions),
+                    bundle.beneficiary,
+                    bundle.deadline,
+                    seq.signer.sign(seq.domain, msg),
+                )
+                await seq.journal.store_bundle(record)
+                self.done[bundle.bundle_hash] = bundle
+        finally:
+            self.inflight.clear()
+            self.held.clear()
+            self.released.set()
+
+    def receipt_json(self, record: BundleReceiptRecord) -> dict[str, Any]:
+        return {
+            "bundleHash": "0x" + record.bundle_hash.hex(),
+            "legsHash": "0x" + record.legs_hash.hex(),
+            "legs": [
+                {"chainId": c, "blockNumber": b, "index": i, "txHash": "0x" + h.hex()}
+                for c, b, i, h in record.legs
+            ],
+            "beneficiary": record.beneficiary,
+            "deadline": record.deadline,
+            "signature": "0x" + record.signature.hex(),
+            "signer": self.seq.signer.address,
+            "domain": self.seq.domain_json(),
+        }
+
+    def status_json(self, bundle_hash: bytes) -> dict[str, Any] | None:
+        bundle = (
+            self.pending.get(bundle_hash)
+            or self.inflight.get(bundle_hash)
+            or self.done.get(bundle_hash)
+        )
+        if bundle is None:
+            return None
+        return {
+            "bundleHash": "0x" + bundle_hash.hex(),
+            "status": bundle.status,
+            "reason": bundle.reason or None,
         }
