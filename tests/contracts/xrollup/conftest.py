@@ -7,6 +7,11 @@ snapshots both rollups before every test and reverts after it; the module's own 
 before deploying, is reverted at the end of the module so later modules see fresh engines.
 Because the addresses match, one ape contract instance serves both rollups: it talks to
 whichever rollup is active (`with rollup_a.use(): ...`).
+
+Fixtures: `xr` (the cross-rollup contracts only, `deploy_xrollup`) and `deployment` (the whole
+rollup deployment of the devnet, `deploy_rollup`: the same plus the options market), each once
+per module. The deploying and wrapping live in `tests/contracts/rollup_setup.py`, so that tests in
+other folders can set up the rollups the same way.
 """
 
 from __future__ import annotations
@@ -14,31 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from ape import project
-from deploy import L1_CHAIN_ID, deploy_xrollup
-
-from sequencer.bundles import Domain
-
-# manifest name -> contract type
-XROLLUP_TYPES = {
-    "CrossRollupMessenger": "CrossRollupMessenger",
-    "USDC": "SuperToken",
-    "WETH": "SuperToken",
-    "BundleAgent": "BundleAgent",
-    "BundleSettlement": "BundleSettlement",
-}
-
-
-@dataclass
-class XRollup:
-    """The cross-rollup contracts (same address on both rollups) and their EIP-712 domain."""
-
-    messenger: object
-    usdc: object
-    weth: object
-    agent: object
-    settlement: object
-    domain: Domain
+from deploy import deploy_rollup, deploy_xrollup
+from rollup_setup import (
+    OptionMarket,
+    XRollup,
+    deployed_on_rollups,
+    option_market_from,
+    xrollup_from,
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,33 +38,33 @@ def xr(chains, deployer, relayer, sequencer_account, treasury) -> XRollup:
         "treasury": treasury,
     }
     rollups = [chains["rollup_a"], chains["rollup_b"]]
-    snapshots = {}
-    entries = {}
-    for rollup in rollups:
-        rollup.rpc("anvil_dropAllTransactions")
-        rollup.set_automine(True)
-        snapshots[rollup.name] = rollup.snapshot()
-        with rollup.use():
-            entries[rollup.name] = deploy_xrollup(roles, [r.chain_id for r in rollups])
-    a, b = (entries[r.name] for r in rollups)
-    for name in XROLLUP_TYPES:
-        assert a[name].address == b[name].address, f"{name} differs between rollups"
-    with rollups[0].use():
-        contracts = {
-            name: getattr(project, ctype).at(a[name].address)
-            for name, ctype in XROLLUP_TYPES.items()
-        }
-    try:
-        yield XRollup(
-            messenger=contracts["CrossRollupMessenger"],
-            usdc=contracts["USDC"],
-            weth=contracts["WETH"],
-            agent=contracts["BundleAgent"],
-            settlement=contracts["BundleSettlement"],
-            domain=Domain(L1_CHAIN_ID, a["BundleSettlement"].address),
+    chain_ids = [r.chain_id for r in rollups]
+    with deployed_on_rollups(rollups, lambda: deploy_xrollup(roles, chain_ids)) as entries:
+        yield xrollup_from(rollups[0], entries)
+
+
+@dataclass
+class RollupDeployment:
+    """Everything `deploy_rollup` puts on each rollup that the cross-rollup tests trade with."""
+
+    xr: XRollup
+    market: OptionMarket
+
+
+@pytest.fixture(scope="module")
+def deployment(chains, deployer, relayer, sequencer_account, treasury) -> RollupDeployment:
+    """The whole rollup deployment of the devnet (`scripts/deploy.py: deploy_rollup`: the
+    cross-rollup contracts and the options market) on both rollups, at the same addresses,
+    once per module; reverted at the end of the module."""
+    roles = {
+        "deployer": deployer,
+        "sequencer": sequencer_account,
+        "relayer": relayer,
+        "treasury": treasury,
+    }
+    rollups = [chains["rollup_a"], chains["rollup_b"]]
+    chain_ids = [r.chain_id for r in rollups]
+    with deployed_on_rollups(rollups, lambda: deploy_rollup(roles, chain_ids)) as entries:
+        yield RollupDeployment(
+            xrollup_from(rollups[0], entries), option_market_from(rollups[0], entries)
         )
-    finally:
-        for rollup in rollups:
-            rollup.set_automine(True)
-            rollup.rpc("anvil_dropAllTransactions")
-            rollup.revert(snapshots[rollup.name])
