@@ -27,6 +27,24 @@ def _clear_chain_id_cache() -> None:
     ape_chain._chain_id_cache.clear()
 
 
+_CACHE_NAMES = ("contract_types", "proxy_infos", "contract_creations", "blueprints")
+
+
+def _swap_contract_caches(memories: dict[str, dict]) -> dict[str, dict]:
+    """Install `memories` as ape's in-memory contract caches; return the ones they replace.
+
+    ape keys its contract caches by network ("ethereum:local"), which every anvil here shares,
+    and the same deployer nonce gives the same address on the L1 and on each rollup: without one
+    cache per chain, ape would decode a revert or a log of one chain with another chain's ABI.
+    """
+    previous = {}
+    for name in _CACHE_NAMES:
+        cache = getattr(ape_chain.contracts, name)
+        previous[name] = cache.memory
+        cache.memory = memories.get(name, {})
+    return previous
+
+
 @dataclass
 class ApeChain:
     """One chain of the devnet, as ape and web3.py see it."""
@@ -39,6 +57,7 @@ class ApeChain:
     _provider: ProviderAPI | None = field(default=None, init=False, repr=False)
     _w3: Web3 | None = field(default=None, init=False, repr=False)
     _base_fees: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _contract_caches: dict[str, dict] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def w3(self) -> Web3:
@@ -80,9 +99,11 @@ class ApeChain:
                     f"ape reports chain id {ape_chain.chain_id} for {self.name}, "
                     f"expected {self.chain_id}"
                 )
+            outer = _swap_contract_caches(self._contract_caches)
             try:
                 yield provider
             finally:
+                self._contract_caches = _swap_contract_caches(outer)
                 _clear_chain_id_cache()
         _clear_chain_id_cache()
 
