@@ -215,7 +215,9 @@ class InboxView:
 
     def can_post(self, poster: str) -> bool:
         """Whether `poster` may post now: the term's leader, or anyone through the escape hatch."""
-        return bool(self.registry.functions.can_post(poster).call({"from": poster}))
+        if self.registry.functions.can_post(poster).call({"from": poster}):
+            return True
+        return bool(self.inbox.functions.escape_hatch_open().call())
 
     def post_calldata(self, header: cm.BatchHeader, payload: bytes) -> bytes:
         return bytes.fromhex(
@@ -387,7 +389,11 @@ class Batcher:
             log.info("not the leader of this term: not posting")
             return None
         batch = self.next_batch()
-        return None if batch is None else self.post(batch)
+        if batch is None:
+            return None
+        # L1 is the truth for the nonce too: after a reorg or an outside send it has moved.
+        self.txmgr.resync_nonce()
+        return self.post(batch)
 
     def run(self, stop: threading.Event, interval: float = 2.0) -> None:
         """Post until `stop` is set; errors are logged and retried on the next round."""

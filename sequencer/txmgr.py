@@ -17,6 +17,7 @@ from typing import Any
 import rlp
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions.base import Blob, BlobPooledTransactionData
 from eth_utils import keccak
 from hexbytes import HexBytes
 from web3 import Web3
@@ -163,20 +164,32 @@ class TxManager:
         nonce = self.nonce()
         gas = request.gas
         if gas is None:
-            estimate = self.w3.eth.estimate_gas(
-                {
-                    "from": self.address,
-                    "to": request.to,
-                    "data": request.data,
-                    "value": request.value,
-                }
-            )
-            gas = estimate * 6 // 5 + 10_000
+            gas = self._estimate(request) * 6 // 5 + 10_000
         sent = SentTx(request=request, nonce=nonce, gas=gas)
         max_fee, tip, blob_fee = self._fees(bool(request.blobs))
         self._broadcast(sent, max_fee, tip, blob_fee)
         self._next_nonce = nonce + 1
         return sent
+
+    def _estimate(self, request: TxRequest) -> int:
+        """eth_estimateGas, with the blobs' versioned hashes for a blob transaction (a contract
+        that reads `blobhash` reverts without them)."""
+        call: dict[str, Any] = {
+            "from": self.address,
+            "to": Web3.to_checksum_address(request.to),
+            "data": "0x" + bytes(request.data).hex(),
+            "value": hex(request.value),
+        }
+        if request.blobs:
+            data = BlobPooledTransactionData(blobs=[Blob(data=HexBytes(b)) for b in request.blobs])
+            call["blobVersionedHashes"] = [
+                "0x" + bytes(v.data).hex() for v in data.versioned_hashes
+            ]
+            call["maxFeePerBlobGas"] = hex(self._fees(True)[2])
+        answer = self.w3.provider.make_request("eth_estimateGas", [call])
+        if "error" in answer:
+            raise TxManagerError(f"L1 refuses the transaction: {answer['error'].get('message')}")
+        return int(answer["result"], 16)
 
     def _sign(self, sent: SentTx, max_fee: int, tip: int, blob_fee: int) -> Attempt:
         tx: dict[str, Any] = {
