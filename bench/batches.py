@@ -38,11 +38,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _evm import write_results  # noqa: E402
+from _evm import anvil, compile_contract, deploy, write_results  # noqa: E402
 
 from sequencer import batch_codec as bc  # noqa: E402
 from sequencer import commitments as cm  # noqa: E402
-from sequencer.batcher import JsonRpc, read_range  # noqa: E402
+from sequencer.batcher import Batcher, InboxView, JsonRpc, read_range  # noqa: E402
+from sequencer.commitments import Signer  # noqa: E402
+from sequencer.config import DEVNET_SEQUENCER_KEY  # noqa: E402
 from sequencer.derive import derive_batch  # noqa: E402
 from sequencer.devnet import (  # noqa: E402
     ROLLUP_FLAGS,
@@ -52,6 +54,7 @@ from sequencer.devnet import (  # noqa: E402
     free_port,
 )
 from sequencer.service import EngineClient  # noqa: E402
+from sequencer.txmgr import TxManager  # noqa: E402
 
 # anvil's well-known account 0: funds the workload's senders in the first block (DEVNET ONLY).
 FUNDER = Account.from_key("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
@@ -144,6 +147,42 @@ async def seal(url: str, chain_id: int, blocks: list[list[bytes]]) -> float:
         return time.perf_counter() - started
 
 
+def l1_cost(mode: str, engines: dict[int, str]) -> dict:
+    """Post every sealed block of the engines to a fresh L1's SharedInbox by `mode`; L1 gas
+    (execution + calldata; blob gas reported apart) per L2 transaction."""
+    registry_c = compile_contract("contracts/l1/SequencerRegistry.vy")
+    inbox_c = compile_contract("contracts/l1/SharedInbox.vy")
+    slasher_c = compile_contract("contracts/l1/Slasher.vy")
+    sequencer = Signer(DEVNET_SEQUENCER_KEY).local_account()
+    with anvil() as w3:
+        treasury = w3.eth.accounts[3]
+        registry = deploy(w3, registry_c, 10**18, 32, 1000, 600, 1000, 5000, treasury)
+        inbox = deploy(w3, inbox_c, registry.address, 120, 60, 10**15)
+        slasher = deploy(w3, slasher_c, registry.address, inbox.address, 10**17)
+        w3.eth.wait_for_transaction_receipt(
+            registry.functions.set_slasher(slasher.address).transact()
+        )
+        w3.eth.wait_for_transaction_receipt(
+            registry.functions.register().transact({"from": sequencer.address, "value": 2 * 10**18})
+        )
+        w3.provider.make_request("anvil_mine", [hex(64)])  # the sequencer leads the next term
+        view = InboxView(w3, (inbox.address, inbox_c.abi), (registry.address, registry_c.abi))
+        txmgr = TxManager(w3, sequencer, confirmations=1)
+        batcher = Batcher(view, txmgr, {c: JsonRpc(u) for c, u in engines.items()}, mode=mode)
+        blob_gas = 0
+        while (confirmed := batcher.step()) is not None:
+            blob_gas += confirmed.blob_gas_used
+        stats = batcher.stats
+        return {
+            "batches": stats.batches,
+            "l2_txs": stats.l2_txs,
+            "l1_gas": stats.l1_gas,
+            "blob_gas": blob_gas,
+            "l1_gas_per_l2_tx": stats.l1_gas / stats.l2_txs,
+            "payload_bytes": stats.payload_bytes,
+        }
+
+
 async def derive(url: str, chain_id: int, header, batch) -> float:
     async with aiohttp.ClientSession() as session:
         engine = EngineClient(url, chain_id, session)
@@ -216,6 +255,8 @@ def main() -> None:
             part = bc.BatchData(tuple(r for r in decoded.ranges if r.chain_id == chain_id))
             derive_s += asyncio.run(derive(net.spec(f"derive{chain_id}").url, chain_id, one, part))
         derive_tps = n_all / derive_s
+        seal_urls = {c: net.spec(f"seal{c}").url for c in chain_ids}
+        costs = {mode: l1_cost(mode, seal_urls) for mode in ("calldata", "blob")}
 
     lines = [
         "# Batches: bytes per L2 transaction, derivation speed",
@@ -242,6 +283,23 @@ def main() -> None:
         f"tx/s (target >= {TARGET_DERIVE_TPS}): "
         f"{'PASS' if derive_tps >= TARGET_DERIVE_TPS else 'MISS'}; sealing the same blocks "
         f"took {seal_s:.2f} s ({n_all / seal_s:,.0f} tx/s) as the baseline.",
+        "",
+    ]
+    lines += [
+        "| posted by | batches | L2 txs | L1 gas (execution + calldata) | blob gas | "
+        "L1 gas per L2 tx |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for mode, cost in costs.items():
+        lines.append(
+            f"| {mode} | {cost['batches']} | {cost['l2_txs']:,} | {cost['l1_gas']:,} | "
+            f"{cost['blob_gas']:,} | {cost['l1_gas_per_l2_tx']:,.0f} |"
+        )
+    lines += [
+        "",
+        "Calldata pays EIP-7623's floor (prague) for each payload byte; a blob batch pays only "
+        "the header's calldata and the inbox's execution in gas, and 131,072 blob gas per blob "
+        "on the separate blob fee market.",
         "",
     ]
     markdown = "\n".join(lines)
