@@ -34,6 +34,10 @@ _SEARCH_STEPS: constant(uint256) = 64
 # @dev A checkpoint packs its first term above its weight.
 _WEIGHT_BITS: constant(uint256) = 192
 _WEIGHT_MASK: constant(uint256) = 2**192 - 1
+# @dev Flags of a term's cached leader slot.
+_FIXED: constant(uint256) = 1 << 255
+_BARRED: constant(uint256) = 1 << 254
+_ADDRESS_MASK: constant(uint256) = 2**160 - 1
 
 
 # @notice Smallest stake that may register and stay eligible (wei).
@@ -76,9 +80,9 @@ _listed: HashMap[address, bool]
 # from_term << 192 | weight (wei of stake counted in the lottery from `from_term` on)
 _checkpoints: HashMap[address, HashMap[uint256, uint256]]
 _checkpoint_count: HashMap[address, uint256]
-# leader cached at first use, per term
-_fixed_leader: HashMap[uint256, address]
-_leader_is_fixed: HashMap[uint256, bool]
+# leader cached at first use, per term, in one slot: _FIXED | _BARRED (jailed during the term,
+# may no longer post) | leader address in the low 160 bits
+_term_leader: HashMap[uint256, uint256]
 
 
 event SlasherSet:
@@ -329,6 +333,11 @@ def slash(
     )
     if (jail or stake < MIN_STAKE) and not self.jailed[sequencer]:
         self.jailed[sequencer] = True
+        # a jailed leader keeps its term (the leader is fixed) but may no longer post in it
+        term: uint256 = block.number // TERM_BLOCKS
+        packed: uint256 = self._term_leader[term]
+        if packed & _FIXED != 0 and packed & _ADDRESS_MASK == convert(sequencer, uint256):
+            self._term_leader[term] = packed | _BARRED
         log Jailed(sequencer=sequencer, evidence_id=evidence_id)
     self._set_weight(sequencer, self._eligible_weight(sequencer))
     return taken
@@ -390,8 +399,9 @@ def leader_of(term: uint256) -> address:
             and seed. Empty when nobody is eligible. Reverts for a term whose seed block is not
             yet mined or no longer in the EVM's history (and whose leader was never fixed).
     """
-    if self._leader_is_fixed[term]:
-        return self._fixed_leader[term]
+    packed: uint256 = self._term_leader[term]
+    if packed & _FIXED != 0:
+        return self._leader_address(packed)
     return self._draw_leader(term)
 
 
@@ -402,29 +412,42 @@ def fix_leader(term: uint256) -> address:
             it on the first batch of a term; fishermen may do it for every term.
     @return The leader (empty when nobody is eligible).
     """
-    return self._fix_leader(term)
+    return self._leader_address(self._fix_leader(term))
 
 
 @external
 def can_post(poster: address) -> bool:
     """
-    @notice Whether `poster` is the (fixed) leader of the current term and not jailed.
+    @notice Whether `poster` is the (fixed) leader of the current term and has not been jailed.
     @dev Fixes the current term's leader on first use.
     """
-    leader: address = self._fix_leader(block.number // TERM_BLOCKS)
-    return leader == poster and leader != empty(address) and not self.jailed[poster]
+    packed: uint256 = self._fix_leader(block.number // TERM_BLOCKS)
+    return (
+        packed & _BARRED == 0
+        and poster != empty(address)
+        and packed & _ADDRESS_MASK == convert(poster, uint256)
+    )
 
 
 @internal
-def _fix_leader(term: uint256) -> address:
-    if self._leader_is_fixed[term]:
-        return self._fixed_leader[term]
+def _fix_leader(term: uint256) -> uint256:
+    packed: uint256 = self._term_leader[term]
+    if packed & _FIXED != 0:
+        return packed
     assert term <= block.number // TERM_BLOCKS, "registry: term not started"
     leader: address = self._draw_leader(term)
-    self._fixed_leader[term] = leader
-    self._leader_is_fixed[term] = True
+    packed = _FIXED | convert(leader, uint256)
+    if self.jailed[leader]:
+        packed |= _BARRED
+    self._term_leader[term] = packed
     log LeaderFixed(term=term, leader=leader)
-    return leader
+    return packed
+
+
+@internal
+@pure
+def _leader_address(packed: uint256) -> address:
+    return convert(convert(packed & _ADDRESS_MASK, uint160), address)
 
 
 @internal

@@ -47,8 +47,7 @@ interface IRegistry:
 
 interface IInbox:
     def batch_hash(sequence: uint256) -> bytes32: view
-    def rollup_last_block(chain_id: uint256) -> uint256: view
-    def rollup_last_hash(chain_id: uint256) -> bytes32: view
+    def rollup_tip(chain_id: uint256) -> bytes32: view
     def escape_poster(sequence: uint256) -> address: view
     def forced_item(index: uint256) -> commitments.ForcedItem: view
     def forced_through() -> uint256: view
@@ -180,14 +179,21 @@ def slash_preconf_short_block(
 
 
 @external
-def slash_preconf_not_posted(preconf: commitments.PreconfMsg, signature: Bytes[65]) -> uint256:
+def slash_preconf_not_posted(
+    preconf: commitments.PreconfMsg, signature: Bytes[65], tip_block: uint256, tip_hash: bytes32
+) -> uint256:
     """
     @notice The deadline has passed and no batch has covered the promised block.
+    @param tip_block The rollup's last committed block (from the last `BatchPosted` naming it;
+           ignored if the rollup was never posted).
+    @param tip_hash That block's hash.
     @return The wei slashed.
     """
     digest_id: bytes32 = commitments._preconf_struct_hash(preconf)
     signer: address = self._signer(digest_id, signature)
-    self._check_not_posted(preconf.chain_id, preconf.block_number, preconf.deadline)
+    self._check_not_posted(
+        preconf.chain_id, preconf.block_number, preconf.deadline, tip_block, tip_hash
+    )
     return self._slash_preconf(signer, digest_id)
 
 
@@ -251,15 +257,19 @@ def slash_bundle_not_posted(
     signature: Bytes[65],
     legs: DynArray[commitments.Leg, commitments.MAX_LEGS],
     leg_index: uint256,
+    tip_block: uint256,
+    tip_hash: bytes32,
 ) -> uint256:
     """
     @notice The receipt's deadline has passed and no batch has covered one leg's block.
+    @param tip_block The leg rollup's last committed block (ignored if never posted).
+    @param tip_hash That block's hash.
     @return The wei slashed.
     """
     leg: commitments.Leg = self._leg(receipt, legs, leg_index)
     digest_id: bytes32 = commitments._bundle_receipt_struct_hash(receipt)
     signer: address = self._signer(digest_id, signature)
-    self._check_not_posted(leg.chain_id, leg.block_number, receipt.deadline)
+    self._check_not_posted(leg.chain_id, leg.block_number, receipt.deadline, tip_block, tip_hash)
     return self._slash_bundle(signer, digest_id, receipt.beneficiary)
 
 
@@ -443,12 +453,18 @@ def _check_in_range(
 
 @internal
 @view
-def _check_not_posted(chain_id: uint256, block_number: uint256, deadline: uint256):
+def _check_not_posted(
+    chain_id: uint256,
+    block_number: uint256,
+    deadline: uint256,
+    tip_block: uint256,
+    tip_hash: bytes32,
+):
     assert block.number > deadline, "slasher: deadline not passed"
-    if staticcall INBOX.rollup_last_hash(chain_id) != empty(bytes32):
-        assert (
-            staticcall INBOX.rollup_last_block(chain_id) < block_number
-        ), "slasher: block was posted"
+    tip: bytes32 = staticcall INBOX.rollup_tip(chain_id)
+    if tip != empty(bytes32):
+        assert tip == keccak256(abi_encode(tip_block, tip_hash)), "slasher: wrong rollup tip"
+        assert tip_block < block_number, "slasher: block was posted"
 
 
 @internal

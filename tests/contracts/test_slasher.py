@@ -209,12 +209,16 @@ def test_preconf_block_not_posted_by_deadline(
     posted = c.PreconfMsg(CHAIN_A, 3, 0, rand32(), deadline)
     sig = seq_signer.sign(domain, late)
 
-    def call(p, sig):
-        return slasher.slash_preconf_not_posted(preconf_tuple(p), sig, sender=trader)
+    tip = model.tips[CHAIN_A]
+
+    def call(p, sig, tip=tip):
+        return slasher.slash_preconf_not_posted(preconf_tuple(p), sig, *tip, sender=trader)
 
     with ape.reverts("slasher: deadline not passed"):
         call(late, sig)
     mine_until(chain, deadline + 1)
+    with ape.reverts("slasher: wrong rollup tip"):  # claiming the rollup stopped earlier
+        call(late, sig, tip=(2, committed["a1"].blocks[-1].block_hash))
     with ape.reverts("slasher: block was posted"):
         call(posted, seq_signer.sign(domain, posted))
     with ape.reverts("slasher: signer has no stake"):
@@ -296,7 +300,7 @@ def test_bundle_leg_not_successful(
 
 
 def test_bundle_short_block_and_not_posted(
-    chain, registry, slasher, bundle, domain, seq_signer, lp, trader
+    chain, registry, slasher, bundle, domain, seq_signer, lp, trader, model
 ):
     header, ranges = bundle["header"], bundle["ranges"]
     block_a = bundle["legs"][0][1]
@@ -314,24 +318,25 @@ def test_bundle_short_block_and_not_posted(
     check_split(payouts, trader, lp)
     # the same receipt is one piece of evidence: its other leg cannot slash again
     mine_until(chain, deadline + 1)
+    tip_b = model.tips[CHAIN_B]
     with ape.reverts("registry: evidence already used"):
-        slasher.slash_bundle_not_posted(receipt_tuple, sig, legs, 1, sender=trader)
+        slasher.slash_bundle_not_posted(receipt_tuple, sig, legs, 1, *tip_b, sender=trader)
     # a fresh receipt whose leg B block was never posted
     legs2 = [(CHAIN_B, 50, 0, rand32())]
     receipt2 = c.BundleReceiptMsg(rand32(), c.legs_hash(legs2), lp.address, deadline)
     r2 = (receipt2.bundle_hash, receipt2.legs_hash, receipt2.beneficiary, receipt2.deadline)
     sig2 = seq_signer.sign(domain, receipt2)
     payouts = Payouts(registry, trader, lp)
-    assert slasher.slash_bundle_not_posted(r2, sig2, legs2, 0, sender=trader).return_value == (
-        SLASH_AMOUNT
-    )
+    assert slasher.slash_bundle_not_posted(
+        r2, sig2, legs2, 0, *tip_b, sender=trader
+    ).return_value == (SLASH_AMOUNT)
     check_split(payouts, trader, lp)
     posted_legs = [(CHAIN_B, bundle["legs"][1][1], 0, rand32())]
     receipt3 = replace(receipt2, legs_hash=c.legs_hash(posted_legs))
     r3 = (receipt3.bundle_hash, receipt3.legs_hash, receipt3.beneficiary, receipt3.deadline)
     with ape.reverts("slasher: block was posted"):
         slasher.slash_bundle_not_posted(
-            r3, seq_signer.sign(domain, receipt3), posted_legs, 0, sender=trader
+            r3, seq_signer.sign(domain, receipt3), posted_legs, 0, *tip_b, sender=trader
         )
 
 
