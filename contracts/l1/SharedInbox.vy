@@ -244,6 +244,19 @@ def forced_item(index: uint256) -> commitments.ForcedItem:
 
 
 @external
+@view
+def forced_status(index: uint256) -> (address, uint256, bool):
+    """
+    @notice What the Slasher needs of a forced item: its sender, its deadline (L1 block), and
+            whether a batch has consumed it.
+    """
+    head: uint256 = self._head
+    assert index < head >> _FORCED_COUNT_SHIFT, "inbox: no such forced item"
+    consumed: bool = index < (head >> _FORCED_THROUGH_SHIFT) & _MASK64
+    return self._forced[index].sender, self._forced[index].deadline, consumed
+
+
+@external
 @nonreentrant
 def sweep_fees():
     """

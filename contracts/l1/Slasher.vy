@@ -49,8 +49,7 @@ interface IInbox:
     def batch_hash(sequence: uint256) -> bytes32: view
     def rollup_tip(chain_id: uint256) -> bytes32: view
     def escape_poster(sequence: uint256) -> address: view
-    def forced_item(index: uint256) -> commitments.ForcedItem: view
-    def forced_through() -> uint256: view
+    def forced_status(index: uint256) -> (address, uint256, bool): view
 
 
 # @dev Conditions, as logged in `ViolationProven`.
@@ -67,6 +66,8 @@ REGISTRY: public(immutable(IRegistry))
 INBOX: public(immutable(IInbox))
 # @notice Wei taken per proven violation (capped at the stake left).
 SLASH_AMOUNT: public(immutable(uint256))
+# @notice The registry's term length (L1 blocks).
+TERM_BLOCKS: public(immutable(uint256))
 
 
 event ViolationProven:
@@ -90,6 +91,7 @@ def __init__(registry: IRegistry, inbox: IInbox, slash_amount: uint256):
     REGISTRY = registry
     INBOX = inbox
     SLASH_AMOUNT = slash_amount
+    TERM_BLOCKS = staticcall registry.TERM_BLOCKS()
 
 
 # --- 1. equivocation ---
@@ -284,13 +286,16 @@ def slash_censorship(queue_index: uint256) -> uint256:
     @param queue_index The item's position in the Inbox's forced queue.
     @return The wei slashed.
     """
-    item: commitments.ForcedItem = staticcall INBOX.forced_item(queue_index)
-    assert block.number > item.deadline, "slasher: deadline not passed"
-    assert staticcall INBOX.forced_through() <= queue_index, "slasher: forced item was consumed"
-    leader: address = extcall REGISTRY.fix_leader(item.deadline // staticcall REGISTRY.TERM_BLOCKS())
+    sender: address = empty(address)
+    deadline: uint256 = 0
+    consumed: bool = False
+    sender, deadline, consumed = staticcall INBOX.forced_status(queue_index)
+    assert block.number > deadline, "slasher: deadline not passed"
+    assert not consumed, "slasher: forced item was consumed"
+    leader: address = extcall REGISTRY.fix_leader(deadline // TERM_BLOCKS)
     assert leader != empty(address), "slasher: no leader in that term"
     evidence_id: bytes32 = keccak256(abi_encode(CENSORSHIP, queue_index))
-    return self._slash(CENSORSHIP, leader, evidence_id, item.sender, True)
+    return self._slash(CENSORSHIP, leader, evidence_id, sender, True)
 
 
 # --- 5. malformed batch ---
