@@ -188,6 +188,8 @@ def test_preconf_block_too_short(chain, registry, slasher, committed, domain, se
     sig = seq_signer.sign(domain, broken)
     with ape.reverts("slasher: signer has no stake"):
         call(broken, STRANGER.sign(domain, broken))
+    with ape.reverts("slasher: signer has no stake"):  # signed for another verifying contract
+        call(broken, seq_signer.sign(replace(domain, verifying_contract=rand32()[:20]), broken))
     with ape.reverts("slasher: block not in batch"):  # another batch's header
         call(broken, sig, header=committed["h2"])
     with ape.reverts("slasher: header not committed"):
@@ -223,6 +225,8 @@ def test_preconf_block_not_posted_by_deadline(
         call(posted, seq_signer.sign(domain, posted))
     with ape.reverts("slasher: signer has no stake"):
         call(late, STRANGER.sign(domain, late))
+    with ape.reverts("slasher: signer has no stake"):  # signed for another L1
+        call(late, seq_signer.sign(replace(domain, chain_id=1), late))
     payouts = Payouts(registry, trader)
     assert call(late, sig).return_value == SLASH_AMOUNT
     check_split(payouts, trader, trader)
@@ -321,6 +325,10 @@ def test_bundle_short_block_and_not_posted(
     tip_b = model.tips[CHAIN_B]
     with ape.reverts("registry: evidence already used"):
         slasher.slash_bundle_not_posted(receipt_tuple, sig, legs, 1, *tip_b, sender=trader)
+    with ape.reverts("slasher: signer has no stake"):
+        slasher.slash_bundle_not_posted(
+            receipt_tuple, STRANGER.sign(domain, receipt), legs, 1, *tip_b, sender=trader
+        )
     # a fresh receipt whose leg B block was never posted
     legs2 = [(CHAIN_B, 50, 0, rand32())]
     receipt2 = c.BundleReceiptMsg(rand32(), c.legs_hash(legs2), lp.address, deadline)
