@@ -394,6 +394,33 @@ def run() -> None:
         0,
         *driver.tips[CHAIN_A],
     )
+    # posted late: the batch covering the promised blocks carries a term that began after the
+    # deadline (posted now, long after it)
+    late_blocks = driver.blocks(CHAIN_A, [3, 3])
+    late_rc, _ = driver.commitment(late_blocks)
+    late_header, _ = driver.post([late_rc])
+    assert late_header.term * params.term_blocks > deadline
+    p = c.PreconfMsg(CHAIN_A, late_blocks[0].number, 0, os.urandom(32), deadline)
+    slash(
+        "slash_preconf_posted_late",
+        slasher.slash_preconf_posted_late,
+        (p.chain_id, p.block_number, p.index, p.tx_hash, p.deadline),
+        signer.sign(domain, p),
+        header_tuple(late_header),
+        0,
+    )
+    legs4 = [(CHAIN_A, late_blocks[1].number, 0, os.urandom(32))]
+    receipt4 = c.BundleReceiptMsg(os.urandom(32), c.legs_hash(legs4), lp.address, deadline)
+    slash(
+        "slash_bundle_posted_late",
+        slasher.slash_bundle_posted_late,
+        (receipt4.bundle_hash, receipt4.legs_hash, lp.address, deadline),
+        signer.sign(domain, receipt4),
+        legs4,
+        0,
+        header_tuple(late_header),
+        0,
+    )
     # censorship last: it jails the sequencer
     inbox.force_include(CHAIN_B, os.urandom(150), value=params.force_fee, sender=trader)
     index = inbox.forced_count() - 1

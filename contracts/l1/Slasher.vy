@@ -11,8 +11,10 @@
      1. equivocation: two signed `BlockHeader`s for one (chain, block) with different hashes;
      2. pre-confirmation violation: a signed `Preconf` and either a committed tx leaf at that
         position with another tx hash (or status skipped), or the block's leaf showing fewer
-        transactions, or no batch covering that block once the deadline has passed;
-     3. bundle violation: a signed `BundleReceipt`, its legs, and for one leg the same three
+        transactions, or no batch covering that block once the deadline has passed, or the
+        batch covering it carrying a term that began after the deadline (posted late: to the
+        granularity of a term);
+     3. bundle violation: a signed `BundleReceipt`, its legs, and for one leg the same four
         kinds of proof (a committed tx other than the leg's, or not successful);
      4. censorship: a forced item past its deadline and unconsumed: the leader of the term in
         which the deadline fell is slashed and jailed;
@@ -199,6 +201,27 @@ def slash_preconf_not_posted(
     return self._slash_preconf(signer, digest_id)
 
 
+@external
+def slash_preconf_posted_late(
+    preconf: commitments.PreconfMsg,
+    signature: Bytes[65],
+    header: commitments.BatchHeader,
+    rollup_index: uint256,
+) -> uint256:
+    """
+    @notice The batch that covers the promised block was posted after the deadline: it carries
+            a term that began after the deadline. (Every block is covered by exactly one batch,
+            since each rollup's ranges are contiguous, so this batch was the first to cover it.)
+    @return The wei slashed.
+    """
+    digest_id: bytes32 = commitments._preconf_struct_hash(preconf)
+    signer: address = self._signer(digest_id, signature)
+    self._check_posted_late(
+        header, rollup_index, preconf.chain_id, preconf.block_number, preconf.deadline
+    )
+    return self._slash_preconf(signer, digest_id)
+
+
 # --- 3. bundle violation ---
 
 
@@ -272,6 +295,27 @@ def slash_bundle_not_posted(
     digest_id: bytes32 = commitments._bundle_receipt_struct_hash(receipt)
     signer: address = self._signer(digest_id, signature)
     self._check_not_posted(leg.chain_id, leg.block_number, receipt.deadline, tip_block, tip_hash)
+    return self._slash_bundle(signer, digest_id, receipt.beneficiary)
+
+
+@external
+def slash_bundle_posted_late(
+    receipt: commitments.BundleReceiptMsg,
+    signature: Bytes[65],
+    legs: DynArray[commitments.Leg, commitments.MAX_LEGS],
+    leg_index: uint256,
+    header: commitments.BatchHeader,
+    rollup_index: uint256,
+) -> uint256:
+    """
+    @notice The batch that covers one leg's block carries a term that began after the
+            receipt's deadline.
+    @return The wei slashed.
+    """
+    leg: commitments.Leg = self._leg(receipt, legs, leg_index)
+    digest_id: bytes32 = commitments._bundle_receipt_struct_hash(receipt)
+    signer: address = self._signer(digest_id, signature)
+    self._check_posted_late(header, rollup_index, leg.chain_id, leg.block_number, receipt.deadline)
     return self._slash_bundle(signer, digest_id, receipt.beneficiary)
 
 
@@ -470,6 +514,21 @@ def _check_not_posted(
     if tip != empty(bytes32):
         assert tip == keccak256(abi_encode(tip_block, tip_hash)), "slasher: wrong rollup tip"
         assert tip_block < block_number, "slasher: block was posted"
+
+
+@internal
+@view
+def _check_posted_late(
+    header: commitments.BatchHeader,
+    rollup_index: uint256,
+    chain_id: uint256,
+    block_number: uint256,
+    deadline: uint256,
+):
+    rollup: commitments.RollupCommitment = self._committed_rollup(header, rollup_index)
+    self._check_in_range(rollup, chain_id, block_number)
+    # the inbox only accepts a header carrying the term it is posted in
+    assert header.term * TERM_BLOCKS > deadline, "slasher: batch not late"
 
 
 @internal

@@ -16,7 +16,10 @@ from l1_helpers import (
     CHAIN_B,
     FORCE_FEE,
     SLASH_AMOUNT,
+    TERM_BLOCKS,
     current_term,
+    height,
+    mine_to_term_start,
     mine_until,
     payload_and_hash,
     rand32,
@@ -232,6 +235,51 @@ def test_preconf_block_not_posted_by_deadline(
     check_split(payouts, trader, trader)
     with ape.reverts("registry: evidence already used"):
         call(late, sig)
+
+
+def test_preconf_and_bundle_posted_late(
+    chain, registry, slasher, inbox, model, fixture_ready, domain, seq_signer, trader, lp
+):
+    deadline = height(chain) + 2
+    on_time = post_ranges(
+        chain, inbox, model, [model.range(model.next_blocks(CHAIN_A, [1]))], fixture_ready
+    )
+    mine_to_term_start(chain, current_term(chain) + 2)  # this term began after the deadline
+    late = post_ranges(
+        chain, inbox, model, [model.range(model.next_blocks(CHAIN_A, [1]))], fixture_ready
+    )
+    assert late.term * TERM_BLOCKS > deadline >= on_time.term * TERM_BLOCKS
+
+    def preconf(block):
+        p = c.PreconfMsg(CHAIN_A, block, 0, rand32(), deadline)
+        return preconf_tuple(p), seq_signer.sign(domain, p)
+
+    with ape.reverts("slasher: batch not late"):
+        slasher.slash_preconf_posted_late(*preconf(1), on_time.as_tuple(), 0, sender=trader)
+    with ape.reverts("slasher: block not in batch"):
+        slasher.slash_preconf_posted_late(*preconf(2), on_time.as_tuple(), 0, sender=trader)
+    evidence = preconf(2)
+    payouts = Payouts(registry, trader)
+    tx = slasher.slash_preconf_posted_late(*evidence, late.as_tuple(), 0, sender=trader)
+    assert tx.return_value == SLASH_AMOUNT
+    check_split(payouts, trader, trader)
+    with ape.reverts("registry: evidence already used"):
+        slasher.slash_preconf_posted_late(*evidence, late.as_tuple(), 0, sender=trader)
+
+    legs = [(CHAIN_A, 1, 0, rand32()), (CHAIN_A, 2, 0, rand32())]
+    receipt = c.BundleReceiptMsg(rand32(), c.legs_hash(legs), lp.address, deadline)
+    r = (receipt.bundle_hash, receipt.legs_hash, lp.address, deadline)
+    sig = seq_signer.sign(domain, receipt)
+    with ape.reverts("slasher: batch not late"):
+        slasher.slash_bundle_posted_late(r, sig, legs, 0, on_time.as_tuple(), 0, sender=trader)
+    with ape.reverts("slasher: signer has no stake"):
+        slasher.slash_bundle_posted_late(
+            r, STRANGER.sign(domain, receipt), legs, 1, late.as_tuple(), 0, sender=trader
+        )
+    payouts = Payouts(registry, trader, lp)
+    tx = slasher.slash_bundle_posted_late(r, sig, legs, 1, late.as_tuple(), 0, sender=trader)
+    assert tx.return_value == SLASH_AMOUNT
+    check_split(payouts, trader, lp)
 
 
 # --- 3. bundle violation ---
