@@ -7,11 +7,15 @@
         per term of `TERM_BLOCKS` L1 blocks, jailing, and slashing (only by the Slasher, once per
         evidence id) with the slashed amount split between reporter, victim and treasury.
 @dev Stake changes take effect from the next term: every change writes a checkpoint
-     (`from_term`, weight) for the sequencer and for the total, and `leader_of(term)` reads the
-     weights of `term`, which can no longer change once the term has begun. The lottery seed
-     of term T is the hash of the first L1 block of term T - 1 (known one term ahead, not chosen
-     by T's leader); the leader is cached at its first use (`fix_leader`), so it stays fixed
-     even after that block hash has left the EVM's history window.
+     (`from_term`, weight) for the sequencer, and `leader_of(term)` reads the weights of `term`
+     (the total is their sum), which can no longer change once the term has begun. The lottery
+     seed of term T is the hash of the first L1 block of term T - 1 (known one term ahead, not
+     chosen by T's leader; read through snekmate's `block_hash`, which reaches 8,191 blocks
+     back via the EIP-2935 history contract); the leader is cached at its first use
+     (`fix_leader`), so it stays fixed even after that hash has left the history.
+     The lottery walks every listed sequencer (at most `MAX_SEQUENCERS`, never unlisted), so
+     drawing a leader costs a few cold storage reads per sequencer; a jailed leader keeps its
+     term but is barred from posting in it.
      Slashing payouts are credited and pulled with `claim()`, so a reverting recipient cannot
      block a slash. Invariant: this contract's ETH balance equals the sum of all stakes
      (active or unbonding) plus the sum of unclaimed payouts.
