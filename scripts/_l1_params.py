@@ -1,7 +1,6 @@
-"""Parameters of the L1 contracts, shared by scripts/deploy.py and the tests.
+"""Parameters of the L1 contracts, shared by scripts/deploy.py, the tests and bench/gas_l1.py.
 
-A plain module (not the ape script itself): ape executes scripts outside `sys.modules`, where a
-dataclass cannot be defined.
+(A module of its own: ape loads scripts/deploy.py in a way that dataclasses cannot inspect.)
 """
 
 from __future__ import annotations

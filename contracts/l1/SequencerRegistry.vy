@@ -7,11 +7,15 @@
         per term of `TERM_BLOCKS` L1 blocks, jailing, and slashing (only by the Slasher, once per
         evidence id) with the slashed amount split between reporter, victim and treasury.
 @dev Stake changes take effect from the next term: every change writes a checkpoint
-     (`from_term`, weight) for the sequencer and for the total, and `leader_of(term)` reads the
-     weights of `term`, which can no longer change once the term has begun. The lottery seed
-     of term T is the hash of the first L1 block of term T - 1 (known one term ahead, not chosen
-     by T's leader); the leader is cached at its first use (`fix_leader`), so it stays fixed
-     even after that block hash has left the EVM's history window.
+     (`from_term`, weight) for the sequencer, and `leader_of(term)` reads the weights of `term`
+     (the total is their sum), which can no longer change once the term has begun. The lottery
+     seed of term T is the hash of the first L1 block of term T - 1 (known one term ahead, not
+     chosen by T's leader; read through snekmate's `block_hash`, which reaches 8,191 blocks
+     back via the EIP-2935 history contract); the leader is cached at its first use
+     (`fix_leader`), so it stays fixed even after that hash has left the history.
+     The lottery walks every listed sequencer (at most `MAX_SEQUENCERS`, never unlisted), so
+     drawing a leader costs a few cold storage reads per sequencer; a jailed leader keeps its
+     term but is barred from posting in it.
      Slashing payouts are credited and pulled with `claim()`, so a reverting recipient cannot
      block a slash. Invariant: this contract's ETH balance equals the sum of all stakes
      (active or unbonding) plus the sum of unclaimed payouts.
@@ -34,6 +38,15 @@ _SEARCH_STEPS: constant(uint256) = 64
 # @dev A checkpoint packs its first term above its weight.
 _WEIGHT_BITS: constant(uint256) = 192
 _WEIGHT_MASK: constant(uint256) = 2**192 - 1
+# @dev Flags of a term's cached leader slot.
+_FIXED: constant(uint256) = 1 << 255
+_BARRED: constant(uint256) = 1 << 254
+_ADDRESS_MASK: constant(uint256) = 2**160 - 1
+# @dev Fields of an account's status slot.
+_REGISTERED: constant(uint256) = 1
+_JAILED: constant(uint256) = 2
+_LISTED: constant(uint256) = 4
+_EXIT_SHIFT: constant(uint256) = 64
 
 
 # @notice Smallest stake that may register and stay eligible (wei).
@@ -58,12 +71,9 @@ slasher: public(address)
 
 # @notice Stake held for a sequencer, active or unbonding (wei).
 stake_of: public(HashMap[address, uint256])
-# @notice Whether an account is a registered sequencer (until it withdraws).
-registered: public(HashMap[address, bool])
-# @notice L1 block at which a sequencer requested exit (0: not exiting).
-exit_requested_at: public(HashMap[address, uint256])
-# @notice Jailed sequencers are never eligible again and may not post batches.
-jailed: public(HashMap[address, bool])
+# Per account, one slot: _REGISTERED | _JAILED | _LISTED | exit request block << _EXIT_SHIFT
+# (views: `registered`, `jailed`, `exit_requested_at`).
+_status: HashMap[address, uint256]
 # @notice Unclaimed slashing payouts per beneficiary (wei).
 claimable: public(HashMap[address, uint256])
 # @notice Evidence ids already used by a slash.
@@ -71,14 +81,13 @@ evidence_used: public(HashMap[bytes32, bool])
 # @notice Every account that ever registered, in registration order (the lottery order).
 sequencers: public(DynArray[address, MAX_SEQUENCERS])
 
-_listed: HashMap[address, bool]
-# weight checkpoints per sequencer (the total is kept under empty(address)), one slot each:
+# weight checkpoints per sequencer, one slot each (the total is summed when needed):
 # from_term << 192 | weight (wei of stake counted in the lottery from `from_term` on)
 _checkpoints: HashMap[address, HashMap[uint256, uint256]]
 _checkpoint_count: HashMap[address, uint256]
-# leader cached at first use, per term
-_fixed_leader: HashMap[uint256, address]
-_leader_is_fixed: HashMap[uint256, bool]
+# leader cached at first use, per term, in one slot: _FIXED | _BARRED (jailed during the term,
+# may no longer post) | leader address in the low 160 bits
+_term_leader: HashMap[uint256, uint256]
 
 
 event SlasherSet:
@@ -200,14 +209,14 @@ def register():
     @notice Become a sequencer with `msg.value` wei of stake (at least `MIN_STAKE`). Eligible for
             the lottery from the next term.
     """
-    assert not self.registered[msg.sender], "registry: already registered"
-    assert not self.jailed[msg.sender], "registry: jailed"
+    status: uint256 = self._status[msg.sender]
+    assert status & _REGISTERED == 0, "registry: already registered"
+    assert status & _JAILED == 0, "registry: jailed"
     assert msg.value >= MIN_STAKE, "registry: stake below minimum"
-    if not self._listed[msg.sender]:
+    if status & _LISTED == 0:
         assert len(self.sequencers) < MAX_SEQUENCERS, "registry: too many sequencers"
         self.sequencers.append(msg.sender)
-        self._listed[msg.sender] = True
-    self.registered[msg.sender] = True
+    self._status[msg.sender] = _REGISTERED | _LISTED
     self.stake_of[msg.sender] = msg.value
     term: uint256 = self._set_weight(msg.sender, msg.value)
     log Registered(sequencer=msg.sender, stake=msg.value, effective_term=term)
@@ -219,9 +228,10 @@ def top_up():
     """
     @notice Add `msg.value` wei to your stake; it counts in the lottery from the next term.
     """
-    assert self.registered[msg.sender], "registry: not registered"
-    assert self.exit_requested_at[msg.sender] == 0, "registry: exiting"
-    assert not self.jailed[msg.sender], "registry: jailed"
+    status: uint256 = self._status[msg.sender]
+    assert status & _REGISTERED != 0, "registry: not registered"
+    assert status >> _EXIT_SHIFT == 0, "registry: exiting"
+    assert status & _JAILED == 0, "registry: jailed"
     assert msg.value > 0, "registry: zero top-up"
     stake: uint256 = self.stake_of[msg.sender] + msg.value
     self.stake_of[msg.sender] = stake
@@ -235,9 +245,10 @@ def request_exit():
     @notice Start unbonding: no longer eligible from the next term; `withdraw` after
             `UNBONDING_BLOCKS` L1 blocks. The stake can still be slashed meanwhile.
     """
-    assert self.registered[msg.sender], "registry: not registered"
-    assert self.exit_requested_at[msg.sender] == 0, "registry: exit already requested"
-    self.exit_requested_at[msg.sender] = block.number
+    status: uint256 = self._status[msg.sender]
+    assert status & _REGISTERED != 0, "registry: not registered"
+    assert status >> _EXIT_SHIFT == 0, "registry: exit already requested"
+    self._status[msg.sender] = status | (block.number << _EXIT_SHIFT)
     self._set_weight(msg.sender, 0)
     log ExitRequested(sequencer=msg.sender, withdrawable_at=block.number + UNBONDING_BLOCKS)
 
@@ -248,14 +259,14 @@ def withdraw():
     """
     @notice Take back what is left of your stake after unbonding (wei), once.
     """
-    assert self.registered[msg.sender], "registry: not registered"
-    requested: uint256 = self.exit_requested_at[msg.sender]
+    status: uint256 = self._status[msg.sender]
+    assert status & _REGISTERED != 0, "registry: not registered"
+    requested: uint256 = status >> _EXIT_SHIFT
     assert requested != 0, "registry: exit not requested"
     assert block.number >= requested + UNBONDING_BLOCKS, "registry: still unbonding"
     amount: uint256 = self.stake_of[msg.sender]
     self.stake_of[msg.sender] = 0
-    self.registered[msg.sender] = False
-    self.exit_requested_at[msg.sender] = 0
+    self._status[msg.sender] = status & (_JAILED | _LISTED)
     log Withdrawn(sequencer=msg.sender, amount=amount)
     if amount > 0:
         send(msg.sender, amount)
@@ -327,8 +338,14 @@ def slash(
         treasury_amount=to_treasury,
         remaining_stake=stake,
     )
-    if (jail or stake < MIN_STAKE) and not self.jailed[sequencer]:
-        self.jailed[sequencer] = True
+    status: uint256 = self._status[sequencer]
+    if (jail or stake < MIN_STAKE) and status & _JAILED == 0:
+        self._status[sequencer] = status | _JAILED
+        # a jailed leader keeps its term (the leader is fixed) but may no longer post in it
+        term: uint256 = block.number // TERM_BLOCKS
+        packed: uint256 = self._term_leader[term]
+        if packed & _FIXED != 0 and packed & _ADDRESS_MASK == convert(sequencer, uint256):
+            self._term_leader[term] = packed | _BARRED
         log Jailed(sequencer=sequencer, evidence_id=evidence_id)
     self._set_weight(sequencer, self._eligible_weight(sequencer))
     return taken
@@ -370,7 +387,34 @@ def total_weight_at(term: uint256) -> uint256:
     """
     @notice Sum of all lottery weights in `term` (wei).
     """
-    return self._weight_at(empty(address), term)
+    return self._total_weight_at(term)
+
+
+@external
+@view
+def registered(account: address) -> bool:
+    """
+    @notice Whether `account` is a registered sequencer (until it withdraws).
+    """
+    return self._status[account] & _REGISTERED != 0
+
+
+@external
+@view
+def jailed(account: address) -> bool:
+    """
+    @notice Jailed sequencers are never eligible again and may not post batches.
+    """
+    return self._status[account] & _JAILED != 0
+
+
+@external
+@view
+def exit_requested_at(account: address) -> uint256:
+    """
+    @notice L1 block at which `account` requested exit (0: not exiting).
+    """
+    return self._status[account] >> _EXIT_SHIFT
 
 
 @external
@@ -390,8 +434,9 @@ def leader_of(term: uint256) -> address:
             and seed. Empty when nobody is eligible. Reverts for a term whose seed block is not
             yet mined or no longer in the EVM's history (and whose leader was never fixed).
     """
-    if self._leader_is_fixed[term]:
-        return self._fixed_leader[term]
+    packed: uint256 = self._term_leader[term]
+    if packed & _FIXED != 0:
+        return self._leader_address(packed)
     return self._draw_leader(term)
 
 
@@ -402,35 +447,48 @@ def fix_leader(term: uint256) -> address:
             it on the first batch of a term; fishermen may do it for every term.
     @return The leader (empty when nobody is eligible).
     """
-    return self._fix_leader(term)
+    return self._leader_address(self._fix_leader(term))
 
 
 @external
 def can_post(poster: address) -> bool:
     """
-    @notice Whether `poster` is the (fixed) leader of the current term and not jailed.
+    @notice Whether `poster` is the (fixed) leader of the current term and has not been jailed.
     @dev Fixes the current term's leader on first use.
     """
-    leader: address = self._fix_leader(block.number // TERM_BLOCKS)
-    return leader == poster and leader != empty(address) and not self.jailed[poster]
+    packed: uint256 = self._fix_leader(block.number // TERM_BLOCKS)
+    return (
+        packed & _BARRED == 0
+        and poster != empty(address)
+        and packed & _ADDRESS_MASK == convert(poster, uint256)
+    )
 
 
 @internal
-def _fix_leader(term: uint256) -> address:
-    if self._leader_is_fixed[term]:
-        return self._fixed_leader[term]
+def _fix_leader(term: uint256) -> uint256:
+    packed: uint256 = self._term_leader[term]
+    if packed & _FIXED != 0:
+        return packed
     assert term <= block.number // TERM_BLOCKS, "registry: term not started"
     leader: address = self._draw_leader(term)
-    self._fixed_leader[term] = leader
-    self._leader_is_fixed[term] = True
+    packed = _FIXED | convert(leader, uint256)
+    if self._status[leader] & _JAILED != 0:
+        packed |= _BARRED
+    self._term_leader[term] = packed
     log LeaderFixed(term=term, leader=leader)
-    return leader
+    return packed
+
+
+@internal
+@pure
+def _leader_address(packed: uint256) -> address:
+    return convert(convert(packed & _ADDRESS_MASK, uint160), address)
 
 
 @internal
 @view
 def _draw_leader(term: uint256) -> address:
-    total: uint256 = self._weight_at(empty(address), term)
+    total: uint256 = self._total_weight_at(term)
     if total == 0:
         return empty(address)
     seed: bytes32 = self._seed(term)
@@ -461,11 +519,8 @@ def _seed(term: uint256) -> bytes32:
 @internal
 @view
 def _eligible_weight(sequencer: address) -> uint256:
-    if (
-        not self.registered[sequencer]
-        or self.jailed[sequencer]
-        or self.exit_requested_at[sequencer] != 0
-    ):
+    status: uint256 = self._status[sequencer]
+    if status & _REGISTERED == 0 or status & _JAILED != 0 or status >> _EXIT_SHIFT != 0:
         return 0
     stake: uint256 = self.stake_of[sequencer]
     if stake < MIN_STAKE:
@@ -476,15 +531,22 @@ def _eligible_weight(sequencer: address) -> uint256:
 @internal
 def _set_weight(sequencer: address, weight: uint256) -> uint256:
     """
-    @dev Make `weight` the sequencer's weight from the next term on, and move the total by the
-         difference. Returns the term from which it counts.
+    @dev Make `weight` the sequencer's weight from the next term on. Returns that term.
     """
     effective: uint256 = block.number // TERM_BLOCKS + 1
-    before: uint256 = self._weight_at(sequencer, effective)
-    total: uint256 = self._weight_at(empty(address), effective)
     self._write_checkpoint(sequencer, effective, weight)
-    self._write_checkpoint(empty(address), effective, total - before + weight)
     return effective
+
+
+@internal
+@view
+def _total_weight_at(term: uint256) -> uint256:
+    # summed rather than checkpointed: a stake change then writes one checkpoint, not two, and
+    # the lottery's second pass over the same slots is warm
+    total: uint256 = 0
+    for sequencer: address in self.sequencers:
+        total += self._weight_at(sequencer, term)
+    return total
 
 
 @internal

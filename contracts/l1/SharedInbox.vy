@@ -8,7 +8,8 @@
         forced-inclusion queue that the sequencer must drain before each item's deadline.
 @dev Checks on every batch: the sequence is next, `prev_hash` chains to the last header, the
      header's term is the current term, rollups are sorted by chain id and each one's range
-     continues the last posted block of that rollup (number and parent hash), `forced_through`
+     continues the last posted block of that rollup (number and parent hash, kept as one hash
+     per rollup), `forced_through`
      never goes back nor beyond the queue, and no forced item past its deadline is left
      unconsumed. Only the header hash is stored per sequence; the header itself is in the
      `BatchPosted` event and is re-supplied to the Slasher as evidence. The first batch that
@@ -29,6 +30,11 @@ interface IRegistry:
 MAX_PAYLOAD_BYTES: constant(uint256) = 65_536
 # @dev Largest raw transaction accepted for forced inclusion (bytes).
 MAX_FORCED_TX_BYTES: constant(uint256) = 4_096
+# @dev Fields of the packed `_head` slot.
+_MASK64: constant(uint256) = 2**64 - 1
+_LAST_BLOCK_SHIFT: constant(uint256) = 64
+_FORCED_THROUGH_SHIFT: constant(uint256) = 128
+_FORCED_COUNT_SHIFT: constant(uint256) = 192
 
 
 # @notice The SequencerRegistry that says who leads each term.
@@ -45,24 +51,19 @@ FORCE_FEE: public(immutable(uint256))
 
 # @notice Header hash of each posted batch, by sequence.
 batch_hash: public(HashMap[uint256, bytes32])
-# @notice Sequence number the next batch must carry.
-next_sequence: public(uint256)
-# @notice L1 block of the last batch (of the deployment before the first batch).
-last_batch_block: public(uint256)
-# @notice Forced-inclusion items consumed so far (the queue index of the next one).
-forced_through: public(uint256)
-# @notice Forced-inclusion items ever requested.
-forced_count: public(uint256)
-# @notice Last rollup block committed, per rollup chain id.
-rollup_last_block: public(HashMap[uint256, uint256])
-# @notice Hash of the last rollup block committed, per chain id (zero: rollup never posted).
-rollup_last_hash: public(HashMap[uint256, bytes32])
+# @notice Per rollup chain id: keccak256(abi_encode(last_block, last_block_hash)) of the last
+#         rollup block committed (zero: never posted). The number and hash are in the last
+#         `BatchPosted` event that names the rollup; `rollup_tip_matches` checks a pair.
+rollup_tip: public(HashMap[uint256, bytes32])
 # @notice Poster of a batch that came in through the escape hatch (empty: the term's leader).
 escape_poster: public(HashMap[uint256, address])
 # @notice Forced-inclusion fees not yet swept to the treasury (wei).
 fees_accrued: public(uint256)
 
 _forced: HashMap[uint256, commitments.ForcedItem]
+# One slot read and written by every batch (64 bits each, low to high): next sequence,
+# L1 block of the last batch, forced items consumed, forced items requested.
+_head: uint256
 
 
 event BatchPosted:
@@ -110,7 +111,7 @@ def __init__(
     ESCAPE_BLOCKS = escape_blocks
     FORCE_DELAY_BLOCKS = force_delay_blocks
     FORCE_FEE = force_fee
-    self.last_batch_block = block.number
+    self._head = block.number << _LAST_BLOCK_SHIFT
 
 
 # --- batches ---
@@ -145,7 +146,53 @@ def escape_hatch_open() -> bool:
     """
     @notice Whether anyone may post now (no batch for `ESCAPE_BLOCKS` L1 blocks).
     """
-    return block.number >= self.last_batch_block + ESCAPE_BLOCKS
+    return block.number >= ((self._head >> _LAST_BLOCK_SHIFT) & _MASK64) + ESCAPE_BLOCKS
+
+
+@external
+@view
+def next_sequence() -> uint256:
+    """
+    @notice The sequence number the next batch must carry.
+    """
+    return self._head & _MASK64
+
+
+@external
+@view
+def last_batch_block() -> uint256:
+    """
+    @notice L1 block of the last batch (of the deployment, before the first batch).
+    """
+    return (self._head >> _LAST_BLOCK_SHIFT) & _MASK64
+
+
+@external
+@view
+def forced_through() -> uint256:
+    """
+    @notice Forced-inclusion items consumed so far (the queue index of the next one).
+    """
+    return (self._head >> _FORCED_THROUGH_SHIFT) & _MASK64
+
+
+@external
+@view
+def forced_count() -> uint256:
+    """
+    @notice Forced-inclusion items ever requested.
+    """
+    return self._head >> _FORCED_COUNT_SHIFT
+
+
+@external
+@view
+def rollup_tip_matches(chain_id: uint256, block_number: uint256, block_hash: bytes32) -> bool:
+    """
+    @notice Whether (block_number, block_hash) is the last committed block of rollup `chain_id`.
+    """
+    tip: bytes32 = self.rollup_tip[chain_id]
+    return tip != empty(bytes32) and tip == keccak256(abi_encode(block_number, block_hash))
 
 
 # --- forced inclusion ---
@@ -165,13 +212,14 @@ def force_include(chain_id: uint256, raw_tx: Bytes[MAX_FORCED_TX_BYTES]) -> uint
     assert msg.value >= FORCE_FEE, "inbox: fee too low"
     assert len(raw_tx) > 0, "inbox: empty transaction"
     assert chain_id != 0, "inbox: zero chain id"
-    index: uint256 = self.forced_count
+    head: uint256 = self._head
+    index: uint256 = head >> _FORCED_COUNT_SHIFT
     deadline: uint256 = block.number + FORCE_DELAY_BLOCKS
     tx_hash: bytes32 = keccak256(raw_tx)
     self._forced[index] = commitments.ForcedItem(
         chain_id=chain_id, sender=msg.sender, tx_hash=tx_hash, deadline=deadline, fee=msg.value
     )
-    self.forced_count = index + 1
+    self._head = (head & (2**_FORCED_COUNT_SHIFT - 1)) | ((index + 1) << _FORCED_COUNT_SHIFT)
     self.fees_accrued += msg.value
     log ForcedInclusionRequested(
         index=index,
@@ -191,8 +239,21 @@ def forced_item(index: uint256) -> commitments.ForcedItem:
     """
     @notice The forced-inclusion item at queue position `index`.
     """
-    assert index < self.forced_count, "inbox: no such forced item"
+    assert index < self._head >> _FORCED_COUNT_SHIFT, "inbox: no such forced item"
     return self._forced[index]
+
+
+@external
+@view
+def forced_status(index: uint256) -> (address, uint256, bool):
+    """
+    @notice What the Slasher needs of a forced item: its sender, its deadline (L1 block), and
+            whether a batch has consumed it.
+    """
+    head: uint256 = self._head
+    assert index < head >> _FORCED_COUNT_SHIFT, "inbox: no such forced item"
+    consumed: bool = index < (head >> _FORCED_THROUGH_SHIFT) & _MASK64
+    return self._forced[index].sender, self._forced[index].deadline, consumed
 
 
 @external
@@ -214,14 +275,19 @@ def sweep_fees():
 
 @internal
 def _accept(header: commitments.BatchHeader):
+    head: uint256 = self._head
+    sequence: uint256 = head & _MASK64
+    last_batch_block: uint256 = (head >> _LAST_BLOCK_SHIFT) & _MASK64
+    consumed: uint256 = (head >> _FORCED_THROUGH_SHIFT) & _MASK64
+    queued: uint256 = head >> _FORCED_COUNT_SHIFT
+
     escape: bool = False
     if not extcall REGISTRY.can_post(msg.sender):
         assert (
-            block.number >= self.last_batch_block + ESCAPE_BLOCKS
+            block.number >= last_batch_block + ESCAPE_BLOCKS
         ), "inbox: poster is not the active leader"
         escape = True
     assert header.term == block.number // TERM_BLOCKS, "inbox: wrong term"
-    sequence: uint256 = self.next_sequence
     assert header.sequence == sequence, "inbox: wrong sequence"
     prev_hash: bytes32 = empty(bytes32)
     if sequence > 0:
@@ -233,32 +299,32 @@ def _accept(header: commitments.BatchHeader):
         assert rollup.chain_id > last_chain, "inbox: rollups not sorted by chain id"
         last_chain = rollup.chain_id
         assert rollup.last_block >= rollup.first_block, "inbox: empty block range"
-        assert rollup.last_block_hash != empty(bytes32), "inbox: zero block hash"
-        tip_hash: bytes32 = self.rollup_last_hash[rollup.chain_id]
-        if tip_hash != empty(bytes32):
-            assert (
-                rollup.first_block == self.rollup_last_block[rollup.chain_id] + 1
-            ), "inbox: rollup blocks not continuous"
-            assert rollup.parent_hash == tip_hash, "inbox: parent hash mismatch"
-        self.rollup_last_block[rollup.chain_id] = rollup.last_block
-        self.rollup_last_hash[rollup.chain_id] = rollup.last_block_hash
+        tip: bytes32 = self.rollup_tip[rollup.chain_id]
+        if tip != empty(bytes32):
+            assert rollup.first_block > 0 and tip == keccak256(
+                abi_encode(rollup.first_block - 1, rollup.parent_hash)
+            ), "inbox: rollup does not continue its last block"
+        self.rollup_tip[rollup.chain_id] = keccak256(
+            abi_encode(rollup.last_block, rollup.last_block_hash)
+        )
 
-    consumed: uint256 = self.forced_through
-    assert header.forced_through >= consumed, "inbox: forced_through went backwards"
-    queued: uint256 = self.forced_count
-    assert header.forced_through <= queued, "inbox: forced_through beyond queue"
+    forced_through: uint256 = header.forced_through
+    assert forced_through >= consumed, "inbox: forced_through went backwards"
+    assert forced_through <= queued, "inbox: forced_through beyond queue"
     # deadlines grow with the queue index, so the first unconsumed item is the most urgent
-    if header.forced_through < queued:
+    if forced_through < queued:
         assert (
-            self._forced[header.forced_through].deadline >= block.number
+            self._forced[forced_through].deadline >= block.number
         ), "inbox: overdue forced item left unconsumed"
-    if header.forced_through != consumed:
-        self.forced_through = header.forced_through
 
     header_hash: bytes32 = commitments._header_hash(header)
     self.batch_hash[sequence] = header_hash
-    self.next_sequence = sequence + 1
-    self.last_batch_block = block.number
+    self._head = (
+        (sequence + 1)
+        | (block.number << _LAST_BLOCK_SHIFT)
+        | (forced_through << _FORCED_THROUGH_SHIFT)
+        | (queued << _FORCED_COUNT_SHIFT)
+    )
     if escape:
         self.escape_poster[sequence] = msg.sender
     log BatchPosted(

@@ -11,8 +11,10 @@
      1. equivocation: two signed `BlockHeader`s for one (chain, block) with different hashes;
      2. pre-confirmation violation: a signed `Preconf` and either a committed tx leaf at that
         position with another tx hash (or status skipped), or the block's leaf showing fewer
-        transactions, or no batch covering that block once the deadline has passed;
-     3. bundle violation: a signed `BundleReceipt`, its legs, and for one leg the same three
+        transactions, or no batch covering that block once the deadline has passed, or the
+        batch covering it carrying a term that began after the deadline (posted late: to the
+        granularity of a term);
+     3. bundle violation: a signed `BundleReceipt`, its legs, and for one leg the same four
         kinds of proof (a committed tx other than the leg's, or not successful);
      4. censorship: a forced item past its deadline and unconsumed: the leader of the term in
         which the deadline fell is slashed and jailed;
@@ -47,11 +49,9 @@ interface IRegistry:
 
 interface IInbox:
     def batch_hash(sequence: uint256) -> bytes32: view
-    def rollup_last_block(chain_id: uint256) -> uint256: view
-    def rollup_last_hash(chain_id: uint256) -> bytes32: view
+    def rollup_tip(chain_id: uint256) -> bytes32: view
     def escape_poster(sequence: uint256) -> address: view
-    def forced_item(index: uint256) -> commitments.ForcedItem: view
-    def forced_through() -> uint256: view
+    def forced_status(index: uint256) -> (address, uint256, bool): view
 
 
 # @dev Conditions, as logged in `ViolationProven`.
@@ -68,6 +68,8 @@ REGISTRY: public(immutable(IRegistry))
 INBOX: public(immutable(IInbox))
 # @notice Wei taken per proven violation (capped at the stake left).
 SLASH_AMOUNT: public(immutable(uint256))
+# @notice The registry's term length (L1 blocks).
+TERM_BLOCKS: public(immutable(uint256))
 
 
 event ViolationProven:
@@ -91,6 +93,7 @@ def __init__(registry: IRegistry, inbox: IInbox, slash_amount: uint256):
     REGISTRY = registry
     INBOX = inbox
     SLASH_AMOUNT = slash_amount
+    TERM_BLOCKS = staticcall registry.TERM_BLOCKS()
 
 
 # --- 1. equivocation ---
@@ -180,14 +183,42 @@ def slash_preconf_short_block(
 
 
 @external
-def slash_preconf_not_posted(preconf: commitments.PreconfMsg, signature: Bytes[65]) -> uint256:
+def slash_preconf_not_posted(
+    preconf: commitments.PreconfMsg, signature: Bytes[65], tip_block: uint256, tip_hash: bytes32
+) -> uint256:
     """
     @notice The deadline has passed and no batch has covered the promised block.
+    @param tip_block The rollup's last committed block (from the last `BatchPosted` naming it;
+           ignored if the rollup was never posted).
+    @param tip_hash That block's hash.
     @return The wei slashed.
     """
     digest_id: bytes32 = commitments._preconf_struct_hash(preconf)
     signer: address = self._signer(digest_id, signature)
-    self._check_not_posted(preconf.chain_id, preconf.block_number, preconf.deadline)
+    self._check_not_posted(
+        preconf.chain_id, preconf.block_number, preconf.deadline, tip_block, tip_hash
+    )
+    return self._slash_preconf(signer, digest_id)
+
+
+@external
+def slash_preconf_posted_late(
+    preconf: commitments.PreconfMsg,
+    signature: Bytes[65],
+    header: commitments.BatchHeader,
+    rollup_index: uint256,
+) -> uint256:
+    """
+    @notice The batch that covers the promised block was posted after the deadline: it carries
+            a term that began after the deadline. (Every block is covered by exactly one batch,
+            since each rollup's ranges are contiguous, so this batch was the first to cover it.)
+    @return The wei slashed.
+    """
+    digest_id: bytes32 = commitments._preconf_struct_hash(preconf)
+    signer: address = self._signer(digest_id, signature)
+    self._check_posted_late(
+        header, rollup_index, preconf.chain_id, preconf.block_number, preconf.deadline
+    )
     return self._slash_preconf(signer, digest_id)
 
 
@@ -251,15 +282,40 @@ def slash_bundle_not_posted(
     signature: Bytes[65],
     legs: DynArray[commitments.Leg, commitments.MAX_LEGS],
     leg_index: uint256,
+    tip_block: uint256,
+    tip_hash: bytes32,
 ) -> uint256:
     """
     @notice The receipt's deadline has passed and no batch has covered one leg's block.
+    @param tip_block The leg rollup's last committed block (ignored if never posted).
+    @param tip_hash That block's hash.
     @return The wei slashed.
     """
     leg: commitments.Leg = self._leg(receipt, legs, leg_index)
     digest_id: bytes32 = commitments._bundle_receipt_struct_hash(receipt)
     signer: address = self._signer(digest_id, signature)
-    self._check_not_posted(leg.chain_id, leg.block_number, receipt.deadline)
+    self._check_not_posted(leg.chain_id, leg.block_number, receipt.deadline, tip_block, tip_hash)
+    return self._slash_bundle(signer, digest_id, receipt.beneficiary)
+
+
+@external
+def slash_bundle_posted_late(
+    receipt: commitments.BundleReceiptMsg,
+    signature: Bytes[65],
+    legs: DynArray[commitments.Leg, commitments.MAX_LEGS],
+    leg_index: uint256,
+    header: commitments.BatchHeader,
+    rollup_index: uint256,
+) -> uint256:
+    """
+    @notice The batch that covers one leg's block carries a term that began after the
+            receipt's deadline.
+    @return The wei slashed.
+    """
+    leg: commitments.Leg = self._leg(receipt, legs, leg_index)
+    digest_id: bytes32 = commitments._bundle_receipt_struct_hash(receipt)
+    signer: address = self._signer(digest_id, signature)
+    self._check_posted_late(header, rollup_index, leg.chain_id, leg.block_number, receipt.deadline)
     return self._slash_bundle(signer, digest_id, receipt.beneficiary)
 
 
@@ -274,13 +330,16 @@ def slash_censorship(queue_index: uint256) -> uint256:
     @param queue_index The item's position in the Inbox's forced queue.
     @return The wei slashed.
     """
-    item: commitments.ForcedItem = staticcall INBOX.forced_item(queue_index)
-    assert block.number > item.deadline, "slasher: deadline not passed"
-    assert staticcall INBOX.forced_through() <= queue_index, "slasher: forced item was consumed"
-    leader: address = extcall REGISTRY.fix_leader(item.deadline // staticcall REGISTRY.TERM_BLOCKS())
+    sender: address = empty(address)
+    deadline: uint256 = 0
+    consumed: bool = False
+    sender, deadline, consumed = staticcall INBOX.forced_status(queue_index)
+    assert block.number > deadline, "slasher: deadline not passed"
+    assert not consumed, "slasher: forced item was consumed"
+    leader: address = extcall REGISTRY.fix_leader(deadline // TERM_BLOCKS)
     assert leader != empty(address), "slasher: no leader in that term"
     evidence_id: bytes32 = keccak256(abi_encode(CENSORSHIP, queue_index))
-    return self._slash(CENSORSHIP, leader, evidence_id, item.sender, True)
+    return self._slash(CENSORSHIP, leader, evidence_id, sender, True)
 
 
 # --- 5. malformed batch ---
@@ -443,12 +502,33 @@ def _check_in_range(
 
 @internal
 @view
-def _check_not_posted(chain_id: uint256, block_number: uint256, deadline: uint256):
+def _check_not_posted(
+    chain_id: uint256,
+    block_number: uint256,
+    deadline: uint256,
+    tip_block: uint256,
+    tip_hash: bytes32,
+):
     assert block.number > deadline, "slasher: deadline not passed"
-    if staticcall INBOX.rollup_last_hash(chain_id) != empty(bytes32):
-        assert (
-            staticcall INBOX.rollup_last_block(chain_id) < block_number
-        ), "slasher: block was posted"
+    tip: bytes32 = staticcall INBOX.rollup_tip(chain_id)
+    if tip != empty(bytes32):
+        assert tip == keccak256(abi_encode(tip_block, tip_hash)), "slasher: wrong rollup tip"
+        assert tip_block < block_number, "slasher: block was posted"
+
+
+@internal
+@view
+def _check_posted_late(
+    header: commitments.BatchHeader,
+    rollup_index: uint256,
+    chain_id: uint256,
+    block_number: uint256,
+    deadline: uint256,
+):
+    rollup: commitments.RollupCommitment = self._committed_rollup(header, rollup_index)
+    self._check_in_range(rollup, chain_id, block_number)
+    # the inbox only accepts a header carrying the term it is posted in
+    assert header.term * TERM_BLOCKS > deadline, "slasher: batch not late"
 
 
 @internal

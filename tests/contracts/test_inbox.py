@@ -67,8 +67,10 @@ def test_leader_posts_a_chain_of_batches(chain, inbox, staked, model):
     assert inbox.next_sequence() == 3
     for chain_id in (CHAIN_A, CHAIN_B):
         number, block_hash = model.tips[chain_id]
-        assert inbox.rollup_last_block(chain_id) == number == 3
-        assert bytes(inbox.rollup_last_hash(chain_id)) == block_hash
+        assert number == 3
+        assert bytes(inbox.rollup_tip(chain_id)) == c.keccak((3).to_bytes(32, "big") + block_hash)
+        assert inbox.rollup_tip_matches(chain_id, 3, block_hash)
+        assert not inbox.rollup_tip_matches(chain_id, 2, block_hash)
 
 
 def test_batch_checks(chain, inbox, staked, model):
@@ -90,8 +92,9 @@ def test_batch_checks(chain, inbox, staked, model):
     attempt("inbox: rollups not sorted by chain id", rollups=(b, a))
     attempt("inbox: rollups not sorted by chain id", rollups=(a, a))
     gap = replace(a, first_block=a.first_block + 1, last_block=a.first_block + 1)
-    attempt("inbox: rollup blocks not continuous", rollups=(gap, b))
-    attempt("inbox: parent hash mismatch", rollups=(replace(a, parent_hash=rand32()), b))
+    attempt("inbox: rollup does not continue its last block", rollups=(gap, b))
+    fork = replace(a, parent_hash=rand32())
+    attempt("inbox: rollup does not continue its last block", rollups=(fork, b))
     attempt("inbox: forced_through beyond queue", forced_through=1)
     # and the untouched header still goes through
     post(inbox, model, replace(good, term=current_term(chain)), payload, staked)

@@ -430,3 +430,19 @@ def test_registry_state_machine(chain, bare_registry, accounts, keeper, treasury
         ),
     )
     assert TERM_BLOCKS < EVIDENCE_WINDOW_BLOCKS < UNBONDING_BLOCKS
+
+
+def test_leader_of_an_old_term_uses_the_block_hash_history(chain, registry, sequencer_account, lp):
+    """Seeds older than 256 blocks come from the EIP-2935 history contract (prague), up to 8,191
+    blocks (beyond, an unfixed term reverts "registry: seed no longer available": not tested,
+    mining 8,200 blocks takes anvil too long); a fixed term keeps its leader."""
+    registry.register(value=MIN_STAKE, sender=sequencer_account)
+    registry.register(value=MIN_STAKE, sender=lp)
+    old = current_term(chain) + 1
+    fixed = old + 1
+    mine_to_term_start(chain, fixed)
+    leader = registry.fix_leader(fixed, sender=lp).return_value
+    chain.mine(400)  # the seed of `old` is now beyond BLOCKHASH's 256 blocks
+    drawn = registry.leader_of(old)
+    assert drawn in (sequencer_account.address, lp.address)
+    assert registry.leader_of(fixed) == leader

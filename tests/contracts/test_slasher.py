@@ -16,7 +16,10 @@ from l1_helpers import (
     CHAIN_B,
     FORCE_FEE,
     SLASH_AMOUNT,
+    TERM_BLOCKS,
     current_term,
+    height,
+    mine_to_term_start,
     mine_until,
     payload_and_hash,
     rand32,
@@ -188,6 +191,8 @@ def test_preconf_block_too_short(chain, registry, slasher, committed, domain, se
     sig = seq_signer.sign(domain, broken)
     with ape.reverts("slasher: signer has no stake"):
         call(broken, STRANGER.sign(domain, broken))
+    with ape.reverts("slasher: signer has no stake"):  # signed for another verifying contract
+        call(broken, seq_signer.sign(replace(domain, verifying_contract=rand32()[:20]), broken))
     with ape.reverts("slasher: block not in batch"):  # another batch's header
         call(broken, sig, header=committed["h2"])
     with ape.reverts("slasher: header not committed"):
@@ -209,21 +214,72 @@ def test_preconf_block_not_posted_by_deadline(
     posted = c.PreconfMsg(CHAIN_A, 3, 0, rand32(), deadline)
     sig = seq_signer.sign(domain, late)
 
-    def call(p, sig):
-        return slasher.slash_preconf_not_posted(preconf_tuple(p), sig, sender=trader)
+    tip = model.tips[CHAIN_A]
+
+    def call(p, sig, tip=tip):
+        return slasher.slash_preconf_not_posted(preconf_tuple(p), sig, *tip, sender=trader)
 
     with ape.reverts("slasher: deadline not passed"):
         call(late, sig)
     mine_until(chain, deadline + 1)
+    with ape.reverts("slasher: wrong rollup tip"):  # claiming the rollup stopped earlier
+        call(late, sig, tip=(2, committed["a1"].blocks[-1].block_hash))
     with ape.reverts("slasher: block was posted"):
         call(posted, seq_signer.sign(domain, posted))
     with ape.reverts("slasher: signer has no stake"):
         call(late, STRANGER.sign(domain, late))
+    with ape.reverts("slasher: signer has no stake"):  # signed for another L1
+        call(late, seq_signer.sign(replace(domain, chain_id=1), late))
     payouts = Payouts(registry, trader)
     assert call(late, sig).return_value == SLASH_AMOUNT
     check_split(payouts, trader, trader)
     with ape.reverts("registry: evidence already used"):
         call(late, sig)
+
+
+def test_preconf_and_bundle_posted_late(
+    chain, registry, slasher, inbox, model, fixture_ready, domain, seq_signer, trader, lp
+):
+    deadline = height(chain) + 2
+    on_time = post_ranges(
+        chain, inbox, model, [model.range(model.next_blocks(CHAIN_A, [1]))], fixture_ready
+    )
+    mine_to_term_start(chain, current_term(chain) + 2)  # this term began after the deadline
+    late = post_ranges(
+        chain, inbox, model, [model.range(model.next_blocks(CHAIN_A, [1]))], fixture_ready
+    )
+    assert late.term * TERM_BLOCKS > deadline >= on_time.term * TERM_BLOCKS
+
+    def preconf(block):
+        p = c.PreconfMsg(CHAIN_A, block, 0, rand32(), deadline)
+        return preconf_tuple(p), seq_signer.sign(domain, p)
+
+    with ape.reverts("slasher: batch not late"):
+        slasher.slash_preconf_posted_late(*preconf(1), on_time.as_tuple(), 0, sender=trader)
+    with ape.reverts("slasher: block not in batch"):
+        slasher.slash_preconf_posted_late(*preconf(2), on_time.as_tuple(), 0, sender=trader)
+    evidence = preconf(2)
+    payouts = Payouts(registry, trader)
+    tx = slasher.slash_preconf_posted_late(*evidence, late.as_tuple(), 0, sender=trader)
+    assert tx.return_value == SLASH_AMOUNT
+    check_split(payouts, trader, trader)
+    with ape.reverts("registry: evidence already used"):
+        slasher.slash_preconf_posted_late(*evidence, late.as_tuple(), 0, sender=trader)
+
+    legs = [(CHAIN_A, 1, 0, rand32()), (CHAIN_A, 2, 0, rand32())]
+    receipt = c.BundleReceiptMsg(rand32(), c.legs_hash(legs), lp.address, deadline)
+    r = (receipt.bundle_hash, receipt.legs_hash, lp.address, deadline)
+    sig = seq_signer.sign(domain, receipt)
+    with ape.reverts("slasher: batch not late"):
+        slasher.slash_bundle_posted_late(r, sig, legs, 0, on_time.as_tuple(), 0, sender=trader)
+    with ape.reverts("slasher: signer has no stake"):
+        slasher.slash_bundle_posted_late(
+            r, STRANGER.sign(domain, receipt), legs, 1, late.as_tuple(), 0, sender=trader
+        )
+    payouts = Payouts(registry, trader, lp)
+    tx = slasher.slash_bundle_posted_late(r, sig, legs, 1, late.as_tuple(), 0, sender=trader)
+    assert tx.return_value == SLASH_AMOUNT
+    check_split(payouts, trader, lp)
 
 
 # --- 3. bundle violation ---
@@ -296,7 +352,7 @@ def test_bundle_leg_not_successful(
 
 
 def test_bundle_short_block_and_not_posted(
-    chain, registry, slasher, bundle, domain, seq_signer, lp, trader
+    chain, registry, slasher, bundle, domain, seq_signer, lp, trader, model
 ):
     header, ranges = bundle["header"], bundle["ranges"]
     block_a = bundle["legs"][0][1]
@@ -314,24 +370,29 @@ def test_bundle_short_block_and_not_posted(
     check_split(payouts, trader, lp)
     # the same receipt is one piece of evidence: its other leg cannot slash again
     mine_until(chain, deadline + 1)
+    tip_b = model.tips[CHAIN_B]
     with ape.reverts("registry: evidence already used"):
-        slasher.slash_bundle_not_posted(receipt_tuple, sig, legs, 1, sender=trader)
+        slasher.slash_bundle_not_posted(receipt_tuple, sig, legs, 1, *tip_b, sender=trader)
+    with ape.reverts("slasher: signer has no stake"):
+        slasher.slash_bundle_not_posted(
+            receipt_tuple, STRANGER.sign(domain, receipt), legs, 1, *tip_b, sender=trader
+        )
     # a fresh receipt whose leg B block was never posted
     legs2 = [(CHAIN_B, 50, 0, rand32())]
     receipt2 = c.BundleReceiptMsg(rand32(), c.legs_hash(legs2), lp.address, deadline)
     r2 = (receipt2.bundle_hash, receipt2.legs_hash, receipt2.beneficiary, receipt2.deadline)
     sig2 = seq_signer.sign(domain, receipt2)
     payouts = Payouts(registry, trader, lp)
-    assert slasher.slash_bundle_not_posted(r2, sig2, legs2, 0, sender=trader).return_value == (
-        SLASH_AMOUNT
-    )
+    assert slasher.slash_bundle_not_posted(
+        r2, sig2, legs2, 0, *tip_b, sender=trader
+    ).return_value == (SLASH_AMOUNT)
     check_split(payouts, trader, lp)
     posted_legs = [(CHAIN_B, bundle["legs"][1][1], 0, rand32())]
     receipt3 = replace(receipt2, legs_hash=c.legs_hash(posted_legs))
     r3 = (receipt3.bundle_hash, receipt3.legs_hash, receipt3.beneficiary, receipt3.deadline)
     with ape.reverts("slasher: block was posted"):
         slasher.slash_bundle_not_posted(
-            r3, seq_signer.sign(domain, receipt3), posted_legs, 0, sender=trader
+            r3, seq_signer.sign(domain, receipt3), posted_legs, 0, *tip_b, sender=trader
         )
 
 
