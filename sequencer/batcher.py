@@ -200,18 +200,48 @@ class InboxView:
         self.registry = w3.eth.contract(
             address=Web3.to_checksum_address(registry[0]), abi=registry[1]
         )
+        self._tips: dict[int, tuple[int, bytes]] = {}
+        self._scanned_to = -1
 
     def state(self, chain_ids: Sequence[int]) -> InboxState:
         f = self.inbox.functions
         sequence = f.next_sequence().call()
         prev = f.batch_hash(sequence - 1).call() if sequence else cm.ZERO_HASH
+        tips = self.tips()
         return InboxState(
             next_sequence=sequence,
             prev_hash=bytes(prev),
             term=self.registry.functions.current_term().call(),
             forced_through=f.forced_through().call(),
-            last_block={c: f.rollup_last_block(c).call() for c in chain_ids},
+            last_block={c: tips.get(c, (0, cm.ZERO_HASH))[0] for c in chain_ids},
         )
+
+    def tips(self) -> dict[int, tuple[int, bytes]]:
+        """The last committed (block number, block hash) of each rollup.
+
+        The inbox stores only a hash of each rollup's tip; the number and hash are in the headers
+        of the `BatchPosted` events. Events are read incrementally, and every cached tip is
+        checked against the inbox (`rollup_tip_matches`), so an L1 reorg that removed a batch
+        makes the view read the events again from the start.
+        """
+        head = self.w3.eth.block_number
+        if self._scanned_to < head:
+            event = self.inbox.events.BatchPosted()
+            for entry in sorted(
+                event.get_logs(from_block=self._scanned_to + 1, to_block=head),
+                key=lambda e: (e["blockNumber"], e["logIndex"]),
+            ):
+                from sequencer.derive import header_from_abi
+
+                for rollup in header_from_abi(entry["args"]["header"]).rollups:
+                    self._tips[rollup.chain_id] = (rollup.last_block, rollup.last_block_hash)
+            self._scanned_to = head
+        f = self.inbox.functions
+        for chain_id, (number, block_hash) in list(self._tips.items()):
+            if not f.rollup_tip_matches(chain_id, number, block_hash).call():
+                self._tips, self._scanned_to = {}, -1
+                return self.tips()
+        return dict(self._tips)
 
     def can_post(self, poster: str) -> bool:
         """Whether `poster` may post now: the term's leader, or anyone through the escape hatch."""
