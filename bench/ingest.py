@@ -242,11 +242,8 @@ async def bench(args: argparse.Namespace) -> dict:
             service = subprocess.Popen(
                 [
                     sys.executable,
-                    *(
-                        ["/tmp/svc_runprof.py"]
-                        if os.environ.get("BENCH_PROFILE")
-                        else ["-m", "sequencer.cli"]
-                    ),
+                    "-m",
+                    "sequencer.cli",
                     "run",
                     "--manifest",
                     str(manifest),
@@ -299,9 +296,6 @@ async def bench(args: argparse.Namespace) -> dict:
                 results["burst"]["included_tx_s"] = round(burst.accepted / included_s, 1)
                 print(_fmt(burst), f"| included {burst.accepted / included_s:8.0f} tx/s")
             finally:
-                if os.environ.get("BENCH_PROFILE"):
-                    service.send_signal(signal.SIGUSR1)
-                    time.sleep(2)
                 service.send_signal(signal.SIGTERM)
                 service.wait(30)
 
