@@ -236,5 +236,32 @@ def run(
         raise click.ClickException(str(exc)) from exc
 
 
+@main.command("status")
+@click.option("--url", default="http://127.0.0.1:8547", show_default=True)
+def status(url: str) -> None:
+    """Show a running sequencer's state (seq_status): signer, L1 head, each rollup's head."""
+    from sequencer.devnet import rpc_call
+
+    try:
+        state = rpc_call(url.rstrip("/") + "/", "seq_status", [], timeout=5.0)
+    except (OSError, DevnetError) as exc:
+        raise click.ClickException(f"no sequencer answering at {url}: {exc}") from exc
+    click.echo(
+        f"signer   {state['signer']}  (verifying contract "
+        f"{state['domain']['verifyingContract']} on L1 {state['domain']['chainId']})"
+    )
+    click.echo(
+        f"L1 head  {state['l1Head']}   slots built {state['slots']}   "
+        f"ordering {state['ordering']}   halted {state['halted'] or 'no'}"
+    )
+    for chain_id, chain in state["chains"].items():
+        click.echo(
+            f"rollup {chain_id:<6} head {chain['head']:<8} pending {chain['pending']:<6} "
+            f"last planned {chain['lastPlannedBlock']}  gas limit {chain['blockGasLimit']}"
+        )
+    if state["halted"]:
+        raise SystemExit(1)
+
+
 if __name__ == "__main__":
     main()
