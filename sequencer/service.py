@@ -578,8 +578,12 @@ class Sequencer:
             try:
                 record = await future
                 break
-            except _Held:  # its sender has a bundle leg being mined: wait for the slot's end
+            except _Held:  # a bundle leg of its sender is being mined, or its account was evicted
                 await self.bundle_book.released.wait()
+                try:
+                    await self._ensure_account(chain, tx.sender)
+                except EngineError as exc:
+                    raise RpcError(ERR_INTERNAL, f"engine unavailable: {exc}") from None
                 future = asyncio.get_running_loop().create_future()
         self.metrics.latency_of(label).observe(time.perf_counter() - started)
         return record
@@ -609,6 +613,10 @@ class Sequencer:
                     self.metrics.rejected.labels(str(chain_id), exc.reason).inc()
                     future.set_exception(RpcError(ERR_SERVER, exc.message))
                     continue
+                except Exception as exc:  # noqa: BLE001 - never leave a request waiting
+                    log.exception("admission failed", extra={"event": "admit_error"})
+                    future.set_exception(RpcError(ERR_INTERNAL, f"internal error: {exc}"))
+                    continue
                 records.append(record)
                 waiting.append((future, record))
             self.metrics.pending.labels(chain_id).set(chain.plan.pending_count())
@@ -623,6 +631,8 @@ class Sequencer:
     ) -> PreconfRecord:
         if tx.sender in self.bundle_book.held.get(chain.chain_id, ()):
             raise _Held()
+        if not chain.ledger.known(tx.sender):
+            raise _Held()  # evicted from the cache since it was read: read it again
         if tx.tx_hash in self.promises:
             raise TxRejected("already_known", "already known")
         target = chain.plan.target(tx.gas)
