@@ -532,8 +532,8 @@ class Builder:
                             failed += [b for b in bundles if leg in b.legs and b not in failed]
             if not failed:
                 break
-            for bundle in failed:
-                bundle.status, bundle.reason = "dropped", "a leg failed or was refused"
+            for bundle in failed:  # its status changes only once the slot is settled
+                bundle.reason = "a leg failed or was refused"
             dropped += failed
             bundles = [b for b in bundles if b not in failed]
             for runtime, block in zip(self.chains, blocks, strict=True):
@@ -560,7 +560,6 @@ class Builder:
                 )
             await self._record(runtime, sealed, head, started)
         for bundle in bundles:
-            bundle.status = "included"
             included.append((bundle, [positions[leg.tx_hash] for leg in bundle.legs]))
         await self.bundles.settled(included, dropped)
 
