@@ -340,7 +340,7 @@ class Sequencer:
         }
         self._seen: set[bytes] = set()  # every tx hash ever promised (journal + this run)
         self.metrics = metrics
-        self.journal = Journal(config.journal)
+        self.journal = Journal(config.journal, config.journal_synchronous)
         self.chains: dict[int, ChainState] = {}
         self.promises: dict[bytes, PreconfRecord] = {}  # unsealed promises, by tx hash
         self.l1_head = 0
