@@ -242,11 +242,8 @@ async def bench(args: argparse.Namespace) -> dict:
             service = subprocess.Popen(
                 [
                     sys.executable,
-                    *(
-                        ["/tmp/svc_runprof.py"]
-                        if os.environ.get("BENCH_PROFILE")
-                        else ["-m", "sequencer.cli"]
-                    ),
+                    "-m",
+                    "sequencer.cli",
                     "run",
                     "--manifest",
                     str(manifest),
@@ -262,7 +259,11 @@ async def bench(args: argparse.Namespace) -> dict:
                 stdout=subprocess.PIPE,
                 stderr=open(tmp / "service.log", "wb"),
                 text=True,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                env={
+                    **os.environ,
+                    "PYTHONPATH": str(ROOT),
+                    "SEQUENCER_JOURNAL_SYNCHRONOUS": args.journal_sync,
+                },
             )
             try:
                 line = service.stdout.readline()
@@ -299,9 +300,6 @@ async def bench(args: argparse.Namespace) -> dict:
                 results["burst"]["included_tx_s"] = round(burst.accepted / included_s, 1)
                 print(_fmt(burst), f"| included {burst.accepted / included_s:8.0f} tx/s")
             finally:
-                if os.environ.get("BENCH_PROFILE"):
-                    service.send_signal(signal.SIGUSR1)
-                    time.sleep(2)
                 service.send_signal(signal.SIGTERM)
                 service.wait(30)
 
@@ -405,6 +403,12 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=12_000)
     parser.add_argument(
         "--batch", type=int, default=20, help="txs per JSON-RPC batch in the burst (both sides)"
+    )
+    parser.add_argument(
+        "--journal-sync",
+        choices=["FULL", "NORMAL"],
+        default="FULL",
+        help="FULL (the service default) fsyncs every commit; NORMAL shows what fsync costs",
     )
     args = parser.parse_args()
     results = asyncio.run(bench(args))

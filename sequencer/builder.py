@@ -7,13 +7,15 @@ A block's plan only grows at its end, and a promised position never moves.
 `Builder` (async, at the edge) turns the plan into blocks, one per rollup per slot, rollup A
 first: it drops stray transactions from the engine's pool, sends the block's transactions in
 promised order, mines with the slot's timestamp, checks that the mined block is exactly the plan
-(and halts loudly otherwise), signs the block header and journals it.
+(and halts loudly otherwise), signs the block header and journals it. Bundle legs (from a
+`BundleSource`) go after the promised transactions; if any leg fails, every engine is rewound
+to its snapshot and the slot is mined again without that bundle.
 It never admits or refuses a transaction, and never changes a promised position.
 
 Not built yet (their sources are other parts of the system, not faked here): forced transactions
 from the L1 SharedInbox queue, which go first in the next block the plan *opens*
 (`ChainPlan._open` is that moment), and, on rollup B, relays of the messages rollup A's block sent
-in the same slot; bundle legs come after both.
+in the same slot, between B's promised transactions and the bundle legs.
 """
 
 from __future__ import annotations
@@ -530,8 +532,8 @@ class Builder:
                             failed += [b for b in bundles if leg in b.legs and b not in failed]
             if not failed:
                 break
-            for bundle in failed:
-                bundle.status, bundle.reason = "dropped", "a leg failed or was refused"
+            for bundle in failed:  # its status changes only once the slot is settled
+                bundle.reason = "a leg failed or was refused"
             dropped += failed
             bundles = [b for b in bundles if b not in failed]
             for runtime, block in zip(self.chains, blocks, strict=True):
@@ -558,7 +560,6 @@ class Builder:
                 )
             await self._record(runtime, sealed, head, started)
         for bundle in bundles:
-            bundle.status = "included"
             included.append((bundle, [positions[leg.tx_hash] for leg in bundle.legs]))
         await self.bundles.settled(included, dropped)
 

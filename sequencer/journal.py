@@ -122,11 +122,19 @@ class Journal:
     """SQLite journal with a group-committing writer thread. Create, `load()`, `start()`, use,
     `close()`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         self.path = path
+        self.synchronous = synchronous
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._connect()
         self._db.executescript(SCHEMA)
+        # Commits never checkpoint (that would put a database fsync inside a request's commit);
+        # a checkpointer thread copies the WAL into the database in the background instead.
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._stopping = threading.Event()
+        self._checkpointer: threading.Thread | None = None
         self._reader = self._connect()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -136,7 +144,7 @@ class Journal:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db.execute(f"PRAGMA synchronous={self.synchronous}")
         return db
 
     # --- startup (synchronous, before the writer runs) ---
@@ -177,8 +185,26 @@ class Journal:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._writer, name="journal-writer", daemon=True)
         self._thread.start()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="journal-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self, interval_s: float = 1.0) -> None:
+        """PASSIVE checkpoints: never block the writer; the WAL stays bounded."""
+        db = self._connect()
+        try:
+            while not self._stopping.wait(interval_s):
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            db.close()
 
     def close(self) -> None:
+        self._stopping.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=10)
+            self._checkpointer = None
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join(timeout=10)

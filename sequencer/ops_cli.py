@@ -201,14 +201,26 @@ def derive(manifest: Path, from_block: int) -> None:
 
 @click.command("status")
 @click.option(
-    "--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True
+    "--manifest",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="With a manifest: the live view, L1 batches and stakes too.",
 )
 @click.option(
-    "--rpc", default="http://127.0.0.1:8547", show_default=True, help="The sequencer's RPC."
+    "--rpc",
+    "--url",
+    "rpc",
+    default="http://127.0.0.1:8547",
+    show_default=True,
+    help="The sequencer's RPC.",
 )
 @click.option("--once", is_flag=True, help="Print one snapshot and exit.")
-def status(manifest: Path, rpc: str, once: bool) -> None:
-    """Live view: slots, pre-confirmations, batches on L1 (bytes and gas per L2 tx), stakes."""
+def status(manifest: Path | None, rpc: str, once: bool) -> None:
+    """A running sequencer's state; with --manifest, the live view of the whole system (slots,
+    pre-confirmations, batches on L1 with bytes and gas per L2 tx, leader and stake)."""
+    if manifest is None:
+        _print_seq_status(rpc)
+        return
     from rich.console import Console
     from rich.live import Live
 
@@ -226,6 +238,31 @@ def status(manifest: Path, rpc: str, once: bool) -> None:
                 live.update(render(collector.snapshot()))
         except KeyboardInterrupt:
             pass
+
+
+def _print_seq_status(url: str) -> None:
+    """seq_status as text: signer, L1 head, each rollup's head; exit 1 if the builder halted."""
+    from sequencer.devnet import DevnetError, rpc_call
+
+    try:
+        state = rpc_call(url.rstrip("/") + "/", "seq_status", [], timeout=5.0)
+    except (OSError, DevnetError) as exc:
+        raise click.ClickException(f"no sequencer answering at {url}: {exc}") from exc
+    click.echo(
+        f"signer   {state['signer']}  (verifying contract "
+        f"{state['domain']['verifyingContract']} on L1 {state['domain']['chainId']})"
+    )
+    click.echo(
+        f"L1 head  {state['l1Head']}   slots built {state['slots']}   "
+        f"ordering {state['ordering']}   halted {state['halted'] or 'no'}"
+    )
+    for chain_id, chain in state["chains"].items():
+        click.echo(
+            f"rollup {chain_id:<6} head {chain['head']:<8} pending {chain['pending']:<6} "
+            f"last planned {chain['lastPlannedBlock']}  gas limit {chain['blockGasLimit']}"
+        )
+    if state["halted"]:
+        raise SystemExit(1)
 
 
 # --- the whole system, for `make devnet` ---

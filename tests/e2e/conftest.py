@@ -89,6 +89,15 @@ class ServiceThread:
             await runner.cleanup()
             await self.seq.stop()
 
+    def call_in_loop(self, fn):
+        """Run `fn()` on the service's event loop thread and return its result."""
+        assert self._loop is not None
+
+        async def call():
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(10)
+
     @property
     def running(self) -> bool:
         return self._thread.is_alive()

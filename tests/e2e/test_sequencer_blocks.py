@@ -12,7 +12,7 @@ from test_sequencer_preconfs import signed_transfer, wait_sealed
 
 from sequencer.builder import BuildError, block_statuses, verify_and_sign
 from sequencer.commitments import Domain, Signer
-from sequencer.config import DEVNET_SEQUENCER_KEY
+from sequencer.config import DEVNET_SEQUENCER_ADDRESS, DEVNET_SEQUENCER_KEY
 from sequencer.service import EngineClient
 
 
@@ -90,3 +90,16 @@ def test_metrics_count_what_happened_and_logs_hold_no_key(sequencer_service, tra
     assert 'seq_pending_txs{chain="901"} 0.0' in text
     logged = caplog.text + text
     assert DEVNET_SEQUENCER_KEY[2:] not in logged and DEVNET_SEQUENCER_KEY[2:].upper() not in logged
+
+
+def test_status_command_shows_the_running_sequencer(sequencer_service):
+    from click.testing import CliRunner
+
+    from sequencer.cli import main
+
+    result = CliRunner().invoke(main, ["status", "--url", sequencer_service.url])
+    assert result.exit_code == 0, result.output
+    assert DEVNET_SEQUENCER_ADDRESS in result.output
+    assert "rollup 901" in result.output and "rollup 902" in result.output
+    missing = CliRunner().invoke(main, ["status", "--url", "http://127.0.0.1:9"])
+    assert missing.exit_code != 0 and "no sequencer answering" in missing.output

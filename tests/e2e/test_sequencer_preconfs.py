@@ -102,3 +102,18 @@ def test_every_preconfirmation_matches_the_mined_position(
         assert recover(digest(service.domain, msg), sig) == DEVNET_SEQUENCER_ADDRESS
     status = service.result("/", "seq_status")
     assert status["halted"] is None and status["slots"] > 0
+
+
+def test_an_evicted_sender_is_read_again_before_admission(sequencer_service, trader, lp):
+    service = sequencer_service
+    first = service.result(
+        "/901", "eth_sendRawTransaction", [signed_transfer(trader.private_key, 901, 0, lp.address)]
+    )
+    wait_sealed(service, 901, first)
+    ledger = service.seq.chains[901].ledger
+    service.call_in_loop(lambda: ledger.forget_idle(keep=0))  # a full cache does this at a seal
+    assert not ledger.known(trader.address)
+    second = service.result(
+        "/901", "seq_sendRawTransaction", [signed_transfer(trader.private_key, 901, 1, lp.address)]
+    )
+    assert wait_sealed(service, 901, second["txHash"])["status"] == "success"
