@@ -27,6 +27,24 @@ def _clear_chain_id_cache() -> None:
     ape_chain._chain_id_cache.clear()
 
 
+_CACHE_NAMES = ("contract_types", "proxy_infos", "contract_creations", "blueprints")
+
+
+def _swap_contract_caches(memories: dict[str, dict]) -> dict[str, dict]:
+    """Install `memories` as ape's in-memory contract caches; return the ones they replace.
+
+    ape keys its contract caches by network ("ethereum:local"), which every anvil here shares,
+    and the same deployer nonce gives the same address on the L1 and on each rollup: without one
+    cache per chain, ape would decode a revert or a log of one chain with another chain's ABI.
+    """
+    previous = {}
+    for name in _CACHE_NAMES:
+        cache = getattr(ape_chain.contracts, name)
+        previous[name] = cache.memory
+        cache.memory = memories.get(name, {})
+    return previous
+
+
 @dataclass
 class ApeChain:
     """One chain of the devnet, as ape and web3.py see it."""
@@ -35,8 +53,11 @@ class ApeChain:
     role: str
     chain_id: int
     url: str
+    block_time: int | None = None  # interval mining (the devnet L1), restored after automining
     _provider: ProviderAPI | None = field(default=None, init=False, repr=False)
     _w3: Web3 | None = field(default=None, init=False, repr=False)
+    _base_fees: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _contract_caches: dict[str, dict] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def w3(self) -> Web3:
@@ -78,9 +99,11 @@ class ApeChain:
                     f"ape reports chain id {ape_chain.chain_id} for {self.name}, "
                     f"expected {self.chain_id}"
                 )
+            outer = _swap_contract_caches(self._contract_caches)
             try:
                 yield provider
             finally:
+                self._contract_caches = _swap_contract_caches(outer)
                 _clear_chain_id_cache()
         _clear_chain_id_cache()
 
@@ -101,18 +124,45 @@ class ApeChain:
             yield
         finally:
             self.set_automine(before)
+            if self.block_time:
+                # evm_setAutomine(false) also stops interval mining: switch it back on.
+                self.rpc("evm_setIntervalMining", [self.block_time])
 
     def snapshot(self) -> str:
-        return self.rpc("evm_snapshot")
+        """evm_snapshot, remembering the next block's base fee.
+
+        anvil does not revert its base-fee tracker with evm_revert: without this, the first block
+        mined after a revert gets the base fee that followed the reverted blocks, and its hash
+        differs from the same block on a fresh engine.
+        """
+        pending = self.rpc("eth_getBlockByNumber", ["pending", False])
+        snapshot_id = self.rpc("evm_snapshot")
+        self._base_fees[snapshot_id] = pending["baseFeePerGas"]
+        return snapshot_id
 
     def revert(self, snapshot_id: str) -> None:
         if not self.rpc("evm_revert", [snapshot_id]):
             raise RuntimeError(f"evm_revert({snapshot_id}) failed on {self.name}")
+        base_fee = self._base_fees.pop(snapshot_id, None)
+        if base_fee is not None:
+            self.rpc("anvil_setNextBlockBaseFeePerGas", [base_fee])
 
 
 def chains_from_state(state: dict) -> list[ApeChain]:
     """Handles for the chains recorded in a `sequencer devnet` state file."""
     return [
-        ApeChain(name=c["name"], role=c["role"], chain_id=c["chain_id"], url=c["url"])
+        ApeChain(
+            name=c["name"],
+            role=c["role"],
+            chain_id=c["chain_id"],
+            url=c["url"],
+            block_time=_block_time(c.get("flags", [])),
+        )
         for c in state["chains"]
     ]
+
+
+def _block_time(flags: list[str]) -> int | None:
+    if "--block-time" in flags:
+        return int(flags[flags.index("--block-time") + 1])
+    return None

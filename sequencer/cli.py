@@ -68,6 +68,26 @@ def devnet() -> None:
     default=None,
     help="Stop everything after this many seconds (for scripted runs).",
 )
+@click.option(
+    "--run/--no-run",
+    "run_services",
+    default=True,
+    show_default=True,
+    help="After deploying: run the sequencer, the batcher and the live status view.",
+)
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="With --run: also run the demo workload.",
+)
+@click.option(
+    "--rpc-port",
+    type=int,
+    default=8547,
+    show_default=True,
+    help="With --run: the sequencer's RPC port.",
+)
 def devnet_up(
     l1_port: int,
     rollup_ports: str,
@@ -76,10 +96,15 @@ def devnet_up(
     deploy: bool,
     manifest: Path,
     exit_after: float | None,
+    run_services: bool,
+    demo: bool,
+    rpc_port: int,
 ) -> None:
     """Start the chains and keep them running until Ctrl-C (or SIGTERM).
 
-    Every anvil started here dies with this process, however it ends.
+    With --deploy (default) the contracts are deployed and the manifest written; with --run
+    (default) the sequencer, the batcher and the demo then run with a live status view. Every
+    process started here dies with this process, however it ends.
     """
     try:
         ports = [int(p) for p in rollup_ports.split(",") if p]
@@ -103,14 +128,35 @@ def devnet_up(
             if deploy:
                 _run_deploy(state_file, manifest)
             click.echo("devnet running; Ctrl-C stops every process it started")
-            started = time.monotonic()
-            while exit_after is None or time.monotonic() - started < exit_after:
+
+            def chains_alive() -> None:
                 for chain in net.running():
                     if not _alive_child(chain.pid):
                         raise click.ClickException(
                             f"anvil for {chain.spec.name} died; see {chain.log_path}"
                         )
-                time.sleep(0.5)
+
+            from sequencer.ops_cli import StackNotReady, run_stack
+
+            stack_ran = False
+            if deploy and run_services:
+                try:
+                    run_stack(
+                        manifest,
+                        state_file.parent / "logs",
+                        rpc_port,
+                        demo,
+                        exit_after,
+                        chains_alive,
+                    )
+                    stack_ran = True
+                except StackNotReady as exc:
+                    click.echo(f"warning: {exc.message}; the chains keep running", err=True)
+            if not stack_ran:
+                started = time.monotonic()
+                while exit_after is None or time.monotonic() - started < exit_after:
+                    chains_alive()
+                    time.sleep(0.5)
         except KeyboardInterrupt:
             click.echo("\nstopping devnet")
         finally:
@@ -236,31 +282,14 @@ def run(
         raise click.ClickException(str(exc)) from exc
 
 
-@main.command("status")
-@click.option("--url", default="http://127.0.0.1:8547", show_default=True)
-def status(url: str) -> None:
-    """Show a running sequencer's state (seq_status): signer, L1 head, each rollup's head."""
-    from sequencer.devnet import rpc_call
+def _register_ops_commands() -> None:
+    from sequencer.ops_cli import batch, derive, status
 
-    try:
-        state = rpc_call(url.rstrip("/") + "/", "seq_status", [], timeout=5.0)
-    except (OSError, DevnetError) as exc:
-        raise click.ClickException(f"no sequencer answering at {url}: {exc}") from exc
-    click.echo(
-        f"signer   {state['signer']}  (verifying contract "
-        f"{state['domain']['verifyingContract']} on L1 {state['domain']['chainId']})"
-    )
-    click.echo(
-        f"L1 head  {state['l1Head']}   slots built {state['slots']}   "
-        f"ordering {state['ordering']}   halted {state['halted'] or 'no'}"
-    )
-    for chain_id, chain in state["chains"].items():
-        click.echo(
-            f"rollup {chain_id:<6} head {chain['head']:<8} pending {chain['pending']:<6} "
-            f"last planned {chain['lastPlannedBlock']}  gas limit {chain['blockGasLimit']}"
-        )
-    if state["halted"]:
-        raise SystemExit(1)
+    for command in (batch, derive, status):
+        main.add_command(command)
+
+
+_register_ops_commands()
 
 
 if __name__ == "__main__":

@@ -32,6 +32,10 @@ STATUS_REVERTED = 0
 STATUS_SUCCESS = 1
 STATUS_SKIPPED = 2
 
+# A forced-queue item that the engine refused is committed as a tx leaf with status 2 at index
+# SKIPPED_INDEX_BASE + its queue index: a position no real transaction can hold.
+SKIPPED_INDEX_BASE = 2**128
+
 TX_LEAF_TAG = 1
 BLOCK_LEAF_TAG = 2
 
@@ -360,6 +364,12 @@ class Signer:
 
     def __repr__(self) -> str:
         return f"Signer({self.address})"
+
+    def local_account(self):
+        """The same key as an eth-account LocalAccount, for the L1 transaction manager."""
+        from eth_account import Account
+
+        return Account.from_key(self._key.to_bytes())
 
     def sign_digest(self, digest32: bytes) -> bytes:
         """65 bytes r || s || v with v in {27, 28} and low s (what snekmate's ecdsa accepts)."""

@@ -30,7 +30,19 @@ DEVNET_MNEMONIC = "test test test test test test test test test test test junk"
 
 L1_FLAGS = ("--block-time", "1", "--hardfork", "prague")
 L1_TEST_FLAGS = ("--hardfork", "prague")  # automine in tests
-ROLLUP_FLAGS = ("--no-mining", "--order", "fifo", "--hardfork", "prague")
+# Every rollup engine starts from the same genesis (fixed genesis timestamp), so that a fresh
+# engine that replays the same transactions with the same block timestamps reproduces every block
+# hash and state root: this is what derivation from L1 relies on.
+ROLLUP_GENESIS_TIMESTAMP = 1_767_225_600  # 2026-01-01T00:00:00Z
+ROLLUP_FLAGS = (
+    "--no-mining",
+    "--order",
+    "fifo",
+    "--hardfork",
+    "prague",
+    "--timestamp",
+    str(ROLLUP_GENESIS_TIMESTAMP),
+)
 
 
 class DevnetError(RuntimeError):
@@ -130,6 +142,17 @@ def port_holder(port: int) -> str | None:
             if target.startswith("socket:[") and target[8:-1] in inodes:
                 return f"pid {pid}: {_cmdline(int(pid))}"
     return "an unknown process"
+
+
+def anvils_on(ports: Sequence[int]) -> list[int]:
+    """PIDs of live anvil processes started with `--port P` for one of `ports`."""
+    wanted = {f"--port {p}" for p in ports}
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        cmd = _cmdline(int(pid))
+        if "anvil" in cmd and any(w + " " in cmd + " " for w in wanted) and _alive(int(pid)):
+            found.append(int(pid))
+    return found
 
 
 def _cmdline(pid: int) -> str:
@@ -314,17 +337,57 @@ class Devnet:
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into KeyboardInterrupt, so `with Devnet(...)` blocks clean up."""
+    """Turn SIGINT, SIGTERM and SIGHUP into KeyboardInterrupt, so `with Devnet()` cleans up."""
 
     def _raise(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = {sig: signal.signal(sig, _raise) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGINT too: a process started in the background by a non-interactive shell inherits SIGINT
+    # ignored, and Ctrl-C (or `kill -INT`) must still stop the devnet.
+    watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, _raise) for sig in watched}
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@dataclass
+class Child:
+    """A helper process of the devnet (the sequencer, the batcher, the demo): it dies with us."""
+
+    name: str
+    proc: subprocess.Popen
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def spawn(name: str, command: list[str], log_path: Path, cwd: Path = PROJECT_ROOT) -> Child:
+    """Start a helper process that is killed if this process dies (PR_SET_PDEATHSIG)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+            close_fds=True,
+        )
+    return Child(name, proc, log_path)
 
 
 def read_state(state_file: Path) -> dict | None:

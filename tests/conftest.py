@@ -27,6 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's `sequencer` package first
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "tests" / "contracts"))  # shared setup helpers (rollup_setup)
 
 from _chains import ApeChain  # noqa: E402
 

@@ -1,0 +1,436 @@
+"""The batcher: sealed rollup blocks become batches committed to the L1 SharedInbox.
+
+Owns: choosing what to post next from what L1 already holds (the inbox's last committed block
+per rollup and its next sequence), so that after a restart or an L1 reorg it continues from L1's
+own view and never posts a range twice; building the `BatchHeader` exactly as
+`sequencer.commitments` defines it (per-rollup tx roots over tx leaves and block leaves);
+encoding the payload (`sequencer.batch_codec`); choosing calldata or a blob; and handing the
+transaction to the `TxManager`, which alone sends L1 transactions.
+It reads sealed blocks from the rollup engines (the builder has already checked each one against
+its plan), and never changes a rollup.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from eth_account.typed_transactions.base import Blob, BlobPooledTransactionData
+from eth_utils import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+
+from sequencer import batch_codec as bc
+from sequencer import commitments as cm
+from sequencer.txmgr import Confirmed, TxManager, TxRequest
+
+log = logging.getLogger("sequencer.batcher")
+
+BLOB_BYTES = 131_072
+FIELD_ELEMENTS = 4096
+BLOB_CAPACITY = FIELD_ELEMENTS * 31 - 4  # 31 payload bytes per field element, 4-byte length
+MAX_CALLDATA_PAYLOAD = 65_536  # SharedInbox.MAX_PAYLOAD_BYTES
+CALLDATA_FLOOR_PER_TOKEN = 10  # EIP-7623 (prague): floor gas per calldata token
+POST_EXECUTION_GAS = 120_000  # gas the inbox spends beyond data, for the auto choice only
+
+
+class BatcherError(RuntimeError):
+    """The batcher cannot build or post a batch."""
+
+
+# --- blobs ---
+
+
+def to_blob(payload: bytes) -> bytes:
+    """Pack a payload into one blob: a 4-byte big-endian length, then the bytes, 31 per field
+    element (each element's first byte is zero, so it is always below the BLS modulus)."""
+    if len(payload) > BLOB_CAPACITY:
+        raise BatcherError(f"payload of {len(payload)} bytes exceeds one blob ({BLOB_CAPACITY})")
+    data = len(payload).to_bytes(4, "big") + payload
+    data += b"\x00" * (FIELD_ELEMENTS * 31 - len(data))
+    return b"".join(b"\x00" + data[i : i + 31] for i in range(0, FIELD_ELEMENTS * 31, 31))
+
+
+def from_blob(blob: bytes) -> bytes:
+    """The payload packed by `to_blob`; raises ValueError on a blob not in this layout."""
+    if len(blob) != BLOB_BYTES:
+        raise ValueError("a blob is 131072 bytes")
+    if any(blob[i] for i in range(0, BLOB_BYTES, 32)):
+        raise ValueError("blob field element with a non-zero first byte")
+    data = b"".join(blob[i + 1 : i + 32] for i in range(0, BLOB_BYTES, 32))
+    length = int.from_bytes(data[:4], "big")
+    if length > BLOB_CAPACITY:
+        raise ValueError("blob payload length out of range")
+    return data[4 : 4 + length]
+
+
+def blob_versioned_hash(blob: bytes) -> bytes:
+    data = BlobPooledTransactionData(blobs=[Blob(data=HexBytes(blob))])
+    return bytes(data.versioned_hashes[0].data)
+
+
+# --- engine reads ---
+
+
+class JsonRpc:
+    """Minimal synchronous JSON-RPC client with batches (one keep-alive session)."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._ids = itertools.count(1)
+
+    def call(self, method: str, params: list[Any] | None = None) -> Any:
+        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
+        answer = self._session.post(self.url, json=body, timeout=self.timeout).json()
+        if "error" in answer:
+            raise BatcherError(f"{method} on {self.url}: {answer['error']}")
+        return answer["result"]
+
+    def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        if not calls:
+            return []
+        first = next(self._ids)
+        body = [
+            {"jsonrpc": "2.0", "id": first + i, "method": m, "params": p}
+            for i, (m, p) in enumerate(calls)
+        ]
+        for _ in range(len(calls) - 1):
+            next(self._ids)
+        answers = self._session.post(self.url, json=body, timeout=self.timeout).json()
+        answers.sort(key=lambda a: a["id"])
+        for answer in answers:
+            if "error" in answer:
+                raise BatcherError(f"batch on {self.url}: {answer['error']}")
+        return [a["result"] for a in answers]
+
+
+def _b(hex_str: str) -> bytes:
+    return bytes.fromhex(hex_str[2:])
+
+
+@dataclass(frozen=True)
+class SealedRange:
+    """Blocks first..last of one rollup as the engine holds them, ready to commit."""
+
+    chain_id: int
+    parent_hash: bytes
+    blocks: tuple[bc.BlockData, ...]
+    records: tuple[cm.BlockRecord, ...]
+    state_root: bytes
+
+    def commitment(self) -> cm.RollupCommitment:
+        return cm.RollupCommitment(
+            chain_id=self.chain_id,
+            first_block=self.blocks[0].number,
+            last_block=self.blocks[-1].number,
+            parent_hash=self.parent_hash,
+            last_block_hash=self.records[-1].block_hash,
+            state_root=self.state_root,
+            tx_root=cm.MerkleTree(cm.range_leaves(self.records)).root,
+        )
+
+    def data(self) -> bc.RangeData:
+        return bc.RangeData(self.chain_id, self.blocks)
+
+
+def read_range(engine: JsonRpc, chain_id: int, first: int, last: int) -> SealedRange:
+    """Read sealed blocks first..last (raw transactions, statuses, hashes) from an engine."""
+    numbers = list(range(first, last + 1))
+    heads = engine.batch([("eth_getBlockByNumber", [hex(n), False]) for n in [first - 1, *numbers]])
+    parent, mined = heads[0], heads[1:]
+    if parent is None or any(b is None for b in mined):
+        raise BatcherError(f"rollup {chain_id}: blocks {first - 1}..{last} not all sealed")
+    hashes = [h for b in mined for h in b["transactions"]]
+    raws = engine.batch([("eth_getRawTransactionByHash", [h]) for h in hashes])
+    receipts = engine.batch(
+        [("eth_getBlockReceipts", [b["number"]]) for b in mined if b["transactions"]]
+    )
+    raw_iter, receipt_iter = iter(raws), iter(receipts)
+    blocks, records = [], []
+    for block in mined:
+        number = int(block["number"], 16)
+        txs = tuple(_b(next(raw_iter)) for _ in block["transactions"])
+        statuses = [int(r["status"], 16) for r in next(receipt_iter)] if txs else []
+        blocks.append(bc.BlockData(number, int(block["timestamp"], 16), txs))
+        records.append(
+            cm.BlockRecord(
+                chain_id,
+                number,
+                _b(block["hash"]),
+                tuple(
+                    cm.TxRecord(i, _b(h), s)
+                    for i, (h, s) in enumerate(zip(block["transactions"], statuses, strict=True))
+                ),
+            )
+        )
+    return SealedRange(
+        chain_id=chain_id,
+        parent_hash=_b(parent["hash"]),
+        blocks=tuple(blocks),
+        records=tuple(records),
+        state_root=_b(mined[-1]["stateRoot"]),
+    )
+
+
+# --- the inbox as the batcher sees it ---
+
+
+@dataclass(frozen=True)
+class InboxState:
+    next_sequence: int
+    prev_hash: bytes
+    term: int
+    forced_through: int
+    last_block: dict[int, int]  # per rollup chain id: last committed block (0: none)
+
+
+class InboxView:
+    """Reads of the SharedInbox and SequencerRegistry (addresses and ABIs from the manifest)."""
+
+    def __init__(self, w3: Web3, inbox: tuple[str, list], registry: tuple[str, list]) -> None:
+        self.w3 = w3
+        self.inbox = w3.eth.contract(address=Web3.to_checksum_address(inbox[0]), abi=inbox[1])
+        self.registry = w3.eth.contract(
+            address=Web3.to_checksum_address(registry[0]), abi=registry[1]
+        )
+        self._tips: dict[int, tuple[int, bytes]] = {}
+        self._scanned_to = -1
+
+    def state(self, chain_ids: Sequence[int]) -> InboxState:
+        f = self.inbox.functions
+        sequence = f.next_sequence().call()
+        prev = f.batch_hash(sequence - 1).call() if sequence else cm.ZERO_HASH
+        tips = self.tips()
+        return InboxState(
+            next_sequence=sequence,
+            prev_hash=bytes(prev),
+            term=self.registry.functions.current_term().call(),
+            forced_through=f.forced_through().call(),
+            last_block={c: tips.get(c, (0, cm.ZERO_HASH))[0] for c in chain_ids},
+        )
+
+    def tips(self) -> dict[int, tuple[int, bytes]]:
+        """The last committed (block number, block hash) of each rollup.
+
+        The inbox stores only a hash of each rollup's tip; the number and hash are in the headers
+        of the `BatchPosted` events. Events are read incrementally, and every cached tip is
+        checked against the inbox (`rollup_tip_matches`), so an L1 reorg that removed a batch
+        makes the view read the events again from the start.
+        """
+        head = self.w3.eth.block_number
+        if self._scanned_to < head:
+            event = self.inbox.events.BatchPosted()
+            for entry in sorted(
+                event.get_logs(from_block=self._scanned_to + 1, to_block=head),
+                key=lambda e: (e["blockNumber"], e["logIndex"]),
+            ):
+                from sequencer.derive import header_from_abi
+
+                for rollup in header_from_abi(entry["args"]["header"]).rollups:
+                    self._tips[rollup.chain_id] = (rollup.last_block, rollup.last_block_hash)
+            self._scanned_to = head
+        f = self.inbox.functions
+        for chain_id, (number, block_hash) in list(self._tips.items()):
+            if not f.rollup_tip_matches(chain_id, number, block_hash).call():
+                self._tips, self._scanned_to = {}, -1
+                return self.tips()
+        return dict(self._tips)
+
+    def can_post(self, poster: str) -> bool:
+        """Whether `poster` may post now: the term's leader, or anyone through the escape hatch."""
+        if self.registry.functions.can_post(poster).call({"from": poster}):
+            return True
+        return bool(self.inbox.functions.escape_hatch_open().call())
+
+    def post_calldata(self, header: cm.BatchHeader, payload: bytes) -> bytes:
+        return bytes.fromhex(
+            self.inbox.encode_abi("post_batch", args=[header.as_tuple(), payload])[2:]
+        )
+
+    def post_blob_calldata(self, header: cm.BatchHeader) -> bytes:
+        return bytes.fromhex(self.inbox.encode_abi("post_batch_blob", args=[header.as_tuple()])[2:])
+
+
+# --- building ---
+
+
+@dataclass(frozen=True)
+class Batch:
+    header: cm.BatchHeader
+    payload: bytes
+    mode: str  # "calldata" or "blob"
+    blob: bytes | None
+    ranges: tuple[SealedRange, ...]
+
+    @property
+    def tx_count(self) -> int:
+        return sum(len(b.txs) for r in self.ranges for b in r.blocks)
+
+
+def calldata_gas(data: bytes) -> int:
+    """Intrinsic data gas under EIP-7623's floor (prague): 10 per token, a non-zero byte is 4
+    tokens, a zero byte 1."""
+    tokens = sum(4 if byte else 1 for byte in data)
+    return CALLDATA_FLOOR_PER_TOKEN * tokens
+
+
+def build_batch(
+    state: InboxState, ranges: Sequence[SealedRange], mode: str, base_fee: int, blob_base_fee: int
+) -> Batch:
+    """The header and payload for `ranges` (rollups in chain-id order), posted by `mode`
+    ("calldata", "blob", or "auto": the cheaper at the given L1 fees)."""
+    ranges = sorted(ranges, key=lambda r: r.chain_id)
+    data = bc.BatchData(tuple(r.data() for r in ranges))
+    payload = bc.encode(data)
+    if mode == "auto":
+        calldata_cost = (calldata_gas(payload) + POST_EXECUTION_GAS) * base_fee
+        blob_cost = POST_EXECUTION_GAS * base_fee + BLOB_BYTES * max(blob_base_fee, 1)
+        fits_calldata = len(payload) <= MAX_CALLDATA_PAYLOAD
+        mode = "calldata" if fits_calldata and calldata_cost <= blob_cost else "blob"
+    if mode == "calldata":
+        if len(payload) > MAX_CALLDATA_PAYLOAD:
+            raise BatcherError(f"payload of {len(payload)} bytes is too large for calldata")
+        blob, data_hash = None, keccak(payload)
+    elif mode == "blob":
+        blob = to_blob(payload)
+        data_hash = blob_versioned_hash(blob)
+    else:
+        raise BatcherError(f"unknown posting mode {mode!r}")
+    header = cm.BatchHeader(
+        sequence=state.next_sequence,
+        prev_hash=state.prev_hash,
+        term=state.term,
+        rollups=tuple(r.commitment() for r in ranges),
+        bundle_root=cm.ZERO_HASH,
+        forced_through=state.forced_through,
+        data_hash=data_hash,
+    )
+    return Batch(header, payload, mode, blob, tuple(ranges))
+
+
+# --- the loop ---
+
+
+@dataclass
+class BatcherStats:
+    batches: int = 0
+    l2_txs: int = 0
+    payload_bytes: int = 0
+    l1_gas: int = 0
+    l1_fee_wei: int = 0
+    last: dict[str, Any] = field(default_factory=dict)
+
+
+class Batcher:
+    """Posts everything sealed on the rollup engines that L1 does not hold yet."""
+
+    def __init__(
+        self,
+        inbox: InboxView,
+        txmgr: TxManager,
+        engines: dict[int, JsonRpc],
+        *,
+        mode: str = "auto",
+        max_blocks: int = 64,
+    ) -> None:
+        self.inbox = inbox
+        self.txmgr = txmgr
+        self.engines = dict(sorted(engines.items()))
+        self.mode = mode
+        self.max_blocks = max_blocks
+        self.stats = BatcherStats()
+
+    def _fees(self) -> tuple[int, int]:
+        w3 = self.inbox.w3
+        base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
+        blob = int(w3.provider.make_request("eth_blobBaseFee", [])["result"], 16)
+        return base, blob
+
+    def next_batch(self) -> Batch | None:
+        """The batch to post now (None when L1 already holds every sealed block).
+
+        Takes up to `max_blocks` per rollup, halving that until the payload fits its carrier.
+        """
+        state = self.inbox.state(list(self.engines))
+        heads = {c: int(e.call("eth_blockNumber"), 16) for c, e in self.engines.items()}
+        limit = self.max_blocks
+        base, blob = self._fees()
+        while True:
+            ranges = []
+            for chain_id, engine in self.engines.items():
+                first = state.last_block[chain_id] + 1
+                if heads[chain_id] >= first:
+                    last = min(heads[chain_id], first + limit - 1)
+                    ranges.append(read_range(engine, chain_id, first, last))
+            if not ranges:
+                return None
+            try:
+                return build_batch(state, ranges, self.mode, base, blob)
+            except BatcherError:
+                if limit == 1:
+                    raise
+                limit //= 2
+
+    def post(self, batch: Batch, timeout: float = 120.0) -> Confirmed:
+        if batch.mode == "calldata":
+            request = TxRequest(
+                to=self.inbox.inbox.address,
+                data=self.inbox.post_calldata(batch.header, batch.payload),
+            )
+        else:
+            request = TxRequest(
+                to=self.inbox.inbox.address,
+                data=self.inbox.post_blob_calldata(batch.header),
+                blobs=(batch.blob,),
+            )
+        confirmed = self.txmgr.send_and_wait(request, timeout)
+        if confirmed.status != 1:
+            raise BatcherError(
+                f"batch {batch.header.sequence} reverted on L1 (tx 0x{confirmed.tx_hash.hex()})"
+            )
+        s = self.stats
+        s.batches += 1
+        s.l2_txs += batch.tx_count
+        s.payload_bytes += len(batch.payload)
+        s.l1_gas += confirmed.gas_used
+        s.l1_fee_wei += confirmed.fee_paid
+        s.last = {
+            "sequence": batch.header.sequence,
+            "mode": batch.mode,
+            "encoding": bc.describe(batch.payload),
+            "bytes": len(batch.payload),
+            "l2_txs": batch.tx_count,
+            "l1_gas": confirmed.gas_used,
+            "l1_block": confirmed.block_number,
+        }
+        log.info("posted batch %s", s.last)
+        return confirmed
+
+    def step(self) -> Confirmed | None:
+        """Post the next batch if this key may post now; None when there is nothing to do."""
+        if not self.inbox.can_post(self.txmgr.address):
+            log.info("not the leader of this term: not posting")
+            return None
+        batch = self.next_batch()
+        if batch is None:
+            return None
+        # L1 is the truth for the nonce too: after a reorg or an outside send it has moved.
+        self.txmgr.resync_nonce()
+        return self.post(batch)
+
+    def run(self, stop: threading.Event, interval: float = 2.0) -> None:
+        """Post until `stop` is set; errors are logged and retried on the next round."""
+        while not stop.is_set():
+            try:
+                while not stop.is_set() and self.step() is not None:
+                    pass
+            except Exception:  # noqa: BLE001 - the loop must survive L1 faults
+                log.exception("batcher round failed; retrying")
+            stop.wait(interval)

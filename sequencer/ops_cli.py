@@ -1,0 +1,405 @@
+"""Commands around the service: `sequencer batch`, `sequencer derive`, `sequencer status`, and the
+whole-system run behind `make devnet` (`run_stack`).
+
+This module only parses arguments and wires parts together: the batcher, derivation, status view
+and process management live in their own modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import click
+
+from sequencer.devnet import (
+    PROJECT_ROOT,
+    ROLLUP_FLAGS,
+    ChainSpec,
+    Child,
+    Devnet,
+    free_port,
+    port_holder,
+    spawn,
+)
+from sequencer.manifest import Manifest, ManifestError, load_manifest
+
+
+def _key_options(function):
+    function = click.option(
+        "--keystore",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="Encrypted eth-account keystore; password from SEQUENCER_KEYSTORE_PASSWORD(_FILE).",
+    )(function)
+    return click.option(
+        "--devnet-key",
+        is_flag=True,
+        default=False,
+        help="Sign with anvil's PUBLIC well-known key #1 (devnet only).",
+    )(function)
+
+
+def _manifest(path: Path) -> Manifest:
+    try:
+        return load_manifest(path)
+    except ManifestError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _l1_contract(manifest: Manifest, name: str) -> tuple[str, list]:
+    entry = manifest.l1.contracts.get(name)
+    if entry is None:
+        raise click.ClickException(f"the manifest has no {name} on the L1 (deploy the L1 first)")
+    return entry.address, entry.abi
+
+
+@click.command("batch")
+@click.option(
+    "--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True
+)
+@_key_options
+@click.option(
+    "--mode",
+    type=click.Choice(["auto", "calldata", "blob"]),
+    default="auto",
+    show_default=True,
+    help="How the payload travels to L1.",
+)
+@click.option(
+    "--interval", type=float, default=2.0, show_default=True, help="Seconds between posting rounds."
+)
+@click.option(
+    "--confirmations",
+    type=int,
+    default=1,
+    show_default=True,
+    help="L1 blocks on top of a batch before it counts as posted.",
+)
+@click.option(
+    "--max-blocks",
+    type=int,
+    default=64,
+    show_default=True,
+    help="Most blocks per rollup in one batch.",
+)
+@click.option("--once", is_flag=True, help="Post what is pending once, then exit.")
+def batch(
+    manifest: Path,
+    devnet_key: bool,
+    keystore: Path | None,
+    mode: str,
+    interval: float,
+    confirmations: int,
+    max_blocks: int,
+    once: bool,
+) -> None:
+    """Post sealed rollup blocks to the L1 SharedInbox (only in this key's terms)."""
+    from web3 import Web3
+
+    from sequencer.batcher import Batcher, InboxView, JsonRpc
+    from sequencer.config import ConfigError, ServiceConfig
+    from sequencer.txmgr import TxManager
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    m = _manifest(manifest)
+    try:
+        config = ServiceConfig(
+            manifest=manifest, key_source="devnet" if devnet_key else "keystore", keystore=keystore
+        )
+        signer = config.load_signer()
+    except (ConfigError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    w3 = Web3(Web3.HTTPProvider(m.l1.rpc_url, request_kwargs={"timeout": 30}))
+    inbox = InboxView(w3, _l1_contract(m, "SharedInbox"), _l1_contract(m, "SequencerRegistry"))
+    txmgr = TxManager(w3, signer.local_account(), confirmations=confirmations)
+    engines = {r.chain_id: JsonRpc(r.rpc_url) for r in m.rollups}
+    batcher = Batcher(inbox, txmgr, engines, mode=mode, max_blocks=max_blocks)
+    click.echo(f"batcher for {signer.address} posting to {inbox.inbox.address} ({mode})")
+    if once:
+        while batcher.step() is not None:
+            pass
+        click.echo(json.dumps(batcher.stats.last))
+        return
+    stop = threading.Event()
+    try:
+        batcher.run(stop, interval)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@click.command("derive")
+@click.option(
+    "--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True
+)
+@click.option(
+    "--from-block",
+    type=int,
+    default=0,
+    show_default=True,
+    help="First L1 block to read batches from.",
+)
+def derive(manifest: Path, from_block: int) -> None:
+    """Rebuild both rollups from L1 alone on fresh engines and check every commitment.
+
+    Starts one fresh anvil per rollup (same chain id and genesis as the devnet's rollups), replays
+    every batch the SharedInbox accepted, and exits non-zero naming the batch, rollup, block and
+    field of the first mismatch.
+    """
+    import aiohttp
+    from web3 import Web3
+
+    from sequencer import batch_codec as bc
+    from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch
+    from sequencer.service import EngineClient
+
+    m = _manifest(manifest)
+    w3 = Web3(Web3.HTTPProvider(m.l1.rpc_url, request_kwargs={"timeout": 30}))
+    address, abi = _l1_contract(m, "SharedInbox")
+    posted = L1BatchSource(w3, address, abi).batches(from_block)
+    specs = [ChainSpec(r.name, "rollup", r.chain_id, free_port(), ROLLUP_FLAGS) for r in m.rollups]
+
+    async def replay(urls: dict[int, str]) -> int:
+        async with aiohttp.ClientSession() as session:
+            engines = {c: EngineClient(u, c, session) for c, u in urls.items()}
+            count = 0
+            for item in posted:
+                try:
+                    data = bc.decode(item.payload)
+                except bc.CodecError as exc:
+                    raise click.ClickException(
+                        f"batch {item.header.sequence}: payload does not decode: {exc}"
+                    ) from exc
+                await derive_batch(item.header, data, engines)
+                count += len(data.raw_txs())
+                click.echo(
+                    f"batch {item.header.sequence} ({item.mode}, L1 block {item.l1_block}): "
+                    f"{len(data.raw_txs())} txs replayed, every commitment matches"
+                )
+            return count
+
+    with tempfile.TemporaryDirectory(prefix="derive-") as tmp, Devnet(specs, Path(tmp)):
+        started = time.perf_counter()
+        try:
+            count = asyncio.run(replay({s.chain_id: s.url for s in specs}))
+        except DerivationMismatch as exc:
+            raise click.ClickException(f"derivation mismatch: {exc}") from exc
+        elapsed = time.perf_counter() - started
+    click.echo(
+        f"derived {len(posted)} batches, {count} L2 txs in {elapsed:.2f} s: "
+        "both rollups rebuilt from L1 alone"
+    )
+
+
+@click.command("status")
+@click.option(
+    "--manifest",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="With a manifest: the live view, L1 batches and stakes too.",
+)
+@click.option(
+    "--rpc",
+    "--url",
+    "rpc",
+    default="http://127.0.0.1:8547",
+    show_default=True,
+    help="The sequencer's RPC.",
+)
+@click.option("--once", is_flag=True, help="Print one snapshot and exit.")
+def status(manifest: Path | None, rpc: str, once: bool) -> None:
+    """A running sequencer's state; with --manifest, the live view of the whole system (slots,
+    pre-confirmations, batches on L1 with bytes and gas per L2 tx, leader and stake)."""
+    if manifest is None:
+        _print_seq_status(rpc)
+        return
+    from rich.console import Console
+    from rich.live import Live
+
+    from sequencer.status import Collector, render
+
+    collector = Collector(_manifest(manifest), rpc)
+    console = Console()
+    if once or not console.is_terminal:
+        console.print(render(collector.snapshot()))
+        return
+    with Live(render(collector.snapshot()), console=console, refresh_per_second=2) as live:
+        try:
+            while True:
+                time.sleep(0.5)
+                live.update(render(collector.snapshot()))
+        except KeyboardInterrupt:
+            pass
+
+
+def _print_seq_status(url: str) -> None:
+    """seq_status as text: signer, L1 head, each rollup's head; exit 1 if the builder halted."""
+    from sequencer.devnet import DevnetError, rpc_call
+
+    try:
+        state = rpc_call(url.rstrip("/") + "/", "seq_status", [], timeout=5.0)
+    except (OSError, DevnetError) as exc:
+        raise click.ClickException(f"no sequencer answering at {url}: {exc}") from exc
+    click.echo(
+        f"signer   {state['signer']}  (verifying contract "
+        f"{state['domain']['verifyingContract']} on L1 {state['domain']['chainId']})"
+    )
+    click.echo(
+        f"L1 head  {state['l1Head']}   slots built {state['slots']}   "
+        f"ordering {state['ordering']}   halted {state['halted'] or 'no'}"
+    )
+    for chain_id, chain in state["chains"].items():
+        click.echo(
+            f"rollup {chain_id:<6} head {chain['head']:<8} pending {chain['pending']:<6} "
+            f"last planned {chain['lastPlannedBlock']}  gas limit {chain['blockGasLimit']}"
+        )
+    if state["halted"]:
+        raise SystemExit(1)
+
+
+# --- the whole system, for `make devnet` ---
+
+
+class StackNotReady(click.ClickException):
+    """The deployment lacks what the services need; the chains can still run."""
+
+
+def _wait_http(url: str, timeout: float, child: Child) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.alive():
+            tail = child.log_path.read_text(errors="replace")[-1500:]
+            raise click.ClickException(f"{child.name} exited at start:\n{tail}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise click.ClickException(f"{child.name} did not answer on {url} within {timeout} s")
+
+
+def run_stack(
+    manifest_path: Path,
+    log_dir: Path,
+    rpc_port: int,
+    demo: bool,
+    exit_after: float | None,
+    alive_check,
+) -> None:
+    """Run the sequencer, the batcher and the demo workload against a deployed devnet, and show
+    the live status until Ctrl-C (or `exit_after` seconds). Every process started here dies with
+    the caller."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from sequencer.status import Collector, render
+
+    holder = port_holder(rpc_port)
+    if holder is not None:
+        raise click.ClickException(f"sequencer RPC port {rpc_port} is already in use by {holder}")
+    manifest = _manifest(manifest_path)
+    if "Slasher" not in manifest.l1.contracts and not os.environ.get("SEQUENCER_SLASHER_ADDRESS"):
+        raise StackNotReady(
+            "the manifest has no Slasher on the L1, so signed promises would have no verifier: "
+            "the sequencer is not started (deploy the L1 contracts, or set "
+            "SEQUENCER_SLASHER_ADDRESS)"
+        )
+    journal = log_dir.parent / "journal.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{journal}{suffix}").unlink(missing_ok=True)  # fresh chains, fresh journal
+    python = sys.executable
+    children: list[Child] = []
+    try:
+        sequencer = spawn(
+            "sequencer",
+            [
+                python,
+                "-m",
+                "sequencer.cli",
+                "run",
+                "--manifest",
+                str(manifest_path),
+                "--devnet-key",
+                "--port",
+                str(rpc_port),
+                "--journal",
+                str(journal),
+            ],
+            log_dir / "sequencer.log",
+        )
+        children.append(sequencer)
+        rpc_url = f"http://127.0.0.1:{rpc_port}"
+        _wait_http(rpc_url + "/health", 60, sequencer)
+        click.echo(
+            f"sequencer  {rpc_url}  (rollups at {rpc_url}/<chain_id>; log {sequencer.log_path})"
+        )
+        if "SharedInbox" in manifest.l1.contracts:
+            children.append(
+                spawn(
+                    "batcher",
+                    [
+                        python,
+                        "-m",
+                        "sequencer.cli",
+                        "batch",
+                        "--manifest",
+                        str(manifest_path),
+                        "--devnet-key",
+                    ],
+                    log_dir / "batcher.log",
+                )
+            )
+            click.echo(f"batcher    posting to L1 (log {log_dir / 'batcher.log'})")
+        else:
+            click.echo("batcher    not started: the manifest has no SharedInbox on the L1")
+        demo_log = log_dir / "demo.log"
+        if demo:
+            children.append(
+                spawn(
+                    "demo",
+                    [
+                        python,
+                        str(PROJECT_ROOT / "scripts" / "demo_workload.py"),
+                        "--manifest",
+                        str(manifest_path),
+                        "--rpc",
+                        rpc_url,
+                    ],
+                    demo_log,
+                )
+            )
+        collector = Collector(manifest, rpc_url, demo_log if demo else None)
+        console = Console()
+        started = time.monotonic()
+
+        def check() -> None:
+            alive_check()
+            for child in children:
+                if child.name != "demo" and not child.alive():
+                    raise click.ClickException(f"{child.name} exited; see {child.log_path}")
+
+        if console.is_terminal:
+            with Live(render(collector.snapshot()), console=console, refresh_per_second=2) as live:
+                while exit_after is None or time.monotonic() - started < exit_after:
+                    time.sleep(0.5)
+                    check()
+                    live.update(render(collector.snapshot()))
+        else:
+            last_print = 0.0
+            while exit_after is None or time.monotonic() - started < exit_after:
+                time.sleep(0.5)
+                check()
+                if time.monotonic() - last_print >= 5:
+                    last_print = time.monotonic()
+                    console.print(render(collector.snapshot()))
+    finally:
+        for child in reversed(children):
+            child.stop()

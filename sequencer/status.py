@@ -1,0 +1,236 @@
+"""The live status view of a running devnet (`sequencer status`, and the screen of `make devnet`).
+
+Owns reading what the system is doing — the sequencer's `seq_status` and Prometheus metrics, the
+SharedInbox's batches on L1 (payload bytes, L1 gas, L2 transactions per batch), the registry's
+stakes — into one `Snapshot`, and drawing it with rich. Read-only: it never sends a transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from sequencer import batch_codec as bc
+from sequencer.manifest import Manifest
+
+
+def _post(url: str, method: str, params: list | None = None, timeout: float = 2.0) -> Any:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
+    request = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        answer = json.loads(response.read())
+    if "error" in answer:
+        raise RuntimeError(answer["error"])
+    return answer["result"]
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text exposition -> {"name{labels}": value} (comments dropped)."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            continue
+    return out
+
+
+def metric_sum(metrics: dict[str, float], name: str) -> float:
+    """Sum of a metric over all its label sets."""
+    return sum(v for k, v in metrics.items() if k == name or k.startswith(name + "{"))
+
+
+def histogram_quantile(metrics: dict[str, float], name: str, q: float) -> float | None:
+    """The q-quantile of a Prometheus histogram (upper bound of the bucket that reaches it),
+    over all label sets; None with no observations."""
+    buckets: dict[float, float] = {}
+    for key, value in metrics.items():
+        if key.startswith(name + "_bucket{"):
+            le = key.split('le="', 1)[1].split('"', 1)[0]
+            bound = float("inf") if le == "+Inf" else float(le)
+            buckets[bound] = buckets.get(bound, 0.0) + value
+    if not buckets:
+        return None
+    total = buckets.get(float("inf"), max(buckets.values()))
+    if total == 0:
+        return None
+    for bound in sorted(buckets):
+        if buckets[bound] >= q * total:
+            return bound
+    return None
+
+
+@dataclass
+class BatchInfo:
+    sequence: int
+    mode: str
+    payload_bytes: int
+    l2_txs: int
+    l1_gas: int
+    l1_block: int
+
+
+@dataclass
+class Snapshot:
+    taken_at: float
+    sequencer: dict[str, Any] | None = None
+    sequencer_error: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    l1_head: int | None = None
+    batches: list[BatchInfo] = field(default_factory=list)
+    stakes: dict[str, int] = field(default_factory=dict)
+    leader: str | None = None
+    log_tail: list[str] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return int(metric_sum(self.metrics, "seq_tx_accepted_total"))
+
+    @property
+    def rejected(self) -> int:
+        return int(metric_sum(self.metrics, "seq_tx_rejected_total"))
+
+
+class Collector:
+    """Gathers snapshots; caches what never changes (a posted batch's payload and receipt)."""
+
+    def __init__(self, manifest: Manifest, sequencer_url: str, log_file: Path | None = None):
+        self.manifest = manifest
+        self.sequencer_url = sequencer_url.rstrip("/")
+        self.log_file = log_file
+        self._w3 = None
+        self._batches: dict[tuple[int, bytes], BatchInfo] = {}
+
+    def _l1(self):
+        if self._w3 is None:
+            from web3 import Web3
+
+            self._w3 = Web3(
+                Web3.HTTPProvider(self.manifest.l1.rpc_url, request_kwargs={"timeout": 3})
+            )
+        return self._w3
+
+    def snapshot(self) -> Snapshot:
+        snap = Snapshot(taken_at=time.time())
+        try:
+            snap.sequencer = _post(self.sequencer_url, "seq_status")
+            with urllib.request.urlopen(self.sequencer_url + "/metrics", timeout=2) as response:
+                snap.metrics = parse_metrics(response.read().decode())
+        except (OSError, urllib.error.URLError, RuntimeError) as exc:
+            snap.sequencer_error = str(exc)
+        try:
+            self._read_l1(snap)
+        except Exception as exc:  # noqa: BLE001 - the view shows the fault and keeps going
+            snap.sequencer_error = (snap.sequencer_error or "") + f" L1: {exc}"
+        if self.log_file is not None and self.log_file.exists():
+            snap.log_tail = self.log_file.read_text(errors="replace").splitlines()[-6:]
+        return snap
+
+    def _read_l1(self, snap: Snapshot) -> None:
+        w3 = self._l1()
+        snap.l1_head = w3.eth.block_number
+        contracts = self.manifest.l1.contracts
+        if "SharedInbox" in contracts:
+            from sequencer.derive import L1BatchSource
+
+            entry = contracts["SharedInbox"]
+            source = L1BatchSource(w3, entry.address, entry.abi)
+            for posted in source.batches():
+                key = (posted.header.sequence, posted.l1_tx)
+                if key not in self._batches:
+                    receipt = w3.eth.get_transaction_receipt(posted.l1_tx)
+                    try:
+                        l2_txs = len(bc.decode(posted.payload).raw_txs())
+                    except bc.CodecError:
+                        l2_txs = 0
+                    self._batches[key] = BatchInfo(
+                        posted.header.sequence,
+                        posted.mode,
+                        len(posted.payload),
+                        l2_txs,
+                        receipt["gasUsed"],
+                        posted.l1_block,
+                    )
+            snap.batches = sorted(self._batches.values(), key=lambda b: b.sequence)
+        if "SequencerRegistry" in contracts:
+            entry = contracts["SequencerRegistry"]
+            registry = w3.eth.contract(address=entry.address, abi=entry.abi)
+            names = {f["name"] for f in entry.abi if f.get("type") == "function"}
+            term = registry.functions.current_term().call()
+            if "leader_of" in names:
+                snap.leader = registry.functions.leader_of(term).call()
+            sequencer = self.manifest.accounts.get("sequencer")
+            if sequencer and "weight_at" in names:
+                snap.stakes[sequencer] = registry.functions.weight_at(sequencer, term).call()
+
+
+def render(snap: Snapshot, title: str = "shared sequencer devnet") -> Group:
+    """The screen: sequencer, rollups, L1 batches and stakes, and the demo's last lines."""
+    seq = snap.sequencer or {}
+    top = Table.grid(padding=(0, 2))
+    top.add_column(style="bold")
+    top.add_column()
+    if snap.sequencer_error and not seq:
+        top.add_row("sequencer", Text(f"unreachable: {snap.sequencer_error}", style="red"))
+    else:
+        p50 = histogram_quantile(snap.metrics, "seq_preconf_latency_seconds", 0.5)
+        p99 = histogram_quantile(snap.metrics, "seq_preconf_latency_seconds", 0.99)
+        latency = (
+            f"p50 <= {p50 * 1000:.1f} ms, p99 <= {p99 * 1000:.1f} ms"
+            if p50 is not None and p99 is not None
+            else "-"
+        )
+        top.add_row("slots built", f"{seq.get('slots', 0)}  (slot {seq.get('slotMs', '?')} ms)")
+        top.add_row("pre-confirmations", f"{snap.accepted} accepted, {snap.rejected} refused")
+        top.add_row("pre-conf latency", latency)
+        top.add_row("signer", str(seq.get("signer", "-")))
+        if seq.get("halted"):
+            top.add_row("HALTED", Text(str(seq["halted"]), style="bold red"))
+    rollups = Table(title="rollups", expand=True)
+    for column in ("chain", "head block", "pending", "sealed txs"):
+        rollups.add_column(column, justify="right")
+    for chain_id, chain in sorted((seq.get("chains") or {}).items()):
+        sealed = snap.metrics.get(f'seq_sealed_txs_total{{chain="{chain_id}"}}', 0)
+        rollups.add_row(
+            chain_id, str(chain.get("head")), str(chain.get("pending")), str(int(sealed))
+        )
+    l1 = Table(title="L1", expand=True)
+    for column in ("batches", "L2 txs", "bytes / L2 tx", "L1 gas / L2 tx", "last batch"):
+        l1.add_column(column, justify="right")
+    txs = sum(b.l2_txs for b in snap.batches)
+    size = sum(b.payload_bytes for b in snap.batches)
+    gas = sum(b.l1_gas for b in snap.batches)
+    last = snap.batches[-1] if snap.batches else None
+    l1.add_row(
+        str(len(snap.batches)),
+        str(txs),
+        f"{size / txs:.1f}" if txs else "-",
+        f"{gas / txs:,.0f}" if txs else "-",
+        f"#{last.sequence} {last.mode}, {last.l2_txs} txs, L1 block {last.l1_block}"
+        if last
+        else "-",
+    )
+    stakes = ", ".join(f"{a[:10]}… {w / 10**18:.2f} ETH" for a, w in snap.stakes.items())
+    footer = Table.grid(padding=(0, 2))
+    footer.add_column(style="bold")
+    footer.add_column()
+    footer.add_row("L1 head", str(snap.l1_head if snap.l1_head is not None else "-"))
+    footer.add_row("leader", snap.leader or "-")
+    footer.add_row("stake", stakes or "-")
+    parts: list[Any] = [top, rollups, l1, footer]
+    if snap.log_tail:
+        parts.append(Panel("\n".join(snap.log_tail), title="demo", border_style="dim"))
+    return Group(Panel(Group(*parts), title=title))

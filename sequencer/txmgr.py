@@ -1,0 +1,325 @@
+"""The L1 transaction manager: the only code that sends L1 transactions for the sequencer.
+
+Owns the sender's nonces, EIP-1559 (and EIP-4844 blob) fees, fee bumps and same-nonce
+replacement of a stuck transaction, waiting for a confirmation depth, and re-broadcasting a
+transaction that an L1 reorg removed. It never decides *what* to send (the batcher and the
+fisherman do) and never logs the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import rlp
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions.base import Blob, BlobPooledTransactionData
+from eth_utils import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import TransactionNotFound
+
+log = logging.getLogger("sequencer.txmgr")
+
+MIN_REPLACEMENT_BUMP = 1.125  # geth's txpool wants >= 10% more on both fee caps; keep a margin
+BLOB_REPLACEMENT_BUMP = 2.0  # geth's blob pool wants 100% more on the blob fee cap
+
+
+def transaction_hash(raw: bytes) -> bytes:
+    """The hash a node gives a raw transaction.
+
+    For a blob transaction in its network form (0x03 || rlp([tx, blobs, commitments, proofs])) the
+    hash covers only 0x03 || rlp(tx); eth-account's `signed.hash` covers the whole wrapper.
+    """
+    if raw[:1] == b"\x03":
+        items = rlp.decode(raw[1:])
+        if len(items) == 4 and isinstance(items[0], list):
+            return keccak(b"\x03" + rlp.encode(items[0]))
+    return keccak(raw)
+
+
+class TxManagerError(RuntimeError):
+    """A transaction could not be sent, was refused, or did not confirm in time."""
+
+
+@dataclass(frozen=True)
+class TxRequest:
+    """What a caller wants on L1; the manager chooses nonce, gas and fees."""
+
+    to: str
+    data: bytes = b""
+    value: int = 0
+    gas: int | None = None  # estimated (with a margin) when None
+    blobs: tuple[bytes, ...] = ()  # EIP-4844 blobs (each 131,072 bytes) for a type-3 transaction
+
+
+@dataclass
+class Attempt:
+    """One signed version of a transaction (a replacement is another attempt, same nonce)."""
+
+    tx_hash: bytes
+    raw: bytes
+    max_fee: int
+    tip: int
+    blob_fee: int
+
+
+@dataclass
+class SentTx:
+    request: TxRequest
+    nonce: int
+    gas: int
+    attempts: list[Attempt] = field(default_factory=list)
+    sent_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def latest(self) -> Attempt:
+        return self.attempts[-1]
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    tx_hash: bytes
+    block_number: int
+    block_hash: bytes
+    status: int
+    gas_used: int
+    effective_gas_price: int
+    blob_gas_used: int
+    blob_gas_price: int
+    attempts: int
+
+    @property
+    def fee_paid(self) -> int:
+        return self.gas_used * self.effective_gas_price + self.blob_gas_used * self.blob_gas_price
+
+
+class TxManager:
+    """Send, replace and confirm the transactions of one L1 account.
+
+    `resubmit_after` seconds without inclusion: the fees are bumped and the transaction replaced
+    under the same nonce. `confirmations`: blocks on top of the including block before `wait`
+    returns; if the including block leaves the canonical chain meanwhile, the transaction is
+    broadcast again (the same signed bytes, so the nonce and the promise are unchanged).
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        account: LocalAccount | bytes | str,
+        *,
+        confirmations: int = 1,
+        resubmit_after: float = 6.0,
+        poll_interval: float = 0.1,
+        max_fee_cap: int = 500 * 10**9,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.w3 = w3
+        self._account = account if isinstance(account, LocalAccount) else Account.from_key(account)
+        self.address = self._account.address
+        self.chain_id = w3.eth.chain_id
+        self.confirmations = confirmations
+        self.resubmit_after = resubmit_after
+        self.poll_interval = poll_interval
+        self.max_fee_cap = max_fee_cap
+        self._clock = clock
+        self._sleep = sleep
+        self._next_nonce: int | None = None
+
+    def __repr__(self) -> str:
+        return f"TxManager({self.address} on chain {self.chain_id})"
+
+    # --- fees ---
+
+    def _fees(self, blobs: bool) -> tuple[int, int, int]:
+        """(max fee per gas, tip, max fee per blob gas) for a new transaction."""
+        block = self.w3.eth.get_block("latest")
+        base = int(block.get("baseFeePerGas", 0))
+        tip = max(int(self.w3.eth.max_priority_fee), 10**9)
+        max_fee = min(2 * base + tip, self.max_fee_cap)
+        blob_fee = 0
+        if blobs:
+            blob_base = int(self.w3.provider.make_request("eth_blobBaseFee", [])["result"], 16)
+            blob_fee = max(2 * blob_base, 10**9)
+        return max_fee, tip, blob_fee
+
+    # --- sending ---
+
+    def nonce(self) -> int:
+        if self._next_nonce is None:
+            self._next_nonce = self.w3.eth.get_transaction_count(self.address, "pending")
+        return self._next_nonce
+
+    def resync_nonce(self) -> None:
+        """Forget the local nonce (after a restart or an external send) and re-read it."""
+        self._next_nonce = None
+
+    def send(self, request: TxRequest) -> SentTx:
+        """Sign and broadcast `request` with the next nonce."""
+        nonce = self.nonce()
+        gas = request.gas
+        if gas is None:
+            gas = self._estimate(request) * 6 // 5 + 10_000
+        sent = SentTx(request=request, nonce=nonce, gas=gas)
+        max_fee, tip, blob_fee = self._fees(bool(request.blobs))
+        self._broadcast(sent, max_fee, tip, blob_fee)
+        self._next_nonce = nonce + 1
+        return sent
+
+    def _estimate(self, request: TxRequest) -> int:
+        """eth_estimateGas, with the blobs' versioned hashes for a blob transaction (a contract
+        that reads `blobhash` reverts without them)."""
+        call: dict[str, Any] = {
+            "from": self.address,
+            "to": Web3.to_checksum_address(request.to),
+            "data": "0x" + bytes(request.data).hex(),
+            "value": hex(request.value),
+        }
+        if request.blobs:
+            data = BlobPooledTransactionData(blobs=[Blob(data=HexBytes(b)) for b in request.blobs])
+            call["blobVersionedHashes"] = [
+                "0x" + bytes(v.data).hex() for v in data.versioned_hashes
+            ]
+            call["maxFeePerBlobGas"] = hex(self._fees(True)[2])
+        answer = self.w3.provider.make_request("eth_estimateGas", [call])
+        if "error" in answer:
+            raise TxManagerError(f"L1 refuses the transaction: {answer['error'].get('message')}")
+        return int(answer["result"], 16)
+
+    def _sign(self, sent: SentTx, max_fee: int, tip: int, blob_fee: int) -> Attempt:
+        tx: dict[str, Any] = {
+            "chainId": self.chain_id,
+            "nonce": sent.nonce,
+            "to": Web3.to_checksum_address(sent.request.to),
+            "value": sent.request.value,
+            "data": HexBytes(sent.request.data),
+            "gas": sent.gas,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+        }
+        if sent.request.blobs:
+            tx["type"] = 3
+            tx["maxFeePerBlobGas"] = blob_fee
+            signed = self._account.sign_transaction(tx, blobs=list(sent.request.blobs))
+        else:
+            tx["type"] = 2
+            signed = self._account.sign_transaction(tx)
+        raw = bytes(signed.raw_transaction)
+        return Attempt(transaction_hash(raw), raw, max_fee, tip, blob_fee)
+
+    def _broadcast(self, sent: SentTx, max_fee: int, tip: int, blob_fee: int) -> None:
+        attempt = self._sign(sent, max_fee, tip, blob_fee)
+        self._send_raw(attempt.raw)
+        sent.attempts.append(attempt)
+        sent.sent_at = self._clock()
+        log.info(
+            "sent tx %s nonce %d attempt %d max_fee %d tip %d blob_fee %d",
+            attempt.tx_hash.hex(),
+            sent.nonce,
+            len(sent.attempts),
+            max_fee,
+            tip,
+            blob_fee,
+        )
+
+    def _send_raw(self, raw: bytes) -> None:
+        answer = self.w3.provider.make_request("eth_sendRawTransaction", ["0x" + raw.hex()])
+        error = answer.get("error")
+        if error and "already known" not in str(error.get("message", "")).lower():
+            raise TxManagerError(f"L1 refused the transaction: {error.get('message', error)}")
+
+    def bump(self, sent: SentTx) -> None:
+        """Replace the transaction under the same nonce with higher fees."""
+        last = sent.latest
+        max_fee_now, tip_now, blob_now = self._fees(bool(sent.request.blobs))
+        tip = max(int(last.tip * MIN_REPLACEMENT_BUMP) + 1, tip_now)
+        max_fee = max(int(last.max_fee * MIN_REPLACEMENT_BUMP) + 1, max_fee_now, tip)
+        if max_fee > self.max_fee_cap:
+            raise TxManagerError(
+                f"fee bump for nonce {sent.nonce} would exceed the cap of {self.max_fee_cap} wei"
+            )
+        blob_fee = 0
+        if sent.request.blobs:
+            blob_fee = max(int(last.blob_fee * BLOB_REPLACEMENT_BUMP) + 1, blob_now)
+        self._broadcast(sent, max_fee, tip, blob_fee)
+
+    # --- confirming ---
+
+    def _receipt(self, sent: SentTx) -> tuple[Attempt, Any] | None:
+        for attempt in reversed(sent.attempts):
+            try:
+                receipt = self.w3.eth.get_transaction_receipt(attempt.tx_hash)
+            except TransactionNotFound:
+                continue
+            if receipt is not None:
+                return attempt, receipt
+        return None
+
+    def _canonical(self, receipt) -> bool:
+        block = self.w3.eth.get_block(receipt["blockNumber"])
+        return block["hash"] == receipt["blockHash"]
+
+    def wait(self, sent: SentTx, timeout: float = 120.0) -> Confirmed:
+        """Block until `sent` has `confirmations` blocks on top of it on the canonical chain.
+
+        Bumps fees after `resubmit_after` seconds without inclusion; re-broadcasts after a reorg
+        drops it. Raises TxManagerError on timeout or when the fee cap is reached.
+        """
+        deadline = self._clock() + timeout
+        while self._clock() < deadline:
+            found = self._receipt(sent)
+            if found is None:
+                if self._clock() - sent.sent_at >= self.resubmit_after:
+                    self._rebroadcast_or_bump(sent)
+                self._sleep(self.poll_interval)
+                continue
+            attempt, receipt = found
+            if not self._canonical(receipt):
+                log.warning(
+                    "tx %s reorged out of block %d; broadcasting again",
+                    attempt.tx_hash.hex(),
+                    receipt["blockNumber"],
+                )
+                self._send_raw(attempt.raw)
+                sent.sent_at = self._clock()
+                self._sleep(self.poll_interval)
+                continue
+            head = self.w3.eth.block_number
+            if head - receipt["blockNumber"] + 1 >= self.confirmations:
+                return Confirmed(
+                    tx_hash=attempt.tx_hash,
+                    block_number=receipt["blockNumber"],
+                    block_hash=bytes(receipt["blockHash"]),
+                    status=receipt["status"],
+                    gas_used=receipt["gasUsed"],
+                    effective_gas_price=receipt.get("effectiveGasPrice", 0),
+                    blob_gas_used=receipt.get("blobGasUsed", 0) or 0,
+                    blob_gas_price=receipt.get("blobGasPrice", 0) or 0,
+                    attempts=len(sent.attempts),
+                )
+            self._sleep(self.poll_interval)
+        raise TxManagerError(f"nonce {sent.nonce} not confirmed within {timeout} s")
+
+    def _rebroadcast_or_bump(self, sent: SentTx) -> None:
+        on_chain_nonce = self.w3.eth.get_transaction_count(self.address, "latest")
+        if on_chain_nonce > sent.nonce:
+            # Some attempt is mined (its receipt will show up) or was replaced externally.
+            sent.sent_at = self._clock()
+            return
+        in_pool = self.w3.provider.make_request(
+            "eth_getTransactionByHash", ["0x" + sent.latest.tx_hash.hex()]
+        ).get("result")
+        if in_pool is None:
+            # Dropped from the pool (e.g. by a reorg or an eviction): send the same bytes again.
+            self._send_raw(sent.latest.raw)
+            sent.sent_at = self._clock()
+        else:
+            self.bump(sent)
+
+    def send_and_wait(self, request: TxRequest, timeout: float = 120.0) -> Confirmed:
+        return self.wait(self.send(request), timeout)
