@@ -67,6 +67,7 @@ from sequencer.mempool import (
     order_batch,
 )
 from sequencer.metrics import Metrics
+from sequencer.relays import relay_queue_for
 
 log = logging.getLogger("sequencer.service")
 
@@ -359,6 +360,7 @@ class Sequencer:
             self.config.slot_ms,
             self._on_sealed,
             self.bundle_book,
+            relay_queue_for(self.manifest, self.config.load_relayer_key()),
         )
         for chain_id, number, hashes in self.journal.unsettled_blocks():
             self._background(self._fill_statuses(self.chains[chain_id], number, tuple(hashes)))
