@@ -17,9 +17,8 @@ and before its bundle legs: rollup A's block of a slot is mined and its `Message
 before rollup B's block is built, so B carries the relays of what A sent in the same slot (and A
 carries, in its next block, the relays of what B sent).
 
-Not built yet (its source is another part of the system, not faked here): forced transactions
-from the L1 SharedInbox queue, which go first in the next block the plan *opens*
-(`ChainPlan._open` is that moment).
+Forced transactions from the L1 SharedInbox queue (`sequencer/forced.py`, through
+`ChainPlan.opener`) go first in each block the plan *opens*, so they never shift a promise.
 """
 
 from __future__ import annotations
@@ -114,6 +113,9 @@ class ChainPlan:
         self.head = head
         self.gas_limit = head.gas_limit
         self.blocks: dict[int, PlannedBlock] = {}
+        # Called when a block opens, with (block number, gas room): the forced transactions that
+        # go first in it (indices 0..), before any promised transaction (see sequencer/forced.py).
+        self.opener: Callable[[int, int], list[PlannedTx]] | None = None
 
     # --- reading ---
 
@@ -150,10 +152,15 @@ class ChainPlan:
 
     # --- changing ---
 
-    def _open(self, number: int) -> PlannedBlock:
-        """Open a block: the moment its plan starts (forced transactions go first here, later)."""
+    def _open(self, number: int, reserve: int = 0) -> PlannedBlock:
+        """Open a block: the moment its plan starts. The opener's forced transactions go first,
+        within the gas left after `reserve` (the transaction that opens the block)."""
         block = PlannedBlock(number)
         self.blocks[number] = block
+        if self.opener is not None:
+            for tx in self.opener(number, self.gas_limit - reserve):
+                block.txs.append(tx)
+                block.gas += tx.gas
         return block
 
     def place(self, tx: PlannedTx) -> tuple[int, int]:
@@ -166,7 +173,7 @@ class ChainPlan:
             current = self.open_block()
             if current is not None:
                 current.closed = True
-            block = self._open(number)
+            block = self._open(number, reserve=tx.gas)
         block.txs.append(tx)
         block.gas += tx.gas
         return number, len(block.txs) - 1
@@ -178,7 +185,9 @@ class ChainPlan:
         for earlier in self.blocks.values():
             if earlier.number < number:
                 earlier.closed = True
-        block = self.blocks.get(number) or self._open(number)
+        block = self.blocks.get(number)
+        if block is None:  # journaled forced transactions are restored like promises
+            block = self.blocks[number] = PlannedBlock(number)
         if index != len(block.txs):
             raise ValueError(f"journal gap: block {number} index {index} after {len(block.txs)}")
         block.txs.append(tx)

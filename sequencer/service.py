@@ -51,6 +51,7 @@ from sequencer.commitments import (
     legs_hash,
 )
 from sequencer.config import ServiceConfig
+from sequencer.forced import ForcedInbox, forced_inbox_for
 from sequencer.journal import BundleReceiptRecord, Journal, PreconfRecord, SealedBlock
 from sequencer.manifest import Manifest
 from sequencer.mempool import (
@@ -318,6 +319,7 @@ class Sequencer:
         self._fills: set[asyncio.Task] = set()
         self.halted: str | None = None
         self.bundle_book = BundleBook(self)
+        self.forced: ForcedInbox | None = None
 
     # --- lifecycle ---
 
@@ -352,6 +354,10 @@ class Sequencer:
             engine = EngineClient(entry.rpc_url, entry.chain_id, self._session)
             await self._check_chain_id(engine)
             await self._resume_chain(engine, state.pending, state.last_sealed)
+        self.forced = forced_inbox_for(self)
+        if self.forced is not None:
+            await self.forced.start()
+            self._tasks.append(asyncio.create_task(self.forced.run(), name="forced-poll"))
         self.builder = Builder(
             [c.runtime for c in self.chains.values()],
             self.journal,
@@ -768,6 +774,7 @@ class Sequencer:
         block = self.journal.block(chain_id, number)
         if block is None:
             return None
+        forced, skipped = self.journal.forced_for_block(chain_id, number)
         return {
             "chainId": block.chain_id,
             "blockNumber": block.number,
@@ -776,6 +783,8 @@ class Sequencer:
             "timestamp": block.timestamp,
             "transactions": ["0x" + h.hex() for h in block.tx_hashes],
             "statuses": list(block.statuses),
+            "forced": list(forced),
+            "forcedSkipped": list(skipped),
             "signature": "0x" + block.signature.hex(),
             "signer": self.signer.address,
             "domain": self.domain_json(),
