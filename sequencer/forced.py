@@ -165,7 +165,10 @@ class ForcedInbox:
             chain.plan.opener = lambda number, room, chain=chain: self.open_block(
                 chain, number, room
             )
-        await self.poll()
+        try:
+            await self.poll()
+        except Exception as exc:  # noqa: BLE001 - `run` polls again; the rollups go on meanwhile
+            log.warning("forced queue poll failed", extra={"error": str(exc)})
 
     async def run(self) -> None:
         while True:

@@ -564,8 +564,8 @@ class Sequencer:
         existing = None
         if tx.tx_hash in self._seen:
             existing = self.promises.get(tx.tx_hash) or self.journal.preconf(tx.tx_hash)
-        if existing is not None and existing.leg:
-            raise RpcError(ERR_SERVER, "already known")  # landed as a bundle leg
+        if existing is not None and (existing.leg or existing.forced):
+            raise RpcError(ERR_SERVER, "already known")  # a bundle leg, relay or forced tx
         if existing is not None:
             await self.journal.barrier()  # the first answer may still be on its way to disk
             return existing

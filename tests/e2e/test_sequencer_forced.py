@@ -4,6 +4,8 @@ pre-confirmed transactions, and an item the rollup would refuse is recorded as s
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from deploy import deploy_l1
 from test_sequencer_bundles import _wait
@@ -78,3 +80,20 @@ def test_a_forced_transaction_opens_the_next_block_before_its_preconfirmations(
     # a block that processed no forced item says so
     before = service.result("/", "seq_getBlockHeader", [901, pre["blockNumber"] - 1])
     assert (before["forced"], before["forcedSkipped"]) == ([], [])
+    again = service.rpc("/901", "eth_sendRawTransaction", [good])
+    assert again["error"]["message"] == "already known"
+
+    # after a restart the processed items are not taken again
+    service.stop()
+    restarted = start_service(slot_ms=100, l1_poll_s=0.1)
+    forced = restarted.seq.forced
+    assert restarted.call_in_loop(lambda: forced.next_index[901]) == first + 2
+    _after_a_slot(restarted)
+    _after_a_slot(restarted)
+    header = restarted.result("/", "seq_getBlockHeader", [901, pre["blockNumber"]])
+    assert (header["forced"], header["forcedSkipped"]) == ([first, first + 1], [0])
+    restarted.stop()
+    db = sqlite3.connect(restarted.config.journal)
+    rows = db.execute("SELECT block_number FROM forced WHERE chain_id = 901").fetchall()
+    db.close()
+    assert rows == [(pre["blockNumber"],)]  # one block processed the queue, once
