@@ -427,3 +427,44 @@ def _settled_status(service, bundle_hash: str) -> dict | None:
 def _balance(rollup, token, owner) -> int:
     with rollup.use():
         return token.totalSupply() if owner is None else token.balanceOf(owner)
+
+
+def test_a_dropped_bundle_that_bridged_leaves_no_relay_and_later_bridges_relay_once(
+    start_service, rollup_a, rollup_b, xr, deployer, trader, keeper, l1
+):
+    with rollup_a.use():
+        xr.usdc.mint(trader, BRIDGED, sender=deployer)
+    relayer_b = rollup_b.w3.eth.get_transaction_count(RELAYER)
+    service = start_service()
+    bridge = bytes(xr.usdc.bridge.encode_input(902, trader.address, BRIDGED))
+    leg_a = _signed_call(rollup_a, trader, xr.usdc, bridge, 0)
+    # leg B spends more than the bridge brings: it reverts, so the whole bundle is dropped
+    overspend = bytes(xr.usdc.transfer.encode_input(keeper.address, 2 * BRIDGED))
+    leg_b = _signed_call(rollup_b, trader, xr.usdc, overspend, 0)
+    deadline = int(l1.rpc("eth_blockNumber"), 16) + 50
+    sent = service.result(
+        "/",
+        "seq_sendBundle",
+        [
+            {
+                "txs": {"901": [leg_a], "902": [leg_b]},
+                "beneficiary": trader.address,
+                "deadline": deadline,
+            }
+        ],
+    )["bundleHash"]
+    assert _wait(lambda: _settled_status(service, sent))["status"] == "dropped"
+    _after_a_slot(service)
+    assert _relayed(rollup_b, xr.messenger) == []
+    assert rollup_b.w3.eth.get_transaction_count(RELAYER) == relayer_b
+    with rollup_a.use():
+        assert xr.usdc.balanceOf(trader) == BRIDGED  # leg A was rewound: nothing burned
+    # the same bridge as a plain pre-confirmed transaction is relayed exactly once
+    pre = service.result("/901", "seq_sendRawTransaction", [leg_a])
+    wait_sealed(service, 901, pre["txHash"])
+    (relay,) = _wait(lambda: _relayed(rollup_b, xr.messenger))
+    _after_a_slot(service)
+    assert len(_relayed(rollup_b, xr.messenger)) == 1
+    assert rollup_b.w3.eth.get_transaction_count(RELAYER) == relayer_b + 1
+    with rollup_b.use():
+        assert xr.usdc.balanceOf(trader) == BRIDGED
