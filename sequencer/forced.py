@@ -96,6 +96,7 @@ def select_forced(
     base_fee: int,
     seen: set[bytes],
     cap: int = MAX_FORCED_PER_BLOCK,
+    reserved: frozenset[str] = frozenset(),
 ) -> Selection:
     """The items (a prefix of `items`, in queue order) that open a block of `chain_id`: each one
     the rollup would accept is placed (and counted in `ledger` as pending), each one it would
@@ -116,6 +117,8 @@ def select_forced(
                 reason = f"wrong chain: transaction for chain {tx.chain_id}, queued for {chain_id}"
             elif tx.tx_hash in seen:
                 reason = "already known"
+            elif tx.sender in reserved:
+                reason = f"sender {tx.sender} is the sequencer's relayer"
             elif not ledger.known(tx.sender):
                 break  # read its account first
             elif tx.gas > gas_room:
@@ -230,6 +233,7 @@ class ForcedInbox:
             gas_room,
             chain.plan.base_fee_bound(number),
             self.seq._seen,
+            reserved=self.seq.reserved_senders,
         )
         if not selection.queue_indexes:
             return []

@@ -320,6 +320,7 @@ class Sequencer:
         self.halted: str | None = None
         self.bundle_book = BundleBook(self)
         self.forced: ForcedInbox | None = None
+        self.reserved_senders: frozenset[str] = frozenset()  # the relayer (see sequencer/relays.py)
 
     # --- lifecycle ---
 
@@ -354,6 +355,9 @@ class Sequencer:
             engine = EngineClient(entry.rpc_url, entry.chain_id, self._session)
             await self._check_chain_id(engine)
             await self._resume_chain(engine, state.pending, state.last_sealed)
+        relays = relay_queue_for(self.manifest, self.config.load_relayer_key())
+        if relays is not None:  # its nonce is the builder's: nobody else sends from it
+            self.reserved_senders = frozenset({relays.address})
         self.forced = forced_inbox_for(self)
         if self.forced is not None:
             await self.forced.start()
@@ -366,7 +370,7 @@ class Sequencer:
             self.config.slot_ms,
             self._on_sealed,
             self.bundle_book,
-            relay_queue_for(self.manifest, self.config.load_relayer_key()),
+            relays,
         )
         for chain_id, number, hashes in self.journal.unsettled_blocks():
             self._background(self._fill_statuses(self.chains[chain_id], number, tuple(hashes)))
@@ -558,6 +562,10 @@ class Sequencer:
                     f"{' or '.join(str(c) for c in self.chains)}",
                 )
             check_static(tx, chain.rules)
+            if tx.sender in self.reserved_senders:
+                raise TxRejected(
+                    "reserved_sender", f"sender {tx.sender} is the sequencer's relayer"
+                )
         except TxRejected as exc:
             self.metrics.rejected.labels(label, exc.reason).inc()
             raise RpcError(ERR_SERVER, exc.message) from None

@@ -118,7 +118,7 @@ def _check_relay_after_promises(service, chain_id, number, relay_hash: str) -> i
 
 
 def test_a_bridge_is_relayed_a_to_b_in_the_same_slot_and_b_to_a_in_the_next(
-    start_service, rollup_a, rollup_b, xr, deployer, trader, lp, keeper
+    start_service, rollup_a, rollup_b, xr, deployer, relayer, trader, lp, keeper
 ):
     with rollup_a.use():
         xr.usdc.mint(trader, BRIDGED, sender=deployer)
@@ -161,7 +161,12 @@ def test_a_bridge_is_relayed_a_to_b_in_the_same_slot_and_b_to_a_in_the_next(
         assert xr.usdc.balanceOf(keeper) == BRIDGED // 2
     with rollup_b.use():
         assert xr.usdc.balanceOf(trader) == BRIDGED - BRIDGED // 2
-    # the relayer's nonce is the sequencer's: one relay on each rollup
+    # the relayer's nonce is the sequencer's: nobody else may send from it
+    refused = service.rpc(
+        "/901", "eth_sendRawTransaction", [_signed_call(rollup_a, relayer, keeper, b"", 0)]
+    )
+    assert refused["error"]["message"] == f"sender {RELAYER} is the sequencer's relayer"
+    # one relay on each rollup
     after = [r.w3.eth.get_transaction_count(RELAYER) for r in (rollup_a, rollup_b)]
     assert after == [n + 1 for n in relayer_nonces]
 

@@ -99,6 +99,11 @@ def test_funds_are_checked_and_the_queue_waits_for_gas_cap_and_unread_accounts()
         _items(_raw(0, key=OTHER_KEY), _raw(0)), 901, _ledger(), 10**6, GWEI, set()
     )
     assert unread.queue_indexes == []
+    # the relayer's nonce is the builder's: a forced transaction from it is skipped
+    relayer = select_forced(
+        _items(_raw(0)), 901, _ledger(), 10**6, GWEI, set(), reserved=frozenset({SENDER})
+    )
+    assert relayer.skipped == [0] and "relayer" in relayer.reasons[0]
 
 
 def test_the_opener_puts_forced_transactions_first_and_promises_after_them():
