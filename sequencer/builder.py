@@ -12,10 +12,13 @@ promised order, mines with the slot's timestamp, checks that the mined block is 
 to its snapshot and the slot is mined again without that bundle.
 It never admits or refuses a transaction, and never changes a promised position.
 
-Not built yet (their sources are other parts of the system, not faked here): forced transactions
-from the L1 SharedInbox queue, which go first in the next block the plan *opens*
-(`ChainPlan._open` is that moment), and, on rollup B, relays of the messages rollup A's block sent
-in the same slot, between B's promised transactions and the bundle legs.
+Relays (from a `RelayQueue`, `sequencer/relays.py`) go after a block's promised transactions
+and before its bundle legs: rollup A's block of a slot is mined and its `MessageSent` logs read
+before rollup B's block is built, so B carries the relays of what A sent in the same slot (and A
+carries, in its next block, the relays of what B sent).
+
+Forced transactions from the L1 SharedInbox queue (`sequencer/forced.py`, through
+`ChainPlan.opener`) go first in each block the plan *opens*, so they never shift a promise.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from typing import Any, Protocol
 from sequencer.commitments import BlockHeaderMsg, Domain, Signer
 from sequencer.journal import Journal, PreconfRecord, SealedBlock
 from sequencer.mempool import next_base_fee
+from sequencer.messages import MESSAGE_SENT_TOPIC
+from sequencer.relays import RelayQueue, RelayTx
 
 log = logging.getLogger("sequencer.builder")
 
@@ -108,6 +113,9 @@ class ChainPlan:
         self.head = head
         self.gas_limit = head.gas_limit
         self.blocks: dict[int, PlannedBlock] = {}
+        # Called when a block opens, with (block number, gas room): the forced transactions that
+        # go first in it (indices 0..), before any promised transaction (see sequencer/forced.py).
+        self.opener: Callable[[int, int], list[PlannedTx]] | None = None
 
     # --- reading ---
 
@@ -144,10 +152,15 @@ class ChainPlan:
 
     # --- changing ---
 
-    def _open(self, number: int) -> PlannedBlock:
-        """Open a block: the moment its plan starts (forced transactions go first here, later)."""
+    def _open(self, number: int, reserve: int = 0) -> PlannedBlock:
+        """Open a block: the moment its plan starts. The opener's forced transactions go first,
+        within the gas left after `reserve` (the transaction that opens the block)."""
         block = PlannedBlock(number)
         self.blocks[number] = block
+        if self.opener is not None:
+            for tx in self.opener(number, self.gas_limit - reserve):
+                block.txs.append(tx)
+                block.gas += tx.gas
         return block
 
     def place(self, tx: PlannedTx) -> tuple[int, int]:
@@ -160,7 +173,7 @@ class ChainPlan:
             current = self.open_block()
             if current is not None:
                 current.closed = True
-            block = self._open(number)
+            block = self._open(number, reserve=tx.gas)
         block.txs.append(tx)
         block.gas += tx.gas
         return number, len(block.txs) - 1
@@ -172,7 +185,9 @@ class ChainPlan:
         for earlier in self.blocks.values():
             if earlier.number < number:
                 earlier.closed = True
-        block = self.blocks.get(number) or self._open(number)
+        block = self.blocks.get(number)
+        if block is None:  # journaled forced transactions are restored like promises
+            block = self.blocks[number] = PlannedBlock(number)
         if index != len(block.txs):
             raise ValueError(f"journal gap: block {number} index {index} after {len(block.txs)}")
         block.txs.append(tx)
@@ -335,12 +350,13 @@ async def seal_planned_block(
     timestamp: int,
     signer: Signer,
     domain: Domain,
+    extra: Sequence[bytes] = (),
 ) -> tuple[SealedBlock, HeadInfo]:
-    """Mine the loaded pool with the slot's timestamp, check it is the plan, sign the header."""
+    """Mine the loaded pool with the slot's timestamp, check it is the plan (then `extra`, the
+    relays sent after it), sign the header."""
     await runtime.engine.call("evm_mine", [{"timestamp": timestamp}])
-    return await verify_and_sign(
-        runtime.engine, block.number, [tx.tx_hash for tx in block.txs], signer, domain
-    )
+    want = [tx.tx_hash for tx in block.txs] + list(extra)
+    return await verify_and_sign(runtime.engine, block.number, want, signer, domain)
 
 
 async def verify_and_sign(
@@ -403,6 +419,25 @@ def _leg_record(number: int, index: int, leg: Leg) -> PreconfRecord:
     )
 
 
+def _relay_record(number: int, index: int, relay: RelayTx, chain_id: int) -> PreconfRecord:
+    """A relay in the journal: a transaction of the block with no promise of its own (stored
+    like a bundle leg, so a block that is rewound or never mined forgets it)."""
+    return PreconfRecord(
+        chain_id=chain_id,
+        block_number=number,
+        index=index,
+        tx_hash=relay.tx_hash,
+        raw=relay.raw,
+        sender=relay.sender,
+        nonce=relay.nonce,
+        max_cost=relay.max_cost,
+        deadline=0,
+        signature=b"",
+        received_ns=time.time_ns(),
+        leg=True,
+    )
+
+
 def _first_difference(got: list[bytes], want: list[bytes]) -> int:
     for i, (a, b) in enumerate(zip(got, want, strict=False)):
         if a != b:
@@ -422,9 +457,11 @@ class Builder:
         slot_ms: int,
         on_sealed: Callable[[ChainRuntime, SealedBlock, HeadInfo, float], Awaitable[None] | None],
         bundles: BundleSource | None = None,
+        relays: RelayQueue | None = None,
     ) -> None:
         self.chains = list(chains)
         self.bundles = bundles
+        self.relays = relays
         self.journal = journal
         self.signer = signer
         self.domain = domain
@@ -454,10 +491,17 @@ class Builder:
                 await self._seal_with_bundles(blocks, bundles, started)
             else:
                 for runtime, block in zip(self.chains, blocks, strict=True):
+                    relays = await self._send_relays(runtime, block, 0)
                     timestamp = max(int(time.time()), runtime.plan.head.timestamp)
                     sealed, head = await seal_planned_block(
-                        runtime, block, timestamp, self.signer, self.domain
+                        runtime,
+                        block,
+                        timestamp,
+                        self.signer,
+                        self.domain,
+                        [r.tx_hash for r in relays],
                     )
+                    await self._collect_messages(runtime, sealed.block_hash)
                     await self._record(runtime, sealed, head, started)
         finally:
             for runtime in self.chains:
@@ -493,49 +537,113 @@ class Builder:
         if asyncio.iscoroutine(result):
             await result
 
+    async def _send_relays(
+        self, runtime: ChainRuntime, block: PlannedBlock, legs_gas: int
+    ) -> list[RelayTx]:
+        """Journal and send the relays waiting for this block, after its promised transactions
+        (and before `legs_gas` of bundle legs); the engine must accept them all."""
+        if self.relays is None or not self.relays.waiting_for(runtime.chain_id):
+            return []
+        nonce = int(
+            await runtime.engine.call(
+                "eth_getTransactionCount", [self.relays.address, hex(block.number - 1)]
+            ),
+            16,
+        )
+        relays = self.relays.take(
+            runtime.chain_id,
+            nonce,
+            runtime.plan.gas_limit - block.gas - legs_gas,
+            runtime.plan.base_fee_bound(block.number),
+        )
+        if not relays:
+            return []
+        first = len(block.txs)
+        await self.journal.append(
+            [
+                _relay_record(block.number, first + i, relay, runtime.chain_id)
+                for i, relay in enumerate(relays)
+            ]
+        )
+        answers = await runtime.engine.send_in_order([relay.raw for relay in relays])
+        for relay, answer in zip(relays, answers, strict=True):
+            if answer.get("result") != "0x" + relay.tx_hash.hex():
+                raise BuildError(
+                    f"chain {runtime.chain_id} block {block.number}: engine refused the relay "
+                    f"of message {relay.message.hash.hex()}: {answer.get('error')}"
+                )
+        log.info(
+            "relays sent",
+            extra={"chain": runtime.chain_id, "block": block.number, "relays": len(relays)},
+        )
+        return relays
+
+    async def _collect_messages(self, runtime: ChainRuntime, block_hash: bytes) -> None:
+        """Queue the cross-rollup messages that a just-mined block sent (for the next relays)."""
+        if self.relays is None or runtime.chain_id not in self.relays.messengers:
+            return
+        logs = await runtime.engine.call(
+            "eth_getLogs",
+            [
+                {
+                    "blockHash": "0x" + block_hash.hex(),
+                    "address": self.relays.messengers[runtime.chain_id],
+                    "topics": ["0x" + MESSAGE_SENT_TOPIC.hex()],
+                }
+            ],
+        )
+        self.relays.collect(runtime.chain_id, [{"logs": logs, "status": "0x1"}])
+
     async def _seal_with_bundles(
         self, blocks: list[PlannedBlock], bundles: list[Bundle], started: float
     ) -> None:
-        """Mine the slot's blocks with the bundles' legs after the promised transactions; if any
-        leg is refused or reverts, rewind every engine, drop that bundle whole and mine again."""
+        """Mine the slot's blocks in rollup order, each with its promised transactions, then the
+        relays of the messages sent by the blocks mined before it, then the bundles' legs; if
+        any leg is refused or reverts, rewind every engine, drop that bundle whole and mine the
+        slot again."""
         assert self.bundles is not None
         dropped: list[Bundle] = []
         snapshots = {rt.chain_id: await rt.engine.call("evm_snapshot") for rt in self.chains}
+        relay_state = self.relays.checkpoint() if self.relays is not None else None
         while True:
             failed: list[Bundle] = []
+            mined: list[tuple[ChainRuntime, PlannedBlock, list[RelayTx], list[Leg]]] = []
             for runtime, block in zip(self.chains, blocks, strict=True):
                 legs = [leg for b in bundles for leg in b.legs_on(runtime.chain_id)]
+                relays = await self._send_relays(runtime, block, sum(leg.gas for leg in legs))
+                first = len(block.txs) + len(relays)
                 await self.journal.append(
-                    [
-                        _leg_record(block.number, len(block.txs) + i, leg)
-                        for i, leg in enumerate(legs)
-                    ]
+                    [_leg_record(block.number, first + i, leg) for i, leg in enumerate(legs)]
                 )
                 answers = await runtime.engine.send_in_order([leg.raw for leg in legs])
                 for leg, answer in zip(legs, answers, strict=True):
                     if answer.get("result") != "0x" + leg.tx_hash.hex():
                         failed += [b for b in bundles if leg in b.legs and b not in failed]
-            mined: list[tuple[ChainRuntime, PlannedBlock, list[Leg]]] = []
-            if not failed:
-                for runtime, block in zip(self.chains, blocks, strict=True):
-                    timestamp = max(int(time.time()), runtime.plan.head.timestamp)
-                    await runtime.engine.call("evm_mine", [{"timestamp": timestamp}])
-                    legs = [leg for b in bundles for leg in b.legs_on(runtime.chain_id)]
-                    mined.append((runtime, block, legs))
-                for runtime, block, legs in mined:
-                    for leg in legs:
-                        receipt = await runtime.engine.call(
-                            "eth_getTransactionReceipt", ["0x" + leg.tx_hash.hex()]
-                        )
-                        ok = receipt is not None and receipt.get("blockNumber") == hex(block.number)
-                        if not ok or int(receipt["status"], 16) != 1:
-                            failed += [b for b in bundles if leg in b.legs and b not in failed]
+                if failed:
+                    break
+                timestamp = max(int(time.time()), runtime.plan.head.timestamp)
+                await runtime.engine.call("evm_mine", [{"timestamp": timestamp}])
+                for leg in legs:
+                    receipt = await runtime.engine.call(
+                        "eth_getTransactionReceipt", ["0x" + leg.tx_hash.hex()]
+                    )
+                    ok = receipt is not None and receipt.get("blockNumber") == hex(block.number)
+                    if not ok or int(receipt["status"], 16) != 1:
+                        failed += [b for b in bundles if leg in b.legs and b not in failed]
+                if failed:
+                    break
+                head = await runtime.engine.call("eth_getBlockByNumber", [hex(block.number), False])
+                if head is not None:
+                    await self._collect_messages(runtime, bytes.fromhex(head["hash"][2:]))
+                mined.append((runtime, block, relays, legs))
             if not failed:
                 break
             for bundle in failed:  # its status changes only once the slot is settled
                 bundle.reason = "a leg failed or was refused"
             dropped += failed
             bundles = [b for b in bundles if b not in failed]
+            if self.relays is not None and relay_state is not None:
+                self.relays.restore(relay_state)
             for runtime, block in zip(self.chains, blocks, strict=True):
                 snap = snapshots[runtime.chain_id]
                 if not await runtime.engine.call("evm_revert", [snap]):
@@ -546,18 +654,18 @@ class Builder:
                 await load_planned_block(runtime, block)
         included: list[tuple[Bundle, list[tuple[int, int, int, bytes]]]] = []
         positions: dict[bytes, tuple[int, int, int, bytes]] = {}
-        for runtime, block, legs in mined:
-            want = [tx.tx_hash for tx in block.txs] + [leg.tx_hash for leg in legs]
+        for runtime, block, relays, legs in mined:
+            want = (
+                [tx.tx_hash for tx in block.txs]
+                + [r.tx_hash for r in relays]
+                + [leg.tx_hash for leg in legs]
+            )
             sealed, head = await verify_and_sign(
                 runtime.engine, block.number, want, self.signer, self.domain
             )
+            first = len(block.txs) + len(relays)
             for i, leg in enumerate(legs):
-                positions[leg.tx_hash] = (
-                    runtime.chain_id,
-                    block.number,
-                    len(block.txs) + i,
-                    leg.tx_hash,
-                )
+                positions[leg.tx_hash] = (runtime.chain_id, block.number, first + i, leg.tx_hash)
             await self._record(runtime, sealed, head, started)
         for bundle in bundles:
             included.append((bundle, [positions[leg.tx_hash] for leg in bundle.legs]))

@@ -27,6 +27,9 @@ from sequencer.manifest import Manifest, ManifestError, load_manifest
 # PUBLIC KEY MATERIAL, DEVNET ONLY: anyone can sign with it.
 DEVNET_SEQUENCER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 DEVNET_SEQUENCER_ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+# anvil's well-known account #2: the devnet relayer of cross-rollup messages (the manifest's
+# `relayer` role). PUBLIC KEY MATERIAL, DEVNET ONLY.
+DEVNET_RELAYER_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 
 OrderingPolicy = Literal["fcfs", "priority"]
 
@@ -75,6 +78,12 @@ class ServiceConfig(BaseSettings):
     keystore: Path | None = None
     keystore_password: SecretStr | None = None
     keystore_password_file: Path | None = None
+    # --- relays ---
+    relayer_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the messengers' relayer (hex). With key_source=devnet it defaults "
+        "to anvil's public account #2; without a key, messages are not relayed.",
+    )
 
     @model_validator(mode="after")
     def _check_key_source(self) -> ServiceConfig:
@@ -87,7 +96,9 @@ class ServiceConfig(BaseSettings):
 
     def describe(self) -> dict[str, object]:
         """The configuration for logs and seq_status: no key, no password."""
-        out = self.model_dump(mode="json", exclude={"keystore_password", "keystore_password_file"})
+        out = self.model_dump(
+            mode="json", exclude={"keystore_password", "keystore_password_file", "relayer_key"}
+        )
         out["keystore"] = str(self.keystore) if self.keystore else None
         return out
 
@@ -106,6 +117,12 @@ class ServiceConfig(BaseSettings):
         except ValueError:
             raise ConfigError(f"wrong password for keystore {self.keystore}") from None
         return Signer(bytes(key))
+
+    def load_relayer_key(self) -> str | None:
+        """The relayer's key (never logged), or None: the service then relays nothing."""
+        if self.relayer_key is not None:
+            return self.relayer_key.get_secret_value()
+        return DEVNET_RELAYER_KEY if self.key_source == "devnet" else None
 
     def _password(self) -> str:
         if self.keystore_password is not None:

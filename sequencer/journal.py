@@ -44,6 +44,14 @@ CREATE TABLE IF NOT EXISTS bundles (
     deadline INTEGER NOT NULL,
     signature BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS forced (
+    chain_id INTEGER NOT NULL,
+    block_number INTEGER NOT NULL,
+    queue_indexes TEXT NOT NULL,
+    skipped TEXT NOT NULL,
+    last_index INTEGER NOT NULL,
+    PRIMARY KEY (chain_id, block_number)
+);
 CREATE TABLE IF NOT EXISTS blocks (
     chain_id INTEGER NOT NULL,
     number INTEGER NOT NULL,
@@ -78,6 +86,7 @@ class PreconfRecord:
     received_ns: int
     status: int | None = None  # set from the receipts once its block is sealed (STATUS_*)
     leg: bool = False  # a bundle leg (no inclusion promise of its own; see BundleReceipt)
+    forced: bool = False  # a forced transaction from the L1 queue (no promise: the queue's order)
 
 
 @dataclass(frozen=True)
@@ -303,6 +312,49 @@ class Journal:
             bytes(row[0]), bytes(row[1]), legs, row[3], row[4], bytes(row[5])
         )
 
+    def record_forced_nowait(
+        self,
+        chain_id: int,
+        number: int,
+        records: Sequence[PreconfRecord],
+        queue_indexes: Sequence[int],
+        skipped: Sequence[int],
+    ) -> asyncio.Future:
+        """Queue (without waiting) the forced transactions placed at the start of block `number`
+        and the L1 queue indexes processed there; call from the event loop. Anything journaled
+        after this call commits with it or later, so a promise behind them is never durable
+        before them."""
+        if self._failed is not None:
+            raise JournalError(f"journal write failed earlier: {self._failed}")
+        if self._thread is None:
+            raise JournalError("journal writer not started")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        payload = (chain_id, number, list(records), list(queue_indexes), list(skipped))
+        self._queue.put((_insert_forced, payload, future, loop))
+        future.add_done_callback(_retrieve)
+        return future
+
+    def forced_for_block(
+        self, chain_id: int, number: int
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The L1 forced-queue indexes processed at the start of a block (in queue order) and the
+        offsets, among them, of the items skipped (refused: bad nonce, funds, chain...)."""
+        row = self._reader.execute(
+            "SELECT queue_indexes, skipped FROM forced WHERE chain_id = ? AND block_number = ?",
+            (chain_id, number),
+        ).fetchone()
+        if row is None:
+            return (), ()
+        return _ints(row[0]), _ints(row[1])
+
+    def forced_next_index(self, chain_id: int) -> int:
+        """The L1 queue index after the last one processed for this rollup (0 if none)."""
+        row = self._reader.execute(
+            "SELECT MAX(last_index) FROM forced WHERE chain_id = ?", (chain_id,)
+        ).fetchone()
+        return 0 if row is None or row[0] is None else row[0] + 1
+
     async def barrier(self) -> None:
         """Returns once everything submitted before it is durable."""
         await self._submit(_noop, None)
@@ -374,7 +426,8 @@ def _record(row: tuple) -> PreconfRecord:
         signature=bytes(row[9]),
         received_ns=row[10],
         status=row[11],
-        leg=bool(row[12]),
+        leg=row[12] == 1,
+        forced=row[12] == 2,
     )
 
 
@@ -395,7 +448,7 @@ def _insert_txs(db: sqlite3.Connection, records: Sequence[PreconfRecord]) -> Non
                 r.deadline,
                 r.signature,
                 r.received_ns,
-                int(r.leg),
+                2 if r.forced else int(r.leg),
             )
             for r in records
         ],
@@ -434,6 +487,32 @@ def _insert_bundle(db: sqlite3.Connection, r: BundleReceiptRecord) -> None:
         "INSERT INTO bundles (bundle_hash, legs_hash, legs, beneficiary, deadline, signature)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (r.bundle_hash, r.legs_hash, legs, r.beneficiary, r.deadline, r.signature),
+    )
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    """A write nobody awaits: its failure is already `_failed`, which halts later writes."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x)
+
+
+def _insert_forced(db: sqlite3.Connection, payload: tuple) -> None:
+    chain_id, number, records, queue_indexes, skipped = payload
+    _insert_txs(db, records)
+    db.execute(
+        "INSERT INTO forced (chain_id, block_number, queue_indexes, skipped, last_index)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (
+            chain_id,
+            number,
+            ",".join(map(str, queue_indexes)),
+            ",".join(map(str, skipped)),
+            max(queue_indexes),
+        ),
     )
 
 

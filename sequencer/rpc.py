@@ -296,9 +296,11 @@ class RpcServer:
             if (
                 record is None
                 or record.leg
+                or record.forced
                 or (chain_id is not None and record.chain_id != chain_id)
             ):
-                return None  # unknown, or a bundle leg (its promise is the bundle receipt)
+                return None  # unknown, a bundle leg (its promise is the bundle receipt), a relay
+                # or a forced transaction (its place is the L1 queue's; see seq_getBlockHeader)
             return seq.preconf_json(record)
         if method == "seq_getBlockHeader":
             if chain_id is None:

@@ -51,6 +51,7 @@ from sequencer.commitments import (
     legs_hash,
 )
 from sequencer.config import ServiceConfig
+from sequencer.forced import ForcedInbox, forced_inbox_for
 from sequencer.journal import BundleReceiptRecord, Journal, PreconfRecord, SealedBlock
 from sequencer.manifest import Manifest
 from sequencer.mempool import (
@@ -67,6 +68,7 @@ from sequencer.mempool import (
     order_batch,
 )
 from sequencer.metrics import Metrics
+from sequencer.relays import relay_queue_for
 
 log = logging.getLogger("sequencer.service")
 
@@ -354,6 +356,8 @@ class Sequencer:
         self._fills: set[asyncio.Task] = set()
         self.halted: str | None = None
         self.bundle_book = BundleBook(self)
+        self.forced: ForcedInbox | None = None
+        self.reserved_senders: frozenset[str] = frozenset()  # the relayer (see sequencer/relays.py)
 
     # --- lifecycle ---
 
@@ -388,6 +392,13 @@ class Sequencer:
             engine = EngineClient(entry.rpc_url, entry.chain_id, self._session)
             await self._check_chain_id(engine)
             await self._resume_chain(engine, state.pending, state.last_sealed)
+        relays = relay_queue_for(self.manifest, self.config.load_relayer_key())
+        if relays is not None:  # its nonce is the builder's: nobody else sends from it
+            self.reserved_senders = frozenset({relays.address})
+        self.forced = forced_inbox_for(self)
+        if self.forced is not None:
+            await self.forced.start()
+            self._tasks.append(asyncio.create_task(self.forced.run(), name="forced-poll"))
         self.builder = Builder(
             [c.runtime for c in self.chains.values()],
             self.journal,
@@ -396,6 +407,7 @@ class Sequencer:
             self.config.slot_ms,
             self._on_sealed,
             self.bundle_book,
+            relays,
         )
         for chain_id, number, hashes in self.journal.unsettled_blocks():
             self._background(self._fill_statuses(self.chains[chain_id], number, tuple(hashes)))
@@ -589,14 +601,18 @@ class Sequencer:
                     f"{' or '.join(str(c) for c in self.chains)}",
                 )
             check_static(tx, chain.rules)
+            if tx.sender in self.reserved_senders:
+                raise TxRejected(
+                    "reserved_sender", f"sender {tx.sender} is the sequencer's relayer"
+                )
         except TxRejected as exc:
             self.metrics.rejected.labels(label, exc.reason).inc()
             raise RpcError(ERR_SERVER, exc.message) from None
         existing = None
         if tx.tx_hash in self._seen:
             existing = self.promises.get(tx.tx_hash) or self.journal.preconf(tx.tx_hash)
-        if existing is not None and existing.leg:
-            raise RpcError(ERR_SERVER, "already known")  # landed as a bundle leg
+        if existing is not None and (existing.leg or existing.forced):
+            raise RpcError(ERR_SERVER, "already known")  # a bundle leg, relay or forced tx
         if existing is not None:
             await self.journal.barrier()  # the first answer may still be on its way to disk
             return existing
@@ -805,6 +821,7 @@ class Sequencer:
         block = self.journal.block(chain_id, number)
         if block is None:
             return None
+        forced, skipped = self.journal.forced_for_block(chain_id, number)
         return {
             "chainId": block.chain_id,
             "blockNumber": block.number,
@@ -813,6 +830,8 @@ class Sequencer:
             "timestamp": block.timestamp,
             "transactions": ["0x" + h.hex() for h in block.tx_hashes],
             "statuses": list(block.statuses),
+            "forced": list(forced),
+            "forcedSkipped": list(skipped),
             "signature": "0x" + block.signature.hex(),
             "signer": self.signer.address,
             "domain": self.domain_json(),

@@ -1,0 +1,283 @@
+"""Forced inclusion: the L1 SharedInbox's queue, placed first in the next block each rollup opens.
+
+Owns reading the queue (`ForcedInclusionRequested` logs of `contracts/l1/SharedInbox.vy`), the
+choice of the items that open a block (`select_forced`, pure: in queue order, up to
+`MAX_FORCED_PER_BLOCK` and the block's gas room; an item the rollup would refuse is *skipped*,
+never silently dropped), and the journal record of what each block processed
+(`Journal.forced_for_block`: queue indexes and skipped offsets, which the batcher turns into
+`BlockData.forced_count/forced_skipped` and the header's `forced_through`).
+
+An item is checked against the sender's pending state on the rollup when the block opens (the
+same checks as a pre-confirmation: chain id, nonce exactly next, funds, fee cap at the block's
+base-fee bound, an EOA sender), so a placed forced transaction is as certain to execute as a
+promise and never moves one. An item whose sender's account is not read yet waits (with every
+later item of its rollup: the queue's order is kept) until the next poll has read it.
+It never signs a promise for a forced transaction and never talks to a rollup engine directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak
+
+from sequencer.builder import PlannedTx
+from sequencer.journal import PreconfRecord
+from sequencer.mempool import DecodedTx, SenderLedger, TxRejected, decode_tx
+
+if TYPE_CHECKING:
+    from sequencer.service import ChainState, Sequencer
+
+log = logging.getLogger("sequencer.forced")
+
+FORCED_TOPIC = keccak(
+    text="ForcedInclusionRequested(uint256,uint256,address,bytes32,uint256,uint256,bytes)"
+)
+MAX_FORCED_PER_BLOCK = 16  # queue items processed at the start of one block, at most
+
+
+@dataclass(frozen=True)
+class ForcedItem:
+    """One item of the L1 forced-inclusion queue."""
+
+    index: int  # queue index (global, across rollups)
+    chain_id: int
+    l1_sender: str
+    tx_hash: bytes
+    deadline: int  # L1 block number
+    raw: bytes
+
+
+def _bytes(value: Any) -> bytes:
+    if isinstance(value, str):
+        return bytes.fromhex(value.removeprefix("0x"))
+    return bytes(value)
+
+
+def decode_forced_log(entry: Mapping[str, Any]) -> ForcedItem:
+    """A `ForcedInclusionRequested` log (JSON-RPC shape) as a `ForcedItem`. Pure."""
+    topics = [_bytes(t) for t in entry["topics"]]
+    if len(topics) != 4 or topics[0] != FORCED_TOPIC:
+        raise ValueError("not a ForcedInclusionRequested log")
+    tx_hash, deadline, _fee, raw = abi_decode(
+        ["bytes32", "uint256", "uint256", "bytes"], _bytes(entry["data"])
+    )
+    return ForcedItem(
+        index=int.from_bytes(topics[1], "big"),
+        chain_id=int.from_bytes(topics[2], "big"),
+        l1_sender="0x" + topics[3][12:].hex(),
+        tx_hash=bytes(tx_hash),
+        deadline=deadline,
+        raw=bytes(raw),
+    )
+
+
+@dataclass
+class Selection:
+    """What the start of one block takes from a rollup's queue."""
+
+    txs: list[DecodedTx] = field(default_factory=list)  # placed, in order
+    queue_indexes: list[int] = field(default_factory=list)  # processed (placed or skipped)
+    skipped: list[int] = field(default_factory=list)  # offsets into queue_indexes
+    reasons: list[str] = field(default_factory=list)  # why each skipped item was refused
+
+
+def select_forced(
+    items: Sequence[ForcedItem],
+    chain_id: int,
+    ledger: SenderLedger,
+    gas_room: int,
+    base_fee: int,
+    seen: set[bytes],
+    cap: int = MAX_FORCED_PER_BLOCK,
+    reserved: frozenset[str] = frozenset(),
+) -> Selection:
+    """The items (a prefix of `items`, in queue order) that open a block of `chain_id`: each one
+    the rollup would accept is placed (and counted in `ledger` as pending), each one it would
+    refuse is skipped. Stops at `cap` items, at an item that does not fit `gas_room`, or at one
+    whose sender's account the ledger does not know yet (those wait for a later block)."""
+    out = Selection()
+    for item in items:
+        if len(out.queue_indexes) >= cap:
+            break
+        reason = ""
+        tx: DecodedTx | None = None
+        try:
+            tx = decode_tx(item.raw)
+        except TxRejected as exc:
+            reason = exc.message
+        if tx is not None:
+            if tx.chain_id != chain_id:
+                reason = f"wrong chain: transaction for chain {tx.chain_id}, queued for {chain_id}"
+            elif tx.tx_hash in seen:
+                reason = "already known"
+            elif tx.sender in reserved:
+                reason = f"sender {tx.sender} is the sequencer's relayer"
+            elif not ledger.known(tx.sender):
+                break  # read its account first
+            elif tx.gas > gas_room:
+                break  # waits for the next block
+            else:
+                try:
+                    ledger.check(tx, base_fee)
+                except TxRejected as exc:
+                    reason = exc.message
+        out.queue_indexes.append(item.index)
+        if reason or tx is None:
+            out.skipped.append(len(out.queue_indexes) - 1)
+            out.reasons.append(reason)
+            continue
+        ledger.add(tx)
+        seen.add(tx.tx_hash)
+        gas_room -= tx.gas
+        out.txs.append(tx)
+    return out
+
+
+class ForcedInbox:
+    """The service's view of the forced queue: polls the inbox, feeds each rollup's plan."""
+
+    def __init__(self, seq: Sequencer, inbox: str, poll_s: float) -> None:
+        self.seq = seq
+        self.inbox = inbox
+        self.poll_s = poll_s
+        self.from_block = 0
+        self.next_index: dict[int, int] = {}  # per rollup: the first queue index not processed
+        self.queued: dict[int, list[ForcedItem]] = {c: [] for c in seq.chains}
+
+    async def start(self) -> None:
+        """Resume after what the journal processed and what batches already consumed on L1;
+        hook every rollup's plan."""
+        assert self.seq._l1 is not None
+        consumed = await self.seq._l1.call(
+            "eth_call",
+            [
+                {"to": self.inbox, "data": "0x" + keccak(text="forced_through()")[:4].hex()},
+                "latest",
+            ],
+        )
+        through = int(consumed, 16)
+        for chain_id, chain in self.seq.chains.items():
+            self.next_index[chain_id] = max(through, self.seq.journal.forced_next_index(chain_id))
+            chain.plan.opener = lambda number, room, chain=chain: self.open_block(
+                chain, number, room
+            )
+        try:
+            await self.poll()
+        except Exception as exc:  # noqa: BLE001 - `run` polls again; the rollups go on meanwhile
+            log.warning("forced queue poll failed", extra={"error": str(exc)})
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                await self.poll()
+            except Exception as exc:  # noqa: BLE001 - the next poll tries again
+                log.warning("forced queue poll failed", extra={"error": str(exc)})
+
+    async def poll(self) -> None:
+        """Read new queue items from L1; read the accounts of their senders on their rollup."""
+        assert self.seq._l1 is not None
+        latest = int(await self.seq._l1.call("eth_blockNumber"), 16)
+        if latest < self.from_block:
+            return
+        logs = await self.seq._l1.call(
+            "eth_getLogs",
+            [
+                {
+                    "address": self.inbox,
+                    "topics": ["0x" + FORCED_TOPIC.hex()],
+                    "fromBlock": hex(self.from_block),
+                    "toBlock": hex(latest),
+                }
+            ],
+        )
+        self.from_block = latest + 1
+        for entry in logs:
+            item = decode_forced_log(entry)
+            queue = self.queued.get(item.chain_id)
+            if queue is None or item.index < self.next_index[item.chain_id]:
+                continue
+            if any(q.index == item.index for q in queue):
+                continue
+            queue.append(item)
+            log.info(
+                "forced transaction queued",
+                extra={"chain": item.chain_id, "queue_index": item.index},
+            )
+        for chain_id, queue in self.queued.items():
+            chain = self.seq.chains[chain_id]
+            for item in queue:
+                try:
+                    sender = decode_tx(item.raw).sender
+                except TxRejected:
+                    continue
+                if not chain.ledger.known(sender):
+                    await self.seq._ensure_account(chain, sender)
+
+    def open_block(self, chain: ChainState, number: int, gas_room: int) -> list[PlannedTx]:
+        """`ChainPlan.opener`: the forced transactions at the start of block `number`."""
+        queue = self.queued.get(chain.chain_id)
+        if not queue:
+            return []
+        selection = select_forced(
+            queue,
+            chain.chain_id,
+            chain.ledger,
+            gas_room,
+            chain.plan.base_fee_bound(number),
+            self.seq._seen,
+            reserved=self.seq.reserved_senders,
+        )
+        if not selection.queue_indexes:
+            return []
+        del queue[: len(selection.queue_indexes)]
+        self.next_index[chain.chain_id] = selection.queue_indexes[-1] + 1
+        received = time.time_ns()
+        records = [
+            PreconfRecord(
+                chain_id=chain.chain_id,
+                block_number=number,
+                index=i,
+                tx_hash=tx.tx_hash,
+                raw=tx.raw,
+                sender=tx.sender,
+                nonce=tx.nonce,
+                max_cost=tx.max_cost,
+                deadline=0,
+                signature=b"",
+                received_ns=received,
+                forced=True,
+            )
+            for i, tx in enumerate(selection.txs)
+        ]
+        for record in records:
+            self.seq.promises[record.tx_hash] = record  # pending until sealed, like a promise
+        self.seq.journal.record_forced_nowait(
+            chain.chain_id, number, records, selection.queue_indexes, selection.skipped
+        )
+        log.info(
+            "forced transactions placed",
+            extra={
+                "chain": chain.chain_id,
+                "block": number,
+                "queue_indexes": ",".join(map(str, selection.queue_indexes)),
+                "skipped": ",".join(map(str, selection.skipped)),
+                "reasons": "; ".join(selection.reasons),
+            },
+        )
+        return [PlannedTx(tx.tx_hash, tx.raw, tx.sender, tx.gas) for tx in selection.txs]
+
+
+def forced_inbox_for(seq: Sequencer) -> ForcedInbox | None:
+    """The forced queue of the manifest's SharedInbox on L1, or None if it has none."""
+    inbox = seq.manifest.l1.contracts.get("SharedInbox")
+    if inbox is None:
+        return None
+    return ForcedInbox(seq, inbox.address, seq.config.l1_poll_s)

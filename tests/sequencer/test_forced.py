@@ -1,0 +1,165 @@
+"""Forced inclusion without a chain: which queue items open a block, which are skipped, what the
+plan and the journal keep.
+
+On the chains, tests/e2e/test_sequencer_forced.py runs the queue from L1 through the service.
+"""
+
+import asyncio
+
+from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_utils import keccak
+
+from sequencer.builder import ChainPlan, HeadInfo, PlannedTx
+from sequencer.forced import FORCED_TOPIC, ForcedItem, decode_forced_log, select_forced
+from sequencer.journal import Journal, PreconfRecord, SealedBlock
+from sequencer.mempool import AccountState, SenderLedger
+
+KEY = "0x" + "42" * 32
+OTHER_KEY = "0x" + "43" * 32
+SENDER = Account.from_key(KEY).address
+GWEI = 10**9
+
+
+def _raw(nonce: int, chain_id: int = 901, key: str = KEY, gas: int = 21_000) -> bytes:
+    tx = {
+        "type": 2,
+        "chainId": chain_id,
+        "nonce": nonce,
+        "to": "0x" + "77" * 20,
+        "value": 1,
+        "gas": gas,
+        "maxFeePerGas": 50 * GWEI,
+        "maxPriorityFeePerGas": GWEI,
+    }
+    return bytes(Account.sign_transaction(tx, key).raw_transaction)
+
+
+def _items(*raws: bytes, first: int = 3) -> list[ForcedItem]:
+    return [
+        ForcedItem(first + i, 901, "0x" + "11" * 20, keccak(raw), 100, raw)
+        for i, raw in enumerate(raws)
+    ]
+
+
+def _ledger(nonce: int = 0, balance: int = 10**18) -> SenderLedger:
+    ledger = SenderLedger()
+    ledger.set_account(SENDER, AccountState(nonce, balance))
+    return ledger
+
+
+def test_a_forced_log_decodes_to_its_queue_item():
+    raw = _raw(0)
+    log = {
+        "topics": [
+            "0x" + FORCED_TOPIC.hex(),
+            "0x" + (5).to_bytes(32, "big").hex(),
+            "0x" + (901).to_bytes(32, "big").hex(),
+            "0x" + bytes.fromhex("00" * 12 + "ab" * 20).hex(),
+        ],
+        "data": "0x"
+        + abi_encode(["bytes32", "uint256", "uint256", "bytes"], [keccak(raw), 77, 10, raw]).hex(),
+    }
+    item = decode_forced_log(log)
+    assert (item.index, item.chain_id, item.deadline, item.raw) == (5, 901, 77, raw)
+    assert item.l1_sender == "0x" + "ab" * 20 and item.tx_hash == keccak(raw)
+
+
+def test_refused_items_are_skipped_in_queue_order_and_good_ones_placed():
+    ledger = _ledger(nonce=2, balance=10**18)
+    items = _items(
+        _raw(5),  # nonce gap
+        _raw(2),  # placed
+        _raw(2, chain_id=902),  # another rollup's transaction
+        b"\x02\x01",  # not a transaction
+        _raw(3),  # placed, after the first one
+        _raw(3),  # now a nonce too low (and already known)
+    )
+    out = select_forced(items, 901, ledger, 10**6, GWEI, set())
+    assert out.queue_indexes == [3, 4, 5, 6, 7, 8]
+    assert out.skipped == [0, 2, 3, 5]
+    assert [tx.nonce for tx in out.txs] == [2, 3]
+    assert ledger.pending_nonce(SENDER) == 4  # the placed ones count as pending
+    assert "nonce too high" in out.reasons[0] and "wrong chain" in out.reasons[1]
+
+
+def test_funds_are_checked_and_the_queue_waits_for_gas_cap_and_unread_accounts():
+    poor = select_forced(_items(_raw(0)), 901, _ledger(balance=1), 10**6, GWEI, set())
+    assert poor.skipped == [0] and "insufficient funds" in poor.reasons[0]
+    # the second item does not fit the gas room: it and everything behind it wait
+    out = select_forced(_items(_raw(0), _raw(1), _raw(2)), 901, _ledger(), 30_000, GWEI, set())
+    assert (out.queue_indexes, out.skipped) == ([3], [])
+    # at most `cap` items per block
+    capped = select_forced(
+        _items(*(_raw(n) for n in range(4))), 901, _ledger(), 10**6, GWEI, set(), 2
+    )
+    assert capped.queue_indexes == [3, 4]
+    # a sender whose account is not read yet holds the queue (order is kept)
+    unread = select_forced(
+        _items(_raw(0, key=OTHER_KEY), _raw(0)), 901, _ledger(), 10**6, GWEI, set()
+    )
+    assert unread.queue_indexes == []
+    # the relayer's nonce is the builder's: a forced transaction from it is skipped
+    relayer = select_forced(
+        _items(_raw(0)), 901, _ledger(), 10**6, GWEI, set(), reserved=frozenset({SENDER})
+    )
+    assert relayer.skipped == [0] and "relayer" in relayer.reasons[0]
+
+
+def test_the_opener_puts_forced_transactions_first_and_promises_after_them():
+    head = HeadInfo(10, b"\x01" * 32, 1_000, GWEI, 0, 100_000)
+    plan = ChainPlan(901, head)
+    queue = [PlannedTx(b"\xf0" * 32, b"", "0xforced", 30_000)]
+    rooms = []
+
+    def opener(number: int, room: int) -> list[PlannedTx]:
+        rooms.append((number, room))
+        taken = [tx for tx in queue if tx.gas <= room]
+        del queue[: len(taken)]
+        return taken
+
+    plan.opener = opener
+    promised = PlannedTx(b"\x01" * 32, b"", "0xuser", 60_000)
+    assert plan.place(promised) == (11, 1)  # the forced transaction holds index 0
+    assert rooms == [(11, 40_000)]  # the opening transaction's gas is kept free
+    assert plan.blocks[11].gas == 90_000
+    assert plan.place(PlannedTx(b"\x02" * 32, b"", "0xuser", 60_000)) == (12, 0)
+    # restoring a journaled block does not take from the queue again
+    queue.append(PlannedTx(b"\xf1" * 32, b"", "0xforced", 21_000))
+    restored = ChainPlan(901, head)
+    restored.opener = opener
+    restored.restore(11, 0, PlannedTx(b"\xf0" * 32, b"", "0xforced", 30_000))
+    assert len(restored.blocks[11].txs) == 1 and len(queue) == 1
+
+
+def test_the_journal_keeps_each_blocks_forced_indexes_and_restores_their_transactions(tmp_path):
+    path = tmp_path / "j.sqlite"
+    forced = PreconfRecord(901, 11, 0, b"\xf0" * 32, b"\x02", SENDER, 0, 1, 0, b"", 1, forced=True)
+
+    async def write():
+        journal = Journal(path)
+        journal.start()
+        journal.record_forced_nowait(901, 11, [forced], [3, 4, 5], [1, 2])
+        await journal.barrier()
+        journal.close()
+
+    asyncio.run(write())
+    journal = Journal(path)
+    assert journal.forced_for_block(901, 11) == ((3, 4, 5), (1, 2))
+    assert journal.forced_for_block(901, 12) == ((), ())
+    assert journal.forced_next_index(901) == 6 and journal.forced_next_index(902) == 0
+    (pending,) = journal.load().pending
+    assert pending.forced and not pending.leg and pending.index == 0
+
+    async def seal():
+        journal.start()
+        await journal.seal(
+            SealedBlock(901, 11, b"\x01" * 32, b"\x00" * 32, 1, (forced.tx_hash,), (1,), b"")
+        )
+        journal.close()
+
+    asyncio.run(seal())
+    again = Journal(path)
+    assert again.load().pending == []
+    assert again.block(901, 11).statuses == (1,)
+    again.close()
