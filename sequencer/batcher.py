@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,6 +124,8 @@ class SealedRange:
     blocks: tuple[bc.BlockData, ...]
     records: tuple[cm.BlockRecord, ...]
     state_root: bytes
+    skipped_leaves: tuple[tuple[int, tuple[bytes, ...]], ...] = ()  # (block number, leaves)
+    forced_indexes: tuple[int, ...] = ()  # forced-queue items processed in these blocks
 
     def commitment(self) -> cm.RollupCommitment:
         return cm.RollupCommitment(
@@ -133,15 +135,27 @@ class SealedRange:
             parent_hash=self.parent_hash,
             last_block_hash=self.records[-1].block_hash,
             state_root=self.state_root,
-            tx_root=cm.MerkleTree(cm.range_leaves(self.records)).root,
+            tx_root=cm.MerkleTree(cm.range_leaves(self.records, dict(self.skipped_leaves))).root,
         )
 
     def data(self) -> bc.RangeData:
         return bc.RangeData(self.chain_id, self.blocks)
 
 
-def read_range(engine: JsonRpc, chain_id: int, first: int, last: int) -> SealedRange:
-    """Read sealed blocks first..last (raw transactions, statuses, hashes) from an engine."""
+def read_range(
+    engine: JsonRpc,
+    chain_id: int,
+    first: int,
+    last: int,
+    forced: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] | None = None,
+    forced_hash: Callable[[int], bytes] | None = None,
+) -> SealedRange:
+    """Read sealed blocks first..last (raw transactions, statuses, hashes) from an engine.
+
+    `forced`: per block number, the forced-queue indexes the sequencer processed at its start and
+    the offsets of those it skipped (`seq_getBlockHeader`); `forced_hash(index)`: a queue item's
+    tx hash (from the inbox), for the skipped items' leaves.
+    """
     numbers = list(range(first, last + 1))
     heads = engine.batch([("eth_getBlockByNumber", [hex(n), False]) for n in [first - 1, *numbers]])
     parent, mined = heads[0], heads[1:]
@@ -154,11 +168,27 @@ def read_range(engine: JsonRpc, chain_id: int, first: int, last: int) -> SealedR
     )
     raw_iter, receipt_iter = iter(raws), iter(receipts)
     blocks, records = [], []
+    skipped_leaves: list[tuple[int, tuple[bytes, ...]]] = []
+    forced_indexes: list[int] = []
     for block in mined:
         number = int(block["number"], 16)
         txs = tuple(_b(next(raw_iter)) for _ in block["transactions"])
         statuses = [int(r["status"], 16) for r in next(receipt_iter)] if txs else []
-        blocks.append(bc.BlockData(number, int(block["timestamp"], 16), txs))
+        indexes, skipped = (forced or {}).get(number, ((), ()))
+        blocks.append(bc.BlockData(number, int(block["timestamp"], 16), txs, len(indexes), skipped))
+        if skipped:
+            if forced_hash is None:
+                raise BatcherError("skipped forced items need their tx hashes")
+            skipped_leaves.append(
+                (
+                    number,
+                    tuple(
+                        cm.skipped_leaf(chain_id, number, indexes[o], forced_hash(indexes[o]))
+                        for o in skipped
+                    ),
+                )
+            )
+        forced_indexes.extend(indexes)
         records.append(
             cm.BlockRecord(
                 chain_id,
@@ -176,6 +206,8 @@ def read_range(engine: JsonRpc, chain_id: int, first: int, last: int) -> SealedR
         blocks=tuple(blocks),
         records=tuple(records),
         state_root=_b(mined[-1]["stateRoot"]),
+        skipped_leaves=tuple(skipped_leaves),
+        forced_indexes=tuple(forced_indexes),
     )
 
 
@@ -189,6 +221,7 @@ class InboxState:
     term: int
     forced_through: int
     last_block: dict[int, int]  # per rollup chain id: last committed block (0: none)
+    forced_count: int = 0  # forced-inclusion items ever requested
 
 
 class InboxView:
@@ -214,7 +247,12 @@ class InboxView:
             term=self.registry.functions.current_term().call(),
             forced_through=f.forced_through().call(),
             last_block={c: tips.get(c, (0, cm.ZERO_HASH))[0] for c in chain_ids},
+            forced_count=f.forced_count().call(),
         )
+
+    def forced_hash(self, index: int) -> bytes:
+        """The tx hash of forced-queue item `index` (keccak256 of its raw transaction)."""
+        return bytes(self.inbox.functions.forced_item(index).call()[2])
 
     def tips(self) -> dict[int, tuple[int, bytes]]:
         """The last committed (block number, block hash) of each rollup.
@@ -282,7 +320,12 @@ def calldata_gas(data: bytes) -> int:
 
 
 def build_batch(
-    state: InboxState, ranges: Sequence[SealedRange], mode: str, base_fee: int, blob_base_fee: int
+    state: InboxState,
+    ranges: Sequence[SealedRange],
+    mode: str,
+    base_fee: int,
+    blob_base_fee: int,
+    forced_through: int | None = None,
 ) -> Batch:
     """The header and payload for `ranges` (rollups in chain-id order), posted by `mode`
     ("calldata", "blob", or "auto": the cheaper at the given L1 fees)."""
@@ -309,7 +352,7 @@ def build_batch(
         term=state.term,
         rollups=tuple(r.commitment() for r in ranges),
         bundle_root=cm.ZERO_HASH,
-        forced_through=state.forced_through,
+        forced_through=state.forced_through if forced_through is None else forced_through,
         data_hash=data_hash,
     )
     return Batch(header, payload, mode, blob, tuple(ranges))
@@ -339,12 +382,16 @@ class Batcher:
         *,
         mode: str = "auto",
         max_blocks: int = 64,
+        sequencer: JsonRpc | None = None,
     ) -> None:
         self.inbox = inbox
         self.txmgr = txmgr
         self.engines = dict(sorted(engines.items()))
         self.mode = mode
         self.max_blocks = max_blocks
+        # The sequencer's RPC: which forced-queue items each block processed (seq_getBlockHeader).
+        self.sequencer = sequencer
+        self._consumed: set[int] = set()  # queue items processed in blocks this process posted
         self.stats = BatcherStats()
 
     def _fees(self) -> tuple[int, int]:
@@ -368,15 +415,48 @@ class Batcher:
                 first = state.last_block[chain_id] + 1
                 if heads[chain_id] >= first:
                     last = min(heads[chain_id], first + limit - 1)
-                    ranges.append(read_range(engine, chain_id, first, last))
+                    forced = self._forced_info(chain_id, first, last)
+                    ranges.append(
+                        read_range(engine, chain_id, first, last, forced, self.inbox.forced_hash)
+                    )
             if not ranges:
                 return None
             try:
-                return build_batch(state, ranges, self.mode, base, blob)
+                through = self._forced_through(state, ranges)
+                return build_batch(state, ranges, self.mode, base, blob, through)
             except BatcherError:
                 if limit == 1:
                     raise
                 limit //= 2
+
+    def _forced_info(
+        self, chain_id: int, first: int, last: int
+    ) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
+        """Per block, the forced-queue indexes processed and the offsets skipped, as the
+        sequencer journaled them (blocks it did not seal, e.g. the deployment's, have none)."""
+        if self.sequencer is None:
+            return {}
+        headers = self.sequencer.batch(
+            [("seq_getBlockHeader", [chain_id, n]) for n in range(first, last + 1)]
+        )
+        return {
+            h["blockNumber"]: (tuple(h.get("forced", ())), tuple(h.get("forcedSkipped", ())))
+            for h in headers
+            if h is not None and h.get("forced")
+        }
+
+    def _forced_through(self, state: InboxState, ranges: Sequence[SealedRange]) -> int:
+        """The queue index below which every forced item is consumed once this batch lands.
+
+        The queue is shared by the rollups and each rollup consumes its own items in order, so
+        an item can be consumed while an earlier one (of the other rollup) is not yet: advance
+        over items consumed in this batch or in an earlier batch of this process.
+        """
+        consumed = self._consumed | {i for r in ranges for i in r.forced_indexes}
+        through = state.forced_through
+        while through < state.forced_count and through in consumed:
+            through += 1
+        return through
 
     def post(self, batch: Batch, timeout: float = 120.0) -> Confirmed:
         if batch.mode == "calldata":
@@ -395,6 +475,8 @@ class Batcher:
             raise BatcherError(
                 f"batch {batch.header.sequence} reverted on L1 (tx 0x{confirmed.tx_hash.hex()})"
             )
+        self._consumed |= {i for r in batch.ranges for i in r.forced_indexes}
+        self._consumed = {i for i in self._consumed if i >= batch.header.forced_through}
         s = self.stats
         s.batches += 1
         s.l2_txs += batch.tx_count

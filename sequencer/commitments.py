@@ -18,7 +18,7 @@ Conventions:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field
 
 from eth_abi import encode
@@ -179,11 +179,25 @@ class BlockRecord:
         return out
 
 
-def range_leaves(blocks: Sequence[BlockRecord]) -> list[bytes]:
-    """Every leaf of a rollup's range, in the order the tree commits them."""
+def skipped_leaf(chain_id: int, block_number: int, queue_index: int, tx_hash: bytes) -> bytes:
+    """The leaf of a forced-queue item the engine refused at the start of `block_number`."""
+    return tx_leaf(
+        chain_id, block_number, SKIPPED_INDEX_BASE + queue_index, tx_hash, STATUS_SKIPPED
+    )
+
+
+def range_leaves(
+    blocks: Sequence[BlockRecord], skipped: Mapping[int, Sequence[bytes]] | None = None
+) -> list[bytes]:
+    """Every leaf of a rollup's range, in the order the tree commits them: per block, its tx
+    leaves, then the leaves of forced items skipped at its start (`skipped`, by block number),
+    then its block leaf."""
     leaves: list[bytes] = []
     for block in blocks:
-        leaves.extend(block.leaves())
+        own = block.leaves()
+        leaves.extend(own[:-1])
+        leaves.extend((skipped or {}).get(block.number, ()))
+        leaves.append(own[-1])
     return leaves
 
 

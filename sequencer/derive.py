@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from eth_utils import keccak
+
 from sequencer import commitments as cm
 from sequencer.batch_codec import BatchData, BlockData, RangeData
 
@@ -119,17 +121,10 @@ def skipped_leaves(
     """Leaves for the forced items the sequencer recorded as skipped in `block`.
 
     `queue` is this rollup's forced items processed at the block's start, as (queue index, tx
-    hash), in queue order. A skipped item's leaf has status 2 and, as its index, the
-    `SKIPPED_INDEX_BASE + queue index` position, which no real transaction can occupy.
+    hash), in queue order (`commitments.skipped_leaf`).
     """
     return [
-        cm.tx_leaf(
-            chain_id,
-            block.number,
-            cm.SKIPPED_INDEX_BASE + queue[offset][0],
-            queue[offset][1],
-            cm.STATUS_SKIPPED,
-        )
+        cm.skipped_leaf(chain_id, block.number, queue[offset][0], queue[offset][1])
         for offset in block.forced_skipped
     ]
 
@@ -179,12 +174,7 @@ def check_range(
             "state_root",
             f"0x{derived[-1].state_root.hex()} replayed, 0x{commitment.state_root.hex()} committed",
         )
-    leaves: list[bytes] = []
-    for block in derived:
-        record_leaves = block.record(chain_id).leaves()
-        leaves.extend(record_leaves[:-1])
-        leaves.extend((extra_leaves or {}).get(block.number, []))
-        leaves.append(record_leaves[-1])
+    leaves = cm.range_leaves([block.record(chain_id) for block in derived], extra_leaves)
     root = cm.MerkleTree(leaves).root
     if root != commitment.tx_root:
         raise DerivationMismatch(
@@ -235,16 +225,35 @@ async def derive_batch(
         derived, extra = [], {}
         for block in rng.blocks:
             items, queue = queue[: block.forced_count], queue[block.forced_count :]
-            if block.forced_skipped:
+            if block.forced_count and forced is not None:
                 if len(items) < block.forced_count:
                     raise DerivationMismatch(
                         header.sequence,
                         commitment.chain_id,
                         block.number,
                         "forced queue",
-                        "fewer queued items than recorded",
+                        f"{block.forced_count} items recorded, {len(items)} left in the L1 queue",
                     )
-                extra[block.number] = skipped_leaves(commitment.chain_id, block, items)
+                included = [it for k, it in enumerate(items) if k not in block.forced_skipped]
+                for position, (index, tx_hash) in enumerate(included):
+                    if keccak(block.txs[position]) != tx_hash:
+                        raise DerivationMismatch(
+                            header.sequence,
+                            commitment.chain_id,
+                            block.number,
+                            "forced transaction",
+                            f"index {position} is not forced-queue item {index}",
+                        )
+                if block.forced_skipped:
+                    extra[block.number] = skipped_leaves(commitment.chain_id, block, items)
+            elif block.forced_skipped:
+                raise DerivationMismatch(
+                    header.sequence,
+                    commitment.chain_id,
+                    block.number,
+                    "forced queue",
+                    "skipped items recorded but the L1 queue was not given",
+                )
             derived.append(await replay_block(engine, block, header.sequence))
         check_range(header.sequence, commitment, rng, derived, extra)
         out.append(DerivedRange(commitment.chain_id, tuple(derived)))
@@ -312,6 +321,15 @@ class L1BatchSource:
 
         self.w3 = w3
         self.inbox = w3.eth.contract(address=Web3.to_checksum_address(inbox_address), abi=inbox_abi)
+
+    def forced_queue(self) -> dict[int, list[tuple[int, bytes]]]:
+        """Every forced-inclusion request, per rollup chain id: (queue index, tx hash), in order."""
+        out: dict[int, list[tuple[int, bytes]]] = {}
+        logs = self.inbox.events.ForcedInclusionRequested().get_logs(from_block=0)
+        for entry in sorted(logs, key=lambda e: e["args"]["index"]):
+            args = entry["args"]
+            out.setdefault(args["chain_id"], []).append((args["index"], bytes(args["tx_hash"])))
+        return out
 
     def batches(self, from_block: int = 0, to_block: int | str = "latest") -> list[PostedBatch]:
         from eth_utils import keccak

@@ -91,6 +91,12 @@ def _l1_contract(manifest: Manifest, name: str) -> tuple[str, list]:
     show_default=True,
     help="Most blocks per rollup in one batch.",
 )
+@click.option(
+    "--sequencer-rpc",
+    default="http://127.0.0.1:8547",
+    show_default=True,
+    help="The sequencer's RPC, for the forced-queue items each block processed.",
+)
 @click.option("--once", is_flag=True, help="Post what is pending once, then exit.")
 def batch(
     manifest: Path,
@@ -100,6 +106,7 @@ def batch(
     interval: float,
     confirmations: int,
     max_blocks: int,
+    sequencer_rpc: str,
     once: bool,
 ) -> None:
     """Post sealed rollup blocks to the L1 SharedInbox (only in this key's terms)."""
@@ -122,7 +129,14 @@ def batch(
     inbox = InboxView(w3, _l1_contract(m, "SharedInbox"), _l1_contract(m, "SequencerRegistry"))
     txmgr = TxManager(w3, signer.local_account(), confirmations=confirmations)
     engines = {r.chain_id: JsonRpc(r.rpc_url) for r in m.rollups}
-    batcher = Batcher(inbox, txmgr, engines, mode=mode, max_blocks=max_blocks)
+    batcher = Batcher(
+        inbox,
+        txmgr,
+        engines,
+        mode=mode,
+        max_blocks=max_blocks,
+        sequencer=JsonRpc(sequencer_rpc.rstrip("/") + "/"),
+    )
     click.echo(f"batcher for {signer.address} posting to {inbox.inbox.address} ({mode})")
     if once:
         while batcher.step() is not None:
@@ -164,12 +178,15 @@ def derive(manifest: Path, from_block: int) -> None:
     m = _manifest(manifest)
     w3 = Web3(Web3.HTTPProvider(m.l1.rpc_url, request_kwargs={"timeout": 30}))
     address, abi = _l1_contract(m, "SharedInbox")
-    posted = L1BatchSource(w3, address, abi).batches(from_block)
+    source = L1BatchSource(w3, address, abi)
+    posted = source.batches(from_block)
+    queue = source.forced_queue()
     specs = [ChainSpec(r.name, "rollup", r.chain_id, free_port(), ROLLUP_FLAGS) for r in m.rollups]
 
     async def replay(urls: dict[int, str]) -> int:
         async with aiohttp.ClientSession() as session:
             engines = {c: EngineClient(u, c, session) for c, u in urls.items()}
+            cursor = dict.fromkeys(queue, 0)  # per rollup: forced items consumed so far
             count = 0
             for item in posted:
                 try:
@@ -178,7 +195,13 @@ def derive(manifest: Path, from_block: int) -> None:
                     raise click.ClickException(
                         f"batch {item.header.sequence}: payload does not decode: {exc}"
                     ) from exc
-                await derive_batch(item.header, data, engines)
+                forced = {}
+                for rng in data.ranges:
+                    n = sum(block.forced_count for block in rng.blocks)
+                    start = cursor.get(rng.chain_id, 0)
+                    forced[rng.chain_id] = queue.get(rng.chain_id, [])[start : start + n]
+                    cursor[rng.chain_id] = start + n
+                await derive_batch(item.header, data, engines, forced)
                 count += len(data.raw_txs())
                 click.echo(
                     f"batch {item.header.sequence} ({item.mode}, L1 block {item.l1_block}): "
@@ -353,6 +376,8 @@ def run_stack(
                         "--manifest",
                         str(manifest_path),
                         "--devnet-key",
+                        "--sequencer-rpc",
+                        rpc_url,
                     ],
                     log_dir / "batcher.log",
                 )
