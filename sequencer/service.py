@@ -861,8 +861,9 @@ class Sequencer:
 def bundle_hash(legs: list[Leg], beneficiary: str, deadline: int) -> bytes:
     """keccak256 over each leg's (chain id, tx hash) in order, the beneficiary and the deadline.
 
-    Provisional: the canonical bundle format is `sequencer/bundles.py` (the cross-rollup
-    issue); this service switches to it when it lands.
+    This names a `seq_sendBundle` bundle: a set of signed transactions. It is not the hash of a
+    `BundleSettlement` intent (`sequencer/bundles.py`), which the owner signs and which the
+    transactions of such a bundle may carry (`execute_leg`); the `BundleReceipt` signs this one.
     """
     data = b"".join(leg.chain_id.to_bytes(32, "big") + leg.tx_hash for leg in legs)
     data += bytes(12) + bytes.fromhex(beneficiary[2:]) + deadline.to_bytes(32, "big")
