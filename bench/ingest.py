@@ -259,7 +259,11 @@ async def bench(args: argparse.Namespace) -> dict:
                 stdout=subprocess.PIPE,
                 stderr=open(tmp / "service.log", "wb"),
                 text=True,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                env={
+                    **os.environ,
+                    "PYTHONPATH": str(ROOT),
+                    "SEQUENCER_JOURNAL_SYNCHRONOUS": args.journal_sync,
+                },
             )
             try:
                 line = service.stdout.readline()
@@ -399,6 +403,12 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=12_000)
     parser.add_argument(
         "--batch", type=int, default=20, help="txs per JSON-RPC batch in the burst (both sides)"
+    )
+    parser.add_argument(
+        "--journal-sync",
+        choices=["FULL", "NORMAL"],
+        default="FULL",
+        help="FULL (the service default) fsyncs every commit; NORMAL shows what fsync costs",
     )
     args = parser.parse_args()
     results = asyncio.run(bench(args))

@@ -638,8 +638,8 @@ class Builder:
                 mined.append((runtime, block, relays, legs))
             if not failed:
                 break
-            for bundle in failed:
-                bundle.status, bundle.reason = "dropped", "a leg failed or was refused"
+            for bundle in failed:  # its status changes only once the slot is settled
+                bundle.reason = "a leg failed or was refused"
             dropped += failed
             bundles = [b for b in bundles if b not in failed]
             if self.relays is not None and relay_state is not None:
@@ -668,7 +668,6 @@ class Builder:
                 positions[leg.tx_hash] = (runtime.chain_id, block.number, first + i, leg.tx_hash)
             await self._record(runtime, sealed, head, started)
         for bundle in bundles:
-            bundle.status = "included"
             included.append((bundle, [positions[leg.tx_hash] for leg in bundle.legs]))
         await self.bundles.settled(included, dropped)
 

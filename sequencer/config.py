@@ -48,6 +48,11 @@ class ServiceConfig(BaseSettings):
     port: int = Field(default=8547, ge=0, le=65535)
     slot_ms: int = Field(default=250, gt=0)
     journal: Path = Path(".sequencer/journal.sqlite")
+    journal_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL",
+        description="FULL fsyncs every WAL commit: a promise survives a power loss. NORMAL "
+        "survives a crash of the process (kill -9) but not of the machine; for measurement.",
+    )
     preconf_deadline_l1_blocks: int = Field(
         default=64,
         gt=0,

@@ -313,12 +313,12 @@ class L1BatchSource:
         self.w3 = w3
         self.inbox = w3.eth.contract(address=Web3.to_checksum_address(inbox_address), abi=inbox_abi)
 
-    def batches(self, from_block: int = 0) -> list[PostedBatch]:
+    def batches(self, from_block: int = 0, to_block: int | str = "latest") -> list[PostedBatch]:
         from eth_utils import keccak
 
         from sequencer.batcher import from_blob
 
-        logs = self.inbox.events.BatchPosted().get_logs(from_block=from_block)
+        logs = self.inbox.events.BatchPosted().get_logs(from_block=from_block, to_block=to_block)
         out = []
         for entry in sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"])):
             header = header_from_abi(entry["args"]["header"])

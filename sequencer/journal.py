@@ -131,8 +131,11 @@ class Journal:
     """SQLite journal with a group-committing writer thread. Create, `load()`, `start()`, use,
     `close()`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         self.path = path
+        self.synchronous = synchronous
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._connect()
         self._db.executescript(SCHEMA)
@@ -150,7 +153,7 @@ class Journal:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db.execute(f"PRAGMA synchronous={self.synchronous}")
         return db
 
     # --- startup (synchronous, before the writer runs) ---

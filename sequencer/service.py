@@ -94,6 +94,10 @@ class EngineError(RuntimeError):
     """A rollup engine or the L1 answered with an error or not at all."""
 
 
+class _ClosedBeforeAnswer(Exception):
+    """The kept-alive connection to the engine was closed before any answer came back."""
+
+
 class EngineClient:
     """JSON-RPC over HTTP to one anvil (keep-alive session, batches)."""
 
@@ -102,6 +106,8 @@ class EngineClient:
         self.chain_id = chain_id
         self._session = session
         self._ids = itertools.count(1)
+        self._pipe: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._pipe_lock = asyncio.Lock()
 
     async def request(self, method: str, params: Any) -> dict[str, Any]:
         """The engine's whole answer (result or error), for proxying."""
@@ -122,15 +128,41 @@ class EngineClient:
         """eth_sendRawTransaction for each raw tx, processed by the engine strictly in order.
 
         anvil handles the items of a JSON-RPC batch concurrently (its fifo pool then sees them in
-        no fixed order), so the calls go as separate HTTP/1.1 requests pipelined on one
+        no fixed order), so the calls go as separate HTTP/1.1 requests pipelined on one kept-alive
         connection, which the engine answers one after the other.
         """
+        if not raws:
+            return []
+        async with self._pipe_lock:
+            try:
+                return await self._pipelined(raws)
+            except _ClosedBeforeAnswer:
+                # The engine had closed the idle connection: nothing was processed; once more.
+                await self.close_pipe()
+                try:
+                    return await self._pipelined(raws)
+                except _ClosedBeforeAnswer as exc:
+                    await self.close_pipe()
+                    raise EngineError(f"send to {self.url}: connection closed") from exc
+            except EngineError:
+                await self.close_pipe()
+                raise
+
+    async def close_pipe(self) -> None:
+        if self._pipe is not None:
+            self._pipe[1].close()
+            self._pipe = None
+
+    async def _pipelined(self, raws: list[bytes]) -> list[dict[str, Any]]:
         url = URL(self.url)
         host, port = url.host or "127.0.0.1", url.port or 80
-        try:
-            reader, writer = await asyncio.open_connection(host, port)
-        except OSError as exc:
-            raise EngineError(f"connect {self.url}: {exc}") from exc
+        if self._pipe is None:
+            try:
+                self._pipe = await asyncio.open_connection(host, port)
+            except OSError as exc:
+                raise EngineError(f"connect {self.url}: {exc}") from exc
+        reader, writer = self._pipe
+        answers: list[dict[str, Any]] = []
         try:
             out = bytearray()
             for i, raw in enumerate(raws):
@@ -148,9 +180,12 @@ class EngineClient:
                 ).encode() + data
             writer.write(out)
             await writer.drain()
-            answers = []
             for _ in raws:
                 status = await reader.readline()
+                if not status:
+                    if not answers:
+                        raise _ClosedBeforeAnswer()
+                    raise EngineError(f"{self.url}: connection closed mid-pipeline")
                 length = None
                 while True:
                     line = await reader.readline()
@@ -163,10 +198,12 @@ class EngineClient:
                     raise EngineError(f"{self.url}: answer without length ({status!r})")
                 answers.append(json.loads(await reader.readexactly(length)))
             return answers
+        except ConnectionError as exc:
+            if not answers:
+                raise _ClosedBeforeAnswer() from exc
+            raise EngineError(f"send to {self.url}: {exc}") from exc
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             raise EngineError(f"send to {self.url}: {exc}") from exc
-        finally:
-            writer.close()
 
     async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
         first = next(self._ids)
@@ -305,7 +342,7 @@ class Sequencer:
         }
         self._seen: set[bytes] = set()  # every tx hash ever promised (journal + this run)
         self.metrics = metrics
-        self.journal = Journal(config.journal)
+        self.journal = Journal(config.journal, config.journal_synchronous)
         self.chains: dict[int, ChainState] = {}
         self.promises: dict[bytes, PreconfRecord] = {}  # unsealed promises, by tx hash
         self.l1_head = 0
@@ -397,6 +434,8 @@ class Sequencer:
         if self._fills:
             await asyncio.gather(*self._fills, return_exceptions=True)
         self.journal.close()
+        for chain in self.chains.values():
+            await chain.engine.close_pipe()
         if self._session is not None:
             await self._session.close()
 
@@ -976,6 +1015,7 @@ class BundleBook:
                     bundle.deadline,
                     seq.signer.sign(seq.domain, msg),
                 )
+                bundle.status = "included"  # the legs are sealed; the receipt is being stored
                 await seq.journal.store_bundle(record)
                 self.done[bundle.bundle_hash] = bundle
         finally:

@@ -113,6 +113,7 @@ class Collector:
         self.log_file = log_file
         self._w3 = None
         self._batches: dict[tuple[int, bytes], BatchInfo] = {}
+        self._scanned_to = -1  # L1 block up to which BatchPosted events have been read
 
     def _l1(self):
         if self._w3 is None:
@@ -148,7 +149,12 @@ class Collector:
 
             entry = contracts["SharedInbox"]
             source = L1BatchSource(w3, entry.address, entry.abi)
-            for posted in source.batches():
+            head = snap.l1_head
+            if head < self._scanned_to:  # the L1 went back (reorg or restart): read it all again
+                self._batches, self._scanned_to = {}, -1
+            new = source.batches(self._scanned_to + 1, head) if head > self._scanned_to else []
+            self._scanned_to = head
+            for posted in new:
                 key = (posted.header.sequence, posted.l1_tx)
                 if key not in self._batches:
                     receipt = w3.eth.get_transaction_receipt(posted.l1_tx)

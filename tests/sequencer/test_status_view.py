@@ -1,0 +1,74 @@
+"""The status view's pure parts: Prometheus parsing, quantiles, and the rendered screen."""
+
+from rich.console import Console
+
+from sequencer.status import (
+    BatchInfo,
+    Snapshot,
+    histogram_quantile,
+    metric_sum,
+    parse_metrics,
+    render,
+)
+
+METRICS = """# HELP seq_tx_accepted_total Transactions pre-confirmed
+# TYPE seq_tx_accepted_total counter
+seq_tx_accepted_total{chain="901"} 30.0
+seq_tx_accepted_total{chain="902"} 12.0
+seq_tx_rejected_total{chain="901",reason="nonce too low"} 2.0
+seq_preconf_latency_seconds_bucket{chain="901",le="0.001"} 10.0
+seq_preconf_latency_seconds_bucket{chain="901",le="0.005"} 28.0
+seq_preconf_latency_seconds_bucket{chain="901",le="+Inf"} 30.0
+seq_preconf_latency_seconds_bucket{chain="902",le="0.001"} 2.0
+seq_preconf_latency_seconds_bucket{chain="902",le="0.005"} 12.0
+seq_preconf_latency_seconds_bucket{chain="902",le="+Inf"} 12.0
+seq_sealed_txs_total{chain="901"} 29.0
+"""
+
+
+def test_metrics_are_summed_over_labels_and_quantiles_read_from_buckets():
+    metrics = parse_metrics(METRICS)
+    assert metric_sum(metrics, "seq_tx_accepted_total") == 42
+    assert metric_sum(metrics, "seq_tx_rejected_total") == 2
+    # 12 of 42 at <= 1 ms, 40 of 42 at <= 5 ms
+    assert histogram_quantile(metrics, "seq_preconf_latency_seconds", 0.25) == 0.001
+    assert histogram_quantile(metrics, "seq_preconf_latency_seconds", 0.5) == 0.005
+    assert histogram_quantile(metrics, "seq_preconf_latency_seconds", 0.99) == float("inf")
+    assert histogram_quantile({}, "seq_preconf_latency_seconds", 0.5) is None
+
+
+def test_the_screen_shows_what_a_user_watches():
+    snap = Snapshot(
+        taken_at=0,
+        sequencer={
+            "slots": 7,
+            "slotMs": 250,
+            "signer": "0xabc",
+            "halted": None,
+            "chains": {"901": {"head": 12, "pending": 3}, "902": {"head": 11, "pending": 0}},
+        },
+        metrics=parse_metrics(METRICS),
+        l1_head=99,
+        batches=[
+            BatchInfo(0, "calldata", 1000, 20, 60_000, 50),
+            BatchInfo(1, "blob", 3000, 60, 100_000, 70),
+        ],
+        stakes={"0x70997970C51812dc3A010C7d01b50e0d17dc79C8": 2 * 10**18},
+        leader="0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        log_tail=["[demo] round 1: ok"],
+    )
+    console = Console(width=120, record=True)
+    console.print(render(snap))
+    text = console.export_text()
+    assert "42 accepted, 2 refused" in text
+    assert "slots built" in text and "7" in text
+    assert "50.0" in text  # bytes per L2 tx: 4000 / 80
+    assert "2,000" in text  # L1 gas per L2 tx: 160,000 / 80
+    assert "#1 blob, 60 txs" in text
+    assert "2.00 ETH" in text and "round 1: ok" in text
+
+
+def test_an_unreachable_sequencer_is_shown_not_raised():
+    console = Console(width=100, record=True)
+    console.print(render(Snapshot(taken_at=0, sequencer_error="connection refused")))
+    assert "unreachable: connection refused" in console.export_text()
