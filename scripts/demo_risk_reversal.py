@@ -147,12 +147,24 @@ class Rollup:
             raw_data = bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else data
             raw = self.sign(account, to, raw_data, value, nonce, TX_GAS)
             pre = rpc(self.url, "seq_sendRawTransaction", [raw])
-            sent.append((what, pre["txHash"]))
+            sent.append((what, pre["txHash"], to, raw_data, value))
             nonce += 1
-        for what, tx_hash in sent:
+        for what, tx_hash, to, raw_data, value in sent:
             receipt = self.receipt(tx_hash)
             if int(receipt["status"], 16) != 1:
-                raise DemoError(f"{what} on {self.name} reverted (tx {tx_hash})")
+                reason = self.revert_reason(account.address, to, raw_data, value, receipt)
+                raise DemoError(f"{what} on {self.name} reverted: {reason} (tx {tx_hash})")
+
+    def revert_reason(self, sender: str, to: str, data: bytes, value: int, receipt: dict) -> str:
+        """Why a mined transaction reverted, by replaying it as a call on its block's parent
+        state (close enough for a demo: earlier transactions of the same block are not seen)."""
+        call = {"from": sender, "to": to, "data": "0x" + data.hex(), "value": hex(value)}
+        parent = hex(int(receipt["blockNumber"], 16) - 1)
+        try:
+            rpc(self.url, "eth_call", [call, parent])
+        except DemoError as exc:
+            return str(exc).removeprefix("eth_call: ")
+        return "no reason given"
 
     def receipt(self, tx_hash: str, timeout: float = 15) -> dict:
         return _wait(
@@ -301,6 +313,8 @@ def open_markets(
 
 @dataclass(frozen=True)
 class SignedBundle:
+    """A risk-reversal bundle, the trader's signature, and the premium limits signed in it."""
+
     bundle: Bundle
     signature: bytes
     max_premium: int  # WETH wad the trader pays at most for the calls
