@@ -7,9 +7,16 @@ What it does, as a user of the sequencer would (plain web3.py against the sequen
 Ethereum endpoints `/<chain_id>`, no ape):
 1. funds `--senders` fresh accounts on each rollup from anvil's well-known account 9 (DEVNET ONLY:
    that key is public), each transfer pre-confirmed by the sequencer;
-2. then, round after round, random transfers between those accounts on both rollups, checking
+2. a cross-rollup risk reversal (`scripts/demo_risk_reversal.py`): the devnet owner opens an
+   options epoch on both rollups, then a trader signs ONE bundle (buy a call on rollup A, bridge
+   the put's USDC collateral A->B, sell a put on rollup B) sent with `seq_sendBundle`; it prints
+   the bundle receipt with both legs' positions (or why a try was dropped, and tries again);
+3. a forced inclusion: a transfer on rollup A queued on L1 with `SharedInbox.force_include`
+   (paid by anvil's L1 account 9), and the rollup block and index where the sequencer placed it;
+4. then, round after round, random transfers between those accounts on both rollups, checking
    that every pre-confirmed transaction is mined at exactly its promised (block, index).
-It prints one line per round; `--rounds 0` runs until interrupted.
+It prints one `[demo]` line per step and per round; `--rounds 0` runs until interrupted. A failure
+of step 2 or 3 is printed with its reason and the transfers go on. `--no-scenes` skips 2 and 3.
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ from eth_account import Account
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sequencer.manifest import load_manifest  # noqa: E402
+from demo_risk_reversal import run_forced_inclusion, run_risk_reversal  # noqa: E402
+
+from sequencer.manifest import Manifest, load_manifest  # noqa: E402
 
 # anvil's well-known account 9 (mnemonic "test test ... junk"). DEVNET ONLY: the key is public.
 FUNDER_KEY = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"
@@ -92,6 +101,29 @@ def check_promises(chain_url: str, promises: list[dict]) -> int:
     return kept
 
 
+def say(line: str) -> None:
+    print(f"[demo] {line}", flush=True)
+
+
+def run_scenes(manifest: Manifest, seq_rpc: str, funder) -> None:
+    """The risk reversal and the forced inclusion; a failure of either is printed, never raised
+    (the transfers must go on)."""
+    if len(manifest.rollups) < 2 or "BundleSettlement" not in manifest.rollups[0].contracts:
+        say("risk reversal skipped: the manifest has no second rollup or no BundleSettlement")
+    else:
+        try:
+            run_risk_reversal(manifest, seq_rpc, say)
+        except Exception as exc:  # noqa: BLE001 - the demo reports and goes on
+            say(f"risk reversal failed: {type(exc).__name__}: {exc}")
+    if "SharedInbox" not in manifest.l1.contracts:
+        say("forced inclusion skipped: the manifest has no SharedInbox on the L1")
+        return
+    try:
+        run_forced_inclusion(manifest, seq_rpc, FUNDER_KEY, funder, say)
+    except Exception as exc:  # noqa: BLE001 - the demo reports and goes on
+        say(f"forced inclusion failed: {type(exc).__name__}: {exc}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--manifest", default="deployments/devnet.json")
@@ -99,6 +131,9 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--no-scenes", action="store_true", help="only transfers: no risk reversal, no forced tx"
+    )
     args = parser.parse_args()
     manifest = load_manifest(args.manifest)
     rng = random.Random(args.seed)
@@ -112,6 +147,8 @@ def main() -> None:
         kept = check_promises(url, promises)
         print(f"[demo] {rollup.name}: funded {kept} senders, every promise kept", flush=True)
         chains.append((url, [Sender(u, url, args.rpc, rollup.chain_id) for u in users]))
+    if not args.no_scenes:
+        run_scenes(manifest, args.rpc, funder)
     round_no = 0
     while args.rounds == 0 or round_no < args.rounds:
         round_no += 1

@@ -137,7 +137,7 @@ class Collector:
         except Exception as exc:  # noqa: BLE001 - the view shows the fault and keeps going
             snap.sequencer_error = (snap.sequencer_error or "") + f" L1: {exc}"
         if self.log_file is not None and self.log_file.exists():
-            snap.log_tail = self.log_file.read_text(errors="replace").splitlines()[-6:]
+            snap.log_tail = demo_tail(self.log_file.read_text(errors="replace").splitlines())
         return snap
 
     def _read_l1(self, snap: Snapshot) -> None:
@@ -181,6 +181,15 @@ class Collector:
             sequencer = self.manifest.accounts.get("sequencer")
             if sequencer and "weight_at" in names:
                 snap.stakes[sequencer] = registry.functions.weight_at(sequencer, term).call()
+
+
+def demo_tail(lines: list[str], events: int = 6, rounds: int = 2) -> list[str]:
+    """The demo lines the screen shows: its last `events` one-off lines (funding, the risk
+    reversal bundle, the forced inclusion, failures), which stay on screen, then its last
+    `rounds` transfer rounds."""
+    round_lines = [line for line in lines if line.startswith("[demo] round ")]
+    other = [line for line in lines if not line.startswith("[demo] round ")]
+    return other[-events:] + round_lines[-rounds:]
 
 
 def render(snap: Snapshot, title: str = "shared sequencer devnet") -> Group:

@@ -1,8 +1,10 @@
 """`make devnet` in one test: chains, deployment, sequencer, batcher, demo and status view run
-together, every demo promise is kept, and nothing outlives the devnet."""
+together, every demo promise is kept, the demo's risk-reversal bundle and forced inclusion land
+where the demo says, and nothing outlives the devnet."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -49,11 +51,20 @@ def test_devnet_runs_the_whole_system_and_stops_cleanly(tmp_path):
             time.sleep(0.5)
         assert proc.poll() is None, proc.stdout.read()
         pids = [c["pid"] for c in json.loads(state.read_text())["chains"]]
-        # Move the L1 into the next term, which the staked sequencer leads, so the batcher posts;
-        # then rebuild both rollups from L1 alone while the devnet runs.
+        # Move the L1 to the start of the next term, which the staked sequencer leads, so the
+        # batcher posts; then rebuild both rollups from L1 alone while the devnet runs. (Not
+        # further: the demo's forced item must not pass its FORCE_DELAY_BLOCKS deadline, since
+        # the batcher does not advance `forced_through` yet and the inbox would refuse batches.)
         l1 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{ports[0]}"))
-        l1.provider.make_request("anvil_mine", [hex(64)])
         manifest = load_manifest(tmp_path / "devnet.json")
+        registry = l1.eth.contract(
+            address=manifest.l1.contract("SequencerRegistry").address,
+            abi=manifest.l1.contract("SequencerRegistry").abi,
+        )
+        next_term = registry.functions.term_start(
+            registry.functions.current_term().call() + 1
+        ).call()
+        l1.provider.make_request("anvil_mine", [hex(next_term - l1.eth.block_number)])
         inbox = l1.eth.contract(
             address=manifest.l1.contract("SharedInbox").address,
             abi=manifest.l1.contract("SharedInbox").abi,
@@ -79,6 +90,9 @@ def test_devnet_runs_the_whole_system_and_stops_cleanly(tmp_path):
         assert derived.returncode == 0, derived.stdout + derived.stderr
         assert "every commitment matches" in derived.stdout
         assert "both rollups rebuilt from L1 alone" in derived.stdout
+        # the demo's bundle and forced transaction sit where its lines say (read while running)
+        _check_risk_reversal(demo_log.read_text(), manifest, ports)
+        _check_forced_inclusion(demo_log.read_text(), manifest, ports)
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         output, _ = proc.communicate(timeout=60)
     finally:
@@ -88,6 +102,7 @@ def test_devnet_runs_the_whole_system_and_stops_cleanly(tmp_path):
     demo = demo_log.read_text()
     assert "funded 20 senders, every promise kept" in demo
     assert "round 2: 20 transfers on 2 rollups, all at their promised positions" in demo
+    assert "failed" not in demo, demo
     assert "pre-confirmations" in output and "devnet stopped" in output
     for pid in pids:
         assert (
@@ -95,3 +110,50 @@ def test_devnet_runs_the_whole_system_and_stops_cleanly(tmp_path):
             or "Z" in open(f"/proc/{pid}/stat").read().split(") ")[1][:1]
         )
     assert not anvils_on(ports)
+
+
+def _rollup(manifest, ports, index):
+    entry = manifest.rollups[index]
+    return entry, Web3(Web3.HTTPProvider(f"http://127.0.0.1:{ports[1 + index]}"))
+
+
+def _check_risk_reversal(demo: str, manifest, ports) -> None:
+    """The bundle receipt line names both legs' positions: each is a successful BundleSettlement
+    call there, on A long the calls, on B short the puts, in the same slot."""
+    match = re.search(
+        r"\[demo\] risk reversal bundle included 0x[0-9a-f]+…: "
+        r"leg 1 on rollup_a block (\d+) index (\d+) \(long 2 calls strike 2200, paid ([0-9.]+) "
+        r"WETH\), leg 2 on rollup_b block (\d+) index (\d+) \(short 2 puts strike 1800, got "
+        r"([0-9.]+) USDC, 3600 USDC collateral bridged rollup_a->rollup_b in the same slot\)",
+        demo,
+    )
+    assert match, demo
+    block_a, index_a, paid, block_b, index_b, got = match.groups()
+    assert float(paid) > 0 and float(got) > 0
+    for side, (block, index) in enumerate(((block_a, index_a), (block_b, index_b))):
+        entry, w3 = _rollup(manifest, ports, side)
+        tx = w3.eth.get_transaction_by_block(int(block), int(index))
+        assert tx["to"] == entry.contract("BundleSettlement").address
+        assert w3.eth.get_transaction_receipt(tx["hash"])["status"] == 1
+    # leg B spends what leg A bridged: the relay of A's message sits right before it
+    entry_b, w3_b = _rollup(manifest, ports, 1)
+    relay = w3_b.eth.get_transaction_by_block(int(block_b), int(index_b) - 1)
+    assert relay["to"] == entry_b.contract("CrossRollupMessenger").address
+
+
+def _check_forced_inclusion(demo: str, manifest, ports) -> None:
+    """The forced transaction queued on L1 is at index 0 of the rollup block the demo names."""
+    queued = re.search(
+        r"\[demo\] forced inclusion: queued rollup_a transfer (0x[0-9a-f]+)… on L1 "
+        r"\(SharedInbox.force_include, queue index (\d+)",
+        demo,
+    )
+    placed = re.search(
+        r"\[demo\] forced inclusion: the sequencer placed it in rollup_a block (\d+) at index 0 ",
+        demo,
+    )
+    assert queued and placed, demo
+    _, w3 = _rollup(manifest, ports, 0)
+    tx = w3.eth.get_transaction_by_block(int(placed.group(1)), 0)
+    assert tx["hash"].to_0x_hex().startswith(queued.group(1))
+    assert w3.eth.get_transaction_receipt(tx["hash"])["status"] == 1

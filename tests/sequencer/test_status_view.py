@@ -5,6 +5,7 @@ from rich.console import Console
 from sequencer.status import (
     BatchInfo,
     Snapshot,
+    demo_tail,
     histogram_quantile,
     metric_sum,
     parse_metrics,
@@ -72,3 +73,12 @@ def test_an_unreachable_sequencer_is_shown_not_raised():
     console = Console(width=100, record=True)
     console.print(render(Snapshot(taken_at=0, sequencer_error="connection refused")))
     assert "unreachable: connection refused" in console.export_text()
+
+
+def test_the_demo_panel_keeps_the_one_off_scenes_above_the_latest_rounds():
+    scenes = [f"[demo] scene {i}" for i in range(8)]
+    rounds = [f"[demo] round {i}: ok" for i in range(1, 40)]
+    lines = scenes[:5] + rounds[:3] + scenes[5:] + rounds[3:]
+    assert demo_tail(lines) == scenes[2:] + ["[demo] round 38: ok", "[demo] round 39: ok"]
+    assert demo_tail(rounds[:1]) == rounds[:1]
+    assert demo_tail([]) == []
