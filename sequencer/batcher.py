@@ -281,6 +281,11 @@ class InboxView:
                 return self.tips()
         return dict(self._tips)
 
+    def blocks_left_in_term(self) -> int:
+        """L1 blocks after the head that still belong to the current term."""
+        term_blocks = self.registry.functions.TERM_BLOCKS().call()
+        return term_blocks - 1 - self.w3.eth.block_number % term_blocks
+
     def can_post(self, poster: str) -> bool:
         """Whether `poster` may post now: the term's leader, or anyone through the escape hatch."""
         if self.registry.functions.can_post(poster).call({"from": poster}):
@@ -383,6 +388,7 @@ class Batcher:
         mode: str = "auto",
         max_blocks: int = 64,
         sequencer: JsonRpc | None = None,
+        term_margin: int = 2,
     ) -> None:
         self.inbox = inbox
         self.txmgr = txmgr
@@ -391,6 +397,7 @@ class Batcher:
         self.max_blocks = max_blocks
         # The sequencer's RPC: which forced-queue items each block processed (seq_getBlockHeader).
         self.sequencer = sequencer
+        self.term_margin = term_margin  # L1 blocks before a term's end in which nothing is posted
         self._consumed: set[int] = set()  # queue items processed in blocks this process posted
         self.stats = BatcherStats()
 
@@ -499,6 +506,10 @@ class Batcher:
         """Post the next batch if this key may post now; None when there is nothing to do."""
         if not self.inbox.can_post(self.txmgr.address):
             log.info("not the leader of this term: not posting")
+            return None
+        if self.inbox.blocks_left_in_term() < self.term_margin:
+            # A header carries its term: one included in the next term would be refused.
+            log.info("the term ends within %d L1 blocks: waiting for the next", self.term_margin)
             return None
         batch = self.next_batch()
         if batch is None:

@@ -149,3 +149,17 @@ def test_a_batch_dropped_by_an_l1_reorg_is_posted_again(l1, rollup_a, rollup_b):
     assert again is not None and again.status == 1
     assert inbox.functions.next_sequence().call() == 1
     assert json.dumps(batcher.stats.last["sequence"]) == "0"
+
+
+def test_no_batch_is_sent_in_the_last_blocks_of_a_term(l1, rollup_a, rollup_b):
+    w3, contracts = l1
+    _traffic(rollup_a, 1)
+    batcher = _batcher(w3, contracts, [rollup_a, rollup_b], "calldata")
+    term_blocks = batcher.inbox.registry.functions.TERM_BLOCKS().call()
+    to_end = term_blocks - 1 - w3.eth.block_number % term_blocks
+    if to_end >= 1:
+        w3.provider.make_request("anvil_mine", [hex(to_end)])  # the head is the term's last block
+    assert batcher.inbox.blocks_left_in_term() == 0
+    assert batcher.step() is None  # would land in the next term, with a stale term
+    w3.provider.make_request("anvil_mine", [hex(term_blocks // 2)])
+    assert batcher.step() is not None
