@@ -40,5 +40,15 @@ format: setup
 	$(BIN)/ruff check --fix sequencer scripts tests bench
 	$(BIN)/ruff format sequencer scripts tests bench
 
+# Every benchmark prints its figures against its target or baseline measured in the same run and
+# writes bench/results/<name>.{json,md}; together they take several minutes on 2 cores.
+bench: setup
+	$(BIN)/python bench/black_scholes.py
+	$(BIN)/python bench/option_vault_gas.py
+	$(BIN)/python bench/gas_l1.py
+	$(BIN)/python bench/xrollup_gas.py
+	$(BIN)/python bench/batches.py
+	$(BIN)/python bench/ingest.py
+
 clean:
 	rm -rf $(VENV) node_modules .build .devnet .hypothesis .pytest_cache
