@@ -43,6 +43,10 @@ class BatcherError(RuntimeError):
     """The batcher cannot build or post a batch."""
 
 
+class PayloadTooLarge(BatcherError):
+    """The payload does not fit its carrier (64 KiB of calldata, or one blob)."""
+
+
 # --- blobs ---
 
 
@@ -50,7 +54,7 @@ def to_blob(payload: bytes) -> bytes:
     """Pack a payload into one blob: a 4-byte big-endian length, then the bytes, 31 per field
     element (each element's first byte is zero, so it is always below the BLS modulus)."""
     if len(payload) > BLOB_CAPACITY:
-        raise BatcherError(f"payload of {len(payload)} bytes exceeds one blob ({BLOB_CAPACITY})")
+        raise PayloadTooLarge(f"payload of {len(payload)} bytes exceeds one blob ({BLOB_CAPACITY})")
     data = len(payload).to_bytes(4, "big") + payload
     data += b"\x00" * (FIELD_ELEMENTS * 31 - len(data))
     return b"".join(b"\x00" + data[i : i + 31] for i in range(0, FIELD_ELEMENTS * 31, 31))
@@ -344,7 +348,7 @@ def build_batch(
         mode = "calldata" if fits_calldata and calldata_cost <= blob_cost else "blob"
     if mode == "calldata":
         if len(payload) > MAX_CALLDATA_PAYLOAD:
-            raise BatcherError(f"payload of {len(payload)} bytes is too large for calldata")
+            raise PayloadTooLarge(f"payload of {len(payload)} bytes is too large for calldata")
         blob, data_hash = None, keccak(payload)
     elif mode == "blob":
         blob = to_blob(payload)
@@ -413,7 +417,7 @@ class Batcher:
         Takes up to `max_blocks` per rollup, halving that until the payload fits its carrier.
         """
         state = self.inbox.state(list(self.engines))
-        heads = {c: int(e.call("eth_blockNumber"), 16) for c, e in self.engines.items()}
+        heads = self._sealed_heads()
         limit = self.max_blocks
         base, blob = self._fees()
         while True:
@@ -422,35 +426,51 @@ class Batcher:
                 first = state.last_block[chain_id] + 1
                 if heads[chain_id] >= first:
                     last = min(heads[chain_id], first + limit - 1)
-                    forced = self._forced_info(chain_id, first, last)
-                    ranges.append(
-                        read_range(engine, chain_id, first, last, forced, self.inbox.forced_hash)
-                    )
+                    headers = self._sealed_headers(chain_id, first, last)
+                    forced = {
+                        n: (tuple(h["forced"]), tuple(h["forcedSkipped"]))
+                        for n, h in headers.items()
+                        if h.get("forced")
+                    }
+                    rng = read_range(engine, chain_id, first, last, forced, self.inbox.forced_hash)
+                    for record in rng.records:
+                        header = headers.get(record.number)
+                        if header is not None and _b(header["blockHash"]) != record.block_hash:
+                            raise BatcherError(
+                                f"rollup {chain_id} block {record.number}: the engine's block is "
+                                "not the one the sequencer sealed and signed"
+                            )
+                    ranges.append(rng)
             if not ranges:
                 return None
             try:
                 through = self._forced_through(state, ranges)
                 return build_batch(state, ranges, self.mode, base, blob, through)
-            except BatcherError:
+            except PayloadTooLarge:
                 if limit == 1:
                     raise
                 limit //= 2
 
-    def _forced_info(
-        self, chain_id: int, first: int, last: int
-    ) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
-        """Per block, the forced-queue indexes processed and the offsets skipped, as the
-        sequencer journaled them (blocks it did not seal, e.g. the deployment's, have none)."""
+    def _sealed_heads(self) -> dict[int, int]:
+        """Per rollup, the last block that may be posted: the engine's head, capped by the last
+        block the sequencer has sealed (journaled and signed). A block the builder has mined but
+        not sealed yet may still be rewound (a dropped bundle) and must never reach L1."""
+        heads = {c: int(e.call("eth_blockNumber"), 16) for c, e in self.engines.items()}
+        if self.sequencer is not None:
+            chains = self.sequencer.call("seq_status")["chains"]
+            for chain_id in heads:
+                heads[chain_id] = min(heads[chain_id], int(chains[str(chain_id)]["head"]))
+        return heads
+
+    def _sealed_headers(self, chain_id: int, first: int, last: int) -> dict[int, dict]:
+        """The sequencer's signed headers of blocks first..last, by number (with the forced-queue
+        items each processed); blocks it did not seal (e.g. the deployment's) have none."""
         if self.sequencer is None:
             return {}
         headers = self.sequencer.batch(
             [("seq_getBlockHeader", [chain_id, n]) for n in range(first, last + 1)]
         )
-        return {
-            h["blockNumber"]: (tuple(h.get("forced", ())), tuple(h.get("forcedSkipped", ())))
-            for h in headers
-            if h is not None and h.get("forced")
-        }
+        return {h["blockNumber"]: h for h in headers if h is not None}
 
     def _forced_through(self, state: InboxState, ranges: Sequence[SealedRange]) -> int:
         """The queue index below which every forced item is consumed once this batch lands.

@@ -402,35 +402,18 @@ async def block_statuses(engine: Engine, number: int, want: Sequence[bytes]) -> 
     return tuple(int(r["status"], 16) for r in receipts)
 
 
-def _leg_record(number: int, index: int, leg: Leg) -> PreconfRecord:
-    return PreconfRecord(
-        chain_id=leg.chain_id,
-        block_number=number,
-        index=index,
-        tx_hash=leg.tx_hash,
-        raw=leg.raw,
-        sender=leg.sender,
-        nonce=leg.nonce,
-        max_cost=leg.max_cost,
-        deadline=0,
-        signature=b"",
-        received_ns=time.time_ns(),
-        leg=True,
-    )
-
-
-def _relay_record(number: int, index: int, relay: RelayTx, chain_id: int) -> PreconfRecord:
-    """A relay in the journal: a transaction of the block with no promise of its own (stored
-    like a bundle leg, so a block that is rewound or never mined forgets it)."""
+def _unpromised_record(number: int, index: int, chain_id: int, tx) -> PreconfRecord:
+    """A bundle leg or a relay in the journal: a transaction of the block with no promise of its
+    own (`leg`), so a block that is rewound or never mined forgets it (`drop_legs`)."""
     return PreconfRecord(
         chain_id=chain_id,
         block_number=number,
         index=index,
-        tx_hash=relay.tx_hash,
-        raw=relay.raw,
-        sender=relay.sender,
-        nonce=relay.nonce,
-        max_cost=relay.max_cost,
+        tx_hash=tx.tx_hash,
+        raw=tx.raw,
+        sender=tx.sender,
+        nonce=tx.nonce,
+        max_cost=tx.max_cost,
         deadline=0,
         signature=b"",
         received_ns=time.time_ns(),
@@ -561,7 +544,7 @@ class Builder:
         first = len(block.txs)
         await self.journal.append(
             [
-                _relay_record(block.number, first + i, relay, runtime.chain_id)
+                _unpromised_record(block.number, first + i, runtime.chain_id, relay)
                 for i, relay in enumerate(relays)
             ]
         )
@@ -613,7 +596,10 @@ class Builder:
                 relays = await self._send_relays(runtime, block, sum(leg.gas for leg in legs))
                 first = len(block.txs) + len(relays)
                 await self.journal.append(
-                    [_leg_record(block.number, first + i, leg) for i, leg in enumerate(legs)]
+                    [
+                        _unpromised_record(block.number, first + i, runtime.chain_id, leg)
+                        for i, leg in enumerate(legs)
+                    ]
                 )
                 answers = await runtime.engine.send_in_order([leg.raw for leg in legs])
                 for leg, answer in zip(legs, answers, strict=True):

@@ -7,7 +7,6 @@ stakes — into one `Snapshot`, and drawing it with rich. Read-only: it never se
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.error
 import urllib.request
@@ -21,17 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from sequencer import batch_codec as bc
+from sequencer.devnet import DevnetError, rpc_call
 from sequencer.manifest import Manifest
-
-
-def _post(url: str, method: str, params: list | None = None, timeout: float = 2.0) -> Any:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
-    request = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        answer = json.loads(response.read())
-    if "error" in answer:
-        raise RuntimeError(answer["error"])
-    return answer["result"]
 
 
 def parse_metrics(text: str) -> dict[str, float]:
@@ -127,10 +117,10 @@ class Collector:
     def snapshot(self) -> Snapshot:
         snap = Snapshot(taken_at=time.time())
         try:
-            snap.sequencer = _post(self.sequencer_url, "seq_status")
+            snap.sequencer = rpc_call(self.sequencer_url, "seq_status")
             with urllib.request.urlopen(self.sequencer_url + "/metrics", timeout=2) as response:
                 snap.metrics = parse_metrics(response.read().decode())
-        except (OSError, urllib.error.URLError, RuntimeError) as exc:
+        except (OSError, urllib.error.URLError, DevnetError) as exc:
             snap.sequencer_error = str(exc)
         try:
             self._read_l1(snap)

@@ -78,6 +78,17 @@ def test_forced_items_are_committed_and_derived_against_the_l1_queue(
     assert batcher.post(batch).status == 1
     assert inbox.forced_through() == 2
 
+    # A block on the engine that the sequencer has not sealed (here mined behind its back; in
+    # the builder, a block of a bundle slot that may still be rewound) never reaches L1.
+    sealed = _after_a_slot(service)["chains"]["901"]["head"]
+    rollup_a.rpc("evm_mine")
+    assert rollup_a.w3.eth.block_number > sealed
+    assert batcher._sealed_heads()[901] <= sealed
+    pending = batcher.next_batch()
+    assert pending is None or all(
+        block.number <= sealed for r in pending.ranges if r.chain_id == 901 for block in r.blocks
+    )
+
     source = L1BatchSource(l1, l1_entries["SharedInbox"].address, l1_entries["SharedInbox"].abi)
     [posted] = source.batches()
     queue = source.forced_queue()
