@@ -98,11 +98,22 @@ def anvil_binary(root: Path = PROJECT_ROOT) -> Path:
     return path
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """A TCP port that nothing listens on right now, never the same one twice in a process.
+
+    The kernel may hand back a port it just gave (the probe socket is closed again), so two
+    calls in a row — two chains about to start — could otherwise get the same port.
+    """
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def port_holder(port: int) -> str | None:

@@ -213,3 +213,8 @@ def test_two_fresh_rollup_engines_replay_to_identical_blocks(tmp_path):
             heads.append((block["hash"], block["stateRoot"]))
             time.sleep(1.1)  # a different wall clock for the second engine's genesis
     assert heads[0] == heads[1]
+
+
+def test_free_port_never_hands_out_the_same_port_twice():
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
