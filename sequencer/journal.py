@@ -348,6 +348,16 @@ class Journal:
             return (), ()
         return _ints(row[0]), _ints(row[1])
 
+    def forced_placed_from(self, first_index: int) -> list[tuple[int, int, tuple[int, ...]]]:
+        """The blocks that processed an L1 forced-queue index >= `first_index`, as (chain id,
+        block number, queue indexes), in queue order of their last index."""
+        rows = self._reader.execute(
+            "SELECT chain_id, block_number, queue_indexes FROM forced WHERE last_index >= ?"
+            " ORDER BY last_index",
+            (first_index,),
+        ).fetchall()
+        return [(int(c), int(n), _ints(q)) for c, n, q in rows]
+
     def forced_next_index(self, chain_id: int) -> int:
         """The L1 queue index after the last one processed for this rollup (0 if none)."""
         row = self._reader.execute(

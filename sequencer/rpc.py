@@ -311,6 +311,11 @@ class RpcServer:
             return seq.block_json(chain, number)
         if method == "seq_status":
             return seq.status()
+        if method == "seq_getForcedPlacements":
+            return [
+                {"chainId": chain, "blockNumber": number, "indexes": list(indexes)}
+                for chain, number, indexes in seq.journal.forced_placed_from(quantity(params, 0, 1))
+            ]
         if method == "seq_sendBundle":
             txs, beneficiary, deadline = bundle_params(params)
             bundle = seq.bundle_book.submit(txs, beneficiary, deadline)
