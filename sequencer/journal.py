@@ -3,7 +3,9 @@
 Owns the database file. A pre-confirmation is written and fsync'd (`synchronous=FULL`: each WAL
 commit is fsync'd) before the service answers; concurrent requests share one commit (a writer
 thread drains its queue into one transaction: group commit). On restart `load()` gives back every
-promised transaction at its promised position and the last sealed block of each rollup.
+promised transaction at its promised position and the last sealed block of each rollup, and
+the marker of a bundle slot that was being mined (`begin_bundle_slot`), which the restart rewinds
+so that a bundle never lands on one rollup alone.
 It never decides positions and never talks to a chain; one writer thread does every write.
 """
 
@@ -51,6 +53,10 @@ CREATE TABLE IF NOT EXISTS forced (
     skipped TEXT NOT NULL,
     last_index INTEGER NOT NULL,
     PRIMARY KEY (chain_id, block_number)
+);
+CREATE TABLE IF NOT EXISTS bundle_slot (
+    chain_id INTEGER PRIMARY KEY,
+    block_number INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS blocks (
     chain_id INTEGER NOT NULL,
@@ -122,6 +128,8 @@ class JournalState:
     pending: list[PreconfRecord] = field(default_factory=list)  # unsealed, in position order
     last_sealed: dict[int, int] = field(default_factory=dict)  # chain id -> block number
     meta: dict[str, str] = field(default_factory=dict)
+    # A bundle slot being mined when the service stopped: chain id -> its block number.
+    bundle_slot: dict[int, int] = field(default_factory=dict)
 
 
 _STOP = object()
@@ -187,6 +195,9 @@ class Journal:
             "SELECT chain_id, MAX(number) FROM blocks GROUP BY chain_id"
         ):
             state.last_sealed[chain_id] = number
+        state.bundle_slot = dict(
+            self._db.execute("SELECT chain_id, block_number FROM bundle_slot").fetchall()
+        )
         return state
 
     # --- the writer ---
@@ -292,6 +303,15 @@ class Journal:
     async def drop_legs(self, chain_id: int, number: int) -> None:
         """Forget bundle legs planned for a block that was not kept (reverted, or never mined)."""
         await self._submit(_delete_legs, (chain_id, number))
+
+    async def begin_bundle_slot(self, blocks: dict[int, int]) -> None:
+        """Durably mark a slot whose blocks (chain id -> number) are about to be mined with
+        bundle legs: until `end_bundle_slot`, a restart must not keep one of them alone."""
+        await self._submit(_mark_bundle_slot, dict(blocks))
+
+    async def end_bundle_slot(self) -> None:
+        """Every block of the marked slot is sealed and journaled (or rewound): unmark it."""
+        await self._submit(_mark_bundle_slot, {})
 
     async def store_bundle(self, receipt: BundleReceiptRecord) -> None:
         await self._submit(_insert_bundle, receipt)
@@ -479,6 +499,11 @@ def _update_statuses(db: sqlite3.Connection, pairs: list[tuple[int, bytes]]) -> 
 
 def _delete_legs(db: sqlite3.Connection, where: tuple[int, int]) -> None:
     db.execute("DELETE FROM txs WHERE leg = 1 AND chain_id = ? AND block_number = ?", where)
+
+
+def _mark_bundle_slot(db: sqlite3.Connection, blocks: dict[int, int]) -> None:
+    db.execute("DELETE FROM bundle_slot")
+    db.executemany("INSERT INTO bundle_slot (chain_id, block_number) VALUES (?, ?)", blocks.items())
 
 
 def _insert_bundle(db: sqlite3.Connection, r: BundleReceiptRecord) -> None:

@@ -39,6 +39,7 @@ from sequencer.builder import (
     PlannedTx,
     block_statuses,
     head_from_block,
+    rewind,
     verify_and_sign,
 )
 from sequencer.commitments import (
@@ -388,6 +389,7 @@ class Sequencer:
         state = self.journal.load()
         self._seen = self.journal.all_hashes()
         self.journal.start()
+        await self._undo_bundle_slot(state.bundle_slot)
         for entry in self.manifest.rollups:
             engine = EngineClient(entry.rpc_url, entry.chain_id, self._session)
             await self._check_chain_id(engine)
@@ -467,6 +469,36 @@ class Sequencer:
                 log.warning("L1 unreachable", extra={"event": "l1_error", "error": str(exc)})
 
     # --- resuming from the journal ---
+
+    async def _undo_bundle_slot(self, slot: dict[int, int]) -> None:
+        """A bundle slot was being mined when the service stopped (`Journal.begin_bundle_slot`).
+
+        If any block of the slot is sealed in the journal, every block of it was mined with all
+        its legs successful (sealing starts only then): the rest is sealed by `_resume_chain`.
+        Otherwise every engine is rolled back to the block before the slot; `_resume_chain` then
+        drops the slot's legs and relays from the journal (their blocks are no longer mined) and
+        plans its promised and forced transactions again at their positions. The bundles stay
+        with the `BundleBook`.
+        """
+        if not slot:
+            return
+        assert self._session is not None
+        if any(self.journal.block(chain_id, number) for chain_id, number in slot.items()):
+            log.info("bundle slot was sealed before restart", extra={"slot": str(slot)})
+        else:
+            for chain_id, number in sorted(slot.items()):
+                entry = self.manifest.by_chain_id(chain_id)
+                engine = EngineClient(entry.rpc_url, chain_id, self._session)
+                await self._check_chain_id(engine)
+                parent = await engine.call("eth_getBlockByNumber", [hex(number - 1), False])
+                if parent is None:
+                    raise BuildError(f"chain {chain_id}: block {number - 1} is not on the engine")
+                if await rewind(engine, head_from_block(parent)):
+                    log.warning(
+                        "bundle slot rewound after restart",
+                        extra={"event": "slot_rewound", "chain": chain_id, "block": number},
+                    )
+        await self.journal.end_bundle_slot()
 
     async def _resume_chain(
         self, engine: EngineClient, pending: list[PreconfRecord], last_sealed: dict[int, int]

@@ -12,13 +12,17 @@ from pathlib import Path
 import requests
 from conftest import TEST_SLASHER
 from test_sequencer_preconfs import signed_transfer
+from web3 import Web3
 
+from sequencer.builder import FAULT_BUNDLE_SLOT, FAULT_ENV
 from sequencer.devnet import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _start(manifest: Path, journal: Path, port: int, log: Path) -> subprocess.Popen:
+def _start(
+    manifest: Path, journal: Path, port: int, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen:
     command = [
         sys.executable,
         "-m",
@@ -42,7 +46,7 @@ def _start(manifest: Path, journal: Path, port: int, log: Path) -> subprocess.Po
         stdout=subprocess.PIPE,
         stderr=open(log, "ab"),
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
     )
     line = proc.stdout.readline()
     assert "sequencer listening on" in line, log.read_text()[-3000:]
@@ -130,6 +134,98 @@ def test_sigkill_under_load_keeps_every_promise(chains, manifest_path, tmp_path,
             [signed_transfer(sender.private_key, 901, nonce, receiver)],
         )
         assert "error" not in answer, answer
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+
+
+def _wait_idle(base: str, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = _rpc(base, "seq_status", [])["result"]
+        if sum(c["pending"] for c in status["chains"].values()) == 0:
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"still pending after {timeout}s: {status}")
+
+
+def _receipt(w3, raw: str):
+    tx_hash = Web3.keccak(hexstr=raw).to_0x_hex()
+    return w3.provider.make_request("eth_getTransactionReceipt", [tx_hash])["result"]
+
+
+def test_a_crash_mid_bundle_slot_never_lands_one_leg_alone(
+    chains, manifest_path, tmp_path, trader, lp, keeper, l1
+):
+    """The builder exits (fault injection: SEQUENCER_TEST_FAULT) right after rollup A's block of
+    a bundle slot is mined with leg A, before leg B is sent. The restart rolls the slot back:
+    no leg stays alone, and every promise made before the crash is kept."""
+    for name in ("rollup_a", "rollup_b"):
+        chains[name].set_automine(False)
+    w3a, w3b = chains["rollup_a"].w3, chains["rollup_b"].w3
+    journal, port = tmp_path / "journal.sqlite", free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "service.log"
+    proc = _start(manifest_path, journal, port, log, {FAULT_ENV: FAULT_BUNDLE_SLOT})
+    try:
+        promises = [
+            _rpc(
+                f"{base}/{chain_id}",
+                "seq_sendRawTransaction",
+                [signed_transfer(lp.private_key, chain_id, n, keeper.address)],
+            )["result"]
+            for n in range(3)
+            for chain_id in (901, 902)
+        ]
+        leg_a = signed_transfer(trader.private_key, 901, 0, keeper.address, value=10**15)
+        leg_b = signed_transfer(trader.private_key, 902, 0, keeper.address, value=2 * 10**15)
+        deadline = int(l1.rpc("eth_blockNumber"), 16) + 50
+        bundle = _rpc(
+            base,
+            "seq_sendBundle",
+            [
+                {
+                    "txs": {"901": [leg_a], "902": [leg_b]},
+                    "beneficiary": trader.address,
+                    "deadline": deadline,
+                }
+            ],
+        )["result"]["bundleHash"]
+        assert proc.wait(30) == 86, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # the crash left exactly the half-landed slot: leg A mined on A, nothing on B
+    assert _receipt(w3a, leg_a) is not None
+    assert _receipt(w3b, leg_b) is None
+
+    proc = _start(manifest_path, journal, port, log)
+    try:
+        status = _wait_idle(base)
+        assert status["halted"] is None
+        receipts = [_receipt(w3a, leg_a), _receipt(w3b, leg_b)]
+        landed = _rpc(base, "seq_getBundleReceipt", [bundle])["result"]
+        if landed is None:  # rolled back: neither leg is on chain
+            assert receipts == [None, None]
+            assert w3a.eth.get_transaction_count(trader.address) == 0
+        else:  # both legs, with success, at the receipt's positions
+            assert all(r is not None and int(r["status"], 16) == 1 for r in receipts)
+            assert [(leg["blockNumber"], leg["index"]) for leg in landed["legs"]] == [
+                (int(r["blockNumber"], 16), int(r["transactionIndex"], 16)) for r in receipts
+            ]
+        for promise in promises:
+            w3 = w3a if promise["chainId"] == 901 else w3b
+            receipt = w3.eth.get_transaction_receipt(promise["txHash"])
+            assert receipt["status"] == 1
+            assert (receipt["blockNumber"], receipt["transactionIndex"]) == (
+                promise["blockNumber"],
+                promise["index"],
+            ), promise
+            again = _rpc(
+                f"{base}/{promise['chainId']}", "seq_getPreconfirmation", [promise["txHash"]]
+            )["result"]
+            assert again["signature"] == promise["signature"]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)

@@ -135,3 +135,20 @@ def test_every_acknowledged_record_survives_sigkill(tmp_path):
     proc.wait()
     stored = {r.index for r in Journal(path).load().pending}
     assert set(acknowledged) <= stored
+
+
+def test_a_bundle_slot_mark_survives_reopen_until_unmarked(tmp_path):
+    path = tmp_path / "j.sqlite"
+
+    async def mark(end: bool):
+        journal = Journal(path)
+        journal.start()
+        await journal.begin_bundle_slot({901: 12, 902: 7})
+        if end:
+            await journal.end_bundle_slot()
+        journal.close()
+
+    asyncio.run(mark(end=False))
+    assert Journal(path).load().bundle_slot == {901: 12, 902: 7}
+    asyncio.run(mark(end=True))
+    assert Journal(path).load().bundle_slot == {}
