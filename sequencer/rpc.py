@@ -313,7 +313,7 @@ class RpcServer:
             return seq.status()
         if method == "seq_sendBundle":
             txs, beneficiary, deadline = bundle_params(params)
-            bundle = seq.bundle_book.submit(txs, beneficiary, deadline)
+            bundle = await seq.bundle_book.submit(txs, beneficiary, deadline)
             return {"bundleHash": "0x" + bundle.bundle_hash.hex()}
         if method == "seq_getBundleReceipt":
             receipt = seq.journal.bundle(hash32(params, 0, 1))

@@ -53,7 +53,13 @@ from sequencer.commitments import (
 )
 from sequencer.config import ServiceConfig
 from sequencer.forced import ForcedInbox, forced_inbox_for
-from sequencer.journal import BundleReceiptRecord, Journal, PreconfRecord, SealedBlock
+from sequencer.journal import (
+    BundleReceiptRecord,
+    BundleRequest,
+    Journal,
+    PreconfRecord,
+    SealedBlock,
+)
 from sequencer.manifest import Manifest
 from sequencer.mempool import (
     AccountState,
@@ -68,8 +74,9 @@ from sequencer.mempool import (
     keccak,
     order_batch,
 )
+from sequencer.messages import MESSAGE_SENT_TOPIC, Message, MessageError, message_of_relay
 from sequencer.metrics import Metrics
-from sequencer.relays import relay_queue_for
+from sequencer.relays import RelayQueue, messages_of_block, relay_queue_for
 
 log = logging.getLogger("sequencer.service")
 
@@ -394,9 +401,11 @@ class Sequencer:
             engine = EngineClient(entry.rpc_url, entry.chain_id, self._session)
             await self._check_chain_id(engine)
             await self._resume_chain(engine, state.pending, state.last_sealed)
+        await self.bundle_book.resume()
         relays = relay_queue_for(self.manifest, self.config.load_relayer_key())
         if relays is not None:  # its nonce is the builder's: nobody else sends from it
             self.reserved_senders = frozenset({relays.address})
+            await self._resume_relays(relays)
         self.forced = forced_inbox_for(self)
         if self.forced is not None:
             await self.forced.start()
@@ -567,6 +576,55 @@ class Sequencer:
                 ledger.add(tx)
         self.metrics.pending.labels(chain_id).set(plan.pending_count())
         self.metrics.head.labels(chain_id).set(latest.number)
+
+    async def _resume_relays(self, relays: RelayQueue) -> None:
+        """Rebuild the relay queue from the sealed blocks (see `sequencer/relays.py`)."""
+        sent: list[Message] = []
+        for chain_id, messenger in relays.messengers.items():
+            chain = self.chains[chain_id]
+            logs = await chain.engine.call(
+                "eth_getLogs",
+                [
+                    {
+                        "address": messenger,
+                        "topics": ["0x" + MESSAGE_SENT_TOPIC.hex()],
+                        "fromBlock": "0x0",
+                        "toBlock": hex(chain.plan.head.number),
+                    }
+                ],
+            )
+            sent += messages_of_block([{"logs": logs, "status": "0x1"}], messenger, chain_id)
+        done: set[bytes] = set()
+        for chain_id, raw in self.journal.sealed_txs_from(relays.address):
+            with contextlib.suppress(MessageError, TxRejected):
+                done.add(message_of_relay(chain_id, decode_tx(raw).data).hash)
+        unknown = [m for m in sent if m.hash not in done and m.dest_chain in relays.messengers]
+        selector = "0x" + keccak(b"relayed(bytes32)")[:4].hex()
+        for dest in {m.dest_chain for m in unknown}:
+            mine = [m for m in unknown if m.dest_chain == dest]
+            chain = self.chains[dest]
+            answers = await chain.engine.batch(
+                [
+                    (
+                        "eth_call",
+                        [
+                            {"to": relays.messengers[dest], "data": selector + m.hash.hex()},
+                            hex(chain.plan.head.number),
+                        ],
+                    )
+                    for m in mine
+                ]
+            )
+            for message, answer in zip(mine, answers, strict=True):
+                if "error" in answer:
+                    raise EngineError(f"relayed() on chain {dest}: {answer['error']}")
+                if int(answer["result"], 16):
+                    done.add(message.hash)
+        relays.resume(sent, done)
+        log.info(
+            "relay queue resumed",
+            extra={"sent": len(sent), "waiting": relays.pending()},
+        )
 
     # --- accounts ---
 
@@ -917,11 +975,31 @@ class BundleBook:
         self.pending: dict[bytes, Bundle] = {}
         self.done: dict[bytes, Bundle] = {}
         self.inflight: dict[bytes, Bundle] = {}  # selected for the slot being built
+        self.arriving: set[bytes] = set()  # being stored by `submit`
+        self._unsaved: list[tuple[bytes, str, str]] = []  # settled, not yet journaled
         self.held: dict[int, set[str]] = {}
         self.released = asyncio.Event()
         self.released.set()
 
-    def submit(self, txs: dict[int, list[bytes]], beneficiary: str, deadline: int) -> Bundle:
+    async def submit(self, txs: dict[int, list[bytes]], beneficiary: str, deadline: int) -> Bundle:
+        """Check a bundle, store it durably, then offer it to the slots."""
+        bundle = self._check(txs, beneficiary, deadline)
+        self.arriving.add(bundle.bundle_hash)
+        try:
+            await self.seq.journal.store_bundle_request(
+                BundleRequest(
+                    bundle.bundle_hash,
+                    tuple((leg.chain_id, leg.raw) for leg in bundle.legs),
+                    bundle.beneficiary,
+                    bundle.deadline,
+                )
+            )
+        finally:
+            self.arriving.discard(bundle.bundle_hash)
+        self.pending[bundle.bundle_hash] = bundle
+        return bundle
+
+    def _check(self, txs: dict[int, list[bytes]], beneficiary: str, deadline: int) -> Bundle:
         seq = self.seq
         if deadline <= seq.l1_head:
             raise RpcError(
@@ -953,10 +1031,44 @@ class BundleBook:
         bundle = Bundle(
             bundle_hash(legs, beneficiary, deadline), tuple(legs), beneficiary, deadline
         )
-        if bundle.bundle_hash in self.pending or bundle.bundle_hash in self.done:
+        if (
+            bundle.bundle_hash in self.pending
+            or bundle.bundle_hash in self.arriving
+            or bundle.bundle_hash in self.inflight
+            or bundle.bundle_hash in self.done
+            or seq.journal.bundle_request(bundle.bundle_hash) is not None
+        ):
             raise RpcError(ERR_SERVER, "already known")
-        self.pending[bundle.bundle_hash] = bundle
         return bundle
+
+    async def resume(self) -> None:
+        """Take back the bundles the journal holds as pending (on start, after the rollups are
+        resumed). One whose legs are all in sealed blocks landed before the restart (a crash
+        between sealing its slot and storing its receipt): it gets its receipt now."""
+        seq = self.seq
+        for request in seq.journal.bundle_requests("pending"):
+            legs = []
+            for chain_id, raw in request.legs:
+                tx = decode_tx(raw)
+                legs.append(
+                    Leg(chain_id, tx.tx_hash, raw, tx.sender, tx.nonce, tx.gas, tx.max_cost)
+                )
+            bundle = Bundle(request.bundle_hash, tuple(legs), request.beneficiary, request.deadline)
+            records = [seq.journal.preconf(leg.tx_hash) for leg in legs]
+            if all(
+                r is not None and r.leg and seq.journal.block(r.chain_id, r.block_number)
+                for r in records
+            ):
+                positions = [(r.chain_id, r.block_number, r.index, r.tx_hash) for r in records]
+                await self._include(bundle, positions)  # the engines' accounts show its legs
+                await self._save()
+                log.info(
+                    "bundle landed before restart", extra={"bundle": request.bundle_hash.hex()}
+                )
+                continue
+            self.pending[bundle.bundle_hash] = bundle
+        if self.pending:
+            log.info("bundles resumed", extra={"pending": len(self.pending)})
 
     async def select(self, blocks: dict[int, PlannedBlock]) -> list[Bundle]:
         seq = self.seq
@@ -979,6 +1091,7 @@ class BundleBook:
                 extra_gas[leg.chain_id] += leg.gas
                 nonces[(leg.chain_id, leg.sender)] = leg.nonce + 1
                 costs[(leg.chain_id, leg.sender)] += leg.max_cost
+        await self._save()
         if chosen:
             for bundle in chosen:
                 del self.pending[bundle.bundle_hash]
@@ -1026,10 +1139,17 @@ class BundleBook:
                 return f"insufficient funds for gas * price + value: leg tx 0x{leg.tx_hash.hex()}"
         return "ok"
 
+    async def _save(self) -> None:
+        """Journal what became of the bundles settled since the last call."""
+        settled, self._unsaved = self._unsaved, []
+        if settled:
+            await self.seq.journal.settle_bundle_requests(settled)
+
     def _drop(self, bundle: Bundle, reason: str) -> None:
         bundle.status, bundle.reason = "dropped", reason
         self.pending.pop(bundle.bundle_hash, None)
         self.done[bundle.bundle_hash] = bundle
+        self._unsaved.append((bundle.bundle_hash, "dropped", reason))
         log.info(
             "bundle dropped", extra={"bundle": "0x" + bundle.bundle_hash.hex(), "reason": reason}
         )
@@ -1045,24 +1165,33 @@ class BundleBook:
                     state.nonce += 1
                     state.balance = max(0, state.balance - leg.max_cost)
                     state.exact = False
-                    seq._seen.add(leg.tx_hash)
-                lh = legs_hash(positions)
-                msg = BundleReceiptMsg(bundle.bundle_hash, lh, bundle.beneficiary, bundle.deadline)
-                record = BundleReceiptRecord(
-                    bundle.bundle_hash,
-                    lh,
-                    tuple(positions),
-                    bundle.beneficiary,
-                    bundle.deadline,
-                    seq.signer.sign(seq.domain, msg),
-                )
-                bundle.status = "included"  # the legs are sealed; the receipt is being stored
-                await seq.journal.store_bundle(record)
-                self.done[bundle.bundle_hash] = bundle
+                await self._include(bundle, positions)
+            await self._save()
         finally:
             self.inflight.clear()
             self.held.clear()
             self.released.set()
+
+    async def _include(self, bundle: Bundle, positions: list[tuple[int, int, int, bytes]]) -> None:
+        """Sign and store the receipt of a bundle whose legs are all sealed with success."""
+        seq = self.seq
+        for leg in bundle.legs:
+            seq._seen.add(leg.tx_hash)
+        lh = legs_hash(positions)
+        msg = BundleReceiptMsg(bundle.bundle_hash, lh, bundle.beneficiary, bundle.deadline)
+        record = BundleReceiptRecord(
+            bundle.bundle_hash,
+            lh,
+            tuple(positions),
+            bundle.beneficiary,
+            bundle.deadline,
+            seq.signer.sign(seq.domain, msg),
+        )
+        bundle.status = "included"  # the legs are sealed; the receipt is being stored
+        if seq.journal.bundle(bundle.bundle_hash) is None:
+            await seq.journal.store_bundle(record)
+        self.done[bundle.bundle_hash] = bundle
+        self._unsaved.append((bundle.bundle_hash, "included", ""))
 
     def receipt_json(self, record: BundleReceiptRecord) -> dict[str, Any]:
         return {
@@ -1086,7 +1215,14 @@ class BundleBook:
             or self.done.get(bundle_hash)
         )
         if bundle is None:
-            return None
+            request = self.seq.journal.bundle_request(bundle_hash)  # settled before a restart
+            if request is None:
+                return None
+            return {
+                "bundleHash": "0x" + bundle_hash.hex(),
+                "status": request.status,
+                "reason": request.reason or None,
+            }
         return {
             "bundleHash": "0x" + bundle_hash.hex(),
             "status": bundle.status,

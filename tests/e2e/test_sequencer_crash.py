@@ -158,8 +158,9 @@ def test_a_crash_mid_bundle_slot_never_lands_one_leg_alone(
     chains, manifest_path, tmp_path, trader, lp, keeper, l1
 ):
     """The builder exits (fault injection: SEQUENCER_TEST_FAULT) right after rollup A's block of
-    a bundle slot is mined with leg A, before leg B is sent. The restart rolls the slot back:
-    no leg stays alone, and every promise made before the crash is kept."""
+    a bundle slot is mined with leg A, before leg B is sent. The restart rolls the slot back (no
+    leg stays alone), the journaled bundle is offered again and lands whole with its receipt, and
+    every promise made before the crash is kept."""
     for name in ("rollup_a", "rollup_b"):
         chains[name].set_automine(False)
     w3a, w3b = chains["rollup_a"].w3, chains["rollup_b"].w3
@@ -202,18 +203,21 @@ def test_a_crash_mid_bundle_slot_never_lands_one_leg_alone(
 
     proc = _start(manifest_path, journal, port, log)
     try:
+        # the bundle was journaled: it is offered again and lands whole, with its receipt
+        landed = None
+        deadline = time.monotonic() + 20
+        while landed is None and time.monotonic() < deadline:
+            landed = _rpc(base, "seq_getBundleReceipt", [bundle])["result"]
+            time.sleep(0.05)
+        assert landed is not None, log.read_text()[-3000:]
+        receipts = [_receipt(w3a, leg_a), _receipt(w3b, leg_b)]
+        assert all(r is not None and int(r["status"], 16) == 1 for r in receipts)
+        assert [(leg["blockNumber"], leg["index"]) for leg in landed["legs"]] == [
+            (int(r["blockNumber"], 16), int(r["transactionIndex"], 16)) for r in receipts
+        ]
+        assert _rpc(base, "seq_getBundleStatus", [bundle])["result"]["status"] == "included"
         status = _wait_idle(base)
         assert status["halted"] is None
-        receipts = [_receipt(w3a, leg_a), _receipt(w3b, leg_b)]
-        landed = _rpc(base, "seq_getBundleReceipt", [bundle])["result"]
-        if landed is None:  # rolled back: neither leg is on chain
-            assert receipts == [None, None]
-            assert w3a.eth.get_transaction_count(trader.address) == 0
-        else:  # both legs, with success, at the receipt's positions
-            assert all(r is not None and int(r["status"], 16) == 1 for r in receipts)
-            assert [(leg["blockNumber"], leg["index"]) for leg in landed["legs"]] == [
-                (int(r["blockNumber"], 16), int(r["transactionIndex"], 16)) for r in receipts
-            ]
         for promise in promises:
             w3 = w3a if promise["chainId"] == 901 else w3b
             receipt = w3.eth.get_transaction_receipt(promise["txHash"])
