@@ -71,6 +71,12 @@ class ServiceConfig(BaseSettings):
         default=20_000.0, gt=0, description="JSON-RPC calls per second per client address."
     )
     rate_burst: int = Field(default=40_000, gt=0)
+    seen_keep_blocks: int = Field(
+        default=1024,
+        ge=1,
+        description="Blocks after its block is sealed that a tx hash stays in memory for the "
+        "'already known' check (older ones are read from the journal).",
+    )
     # --- ordering ---
     ordering: OrderingPolicy = "fcfs"
     # --- key ---

@@ -471,6 +471,17 @@ class Journal:
             row[3],
         )
 
+    def recent_hashes(self, keep_blocks: int) -> list[tuple[int, int, bytes]]:
+        """(chain id, block number, tx hash) of the transactions of unsealed blocks and of the
+        last `keep_blocks` sealed blocks of each rollup, in block order."""
+        rows = self._reader.execute(
+            "SELECT t.chain_id, t.block_number, t.tx_hash FROM txs t WHERE t.block_number >"
+            " (SELECT COALESCE(MAX(b.number), -1) FROM blocks b WHERE b.chain_id = t.chain_id) - ?"
+            " ORDER BY t.chain_id, t.block_number, t.idx",
+            (keep_blocks,),
+        ).fetchall()
+        return [(chain_id, number, bytes(tx_hash)) for chain_id, number, tx_hash in rows]
+
     def all_hashes(self) -> set[bytes]:
         return {bytes(row[0]) for row in self._reader.execute("SELECT tx_hash FROM txs")}
 

@@ -76,6 +76,7 @@ from sequencer.mempool import (
 )
 from sequencer.messages import MESSAGE_SENT_TOPIC, Message, MessageError, message_of_relay
 from sequencer.metrics import Metrics
+from sequencer.recent import RecentHashes
 from sequencer.relays import RelayQueue, messages_of_block, relay_queue_for
 
 log = logging.getLogger("sequencer.service")
@@ -348,7 +349,8 @@ class Sequencer:
             "chainId": domain.chain_id,
             "verifyingContract": to_checksum_address(domain.verifying_contract),
         }
-        self._seen: set[bytes] = set()  # every tx hash ever promised (journal + this run)
+        # tx hashes promised, placed or sealed lately (older ones: ask the journal)
+        self._seen = RecentHashes(config.seen_keep_blocks)
         self.metrics = metrics
         self.journal = Journal(config.journal, config.journal_synchronous)
         self.chains: dict[int, ChainState] = {}
@@ -394,7 +396,7 @@ class Sequencer:
             }
         )
         state = self.journal.load()
-        self._seen = self.journal.all_hashes()
+        self._seen.load(self.journal.recent_hashes(self.config.seen_keep_blocks), state.last_sealed)
         self.journal.start()
         await self._undo_bundle_slot(state.bundle_slot)
         for entry in self.manifest.rollups:
@@ -701,13 +703,14 @@ class Sequencer:
         existing = None
         if tx.tx_hash in self._seen:
             existing = self.promises.get(tx.tx_hash) or self.journal.preconf(tx.tx_hash)
-        if existing is not None and (existing.leg or existing.forced):
-            raise RpcError(ERR_SERVER, "already known")  # a bundle leg, relay or forced tx
         if existing is not None:
-            await self.journal.barrier()  # the first answer may still be on its way to disk
-            return existing
+            return await self._known(existing)
         try:
             await self._ensure_account(chain, tx.sender)
+            if tx.nonce < (chain.ledger.pending_nonce(tx.sender) or 0):
+                existing = self.journal.preconf(tx.tx_hash)  # sealed long ago: not in `_seen`
+                if existing is not None:
+                    return await self._known(existing)
             state = chain.ledger.accounts[tx.sender]
             if not state.exact:
                 queue = chain.ledger.pending.get(tx.sender, ())
@@ -732,6 +735,13 @@ class Sequencer:
                 future = asyncio.get_running_loop().create_future()
         self.metrics.latency_of(label).observe(time.perf_counter() - started)
         return record
+
+    async def _known(self, existing: PreconfRecord) -> PreconfRecord:
+        """The answer to a transaction sent again: its promise, or "already known"."""
+        if existing.leg or existing.forced:
+            raise RpcError(ERR_SERVER, "already known")  # a bundle leg, relay or forced tx
+        await self.journal.barrier()  # the first answer may still be on its way to disk
+        return existing
 
     def _admit(self) -> None:
         """Admit everything that arrived in this loop turn: order, check, place, sign, journal."""
@@ -834,6 +844,7 @@ class Sequencer:
         self, runtime: ChainRuntime, sealed: SealedBlock, head: HeadInfo, build_s: float
     ) -> None:
         chain = self.chains[runtime.chain_id]
+        self._seen.sealed(runtime.chain_id, sealed.number, sealed.tx_hashes)
         records = [self.promises.pop(h) for h in sealed.tx_hashes if h in self.promises]
         chain.ledger.sealed((r.sender, r.tx_hash) for r in records)
         chain.ledger.forget_idle(keep=100_000)
@@ -968,7 +979,11 @@ class BundleBook:
     no promises in later blocks, can pay, and every leg fits the block's remaining gas. While a
     selected bundle is mined, new transactions from its senders wait (so no promise can depend
     on a leg that may be dropped). A receipt is signed only after every leg succeeded at seal.
+    A bundle is journaled before `seq_sendBundle` answers, and what became of it once settled,
+    so the pending ones are offered again after a restart (`resume`).
     """
+
+    DONE_KEEP = 10_000  # settled bundles kept in memory (older ones: from the journal)
 
     def __init__(self, seq: Sequencer) -> None:
         self.seq = seq
@@ -1145,11 +1160,18 @@ class BundleBook:
         if settled:
             await self.seq.journal.settle_bundle_requests(settled)
 
+    def _done(self, bundle: Bundle) -> None:
+        """Remember a settled bundle; the oldest are forgotten past `DONE_KEEP` (the journal
+        keeps what became of each)."""
+        self.done[bundle.bundle_hash] = bundle
+        self._unsaved.append((bundle.bundle_hash, bundle.status, bundle.reason))
+        while len(self.done) > self.DONE_KEEP:
+            del self.done[next(iter(self.done))]
+
     def _drop(self, bundle: Bundle, reason: str) -> None:
         bundle.status, bundle.reason = "dropped", reason
         self.pending.pop(bundle.bundle_hash, None)
-        self.done[bundle.bundle_hash] = bundle
-        self._unsaved.append((bundle.bundle_hash, "dropped", reason))
+        self._done(bundle)
         log.info(
             "bundle dropped", extra={"bundle": "0x" + bundle.bundle_hash.hex(), "reason": reason}
         )
@@ -1190,8 +1212,7 @@ class BundleBook:
         bundle.status = "included"  # the legs are sealed; the receipt is being stored
         if seq.journal.bundle(bundle.bundle_hash) is None:
             await seq.journal.store_bundle(record)
-        self.done[bundle.bundle_hash] = bundle
-        self._unsaved.append((bundle.bundle_hash, "included", ""))
+        self._done(bundle)
 
     def receipt_json(self, record: BundleReceiptRecord) -> dict[str, Any]:
         return {
