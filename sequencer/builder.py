@@ -483,6 +483,7 @@ class Builder:
         self.on_sealed = on_sealed
         self.halted: str | None = None
         self.slots = 0
+        self.relays_sealed = 0  # relays mined in sealed blocks (since start)
 
     async def build_slot(self) -> None:
         """One block per rollup. The engines' pools are completed in parallel; the blocks are
@@ -517,6 +518,7 @@ class Builder:
                     )
                     await self._collect_messages(runtime, sealed.block_hash)
                     await self._record(runtime, sealed, head, started)
+                    self.relays_sealed += len(relays)
         finally:
             for runtime in self.chains:
                 runtime.lock.release()
@@ -689,6 +691,7 @@ class Builder:
             for i, leg in enumerate(legs):
                 positions[leg.tx_hash] = (runtime.chain_id, block.number, first + i, leg.tx_hash)
             await self._record(runtime, sealed, head, started)
+            self.relays_sealed += len(relays)
         await self.journal.end_bundle_slot()
         for bundle in bundles:
             included.append((bundle, [positions[leg.tx_hash] for leg in bundle.legs]))

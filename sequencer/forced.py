@@ -150,6 +150,8 @@ class ForcedInbox:
         self.from_block = 0
         self.next_index: dict[int, int] = {}  # per rollup: the first queue index not processed
         self.queued: dict[int, list[ForcedItem]] = {c: [] for c in seq.chains}
+        self.placed = 0  # forced transactions placed at the start of a block (since start)
+        self.skipped = 0  # queue items refused (since start)
 
     async def start(self) -> None:
         """Resume after what the journal processed and what batches already consumed on L1;
@@ -221,6 +223,13 @@ class ForcedInbox:
                 if not chain.ledger.known(sender):
                     await self.seq._ensure_account(chain, sender)
 
+    def queued_count(self) -> int:
+        return sum(len(queue) for queue in self.queued.values())
+
+    def nearest_deadline(self) -> int | None:
+        """The earliest L1 deadline of an item read and not yet placed (None if none)."""
+        return min((item.deadline for q in self.queued.values() for item in q), default=None)
+
     def open_block(self, chain: ChainState, number: int, gas_room: int) -> list[PlannedTx]:
         """`ChainPlan.opener`: the forced transactions at the start of block `number`."""
         queue = self.queued.get(chain.chain_id)
@@ -238,6 +247,8 @@ class ForcedInbox:
         if not selection.queue_indexes:
             return []
         del queue[: len(selection.queue_indexes)]
+        self.placed += len(selection.txs)
+        self.skipped += len(selection.skipped)
         self.next_index[chain.chain_id] = selection.queue_indexes[-1] + 1
         received = time.time_ns()
         records = [

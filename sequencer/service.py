@@ -75,7 +75,7 @@ from sequencer.mempool import (
     order_batch,
 )
 from sequencer.messages import MESSAGE_SENT_TOPIC, Message, MessageError, message_of_relay
-from sequencer.metrics import Metrics
+from sequencer.metrics import Metrics, QueueSample
 from sequencer.recent import RecentHashes
 from sequencer.relays import RelayQueue, messages_of_block, relay_queue_for
 
@@ -368,6 +368,8 @@ class Sequencer:
         self.bundle_book = BundleBook(self)
         self.forced: ForcedInbox | None = None
         self.reserved_senders: frozenset[str] = frozenset()  # the relayer (see sequencer/relays.py)
+        self.relays: RelayQueue | None = None
+        metrics.observe_queues(self.queue_sample)
 
     # --- lifecycle ---
 
@@ -404,7 +406,7 @@ class Sequencer:
             await self._check_chain_id(engine)
             await self._resume_chain(engine, state.pending, state.last_sealed)
         await self.bundle_book.resume()
-        relays = relay_queue_for(self.manifest, self.config.load_relayer_key())
+        relays = self.relays = relay_queue_for(self.manifest, self.config.load_relayer_key())
         if relays is not None:  # its nonce is the builder's: nobody else sends from it
             self.reserved_senders = frozenset({relays.address})
             await self._resume_relays(relays)
@@ -938,7 +940,23 @@ class Sequencer:
             "domain": self.domain_json(),
         }
 
+    def queue_sample(self) -> QueueSample:
+        """The relay, forced and bundle queues now (for seq_status and the metrics)."""
+        book, forced = self.bundle_book, self.forced
+        return QueueSample(
+            relays_waiting=self.relays.pending() if self.relays is not None else 0,
+            relays_sealed=self.builder.relays_sealed if self.builder is not None else 0,
+            forced_queued=forced.queued_count() if forced is not None else 0,
+            forced_placed=forced.placed if forced is not None else 0,
+            forced_skipped=forced.skipped if forced is not None else 0,
+            forced_nearest_deadline=forced.nearest_deadline() if forced is not None else None,
+            bundles_pending=len(book.pending) + len(book.inflight) + len(book.arriving),
+            bundles_included=book.included,
+            bundles_dropped=book.dropped,
+        )
+
     def status(self) -> dict[str, Any]:
+        q = self.queue_sample()
         return {
             "signer": self.signer.address,
             "domain": self.domain_json(),
@@ -955,6 +973,18 @@ class Sequencer:
                     "blockGasLimit": chain.plan.gas_limit,
                 }
                 for chain_id, chain in self.chains.items()
+            },
+            "relays": {"waiting": q.relays_waiting, "relayed": q.relays_sealed},
+            "forced": {
+                "queued": q.forced_queued,
+                "placed": q.forced_placed,
+                "skipped": q.forced_skipped,
+                "nearestDeadline": q.forced_nearest_deadline,
+            },
+            "bundles": {
+                "pending": q.bundles_pending,
+                "included": q.bundles_included,
+                "dropped": q.bundles_dropped,
             },
         }
 
@@ -991,6 +1021,8 @@ class BundleBook:
         self.done: dict[bytes, Bundle] = {}
         self.inflight: dict[bytes, Bundle] = {}  # selected for the slot being built
         self.arriving: set[bytes] = set()  # being stored by `submit`
+        self.included = 0  # bundles landed with a receipt (since start)
+        self.dropped = 0  # bundles dropped (since start)
         self._unsaved: list[tuple[bytes, str, str]] = []  # settled, not yet journaled
         self.held: dict[int, set[str]] = {}
         self.released = asyncio.Event()
@@ -1163,6 +1195,10 @@ class BundleBook:
     def _done(self, bundle: Bundle) -> None:
         """Remember a settled bundle; the oldest are forgotten past `DONE_KEEP` (the journal
         keeps what became of each)."""
+        if bundle.status == "included":
+            self.included += 1
+        else:
+            self.dropped += 1
         self.done[bundle.bundle_hash] = bundle
         self._unsaved.append((bundle.bundle_hash, bundle.status, bundle.reason))
         while len(self.done) > self.DONE_KEEP:

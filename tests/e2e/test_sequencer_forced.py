@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 from deploy import deploy_l1
-from test_sequencer_bundles import _wait
+from test_sequencer_bundles import _metric, _wait
 from test_sequencer_preconfs import signed_transfer, wait_sealed
 from test_sequencer_relays import _after_a_slot
 from web3 import Web3
@@ -52,6 +52,14 @@ def test_a_forced_transaction_opens_the_next_block_before_its_preconfirmations(
     inbox.force_include(901, bad, value=fee, sender=trader)
     inbox.force_include(901, good, value=fee, sender=trader)
     _wait(lambda: service.call_in_loop(lambda: len(seq.forced.queued[901])) == 2, timeout=5)
+    deadline = inbox.forced_status(first)[1]  # the earlier item's L1 deadline
+    assert service.result("/", "seq_status")["forced"] == {
+        "queued": 2,
+        "placed": 0,
+        "skipped": 0,
+        "nearestDeadline": deadline,
+    }
+    assert _metric(service, "seq_forced_nearest_deadline_l1_block") == deadline
 
     # a pre-confirmation opens the next block: the forced transaction goes first in it
     pre = service.result(
@@ -64,6 +72,17 @@ def test_a_forced_transaction_opens_the_next_block_before_its_preconfirmations(
     assert header["transactions"][:2] == [good_hash, pre["txHash"]]
     assert header["forced"] == [first, first + 1]
     assert header["forcedSkipped"] == [0]  # the item with the nonce gap was refused
+    assert service.result("/", "seq_status")["forced"] == {
+        "queued": 0,
+        "placed": 1,
+        "skipped": 1,
+        "nearestDeadline": None,
+    }
+    assert (
+        _metric(service, "seq_forced_placed_total"),
+        _metric(service, "seq_forced_skipped_total"),
+    ) == (1, 1)
+    assert _metric(service, "seq_forced_nearest_deadline_l1_block") is None
     assert service.call_in_loop(lambda: seq.journal.forced_for_block(901, pre["blockNumber"])) == (
         (first, first + 1),
         (0,),

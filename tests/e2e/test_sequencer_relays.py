@@ -5,6 +5,7 @@ bridged lands in one slot with both legs successful."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -22,7 +23,7 @@ from rollup_setup import (
     quote_at,
     xrollup_from,
 )
-from test_sequencer_bundles import _slot_offset, _wait
+from test_sequencer_bundles import _metric, _slot_offset, _wait
 from test_sequencer_preconfs import GWEI, wait_sealed
 
 from sequencer.bundles import Bundle as SettlementBundle
@@ -169,6 +170,9 @@ def test_a_bridge_is_relayed_a_to_b_in_the_same_slot_and_b_to_a_in_the_next(
     # one relay on each rollup
     after = [r.w3.eth.get_transaction_count(RELAYER) for r in (rollup_a, rollup_b)]
     assert after == [n + 1 for n in relayer_nonces]
+    assert service.result("/", "seq_status")["relays"] == {"waiting": 0, "relayed": 2}
+    assert _metric(service, "seq_relays_sealed_total") == 2
+    assert _metric(service, "seq_relays_waiting") == 0
 
 
 def test_a_relay_whose_target_reverts_is_mined_reverted_recorded_and_not_retried(
@@ -482,7 +486,18 @@ def test_a_dropped_bundle_that_bridged_leaves_no_relay_and_later_bridges_relay_o
 
 
 def test_a_waiting_relay_and_a_pending_bundle_land_after_a_restart(
-    start_service, chains, entries, tmp_path, rollup_a, rollup_b, xr, deployer, trader, lp, l1
+    start_service,
+    chains,
+    entries,
+    tmp_path,
+    rollup_a,
+    rollup_b,
+    xr,
+    deployer,
+    trader,
+    lp,
+    l1,
+    caplog,
 ):
     """The first run has no messenger for rollup B in its manifest, so it relays nothing: the
     message of a sealed bridge on A is left waiting, as after a crash right after its block was
@@ -525,10 +540,14 @@ def test_a_waiting_relay_and_a_pending_bundle_land_after_a_restart(
     _after_a_slot(service)
     _after_a_slot(service)
     assert service.result("/", "seq_getBundleStatus", [bundle])["status"] == "pending"
+    assert service.result("/", "seq_status")["bundles"]["pending"] == 1
     assert _relayed(rollup_b, xr.messenger) == []
     service.stop()
 
-    service = start_service()
+    with caplog.at_level(logging.INFO, logger="sequencer.service"):
+        service = start_service()
+    (resumed,) = [r for r in caplog.records if r.getMessage() == "relay queue resumed"]
+    assert resumed.waiting == 1  # rebuilt before the first slot
     (relay,) = _wait(lambda: _relayed(rollup_b, xr.messenger))
     assert rollup_b.w3.eth.get_transaction_receipt(relay["transactionHash"])["status"] == 1
     with rollup_b.use():
@@ -541,6 +560,9 @@ def test_a_waiting_relay_and_a_pending_bundle_land_after_a_restart(
     )
     receipt = _wait(lambda: service.result("/", "seq_getBundleReceipt", [bundle]))
     assert [leg["chainId"] for leg in receipt["legs"]] == [901, 902]
+    status = service.result("/", "seq_status")
+    assert status["relays"] == {"waiting": 0, "relayed": 1}
+    assert status["bundles"] == {"pending": 0, "included": 1, "dropped": 0}
     for leg in receipt["legs"]:
         w3 = (rollup_a if leg["chainId"] == 901 else rollup_b).w3
         mined = w3.eth.get_transaction_receipt(leg["txHash"])
