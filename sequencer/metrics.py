@@ -34,6 +34,7 @@ class QueueSample:
     forced_placed: int = 0
     forced_skipped: int = 0
     forced_nearest_deadline: int | None = None  # L1 block; None when nothing is queued
+    forced_at_risk: int = 0  # queued items whose deadline is within the warning margin
     bundles_pending: int = 0
     bundles_included: int = 0
     bundles_dropped: int = 0
@@ -72,6 +73,11 @@ class _QueueCollector:
                 "Nearest L1 deadline of a queued forced item",
                 q.forced_nearest_deadline,
             )
+        yield GaugeMetricFamily(
+            "seq_forced_deadline_at_risk",
+            "Queued forced items whose L1 deadline is within the warning margin",
+            q.forced_at_risk,
+        )
         yield GaugeMetricFamily("seq_bundles_pending", "Bundles not yet settled", q.bundles_pending)
         yield CounterMetricFamily(
             "seq_bundles_included", "Bundles landed with a receipt", q.bundles_included

@@ -950,6 +950,7 @@ class Sequencer:
             forced_placed=forced.placed if forced is not None else 0,
             forced_skipped=forced.skipped if forced is not None else 0,
             forced_nearest_deadline=forced.nearest_deadline() if forced is not None else None,
+            forced_at_risk=len(forced.at_risk()) if forced is not None else 0,
             bundles_pending=len(book.pending) + len(book.inflight) + len(book.arriving),
             bundles_included=book.included,
             bundles_dropped=book.dropped,
@@ -980,6 +981,7 @@ class Sequencer:
                 "placed": q.forced_placed,
                 "skipped": q.forced_skipped,
                 "nearestDeadline": q.forced_nearest_deadline,
+                "atRisk": q.forced_at_risk,
             },
             "bundles": {
                 "pending": q.bundles_pending,
