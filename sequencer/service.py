@@ -3,9 +3,11 @@
 Owns the in-memory state of a running service: per rollup its engine client, plan and sender
 ledger; the promises made; the L1 head that deadlines count from. Admission runs in micro-batches
 (everything that arrived in one event-loop turn): ordered by the policy, checked, placed, signed,
-then journaled in one group commit before any answer leaves. On start it resumes from the journal,
-sealing blocks the engine mined before a crash only if they match the plan exactly. The
-`BundleBook` holds bundles until a slot can take them and signs their receipts.
+then journaled in one group commit before any answer leaves. On start it resumes from the journal:
+it rolls back a bundle slot the crash left half mined (`_undo_bundle_slot`), seals blocks the
+engine mined before a crash only if they match the plan exactly, takes back the pending bundles
+and rebuilds the relay queue from the sealed blocks (`_resume_relays`). The `BundleBook` holds
+bundles (journaled) until a slot can take them and signs their receipts.
 It never serves HTTP (that is `rpc`) and never decides validity rules itself (that is `mempool`).
 """
 

@@ -10,6 +10,7 @@ from web3 import Web3
 
 from sequencer.commitments import BundleReceiptMsg, digest, legs_hash, recover
 from sequencer.config import DEVNET_SEQUENCER_ADDRESS
+from sequencer.mempool import next_base_fee
 
 
 def _wait(predicate, timeout=20.0):
@@ -103,6 +104,7 @@ def test_a_bundle_with_a_failing_leg_lands_nowhere_and_has_no_receipt(
 ):
     with rollup_b.use():
         probe = project.ChainProbe.deploy(sender=deployer)
+    first_mined = {name: chains[name].w3.eth.block_number + 1 for name in ("rollup_a", "rollup_b")}
     service = start_service()
     promised = [  # promises in the same slots must survive the rewind of a dropped bundle
         service.result(
@@ -162,6 +164,15 @@ def test_a_bundle_with_a_failing_leg_lands_nowhere_and_has_no_receipt(
             promise["blockNumber"],
             promise["index"],
         )
+    # the rewound slot was mined again with the base fee its parent implies (anvil's base-fee
+    # tracker would follow the undone block): each block is what a fresh engine would mine
+    for name in ("rollup_a", "rollup_b"):
+        w3 = chains[name].w3
+        for number in range(first_mined[name] + 1, w3.eth.block_number + 1):
+            parent, block = w3.eth.get_block(number - 1), w3.eth.get_block(number)
+            assert block["baseFeePerGas"] == next_base_fee(
+                parent["baseFeePerGas"], parent["gasUsed"], parent["gasLimit"]
+            ), (name, number)
     # the rollups went on: a plain transaction with the same nonce is promised and mined
     tx_hash = service.result(
         "/901",

@@ -169,17 +169,11 @@ def test_a_crash_mid_bundle_slot_never_lands_one_leg_alone(
     log = tmp_path / "service.log"
     proc = _start(manifest_path, journal, port, log, {FAULT_ENV: FAULT_BUNDLE_SLOT})
     try:
-        promises = [
-            _rpc(
-                f"{base}/{chain_id}",
-                "seq_sendRawTransaction",
-                [signed_transfer(lp.private_key, chain_id, n, keeper.address)],
-            )["result"]
-            for n in range(3)
-            for chain_id in (901, 902)
-        ]
-        leg_a = signed_transfer(trader.private_key, 901, 0, keeper.address, value=10**15)
-        leg_b = signed_transfer(trader.private_key, 902, 0, keeper.address, value=2 * 10**15)
+        # The legs follow lp's three promises on each rollup (nonce 3): a slot can take the
+        # bundle only once lp has no promise after that slot's block, so the block of rollup A
+        # that the crash leaves half landed holds some of these promises before leg A.
+        leg_a = signed_transfer(lp.private_key, 901, 3, trader.address, value=10**15)
+        leg_b = signed_transfer(lp.private_key, 902, 3, trader.address, value=2 * 10**15)
         deadline = int(l1.rpc("eth_blockNumber"), 16) + 50
         bundle = _rpc(
             base,
@@ -187,16 +181,31 @@ def test_a_crash_mid_bundle_slot_never_lands_one_leg_alone(
             [
                 {
                     "txs": {"901": [leg_a], "902": [leg_b]},
-                    "beneficiary": trader.address,
+                    "beneficiary": lp.address,
                     "deadline": deadline,
                 }
             ],
         )["result"]["bundleHash"]
+        promises = [
+            _rpc(
+                f"{base}/{chain_id}",
+                "seq_sendRawTransaction",
+                [signed_transfer(lp.private_key, chain_id, n, keeper.address)],
+            )["result"]
+            for chain_id in (901, 902)
+            for n in range(3)
+        ]
         assert proc.wait(30) == 86, log.read_text()[-3000:]
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    # the crash left exactly the half-landed slot: leg A mined on A, after promised transactions,
+    # and nothing on B
+    half = _receipt(w3a, leg_a)
+    assert half is not None and _receipt(w3b, leg_b) is None
+    rewound = int(half["blockNumber"], 16)
+    assert [p["blockNumber"] for p in promises if p["chainId"] == 901].count(rewound) >= 1
     # the crash left exactly the half-landed slot: leg A mined on A, nothing on B
     assert _receipt(w3a, leg_a) is not None
     assert _receipt(w3b, leg_b) is None
