@@ -1142,7 +1142,6 @@ class BundleBook:
                 extra_gas[leg.chain_id] += leg.gas
                 nonces[(leg.chain_id, leg.sender)] = leg.nonce + 1
                 costs[(leg.chain_id, leg.sender)] += leg.max_cost
-        await self._save()
         if chosen:
             for bundle in chosen:
                 del self.pending[bundle.bundle_hash]
@@ -1150,6 +1149,7 @@ class BundleBook:
                 for leg in bundle.legs:
                     self.held.setdefault(leg.chain_id, set()).add(leg.sender)
             self.released.clear()
+        await self._save()  # after the senders are held: admission runs while this awaits
         return chosen
 
     async def _fits(self, bundle, blocks, extra_gas, nonces, costs) -> str:
