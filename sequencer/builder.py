@@ -45,10 +45,12 @@ from sequencer.relays import RelayQueue, RelayTx
 log = logging.getLogger("sequencer.builder")
 
 SEND_CHUNK = 100  # raw transactions per pipelined write (bounds event-loop stalls)
-# Fault injection, for tests only: with SEQUENCER_TEST_FAULT=bundle-slot-after-first-block the
-# process exits (as if killed) right after the first rollup's block of a bundle slot is mined.
+# Fault injection, for tests only: with SEQUENCER_TEST_FAULT set to one of these, the process
+# exits (as if killed) in a bundle slot right after the first rollup's block is mined (before the
+# next rollup's legs are sent), or right after it is sealed and journaled (the others mined).
 FAULT_ENV = "SEQUENCER_TEST_FAULT"
 FAULT_BUNDLE_SLOT = "bundle-slot-after-first-block"
+FAULT_BUNDLE_SEAL = "bundle-slot-after-first-seal"
 
 
 class BuildError(RuntimeError):
@@ -452,6 +454,13 @@ def _unpromised_record(number: int, index: int, chain_id: int, tx) -> PreconfRec
     )
 
 
+def _fault(point: str) -> None:
+    """Exit at once, as if killed, if the tests asked for a fault at `point` (`FAULT_ENV`)."""
+    if os.environ.get(FAULT_ENV) == point:
+        log.critical("fault injected: exiting", extra={"event": "fault", "point": point})
+        os._exit(86)
+
+
 def _first_difference(got: list[bytes], want: list[bytes]) -> int:
     for i, (a, b) in enumerate(zip(got, want, strict=False)):
         if a != b:
@@ -658,11 +667,8 @@ class Builder:
                 if head is not None:
                     await self._collect_messages(runtime, bytes.fromhex(head["hash"][2:]))
                 mined.append((runtime, block, relays, legs))
-                if os.environ.get(FAULT_ENV) == FAULT_BUNDLE_SLOT and len(mined) < len(blocks):
-                    log.critical(
-                        "fault injected: exiting mid bundle slot", extra={"event": "fault"}
-                    )
-                    os._exit(86)
+                if len(mined) < len(blocks):
+                    _fault(FAULT_BUNDLE_SLOT)
             if not failed:
                 break
             for bundle in failed:  # its status changes only once the slot is settled
@@ -692,6 +698,8 @@ class Builder:
                 positions[leg.tx_hash] = (runtime.chain_id, block.number, first + i, leg.tx_hash)
             await self._record(runtime, sealed, head, started)
             self.relays_sealed += len(relays)
+            if len(mined) > 1 and runtime is mined[0][0]:
+                _fault(FAULT_BUNDLE_SEAL)
         await self.journal.end_bundle_slot()
         for bundle in bundles:
             included.append((bundle, [positions[leg.tx_hash] for leg in bundle.legs]))

@@ -9,12 +9,13 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from conftest import TEST_SLASHER
 from test_sequencer_preconfs import signed_transfer
 from web3 import Web3
 
-from sequencer.builder import FAULT_BUNDLE_SLOT, FAULT_ENV
+from sequencer.builder import FAULT_BUNDLE_SEAL, FAULT_BUNDLE_SLOT, FAULT_ENV
 from sequencer.devnet import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,20 +155,23 @@ def _receipt(w3, raw: str):
     return w3.provider.make_request("eth_getTransactionReceipt", [tx_hash])["result"]
 
 
+@pytest.mark.parametrize("fault", [FAULT_BUNDLE_SLOT, FAULT_BUNDLE_SEAL])
 def test_a_crash_mid_bundle_slot_never_lands_one_leg_alone(
-    chains, manifest_path, tmp_path, trader, lp, keeper, l1
+    chains, manifest_path, tmp_path, trader, lp, keeper, l1, fault
 ):
-    """The builder exits (fault injection: SEQUENCER_TEST_FAULT) right after rollup A's block of
-    a bundle slot is mined with leg A, before leg B is sent. The restart rolls the slot back (no
-    leg stays alone), the journaled bundle is offered again and lands whole with its receipt, and
-    every promise made before the crash is kept."""
+    """The builder exits (fault injection: SEQUENCER_TEST_FAULT) in a bundle slot: right after
+    rollup A's block is mined with leg A, before leg B is sent (the restart rolls the slot back:
+    no leg stays alone, and the journaled bundle is offered again and lands whole), or right
+    after A's block is sealed, with B's mined (the restart seals B's block as mined and signs the
+    bundle's receipt). Either way the bundle lands whole with its receipt, and every promise
+    made before the crash is kept."""
     for name in ("rollup_a", "rollup_b"):
         chains[name].set_automine(False)
     w3a, w3b = chains["rollup_a"].w3, chains["rollup_b"].w3
     journal, port = tmp_path / "journal.sqlite", free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "service.log"
-    proc = _start(manifest_path, journal, port, log, {FAULT_ENV: FAULT_BUNDLE_SLOT})
+    proc = _start(manifest_path, journal, port, log, {FAULT_ENV: fault})
     try:
         # The legs follow lp's three promises on each rollup (nonce 3): a slot can take the
         # bundle only once lp has no promise after that slot's block, so the block of rollup A
@@ -200,15 +204,14 @@ def test_a_crash_mid_bundle_slot_never_lands_one_leg_alone(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    # the crash left exactly the half-landed slot: leg A mined on A, after promised transactions,
-    # and nothing on B
+    # the crash left the slot it was built for: leg A mined on A, after promised transactions,
+    # and nothing on B (or, at the second fault point, leg B mined too but not sealed)
     half = _receipt(w3a, leg_a)
-    assert half is not None and _receipt(w3b, leg_b) is None
-    rewound = int(half["blockNumber"], 16)
-    assert [p["blockNumber"] for p in promises if p["chainId"] == 901].count(rewound) >= 1
-    # the crash left exactly the half-landed slot: leg A mined on A, nothing on B
-    assert _receipt(w3a, leg_a) is not None
-    assert _receipt(w3b, leg_b) is None
+    assert half is not None
+    assert (_receipt(w3b, leg_b) is None) == (fault == FAULT_BUNDLE_SLOT)
+    crashed = int(half["blockNumber"], 16)
+    assert [p["blockNumber"] for p in promises if p["chainId"] == 901].count(crashed) >= 1
+    mined_b = _receipt(w3b, leg_b)
 
     proc = _start(manifest_path, journal, port, log)
     try:
@@ -225,6 +228,8 @@ def test_a_crash_mid_bundle_slot_never_lands_one_leg_alone(
             (int(r["blockNumber"], 16), int(r["transactionIndex"], 16)) for r in receipts
         ]
         assert _rpc(base, "seq_getBundleStatus", [bundle])["result"]["status"] == "included"
+        if fault == FAULT_BUNDLE_SEAL:  # kept where they were mined before the crash
+            assert receipts == [half, mined_b]
         status = _wait_idle(base)
         assert status["halted"] is None
         for promise in promises:
