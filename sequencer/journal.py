@@ -492,9 +492,6 @@ class Journal:
         ).fetchall()
         return [(chain_id, number, bytes(tx_hash)) for chain_id, number, tx_hash in rows]
 
-    def all_hashes(self) -> set[bytes]:
-        return {bytes(row[0]) for row in self._reader.execute("SELECT tx_hash FROM txs")}
-
     def all_preconfs(self) -> list[PreconfRecord]:
         rows = self._reader.execute(
             "SELECT chain_id, block_number, idx, tx_hash, raw, sender, nonce, max_cost, deadline,"
