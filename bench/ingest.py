@@ -201,6 +201,29 @@ async def wait_sealed(session, base: str, timeout: float) -> float:
     raise RuntimeError("the sequencer did not seal everything in time")
 
 
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU time (user + system, all threads) used so far by each process, and by this one
+    ("client"), from /proc (Linux); empty elsewhere."""
+    out = {"client": time.process_time()}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return {}
+        out[name] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_per_tx(before: dict[str, float], after: dict[str, float], txs: int) -> dict[str, float]:
+    """Microseconds of CPU per transaction, by process, between two `cpu_seconds` readings."""
+    if not before or not after or not txs:
+        return {}
+    out = {name: round((after[name] - before[name]) / txs * 1e6, 1) for name in before}
+    out["total"] = round(sum(out.values()), 1)
+    return out
+
+
 def split_lanes(signed: dict[int, list[str]], senders: int, start: int, count: int) -> list[Lane]:
     return [Lane(i, CHAIN_IDS[i % 2], signed[i][start : start + count]) for i in range(senders)]
 
@@ -284,6 +307,9 @@ async def bench(args: argparse.Namespace) -> dict:
                     print(_fmt(res))
                     await wait_sealed(session, base, 60)
                 lanes = split_lanes(signed, args.senders, burst_start, burst_per_lane)
+                pids = {"service": service.pid}
+                pids.update({c.spec.name: c.pid for c in net.running() if c.spec.role == "rollup"})
+                cpu_before = cpu_seconds(pids)
                 began = time.perf_counter()
                 burst = await run_lanes(
                     session,
@@ -296,9 +322,12 @@ async def bench(args: argparse.Namespace) -> dict:
                 )
                 sealed_at = await wait_sealed(session, base, 120)
                 included_s = sealed_at - began
+                cpu = cpu_per_tx(cpu_before, cpu_seconds(pids), burst.accepted)
                 results["burst"] = burst.row()
                 results["burst"]["included_tx_s"] = round(burst.accepted / included_s, 1)
+                results["burst"]["cpu_us_per_tx"] = cpu
                 print(_fmt(burst), f"| included {burst.accepted / included_s:8.0f} tx/s")
+                print(f"{'':16} cpu us/tx {_fmt_cpu(cpu)}")
             finally:
                 service.send_signal(signal.SIGTERM)
                 service.wait(30)
@@ -315,6 +344,8 @@ async def bench(args: argparse.Namespace) -> dict:
                     session, urls[CHAIN_IDS[i % 2]], "anvil_setNonce", [address, hex(burst_start)]
                 )
             lanes = split_lanes(signed, args.senders, burst_start, burst_per_lane)
+            pids = {c.spec.name: c.pid for c in raw.running()}
+            cpu_before = cpu_seconds(pids)
             began = time.perf_counter()
             raw_burst = await run_lanes(
                 session,
@@ -332,9 +363,12 @@ async def bench(args: argparse.Namespace) -> dict:
                     if int(status["pending"], 16) == 0 and int(status["queued"], 16) == 0:
                         break
             raw_included_s = time.perf_counter() - began
+            cpu = cpu_per_tx(cpu_before, cpu_seconds(pids), raw_burst.accepted)
             results["anvil_burst"] = raw_burst.row()
             results["anvil_burst"]["included_tx_s"] = round(raw_burst.accepted / raw_included_s, 1)
+            results["anvil_burst"]["cpu_us_per_tx"] = cpu
             print(_fmt(raw_burst), f"| included {raw_burst.accepted / raw_included_s:8.0f} tx/s")
+            print(f"{'':16} cpu us/tx {_fmt_cpu(cpu)}")
             lanes = [Lane(i, CHAIN_IDS[i % 2], anvil_latency_txs[i]) for i in range(args.senders)]
             raw_latency = await run_lanes(
                 session,
@@ -372,6 +406,10 @@ def _fmt(res: PhaseResult) -> str:
         f"({res.accepted_per_s:8.0f} tx/s) p50 {res.pct(0.5):7.2f} ms "
         f"p99 {res.pct(0.99):7.2f} ms errors {res.errors or '-'}"
     )
+
+
+def _fmt_cpu(cpu: dict[str, float]) -> str:
+    return " ".join(f"{name} {value:.0f}" for name, value in cpu.items()) or "(no /proc)"
 
 
 def write_results(results: dict) -> None:

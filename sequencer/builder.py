@@ -393,13 +393,49 @@ async def verify_and_sign(
 
 
 async def block_statuses(engine: Engine, number: int, want: Sequence[bytes]) -> tuple[int, ...]:
-    """Each transaction's execution status (1 success, 0 reverted) in mined block `number`."""
+    """Each transaction's execution status (1 success, 0 reverted) in mined block `number`.
+
+    Read from the block's call traces (`trace_block`: a transaction failed iff its root call
+    has an error), which anvil serves at about 4 us per transaction; its receipts cost it about
+    120 us per transaction of a 1,400-transaction block (each receipt walks the block), as much
+    as taking the transaction in. The receipts are the fallback when the traces are not there.
+    """
     if not want:
         return ()
+    try:
+        statuses = statuses_from_traces(await engine.call("trace_block", [hex(number)]), want)
+    except RuntimeError:  # the engine does not serve traces (EngineError)
+        statuses = None
+    if statuses is not None:
+        return statuses
     receipts = await engine.call("eth_getBlockReceipts", [hex(number)])
     if [bytes.fromhex(r["transactionHash"][2:]) for r in receipts] != list(want):
         raise BuildError(f"chain {engine.chain_id} block {number}: receipts do not match the plan")
     return tuple(int(r["status"], 16) for r in receipts)
+
+
+def statuses_from_traces(traces: Any, want: Sequence[bytes]) -> tuple[int, ...] | None:
+    """Statuses from the root call trace of each transaction, if there is exactly one per
+    transaction of `want`, at its position; None otherwise (then the receipts decide)."""
+    if not isinstance(traces, list):
+        return None
+    roots: dict[int, tuple[str, bool]] = {}
+    for trace in traces:
+        if trace.get("traceAddress") != [] or trace.get("transactionPosition") is None:
+            continue
+        position = trace["transactionPosition"]
+        if position in roots:
+            return None
+        roots[position] = (trace.get("transactionHash") or "", "error" in trace)
+    if len(roots) != len(want):
+        return None
+    statuses = []
+    for position, tx_hash in enumerate(want):
+        root = roots.get(position)
+        if root is None or root[0] != "0x" + tx_hash.hex():
+            return None
+        statuses.append(0 if root[1] else 1)
+    return tuple(statuses)
 
 
 def _unpromised_record(number: int, index: int, chain_id: int, tx) -> PreconfRecord:
