@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import coincurve
 import rlp
 from eth_utils import to_checksum_address
 from yarl import URL
@@ -265,22 +264,6 @@ def preconf_digest(
     return keccak(b"\x19\x01" + separator + struct)
 
 
-class DigestSigner:
-    """Signs 32-byte digests with libsecp256k1 through coincurve: the same 65 bytes (r, s low,
-    v in {27, 28}; RFC 6979 nonces) as `commitments.Signer.sign_digest`, at a third of the cost."""
-
-    def __init__(self, signer: Signer) -> None:
-        self.address = signer.address
-        self._key = coincurve.PrivateKey(signer._key.to_bytes())  # never leaves this object
-
-    def __repr__(self) -> str:
-        return f"DigestSigner({self.address})"
-
-    def sign(self, digest32: bytes) -> bytes:
-        sig = self._key.sign_recoverable(digest32, hasher=None)
-        return sig[:64] + bytes([sig[64] + 27])
-
-
 def pending_tx_json(raw: bytes, sender: str) -> dict[str, Any]:
     """A signed transaction in the JSON form of eth_getTransactionByHash, with no block yet."""
     tx = decode_tx(raw)
@@ -359,7 +342,6 @@ class Sequencer:
         self.signer = signer
         self.domain = domain
         self.separator = domain.separator()
-        self.digest_signer = DigestSigner(signer)
         self._domain_json = {
             "name": EIP712_DOMAIN_NAME,
             "version": EIP712_DOMAIN_VERSION,
@@ -721,7 +703,7 @@ class Sequencer:
         number, index = chain.plan.place(PlannedTx(tx.tx_hash, tx.raw, tx.sender, tx.gas))
         assert number == target
         chain.ledger.add(tx)
-        signature = self.digest_signer.sign(
+        signature = self.signer.sign_digest(
             preconf_digest(self.separator, chain.chain_id, number, index, tx.tx_hash, deadline)
         )
         record = PreconfRecord(

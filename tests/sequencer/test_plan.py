@@ -1,12 +1,14 @@
 """Position assignment and slot planning with no chain: gas never overflows, nothing moves."""
 
+from eth_keys import keys
+from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sequencer.builder import ChainPlan, HeadInfo, PlannedTx
 from sequencer.commitments import Domain, PreconfMsg, Signer, digest, recover
 from sequencer.mempool import next_base_fee
-from sequencer.service import DigestSigner, preconf_digest
+from sequencer.service import preconf_digest
 
 GAS_LIMIT = 100_000
 
@@ -92,10 +94,16 @@ def test_fast_preconf_digest_matches_commitments():
     assert recover(fast, signer.sign_digest(fast)) == signer.address
 
 
-def test_digest_signer_gives_the_same_bytes_as_the_commitments_signer():
-    signer = Signer("0x" + "44" * 32)
-    fast = DigestSigner(signer)
+def test_the_fast_digest_signature_is_eth_keys_signature():
+    """Signer.sign_digest (libsecp256k1) gives the same 65 bytes as eth-keys' reference
+    implementation: RFC 6979 nonce, low s, v in {27, 28}."""
+    raw = bytes.fromhex("44" * 32)
+    signer = Signer(raw)
+    reference = keys.PrivateKey(raw)
     for i in range(20):
-        d = bytes([i]) * 32
-        assert fast.sign(d) == signer.sign_digest(d)
-    assert "44" * 8 not in repr(fast)
+        d = keccak(bytes([i]))
+        sig = reference.sign_msg_hash(d)
+        want = sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v + 27])
+        assert signer.sign_digest(d) == want
+        assert recover(d, want) == signer.address
+    assert "44" * 8 not in repr(signer)
