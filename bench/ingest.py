@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -224,6 +225,35 @@ def cpu_per_tx(before: dict[str, float], after: dict[str, float], txs: int) -> d
     return out
 
 
+def commit_floor(directory: Path, seconds: float = 1.5) -> dict[str, float]:
+    """Latency of a bare durable commit on the journal's disk: one small row per SQLite WAL
+    transaction with synchronous=FULL (the journal's setting), 1 ms apart. A promise waits for
+    at most two of these (the group commit in flight, then its own), so this is the floor under
+    the pre-confirmation latency that no service code can remove."""
+    db = sqlite3.connect(directory / "floor.sqlite", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+    latencies = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        began = time.perf_counter()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO t (v) VALUES (?)", (os.urandom(300),))
+        db.execute("COMMIT")
+        latencies.append((time.perf_counter() - began) * 1000)
+        time.sleep(0.001)
+    db.close()
+    latencies.sort()
+    n = len(latencies)
+    return {
+        "commits": n,
+        "p50_ms": round(latencies[n // 2], 2),
+        "p99_ms": round(latencies[min(n - 1, int(0.99 * n))], 2),
+        "max_ms": round(latencies[-1], 2),
+    }
+
+
 def split_lanes(signed: dict[int, list[str]], senders: int, start: int, count: int) -> list[Lane]:
     return [Lane(i, CHAIN_IDS[i % 2], signed[i][start : start + count]) for i in range(senders)]
 
@@ -296,6 +326,12 @@ async def bench(args: argparse.Namespace) -> dict:
                 def url_of(chain_id: int) -> str:
                     return f"{base}/{chain_id}"
 
+                floor = commit_floor(tmp)
+                results["commit_floor"] = floor
+                print(
+                    f"durable commit alone (SQLite WAL, fsync) p50 {floor['p50_ms']:.2f} ms "
+                    f"p99 {floor['p99_ms']:.2f} ms max {floor['max_ms']:.2f} ms"
+                )
                 offset = 0
                 for rate, count in zip(rates, per_lane, strict=True):
                     lanes = split_lanes(signed, args.senders, offset, count)
@@ -384,6 +420,16 @@ async def bench(args: argparse.Namespace) -> dict:
     at_1000 = next((r for r in results["sweep"] if r["offered_tx_s"] == 1000.0), None)
     best = max([r["accepted_tx_s"] for r in results["sweep"]] + [results["burst"]["accepted_tx_s"]])
     ratio = results["burst"]["included_tx_s"] / results["anvil_burst"]["included_tx_s"]
+    seq_cpu = results["burst"].get("cpu_us_per_tx", {}).get("total")
+    raw_cpu = results["anvil_burst"].get("cpu_us_per_tx", {}).get("total")
+    if seq_cpu and raw_cpu:
+        cores = os.cpu_count() or 1
+        results["cpu_bound"] = {
+            "cores": cores,
+            "sequencer_tx_s": round(cores * 1e6 / seq_cpu),
+            "anvil_tx_s": round(cores * 1e6 / raw_cpu),
+            "ratio": round(raw_cpu / seq_cpu, 3),
+        }
     results["targets"] = {
         "accepted_tx_s": {"value": best, "target": TARGET_ACCEPTED, "met": best >= TARGET_ACCEPTED},
         "p99_ms_at_1000": {
@@ -427,6 +473,22 @@ def write_results(results: dict) -> None:
             f"| {r['phase']} | {r['offered_tx_s'] or 'max'} | {r['accepted']}/{r['sent']} | "
             f"{r['accepted_tx_s']} | {r['p50_ms']} | {r['p99_ms']} |"
         )
+    for phase in ("burst", "anvil_burst"):
+        cpu = results[phase].get("cpu_us_per_tx")
+        if cpu:
+            lines.append(f"\nCPU per transaction, {phase}: {_fmt_cpu(cpu)} (us)")
+    if results.get("commit_floor"):
+        f = results["commit_floor"]
+        lines.append(
+            f"\nDurable commit alone: p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms, "
+            f"max {f['max_ms']} ms"
+        )
+    if results.get("cpu_bound"):
+        b = results["cpu_bound"]
+        lines.append(
+            f"\nCPU bound on {b['cores']} cores: sequencer <= {b['sequencer_tx_s']} tx/s, "
+            f"raw anvil <= {b['anvil_tx_s']} tx/s, included ratio <= {b['ratio']}"
+        )
     lines += ["", "| target | value | target | met |", "|---|---|---|---|"]
     for name, t in results["targets"].items():
         lines.append(f"| {name} | {t['value']} | {t['target']} | {'yes' if t['met'] else 'NO'} |")
@@ -452,6 +514,13 @@ def main() -> None:
     results = asyncio.run(bench(args))
     write_results(results)
     print()
+    bound = results.get("cpu_bound")
+    if bound:
+        print(
+            f"CPU bound on {bound['cores']} cores (all CPU per tx, measured above): sequencer "
+            f"<= {bound['sequencer_tx_s']} tx/s, raw anvil <= {bound['anvil_tx_s']} tx/s, "
+            f"included ratio <= {bound['ratio']}"
+        )
     for name, t in results["targets"].items():
         verdict = "met" if t["met"] else "NOT met"
         print(f"{name:<26} {t['value']!s:>10}  target {t['target']!s:>8}  {verdict}")
