@@ -350,19 +350,22 @@ async def bench(args: argparse.Namespace) -> dict:
                     f"durable commit alone (SQLite WAL, fsync) p50 {floor['p50_ms']:.2f} ms "
                     f"p99 {floor['p99_ms']:.2f} ms max {floor['max_ms']:.2f} ms"
                 )
+                pids = {"service": service.pid}
+                pids.update({c.spec.name: c.pid for c in net.running() if c.spec.role == "rollup"})
                 offset = 0
                 for rate, count in zip(rates, per_lane, strict=True):
                     lanes = split_lanes(signed, args.senders, offset, count)
                     offset += count
+                    cpu_before = cpu_seconds(pids)
                     res = await run_lanes(
                         session, url_of, "seq_sendRawTransaction", lanes, rate, f"rate {rate:.0f}"
                     )
-                    results["sweep"].append(res.row())
-                    print(_fmt(res))
                     await wait_sealed(session, base, 60)
+                    cpu = cpu_per_tx(cpu_before, cpu_seconds(pids), res.accepted)
+                    results["sweep"].append({**res.row(), "cpu_us_per_tx": cpu})
+                    print(_fmt(res))
+                    print(f"{'':16} cpu us/tx {_fmt_cpu(cpu)}")
                 lanes = split_lanes(signed, args.senders, burst_start, burst_per_lane)
-                pids = {"service": service.pid}
-                pids.update({c.spec.name: c.pid for c in net.running() if c.spec.role == "rollup"})
                 cpu_before = cpu_seconds(pids)
                 began = time.perf_counter()
                 burst = await run_lanes(
