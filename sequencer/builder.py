@@ -503,7 +503,9 @@ class Builder:
             await runtime.lock.acquire()
         try:
             blocks = [runtime.plan.close_next() for runtime in self.chains]
-            await self.journal.barrier()  # every promise in these blocks is durable first
+            pairs = zip(self.chains, blocks, strict=True)
+            if any(rt.durable.get(b.number, 0) < len(b.txs) for rt, b in pairs):
+                await self.journal.barrier()  # every promise in these blocks is durable first
             durable = time.perf_counter()
             await asyncio.gather(
                 *(load_planned_block(rt, b) for rt, b in zip(self.chains, blocks, strict=True))
