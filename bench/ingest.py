@@ -33,8 +33,10 @@ What bounds the figures is measured in the same run and printed with them:
   then its own), a floor under the pre-confirmation p99 that no service code removes; and the
   `anvil rate 1000` row is the same client against a server that does nothing durable (the
   client's and the machine's own latency floor);
-- the CPU time per transaction of every process over each burst (client, service, each engine;
-  from /proc) and the bound it implies on this machine's cores: cores / total CPU per tx, for
+- the CPU time per transaction of every process over each phase (client, service, each engine;
+  from /proc), how long the service's event loop was runnable but waiting for a core (ms per
+  second, from /proc/<pid>/schedstat: the machine's share of the latency tail), and the bound
+  the burst's CPU implies on this machine's cores: cores / total CPU per tx, for
   the sequencer and for raw anvil. Their quotient bounds the included ratio whatever the overlap.
 Other engineers' tests share the 2 cores and the disk: repeat runs and compare medians.
 """
@@ -234,6 +236,15 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     return out
 
 
+def run_delay_s(pid: int) -> float | None:
+    """Time the process's main thread (the service's event loop) has spent runnable but waiting
+    for a core, from /proc/<pid>/schedstat (Linux); None elsewhere."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def cpu_per_tx(before: dict[str, float], after: dict[str, float], txs: int) -> dict[str, float]:
     """Microseconds of CPU per transaction, by process, between two `cpu_seconds` readings."""
     if not before or not after or not txs:
@@ -357,14 +368,24 @@ async def bench(args: argparse.Namespace) -> dict:
                     lanes = split_lanes(signed, args.senders, offset, count)
                     offset += count
                     cpu_before = cpu_seconds(pids)
+                    delay_before = run_delay_s(service.pid)
                     res = await run_lanes(
                         session, url_of, "seq_sendRawTransaction", lanes, rate, f"rate {rate:.0f}"
                     )
+                    delay_after = run_delay_s(service.pid)
                     await wait_sealed(session, base, 60)
                     cpu = cpu_per_tx(cpu_before, cpu_seconds(pids), res.accepted)
-                    results["sweep"].append({**res.row(), "cpu_us_per_tx": cpu})
+                    waited = None
+                    if delay_before is not None and delay_after is not None:
+                        waited = round((delay_after - delay_before) / res.elapsed_s * 1000, 1)
+                    results["sweep"].append(
+                        {**res.row(), "cpu_us_per_tx": cpu, "loop_waited_ms_per_s": waited}
+                    )
                     print(_fmt(res))
-                    print(f"{'':16} cpu us/tx {_fmt_cpu(cpu)}")
+                    print(
+                        f"{'':16} cpu us/tx {_fmt_cpu(cpu)}; the service's event loop waited "
+                        f"for a core {waited} ms/s"
+                    )
                 lanes = split_lanes(signed, args.senders, burst_start, burst_per_lane)
                 cpu_before = cpu_seconds(pids)
                 began = time.perf_counter()
