@@ -74,6 +74,8 @@ log = logging.getLogger("sequencer.service")
 
 ERR_SERVER = -32000  # geth's code for every transaction-pool error
 ERR_INTERNAL = -32603
+# One pipelined eth_sendRawTransaction body (EngineClient.send_in_order): id, raw tx hex.
+_SEND_RAW = b'{"jsonrpc":"2.0","id":%d,"method":"eth_sendRawTransaction","params":["0x%s"]}'
 
 
 class _Held(Exception):
@@ -170,13 +172,7 @@ class EngineClient:
         try:
             out = bytearray()
             for i, raw in enumerate(raws):
-                data = (
-                    b'{"jsonrpc":"2.0","id":%d,"method":"eth_sendRawTransaction","params":["0x%s"]}'
-                    % (
-                        i,
-                        raw.hex().encode(),
-                    )
-                )
+                data = _SEND_RAW % (i, raw.hex().encode())
                 out += head + str(len(data)).encode() + b"\r\n\r\n" + data
             writer.write(out)
             await writer.drain()
@@ -237,6 +233,9 @@ class EngineClient:
         return answers
 
 
+_TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+
+
 def _quickack(sock: Any) -> None:
     """Ask the kernel to acknowledge the next segments at once. anvil's socket has Nagle's
     algorithm on: without this, the tail of every pipelined answer waits for our delayed ACK
@@ -244,9 +243,6 @@ def _quickack(sock: Any) -> None:
     if sock is not None and _TCP_QUICKACK is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
-
-
-_TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 
 def preconf_digest(
