@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field
 
+import coincurve
 from eth_abi import encode
 from eth_keys import keys
 from eth_utils import keccak, to_checksum_address
@@ -382,6 +383,7 @@ class Signer:
             else (bytes(private_key))
         )
         self._key = keys.PrivateKey(raw)
+        self._secp = coincurve.PrivateKey(raw)  # libsecp256k1: the signing fast path
         self.address = self._key.public_key.to_checksum_address()
 
     def __repr__(self) -> str:
@@ -394,9 +396,11 @@ class Signer:
         return Account.from_key(self._key.to_bytes())
 
     def sign_digest(self, digest32: bytes) -> bytes:
-        """65 bytes r || s || v with v in {27, 28} and low s (what snekmate's ecdsa accepts)."""
-        sig = self._key.sign_msg_hash(_b32(digest32, "digest"))
-        return sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v + 27])
+        """65 bytes r || s || v with v in {27, 28} and low s (what snekmate's ecdsa accepts), for
+        a precomputed 32-byte digest: the fast path (libsecp256k1 through coincurve, ~20 us; RFC
+        6979 nonces, so the same bytes as eth-keys' `sign_msg_hash` at a third of its cost)."""
+        sig = self._secp.sign_recoverable(_b32(digest32, "digest"), hasher=None)
+        return sig[:64] + bytes([sig[64] + 27])
 
     def sign(self, domain: Domain, message: Message) -> bytes:
         return self.sign_digest(digest(domain, message))

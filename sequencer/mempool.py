@@ -10,6 +10,7 @@ service passes in the account states it read from the engine.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -61,12 +62,14 @@ class TxRejected(Exception):
         self.message = message
 
 
+@functools.lru_cache(maxsize=1 << 16)  # senders come back: each is checksummed once
 def checksum_address(address: bytes) -> str:
     """EIP-55 checksummed hex of a 20-byte address (what eth_utils.to_checksum_address gives)."""
     lower = address.hex()
     digest = keccak(lower.encode()).hex()
+    # A letter is upper-cased where its digest nibble is 8..f ("8" > "7", "a" > "7"); digits stay.
     return "0x" + "".join(
-        c.upper() if c.isalpha() and digest[i] in "89abcdef" else c for i, c in enumerate(lower)
+        c.upper() if d > "7" else c for c, d in zip(lower, digest[:40], strict=True)
     )
 
 

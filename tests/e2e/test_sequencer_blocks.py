@@ -7,10 +7,11 @@ import logging
 import aiohttp
 import pytest
 import requests
+from eth_account import Account
 from eth_utils import keccak
 from test_sequencer_preconfs import signed_transfer, wait_sealed
 
-from sequencer.builder import BuildError, block_statuses, verify_and_sign
+from sequencer.builder import BuildError, block_statuses, statuses_from_traces, verify_and_sign
 from sequencer.commitments import Domain, Signer
 from sequencer.config import DEVNET_SEQUENCER_ADDRESS, DEVNET_SEQUENCER_KEY
 from sequencer.service import EngineClient
@@ -103,3 +104,71 @@ def test_status_command_shows_the_running_sequencer(sequencer_service):
     assert "rollup 901" in result.output and "rollup 902" in result.output
     missing = CliRunner().invoke(main, ["status", "--url", "http://127.0.0.1:9"])
     assert missing.exit_code != 0 and "no sequencer answering" in missing.output
+
+
+REVERTER_INIT = "0x6460006000fd6000526005601bf3"  # deploys runtime code PUSH0 PUSH0 REVERT
+
+
+def _caller_init(target: str) -> str:
+    """Init code of a contract that calls `target`, ignores the outcome and stops (success)."""
+    runtime = "6000600060006000600073" + target[2:].lower() + "5af15000"
+    size = len(runtime) // 2
+    return f"0x60{size:02x}600c60003960{size:02x}6000f3" + runtime
+
+
+def _create(key, nonce: int, init: str, gas: int) -> str:
+    tx = {
+        "type": 2,
+        "chainId": 901,
+        "nonce": nonce,
+        "value": 0,
+        "data": init,
+        "gas": gas,
+        "maxFeePerGas": 50 * 10**9,
+        "maxPriorityFeePerGas": 10**9,
+    }
+    return "0x" + bytes(Account.sign_transaction(tx, key).raw_transaction).hex()
+
+
+def test_statuses_from_the_traces_are_the_receipts_statuses(rollup_a, trader, lp):
+    """block_statuses reads the cheap call traces; on every kind of failure they must say
+    what the receipts say (a reverted inner call does not fail its transaction)."""
+    rollup_a.set_automine(False)
+    key, nonce = trader.private_key, rollup_a.w3.eth.get_transaction_count(trader.address)
+
+    def deploy(init: str, nonce: int, gas: int) -> str:
+        tx_hash = rollup_a.rpc("eth_sendRawTransaction", [_create(key, nonce, init, gas)])
+        rollup_a.rpc("evm_mine")
+        return rollup_a.w3.eth.get_transaction_receipt(tx_hash)["contractAddress"]
+
+    reverter = deploy(REVERTER_INIT, nonce, 100_000)
+    caller = deploy(_caller_init(reverter), nonce + 1, 200_000)
+    assert rollup_a.w3.eth.get_code(reverter) and rollup_a.w3.eth.get_code(caller)
+    nonce += 2
+    raws = [
+        signed_transfer(key, 901, nonce, lp.address),  # plain transfer: success
+        _create(key, nonce + 1, "0x60006000fd", 60_000),  # creation reverts
+        signed_transfer(key, 901, nonce + 2, reverter, value=0, gas=50_000),  # reverts
+        signed_transfer(key, 901, nonce + 3, caller, value=0, gas=100_000),  # inner revert only
+        signed_transfer(key, 901, nonce + 4, reverter, value=0, gas=21_002),  # out of gas
+        _create(key, nonce + 5, "0xfe", 60_000),  # invalid opcode
+    ]
+    for raw in raws:
+        rollup_a.rpc("eth_sendRawTransaction", [raw])
+    rollup_a.rpc("evm_mine")
+    number = rollup_a.w3.eth.block_number
+    hashes = [_hash(raw) for raw in raws]
+    receipts = [rollup_a.w3.eth.get_transaction_receipt(h) for h in hashes]
+    assert all(r["blockNumber"] == number for r in receipts)
+
+    async def statuses(want):
+        async with aiohttp.ClientSession() as session:
+            engine = EngineClient(rollup_a.url, 901, session)
+            return await block_statuses(engine, number, want)
+
+    got = asyncio.run(statuses(hashes))
+    assert got == tuple(r["status"] for r in receipts) == (1, 0, 0, 1, 0, 0)
+    traces = rollup_a.rpc("trace_block", [hex(number)])
+    assert statuses_from_traces(traces, hashes) == got  # from the traces, not the fallback
+    with pytest.raises(BuildError, match="receipts do not match the plan"):
+        asyncio.run(statuses(hashes[::-1]))  # traces disagree with the plan: receipts decide

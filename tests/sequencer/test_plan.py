@@ -1,12 +1,16 @@
 """Position assignment and slot planning with no chain: gas never overflows, nothing moves."""
 
+import asyncio
+
+from eth_keys import keys
+from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sequencer.builder import ChainPlan, HeadInfo, PlannedTx
+from sequencer.builder import ChainPlan, HeadInfo, PlannedTx, block_statuses, statuses_from_traces
 from sequencer.commitments import Domain, PreconfMsg, Signer, digest, recover
 from sequencer.mempool import next_base_fee
-from sequencer.service import DigestSigner, preconf_digest
+from sequencer.service import EngineError, preconf_digest
 
 GAS_LIMIT = 100_000
 
@@ -92,10 +96,53 @@ def test_fast_preconf_digest_matches_commitments():
     assert recover(fast, signer.sign_digest(fast)) == signer.address
 
 
-def test_digest_signer_gives_the_same_bytes_as_the_commitments_signer():
-    signer = Signer("0x" + "44" * 32)
-    fast = DigestSigner(signer)
+def test_the_fast_digest_signature_is_eth_keys_signature():
+    """Signer.sign_digest (libsecp256k1) gives the same 65 bytes as eth-keys' reference
+    implementation: RFC 6979 nonce, low s, v in {27, 28}."""
+    raw = bytes.fromhex("44" * 32)
+    signer = Signer(raw)
+    reference = keys.PrivateKey(raw)
     for i in range(20):
-        d = bytes([i]) * 32
-        assert fast.sign(d) == signer.sign_digest(d)
-    assert "44" * 8 not in repr(fast)
+        d = keccak(bytes([i]))
+        sig = reference.sign_msg_hash(d)
+        want = sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v + 27])
+        assert signer.sign_digest(d) == want
+        assert recover(d, want) == signer.address
+    assert "44" * 8 not in repr(signer)
+
+
+def _root(position: int, tx_hash: bytes, error: bool = False) -> dict:
+    trace = {
+        "traceAddress": [],
+        "transactionPosition": position,
+        "transactionHash": "0x" + tx_hash.hex(),
+        "type": "call",
+    }
+    if error:
+        trace["error"] = "Reverted"
+    return trace
+
+
+def test_statuses_from_traces_take_only_one_root_per_planned_tx_in_order():
+    a, b = b"\xaa" * 32, b"\xbb" * 32
+    inner = {**_root(0, a, error=True), "traceAddress": [0]}  # a failed inner call only
+    assert statuses_from_traces([_root(0, a), inner, _root(1, b, error=True)], [a, b]) == (1, 0)
+    assert statuses_from_traces([_root(0, a)], [a, b]) is None  # a root is missing
+    assert statuses_from_traces([_root(0, a), _root(0, a), _root(1, b)], [a, b]) is None
+    assert statuses_from_traces([_root(0, b), _root(1, a)], [a, b]) is None  # not the plan
+    assert statuses_from_traces({"error": "x"}, [a]) is None
+
+
+def test_statuses_fall_back_to_the_receipts_when_the_engine_has_no_traces():
+    a = b"\xaa" * 32
+
+    class NoTraces:
+        chain_id = 901
+
+        async def call(self, method, params=None):
+            if method == "trace_block":
+                raise EngineError("the method trace_block does not exist/is not available")
+            assert method == "eth_getBlockReceipts"
+            return [{"transactionHash": "0x" + a.hex(), "status": "0x0"}]
+
+    assert asyncio.run(block_statuses(NoTraces(), 7, [a])) == (0,)
