@@ -53,6 +53,7 @@ from sequencer.commitments import (
 from sequencer.config import ServiceConfig
 from sequencer.forced import ForcedInbox, forced_inbox_for
 from sequencer.journal import BundleReceiptRecord, Journal, PreconfRecord, SealedBlock
+from sequencer.leader import LeaderNode, NotAccepting, leader_node_for
 from sequencer.manifest import Manifest
 from sequencer.mempool import (
     AccountState,
@@ -358,6 +359,7 @@ class Sequencer:
         self.bundle_book = BundleBook(self)
         self.forced: ForcedInbox | None = None
         self.reserved_senders: frozenset[str] = frozenset()  # the relayer (see sequencer/relays.py)
+        self.leader: LeaderNode | None = None  # with a registry on L1: builds only in its terms
 
     # --- lifecycle ---
 
@@ -409,6 +411,10 @@ class Sequencer:
             self.bundle_book,
             relays,
         )
+        self.leader = leader_node_for(self)
+        if self.leader is not None:
+            await self.leader.start()
+            self._tasks.append(asyncio.create_task(self.leader.watch(), name="leader-watch"))
         for chain_id, number, hashes in self.journal.unsettled_blocks():
             self._background(self._fill_statuses(self.chains[chain_id], number, tuple(hashes)))
         self._tasks.append(asyncio.create_task(self._poll_l1(), name="l1-poll"))
@@ -451,7 +457,10 @@ class Sequencer:
     async def _run_builder(self) -> None:
         assert self.builder is not None
         try:
-            await self.builder.run()
+            if self.leader is not None:
+                await self.leader.run(self.builder)
+            else:
+                await self.builder.run()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the builder already logged it loudly
@@ -587,6 +596,11 @@ class Sequencer:
         started = time.perf_counter()
         if self.halted is not None:
             raise RpcError(ERR_SERVER, f"sequencer halted: {self.halted}")
+        if self.leader is not None and not self.leader.accepting:
+            try:
+                self.leader.check_accepting()
+            except NotAccepting as exc:
+                raise RpcError(exc.code, exc.message, exc.data) from None
         label = str(chain_id) if chain_id is not None else "any"
         try:
             tx = decode_tx(raw)
@@ -838,7 +852,7 @@ class Sequencer:
         }
 
     def status(self) -> dict[str, Any]:
-        return {
+        out = {
             "signer": self.signer.address,
             "domain": self.domain_json(),
             "l1Head": self.l1_head,
@@ -856,6 +870,9 @@ class Sequencer:
                 for chain_id, chain in self.chains.items()
             },
         }
+        if self.leader is not None:
+            out["leader"] = self.leader.status_json()
+        return out
 
 
 def bundle_hash(legs: list[Leg], beneficiary: str, deadline: int) -> bytes:
