@@ -70,7 +70,7 @@ from eth_utils import keccak, to_checksum_address
 
 from sequencer import batch_codec as bc
 from sequencer.builder import Builder, head_from_block, preload
-from sequencer.derive import L1BatchSource, derive_batch
+from sequencer.derive import L1BatchSource, derive_batch, header_from_abi
 from sequencer.mempool import SenderLedger
 
 if TYPE_CHECKING:
@@ -235,8 +235,10 @@ class LeaderNode:
         self.endpoints: dict[str, str] = {}  # published URLs, by lower-case address
         self.ready = False  # took over as leader: admission may place transactions
         self.follow = FollowState()
-        self._inbox = inbox
-        self._source: L1BatchSource | None = None
+        from web3 import Web3
+
+        w3 = Web3(Web3.HTTPProvider(seq.manifest.l1.rpc_url, request_kwargs={"timeout": 30}))
+        self._source = L1BatchSource(w3, *inbox)
         self.derived_blocks = 0
         self.abandoned_blocks = 0
 
@@ -253,11 +255,19 @@ class LeaderNode:
                 f"handoff_l1_blocks ({self.handoff}) must be shorter than a term "
                 f"({self.term_blocks} L1 blocks)"
             )
-        from web3 import Web3
-
-        w3 = Web3(Web3.HTTPProvider(self.seq.manifest.l1.rpc_url, request_kwargs={"timeout": 30}))
-        self._source = L1BatchSource(w3, *self._inbox)
         await self.refresh()
+
+    async def posted_tips(self) -> dict[int, int]:
+        """The last block of each rollup that L1 holds (0: none), from the batch headers."""
+
+        def scan() -> dict[int, int]:
+            tips: dict[int, int] = {}
+            for entry in self._source.inbox.events.BatchPosted().get_logs(from_block=0):
+                for rollup in header_from_abi(entry["args"]["header"]).rollups:
+                    tips[rollup.chain_id] = max(tips.get(rollup.chain_id, 0), rollup.last_block)
+            return tips
+
+        return await asyncio.to_thread(scan)
 
     async def watch(self) -> None:
         """Re-read the registry every `l1_poll_s` (the role changes with the L1 head)."""
@@ -493,7 +503,6 @@ class LeaderNode:
         """Replay every batch posted since the last round onto this node's engines; returns how
         many blocks were replayed. With `abandon`, first drop this node's sealed or promised
         blocks that L1 does not hold (it no longer leads: they can never be posted)."""
-        assert self._source is not None
         source = self._source
         follow = self.follow
         head = int(await self.seq._l1.call("eth_blockNumber"), 16)  # type: ignore[union-attr]

@@ -390,10 +390,14 @@ class Sequencer:
         state = self.journal.load()
         self._seen = self.journal.all_hashes()
         self.journal.start()
+        self.leader = leader_node_for(self)
+        posted = await self.leader.posted_tips() if self.leader is not None else {}
         for entry in self.manifest.rollups:
             engine = EngineClient(entry.rpc_url, entry.chain_id, self._session)
             await self._check_chain_id(engine)
-            await self._resume_chain(engine, state.pending, state.last_sealed)
+            await self._resume_chain(
+                engine, state.pending, state.last_sealed, posted.get(entry.chain_id, 0)
+            )
         relays = relay_queue_for(self.manifest, self.config.load_relayer_key())
         if relays is not None:  # its nonce is the builder's: nobody else sends from it
             self.reserved_senders = frozenset({relays.address})
@@ -411,7 +415,6 @@ class Sequencer:
             self.bundle_book,
             relays,
         )
-        self.leader = leader_node_for(self)
         if self.leader is not None:
             await self.leader.start()
             self._tasks.append(asyncio.create_task(self.leader.watch(), name="leader-watch"))
@@ -478,8 +481,13 @@ class Sequencer:
     # --- resuming from the journal ---
 
     async def _resume_chain(
-        self, engine: EngineClient, pending: list[PreconfRecord], last_sealed: dict[int, int]
+        self,
+        engine: EngineClient,
+        pending: list[PreconfRecord],
+        last_sealed: dict[int, int],
+        posted_to: int = 0,
     ) -> None:
+        """`posted_to`: the last block L1 holds (a follower derived the blocks up to it)."""
         chain_id = engine.chain_id
         mine = [r for r in pending if r.chain_id == chain_id]
         latest = head_from_block(await engine.call("eth_getBlockByNumber", ["latest", False]))
@@ -498,6 +506,14 @@ class Sequencer:
             first_unsealed = min(
                 [n for n in by_block if n <= latest.number], default=latest.number + 1
             )
+        if posted_to >= first_unsealed:  # derived from L1 (sequencer/leader.py), not built here
+            first_unsealed = posted_to + 1
+            for number in [n for n in by_block if n <= posted_to]:
+                log.error(
+                    "promises for a block another sequencer posted are broken",
+                    extra={"chain": chain_id, "block": number, "count": len(by_block[number])},
+                )
+                del by_block[number]
         # Blocks mined before the crash but not yet journaled: seal them if they are the plan.
         for number in range(first_unsealed, latest.number + 1):
             want = [r.tx_hash for r in by_block.pop(number, [])]

@@ -300,4 +300,14 @@ def test_the_leader_builds_the_follower_derives_and_forwards_then_roles_swap(net
         assert mine["hash"] == theirs["hash"] == "0x" + block_hash.hex()
         assert mine["stateRoot"] == theirs["stateRoot"]
     assert leader.leader()["abandonedBlocks"] == 0
+    # a restarted follower resumes from its engines: the derived blocks are not its to seal
+    config = leader.service.config
+    leader.service.stop()
+    leader.service = ServiceThread(config).start()
+    assert leader.status()["halted"] is None
+    assert leader.leader()["role"] == "follow"
+    for chain_id in (901, 902):
+        number, block_hash = posted_tips[chain_id]
+        assert leader.service.result("/", "seq_getBlockHeader", [chain_id, number]) is None
+        assert leader.status()["chains"][str(chain_id)]["head"] >= number
     assert follower.leader()["derivedBlocks"] >= heads[901]
