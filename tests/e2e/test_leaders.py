@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from _chains import ApeChain
 from _l1_params import ETHER, L1Params
+from click.testing import CliRunner
 from deploy import deploy_l1, devnet_accounts
 from eth_account import Account
 from test_sequencer_preconfs import signed_transfer
@@ -25,6 +26,7 @@ from sequencer.commitments import Signer
 from sequencer.config import DEVNET_SEQUENCER_KEY, ServiceConfig
 from sequencer.devnet import L1_TEST_FLAGS, ROLLUP_FLAGS, ChainSpec, Devnet, free_port
 from sequencer.manifest import ChainEntry, Manifest
+from sequencer.ops_cli import endpoint
 from sequencer.txmgr import TxManager
 
 _spec = importlib.util.spec_from_file_location(
@@ -68,32 +70,49 @@ class Node:
         self.tmp = tmp
         self.l1_url = l1_url
         self.service = None
-
-    def start(self) -> None:
+        self.peers: dict[str, str] = {}  # leader_urls
         chains = {
             "l1": ChainEntry("l1", "l1", 31337, self.l1_url, self.contracts),
             "rollup_a": ChainEntry("rollup_a", "rollup", 901, self.engines[901]),
             "rollup_b": ChainEntry("rollup_b", "rollup", 902, self.engines[902]),
         }
-        manifest = self.tmp / f"{self.name}.json"
-        Manifest(name=self.name, chains=chains).save(manifest)
+        self.manifest = self.tmp / f"{self.name}.json"
+        Manifest(name=self.name, chains=chains).save(self.manifest)
+        self.keystore = self.tmp / f"{self.name}.keystore.json"
+        if key != DEVNET_SEQUENCER_KEY:  # signs from an encrypted keystore, as off a devnet
+            self.keystore.write_text(
+                json.dumps(Account.encrypt(key, "pw", kdf="pbkdf2", iterations=1000))
+            )
+
+    def key_args(self) -> list[str]:
+        if self.key == DEVNET_SEQUENCER_KEY:
+            return ["--devnet-key"]
+        return ["--keystore", str(self.keystore)]
+
+    def publish_endpoint(self) -> None:
+        """`sequencer endpoint`: the URL goes on L1 (SequencerRegistry.set_endpoint)."""
+        result = CliRunner().invoke(
+            endpoint,
+            ["--manifest", str(self.manifest), *self.key_args(), "--url", self.url],
+            env={"SEQUENCER_KEYSTORE_PASSWORD": "pw"},
+        )
+        assert result.exit_code == 0, result.output
+
+    def start(self) -> None:
         settings = {
-            "manifest": manifest,
+            "manifest": self.manifest,
             "port": self.port,
             "journal": self.tmp / f"{self.name}.sqlite",
             "slot_ms": 250,
             "l1_poll_s": 0.2,
             "follow_poll_s": 0.2,
             "handoff_l1_blocks": HANDOFF,
+            "leader_urls": self.peers,
         }
         if self.key == DEVNET_SEQUENCER_KEY:
             settings["key_source"] = "devnet"
-        else:  # the second sequencer signs from an encrypted keystore, as anywhere but a devnet
-            keystore = self.tmp / f"{self.name}.keystore.json"
-            keystore.write_text(
-                json.dumps(Account.encrypt(self.key, "pw", kdf="pbkdf2", iterations=1000))
-            )
-            settings.update(key_source="keystore", keystore=keystore, keystore_password="pw")
+        else:
+            settings.update(key_source="keystore", keystore=self.keystore, keystore_password="pw")
         self.service = ServiceThread(ServiceConfig(**settings)).start()
 
     def status(self) -> dict:
@@ -156,8 +175,10 @@ def network(tmp_path):
             )
             for name, key in (("a", DEVNET_SEQUENCER_KEY), ("b", SECOND_KEY))
         ]
-        for node in nodes:  # each publishes its RPC on L1 for the others
-            registry.functions.set_endpoint(node.url).transact({"from": node.address})
+        # node a publishes its RPC on L1; node b publishes none: a knows it from its config
+        nodes[0].publish_endpoint()
+        nodes[0].peers = {nodes[1].address: nodes[1].url}
+        assert registry.functions.endpoint(nodes[0].address).call() == nodes[0].url
         try:
             yield w3, registry, nodes
         finally:
@@ -213,7 +234,7 @@ def test_the_leader_builds_the_follower_derives_and_forwards_then_roles_swap(net
     _wait(lambda: leader.leader()["accepting"], what="the leader to take its term")
     assert follower.leader()["role"] == "follow"
     assert follower.leader()["forwardTo"] == leader.address
-    assert follower.leader()["forwardUrl"] == leader.url  # published on L1 by set_endpoint
+    assert follower.leader()["forwardUrl"] == leader.url  # from L1 or from leader_urls
 
     # term T: a write sent to the follower is the leader's promise
     pre = follower.service.result(
