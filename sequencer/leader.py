@@ -69,9 +69,9 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from sequencer import batch_codec as bc
-from sequencer.builder import Builder, head_from_block, preload
-from sequencer.derive import L1BatchSource, derive_batch, header_from_abi
-from sequencer.mempool import SenderLedger
+from sequencer.builder import Builder, BuildError, head_from_block, preload
+from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch, header_from_abi
+from sequencer.mempool import SenderLedger, next_base_fee
 
 if TYPE_CHECKING:
     from sequencer.service import ChainState, Sequencer
@@ -425,8 +425,9 @@ class LeaderNode:
             while True:
                 role = self.role
                 if role is Role.LEAD or (role is Role.DRAIN and self._unsealed()):
-                    if role is Role.LEAD and not self.ready:
-                        await self.take_over()
+                    if role is Role.LEAD and not self.ready and not await self._try(self.take_over):
+                        await asyncio.sleep(self.follow_poll_s)
+                        continue
                     await builder.build_slot()
                     next_at += builder.slot_s
                     delay = next_at - time.monotonic()
@@ -436,7 +437,7 @@ class LeaderNode:
                         next_at = time.monotonic()
                     continue
                 if role is Role.FOLLOW:
-                    await self.follow_once(abandon=True)
+                    await self._try(lambda: self.follow_once(abandon=True))
                 await asyncio.sleep(self.follow_poll_s)
                 next_at = time.monotonic()
         except asyncio.CancelledError:
@@ -448,6 +449,18 @@ class LeaderNode:
         finally:
             for task in loaders:
                 task.cancel()
+
+    async def _try(self, step) -> bool:
+        """Run one follow or take-over step; an L1 or engine fault is logged and retried on the
+        next round, while a batch that does not replay (or a gap) halts the service."""
+        try:
+            await step()
+            return True
+        except (DerivationMismatch, LeaderError, BuildError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - L1 or an engine unreachable: try again
+            log.warning("following L1 failed; retrying", extra={"error": str(exc)})
+            return False
 
     async def take_over(self) -> None:
         """Start a term as leader: hold every posted block, then build on the last ones."""
@@ -586,6 +599,9 @@ class LeaderNode:
         `only_own`: only when the first of them is a block this node sealed (never blocks it did
         not seal, such as the deployment's, which a later batch may still post)."""
         chain_id = chain.chain_id
+        if self.seq._journal_writes:  # promises still on their way to disk are counted too
+            await asyncio.gather(*self.seq._journal_writes, return_exceptions=True)
+        await self.seq.journal.barrier()
         latest = head_from_block(await chain.engine.call("eth_getBlockByNumber", ["latest", False]))
         promised = [
             r
@@ -602,6 +618,15 @@ class LeaderNode:
             latest = head_from_block(
                 await chain.engine.call("eth_getBlockByNumber", ["latest", False])
             )
+            # anvil keeps the base fee that followed the abandoned tip: the next block must have
+            # the one its new parent gives (block 1 keeps genesis's, as on a fresh engine), or
+            # replaying the posted blocks would not reproduce their hashes
+            base_fee = (
+                latest.base_fee
+                if latest.number == 0
+                else next_base_fee(latest.base_fee, latest.gas_used, latest.gas_limit)
+            )
+            await chain.engine.call("anvil_setNextBlockBaseFeePerGas", [hex(base_fee)])
         await self.seq.journal.abandon_after(chain_id, latest.number)
         for record in promised:
             self.seq.promises.pop(record.tx_hash, None)

@@ -332,3 +332,39 @@ def test_the_leader_builds_the_follower_derives_and_forwards_then_roles_swap(net
         assert leader.service.result("/", "seq_getBlockHeader", [chain_id, number]) is None
         assert leader.status()["chains"][str(chain_id)]["head"] >= number
     assert follower.leader()["derivedBlocks"] >= heads[901]
+
+
+def test_blocks_a_leader_never_posted_are_abandoned_and_never_built_on(network):
+    w3, registry, nodes = network
+    term = _a_term_that_changes_hands(w3, registry)
+    by_address = {n.address: n for n in nodes}
+    old = by_address[registry.functions.leader_of(term).call()]
+    new = by_address[registry.functions.leader_of(term + 1).call()]
+    for node in nodes:
+        node.start()
+    _wait(lambda: old.leader()["accepting"], what="the leader to take its term")
+    pre = old.service.result(
+        "/901", "seq_sendRawTransaction", [signed_transfer(USER_KEY, 901, 0, USER)]
+    )
+    _sealed(old, 901, pre["txHash"])
+    lost = old.block(901, pre["blockNumber"])["hash"]
+    # its batcher never posts; L1 moves straight into the next term (no drain either)
+    _mine_to(w3, (term + 1) * TERM_BLOCKS + 1)
+    _wait(lambda: new.leader()["accepting"], what="the new leader to take over")
+    # the new leader never saw those blocks: it builds on genesis, and the same transaction
+    # gets a new promise from it
+    again = new.service.result(
+        "/901", "seq_sendRawTransaction", [signed_transfer(USER_KEY, 901, 0, USER)]
+    )
+    assert again["signer"] == new.address
+    assert again["blockNumber"] <= pre["blockNumber"]
+    _sealed(new, 901, again["txHash"])
+    assert _post_all(new) >= 1
+    # the old leader rolls its unposted blocks back, forgets them, and derives the posted chain
+    _wait(lambda: old.leader()["abandonedBlocks"] > 0, what="the old leader to abandon")
+    assert old.service.result("/", "seq_getBlockHeader", [901, pre["blockNumber"]]) is None
+    number, block_hash = new.batcher().inbox.tips()[901]
+    _wait(lambda: _holds(old, 901, number, "0x" + block_hash.hex()), what="the posted chain")
+    assert old.block(901, again["blockNumber"])["hash"] != lost
+    receipt = old.service.result("/901", "eth_getTransactionReceipt", [again["txHash"]])
+    assert receipt["blockNumber"] == hex(again["blockNumber"])
