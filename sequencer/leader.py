@@ -45,11 +45,12 @@ The choices, as an operator would set them (README "Leaders and followers"):
 - Forwarding: while not accepting, `eth_sendRawTransaction`, `seq_sendRawTransaction`,
   `seq_sendBundle` and `eth_getTransactionCount(.., "pending")` are sent to the RPC of the
   sequencer that takes writes now (the current leader; in a term nobody leads, the next one)
-  and its answer is returned unchanged. Its URL comes from the `leader_urls` configuration
-  (address -> URL) if given there, else from the registry (`endpoint(address)`, published by
-  each sequencer with `set_endpoint`). Without a URL, or while this node drains, or for a
-  request that was itself forwarded (no forwarding loops), the answer is a JSON-RPC error
-  -32000 saying why. Reads are always served from the local engines.
+  and its answer is returned unchanged; `seq_getPreconfirmation`, `seq_getBundleReceipt` and
+  `seq_getBundleStatus` for a hash this node does not know are asked of it too. Its URL comes
+  from the `leader_urls` configuration (address -> URL) if given there, else from the registry
+  (`endpoint(address)`, published by each sequencer with `set_endpoint`). Without a URL, or
+  while this node drains, or for a request that was itself forwarded (no forwarding loops), the
+  answer is a JSON-RPC error -32000 saying why. Reads are always served from the local engines.
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ ERR_INTERNAL = -32603
 FORWARDED_HEADER = "X-Sequencer-Forwarded-By"
 # Writes a follower sends to the leader (plus eth_getTransactionCount "pending", see below).
 FORWARDED_WRITES = frozenset({"eth_sendRawTransaction", "seq_sendRawTransaction", "seq_sendBundle"})
+# Promise lookups a follower answers from the leader when it does not know the hash itself.
+FORWARDED_LOOKUPS = frozenset(
+    {"seq_getPreconfirmation", "seq_getBundleReceipt", "seq_getBundleStatus"}
+)
 
 # Set by the RPC layer for a request that another sequencer forwarded (its address).
 forwarded_by: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -399,6 +404,16 @@ class LeaderNode:
                 err.get("code", ERR_INTERNAL), err.get("message", ""), err.get("data")
             )
         return answer.get("result")
+
+    async def lookup(self, chain_id: int | None, method: str, params: list[Any]) -> Any:
+        """A promise lookup (`FORWARDED_LOOKUPS`) this node could not answer, asked of the
+        leader: the promises of forwarded writes are the leader's. None when it cannot tell."""
+        if method not in FORWARDED_LOOKUPS or self.accepting or forwarded_by.get() is not None:
+            return None
+        try:
+            return await self.forward(chain_id, method, params)
+        except NotAccepting:
+            return None
 
     def check_forwardable(self) -> None:
         if self.role is Role.DRAIN or self.role is Role.LEAD:

@@ -279,6 +279,8 @@ class RpcServer:
             return _error(INVALID_PARAMS, "non-array args", rid)
         try:
             result = await self.dispatch(chain_id, method, params)
+            if result is None and self.seq.leader is not None:  # a promise of the leader's?
+                result = await self.seq.leader.lookup(chain_id, method, params)
         except (RpcError, NotAccepting) as exc:
             return _error(exc.code, exc.message, rid, exc.data)
         except EngineError as exc:

@@ -256,8 +256,13 @@ def test_the_leader_builds_the_follower_derives_and_forwards_then_roles_swap(net
         "deadline": w3.eth.block_number + 8,
     }
     bundle_hash = follower.service.result("/", "seq_sendBundle", [bundle])["bundleHash"]
-    assert follower.service.result("/", "seq_getBundleStatus", [bundle_hash]) is None
-    assert leader.service.result("/", "seq_getBundleStatus", [bundle_hash]) is not None
+    status = leader.service.result("/", "seq_getBundleStatus", [bundle_hash])
+    assert status is not None and status["bundleHash"] == bundle_hash
+    # the follower knows none of these promises: it asks the leader
+    assert follower.service.result("/", "seq_getBundleStatus", [bundle_hash]) is not None
+    assert follower.service.call_in_loop(lambda: follower.service.seq.preconf(bytes(32))) is None
+    looked_up = follower.service.result("/901", "seq_getPreconfirmation", [pre["txHash"]])
+    assert looked_up["signer"] == leader.address and looked_up["signature"] == pre["signature"]
     _sealed(leader, 901, pre["txHash"])
     _sealed(leader, 902, forwarded)
     assert _sealed(leader, 902, direct)["status"] == "0x1"
@@ -374,6 +379,10 @@ def test_blocks_a_leader_never_posted_are_abandoned_and_never_built_on(network):
     assert old.service.result("/", "seq_getBlockHeader", [901, pre["blockNumber"]]) is None
     number, block_hash = new.batcher().inbox.tips()[901]
     _wait(lambda: _holds(old, 901, number, "0x" + block_hash.hex()), what="the posted chain")
-    assert old.service.result("/901", "seq_getPreconfirmation", [pre["txHash"]]) is None
+    forgotten = bytes.fromhex(pre["txHash"][2:])
+    assert old.service.call_in_loop(lambda: old.service.seq.preconf(forgotten)) is None
+    # asked of the old leader, the promise for that transaction is now the new leader's
+    answer = old.service.result("/901", "seq_getPreconfirmation", [pre["txHash"]])
+    assert answer["signer"] == new.address
     receipt = old.service.result("/901", "eth_getTransactionReceipt", [again["txHash"]])
     assert receipt["blockNumber"] == hex(again["blockNumber"])
