@@ -70,30 +70,44 @@ def test_in_a_leaderless_term_the_next_leader_builds_if_its_deadlines_reach():
     assert decide_role(view(44, None, OTHER), ME, HANDOFF, 10) is Role.FOLLOW
 
 
-@settings(max_examples=200, deadline=None)
+def _postable_blocks(v: TermView, after: int, until: int) -> list[int]:
+    """L1 blocks in (after, until] in which a batch of this node can land: in its own term up
+    to the block after the batcher's last round (it posts nothing in a term's last 2 blocks),
+    or in the next term if it leads that one (within one term of lookahead)."""
+    out = []
+    for block in range(after + 1, until + 1):
+        term = term_of(block, TERM)
+        if term == v.term and v.leader == ME and block <= v.end - 1:
+            out.append(block)
+        elif term == v.term + 1 and v.next_leader == ME:
+            out.append(block)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
 @given(
     head=st.integers(0, 10_000),
     leader=st.sampled_from([ME, OTHER, None]),
     next_leader=st.sampled_from([ME, OTHER, None]),
     jailed=st.booleans(),
     handoff=st.integers(3, 15),
+    deadline=st.integers(15, 80),
 )
-def test_a_promise_made_while_leading_can_be_posted_by_this_node(
-    head, leader, next_leader, jailed, handoff
+def test_a_promise_made_while_leading_can_be_posted_by_its_deadline(
+    head, leader, next_leader, jailed, handoff, deadline
 ):
-    """Whenever the node may promise, the block is postable by this node in time: inside its
-    term with at least `handoff` blocks left, or in its next term."""
+    """Whenever the node may promise, this node can still land a batch in at least
+    `handoff - 2` L1 blocks before the promise's deadline (time for the last slot's seal and
+    the batcher's rounds); a jailed node never promises."""
     v = view(head, leader, next_leader, jailed)
-    role = decide_role(v, ME, handoff, DEADLINE)
+    role = decide_role(v, ME, handoff, deadline)
     if role is Role.LEAD:
         assert not jailed
-        leads_now = leader == ME and (v.blocks_left >= handoff or next_leader == ME)
-        leads_next = next_leader == ME and (leader == ME or leader is None)
-        assert leads_now or leads_next
-        if leader is None:
-            assert v.end + 1 + handoff <= head + DEADLINE
+        assert len(_postable_blocks(v, head, head + deadline)) >= handoff - 2
     if role is not Role.FOLLOW:
-        assert write_target(v, ME) is None  # this node leads: nothing to forward to
+        assert write_target(v, ME) is None  # this node leads the term: nothing to forward to
+    if role is Role.FOLLOW and leader not in (ME, None):
+        assert write_target(v, ME) == leader
 
 
 def test_writes_go_to_the_leader_or_in_a_leaderless_term_to_the_next():
