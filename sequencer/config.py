@@ -72,6 +72,12 @@ class ServiceConfig(BaseSettings):
     follow_poll_s: float = Field(
         default=1.0, gt=0, description="Seconds between reads of L1 batches while following."
     )
+    follow_confirmations: int = Field(
+        default=0,
+        ge=0,
+        description="L1 blocks on top of a batch before a follower replays it; a new leader "
+        "starts building once the previous term's batches are this deep.",
+    )
     leader_urls: dict[str, str] = Field(
         default_factory=dict,
         description="Sequencer address -> RPC URL, overriding the URL each sequencer publishes "

@@ -36,6 +36,9 @@ The choices, as an operator would set them (README "Leaders and followers"):
   skipped. When its own term starts it reads L1 once more and builds on the last posted block
   of each rollup (fresh sender ledgers; the forced-inclusion queue resumes after what posted
   blocks consumed).
+- L1 reorgs: a follower replays a batch once it is `follow_confirmations` L1 blocks deep
+  (default 0, for the devnet's L1, which does not reorg); the leader of a new term starts
+  building only once every batch posted before its term is that deep.
 - Blocks sealed but never posted cannot be part of the chain. Another leader's are never seen
   (a follower reads only L1), so nothing is built on them; their promises are that leader's
   slashable breach. This node's own (its batcher failed to post in time), and promises it made
@@ -233,6 +236,7 @@ class LeaderNode:
         self.deadline_blocks = config.preconf_deadline_l1_blocks
         self.poll_s = config.l1_poll_s
         self.follow_poll_s = config.follow_poll_s
+        self.confirmations = config.follow_confirmations
         self.overrides = {k.lower(): v.rstrip("/") for k, v in config.leader_urls.items()}
         self.term_blocks = 0
         self.view: TermView | None = None
@@ -469,17 +473,20 @@ class LeaderNode:
         """Run one follow or take-over step; an L1 or engine fault is logged and retried on the
         next round, while a batch that does not replay (or a gap) halts the service."""
         try:
-            await step()
-            return True
+            return await step() is not False
         except (DerivationMismatch, LeaderError, BuildError):
             raise
         except Exception as exc:  # noqa: BLE001 - L1 or an engine unreachable: try again
             log.warning("following L1 failed; retrying", extra={"error": str(exc)})
             return False
 
-    async def take_over(self) -> None:
-        """Start a term as leader: hold every posted block, then build on the last ones."""
+    async def take_over(self) -> bool:
+        """Start a term as leader: hold every posted block, then build on the last ones. False
+        while the batches posted before the term are not yet `follow_confirmations` deep."""
         await self.follow_once(abandon=False)
+        view = self.view
+        if view is not None and self.follow.scanned_to < view.term * view.term_blocks - 1:
+            return False
         for chain in self.seq.chains.values():
             if chain.runtime.plan.blocks:
                 continue  # promises restored from the journal: the plan already continues them
@@ -487,7 +494,6 @@ class LeaderNode:
             self._reset_chain(chain, head_from_block(latest))
         self._resume_forced_queue()
         self.ready = True
-        view = self.view
         log.info(
             "leading",
             extra={
@@ -498,6 +504,7 @@ class LeaderNode:
                 ),
             },
         )
+        return True
 
     def _reset_chain(self, chain: ChainState, head) -> None:
         runtime = chain.runtime
@@ -533,7 +540,8 @@ class LeaderNode:
         blocks that L1 does not hold (it no longer leads: they can never be posted)."""
         source = self._source
         follow = self.follow
-        head = int(await self.seq._l1.call("eth_blockNumber"), 16)  # type: ignore[union-attr]
+        latest = int(await self.seq._l1.call("eth_blockNumber"), 16)  # type: ignore[union-attr]
+        head = latest - self.confirmations  # batches this deep are final enough to replay
         posted = []
         if head > follow.scanned_to:
             posted = await asyncio.to_thread(source.batches, follow.scanned_to + 1, head)

@@ -108,6 +108,7 @@ class Node:
             "l1_poll_s": 0.2,
             "follow_poll_s": 0.2,
             "handoff_l1_blocks": HANDOFF,
+            "follow_confirmations": 1,  # a batch is replayed once one L1 block is on top of it
             "leader_urls": self.peers,
         }
         if self.key == DEVNET_SEQUENCER_KEY:
@@ -267,6 +268,7 @@ def test_the_leader_builds_the_follower_derives_and_forwards_then_roles_swap(net
     _sealed(leader, 902, forwarded)
     assert _sealed(leader, 902, direct)["status"] == "0x1"
     assert leader.batcher().step() is not None  # (it keeps sealing empty blocks: post once)
+    _mine_to(w3, w3.eth.block_number + 1)  # the confirmation the follower waits for
     # the follower replays what L1 holds: the forwarded transaction is in its own engine
     receipt = _wait(
         lambda: follower.service.result("/901", "eth_getTransactionReceipt", [pre["txHash"]]),
@@ -301,13 +303,13 @@ def test_the_leader_builds_the_follower_derives_and_forwards_then_roles_swap(net
     _post_all(leader)
     assert w3.eth.block_number <= end - 1  # posted inside the term
     finals = {c: leader.block(c, heads[c])["hash"] for c in (901, 902)}
+
+    # term T + 1: the roles swap; the new leader builds on the derived blocks
+    _mine_to(w3, end + 2)
     _wait(
         lambda: all(_holds(follower, c, heads[c], finals[c]) for c in (901, 902)),
         what="the follower to hold every block the leader sealed",
     )
-
-    # term T + 1: the roles swap; the new leader builds on the derived blocks
-    _mine_to(w3, end + 2)
     _wait(lambda: follower.leader()["accepting"], what="the new leader to take over")
     _wait(lambda: leader.leader()["role"] == "follow", what="the old leader to follow")
     second = leader.service.result(
@@ -324,6 +326,7 @@ def test_the_leader_builds_the_follower_derives_and_forwards_then_roles_swap(net
     new_parent = follower.block(901, heads[901] + 1)["parentHash"]
     assert new_parent == finals[901]  # built on the last block the old leader posted
     assert follower.batcher().step() is not None
+    _mine_to(w3, w3.eth.block_number + 1)
     tips = {c: int(follower.block(c, "latest")["number"], 16) for c in (901, 902)}
     # both nodes hold the same chain: same hashes and state roots at every posted tip
     source = follower.batcher().inbox
@@ -374,6 +377,7 @@ def test_blocks_a_leader_never_posted_are_abandoned_and_never_built_on(network):
     assert new.leader()["followedBatches"] == 0  # L1 holds nothing: it built on genesis
     _sealed(new, 901, again["txHash"])
     assert new.batcher().step() is not None
+    _mine_to(w3, w3.eth.block_number + 1)
     # the old leader rolls its unposted blocks back, forgets them, and derives the posted chain
     _wait(lambda: old.leader()["abandonedBlocks"] > 0, what="the old leader to abandon")
     assert old.service.result("/", "seq_getBlockHeader", [901, pre["blockNumber"]]) is None
@@ -382,7 +386,13 @@ def test_blocks_a_leader_never_posted_are_abandoned_and_never_built_on(network):
     forgotten = bytes.fromhex(pre["txHash"][2:])
     assert old.service.call_in_loop(lambda: old.service.seq.preconf(forgotten)) is None
     # asked of the old leader, the promise for that transaction is now the new leader's
-    answer = old.service.result("/901", "seq_getPreconfirmation", [pre["txHash"]])
+    answer = _wait(
+        lambda: old.service.result("/901", "seq_getPreconfirmation", [pre["txHash"]]),
+        what="the new leader's promise",
+    )
     assert answer["signer"] == new.address
-    receipt = old.service.result("/901", "eth_getTransactionReceipt", [again["txHash"]])
+    receipt = _wait(
+        lambda: old.service.result("/901", "eth_getTransactionReceipt", [again["txHash"]]),
+        what="the derived receipt",
+    )
     assert receipt["blockNumber"] == hex(again["blockNumber"])
