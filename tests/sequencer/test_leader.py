@@ -142,3 +142,17 @@ def test_the_deadline_must_cover_the_handoff(tmp_path):
         ServiceConfig(**base, handoff_l1_blocks=2)  # the batcher alone needs 2 + 1
     config = ServiceConfig(**base, leader_urls={OTHER: "http://peer:8547"})
     assert config.handoff_l1_blocks == 8 and config.leader_urls[OTHER] == "http://peer:8547"
+
+
+def test_run_refuses_a_malformed_leader_url(tmp_path):
+    from click.testing import CliRunner
+
+    from sequencer.cli import main
+
+    manifest = tmp_path / "m.json"
+    manifest.write_text("{}")
+    result = CliRunner().invoke(
+        main, ["run", "--manifest", str(manifest), "--devnet-key", "--leader-url", "peer:8547"]
+    )
+    assert result.exit_code == 2
+    assert "want ADDRESS=URL" in result.output
