@@ -292,11 +292,15 @@ class LeaderNode:
         assert l1 is not None
         head = int(await l1.call("eth_blockNumber"), 16)
         term = term_of(head, self.term_blocks)
+        at = hex(head)  # every read at the same L1 block
         answers = await l1.batch(
             [
-                ("eth_call", [_call(self.registry, "leader_of(uint256)", ["uint256"], [term])]),
-                ("eth_call", [_call(self.registry, "leader_of(uint256)", ["uint256"], [term + 1])]),
-                ("eth_call", [_call(self.registry, "jailed(address)", ["address"], [self.me])]),
+                ("eth_call", [_call(self.registry, "leader_of(uint256)", ["uint256"], [term]), at]),
+                (
+                    "eth_call",
+                    [_call(self.registry, "leader_of(uint256)", ["uint256"], [term + 1]), at],
+                ),
+                ("eth_call", [_call(self.registry, "jailed(address)", ["address"], [self.me]), at]),
             ]
         )
         if "error" in answers[0] or "error" in answers[2]:
@@ -333,7 +337,10 @@ class LeaderNode:
         assert self.seq._l1 is not None
         answers = await self.seq._l1.batch(
             [
-                ("eth_call", [_call(self.registry, "endpoint(address)", ["address"], [a])])
+                (
+                    "eth_call",
+                    [_call(self.registry, "endpoint(address)", ["address"], [a]), "latest"],
+                )
                 for a in wanted
             ]
         )
@@ -493,7 +500,7 @@ class LeaderNode:
             latest = await chain.engine.call("eth_getBlockByNumber", ["latest", False])
             self._reset_chain(chain, head_from_block(latest))
         self._resume_forced_queue()
-        self.ready = True
+        self.ready = self.role is Role.LEAD  # the role may have moved on meanwhile
         log.info(
             "leading",
             extra={
@@ -504,7 +511,7 @@ class LeaderNode:
                 ),
             },
         )
-        return True
+        return self.ready
 
     def _reset_chain(self, chain: ChainState, head) -> None:
         runtime = chain.runtime
