@@ -319,6 +319,13 @@ def _print_seq_status(url: str) -> None:
         f"L1 head  {state['l1Head']}   slots built {state['slots']}   "
         f"ordering {state['ordering']}   halted {state['halted'] or 'no'}"
     )
+    leader = state.get("leader")
+    if leader is not None:
+        click.echo(
+            f"role     {leader['role']}  term {leader.get('term')} (ends at L1 block "
+            f"{leader.get('termEnd')})  leader {leader.get('leader') or '-'}  next "
+            f"{leader.get('nextLeader') or '-'}  forwarding to {leader.get('forwardUrl') or '-'}"
+        )
     for chain_id, chain in state["chains"].items():
         click.echo(
             f"rollup {chain_id:<6} head {chain['head']:<8} pending {chain['pending']:<6} "

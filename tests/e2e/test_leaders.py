@@ -27,6 +27,7 @@ from sequencer.config import DEVNET_SEQUENCER_KEY, ServiceConfig
 from sequencer.devnet import L1_TEST_FLAGS, ROLLUP_FLAGS, ChainSpec, Devnet, free_port
 from sequencer.manifest import ChainEntry, Manifest
 from sequencer.ops_cli import endpoint
+from sequencer.ops_cli import status as status_command
 from sequencer.txmgr import TxManager
 
 _spec = importlib.util.spec_from_file_location(
@@ -238,6 +239,9 @@ def test_the_leader_builds_the_follower_derives_and_forwards_then_roles_swap(net
     assert follower.leader()["role"] == "follow"
     assert follower.leader()["forwardTo"] == leader.address
     assert follower.leader()["forwardUrl"] == leader.url  # from L1 or from leader_urls
+    shown = CliRunner().invoke(status_command, ["--rpc", follower.url])
+    assert shown.exit_code == 0, shown.output
+    assert f"role     follow  term {term}" in shown.output and leader.url in shown.output
 
     # term T: a write sent to the follower is the leader's promise
     pre = follower.service.result(
