@@ -111,9 +111,9 @@ class Rollup:
         return int(rpc(self.url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
 
     def call(self, fn, out: list[str], block_time: int | None = None) -> tuple:
-        """eth_call of a contract function (`contract.functions.f(...)`), optionally as in a
+        """eth_call of a contract function (an `FnCall` from `_fn`), optionally as in a
         block at `block_time` (seconds: a block-time override)."""
-        params: list = [{"to": fn.address, "data": fn._encode_transaction_data()}, "latest"]
+        params: list = [{"to": fn.address, "data": fn.data}, "latest"]
         if block_time is not None:
             params += [{}, {"time": hex(block_time)}]
         result = rpc(self.url, "eth_call", params)
@@ -142,8 +142,8 @@ class Rollup:
         nonce = self.nonce(account.address)
         sent = []
         for what, to, data, value in txs:
-            if not isinstance(data, bytes | str):
-                data = data._encode_transaction_data()
+            if isinstance(data, FnCall):
+                data = data.data
             raw_data = bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else data
             raw = self.sign(account, to, raw_data, value, nonce, TX_GAS)
             pre = rpc(self.url, "seq_sendRawTransaction", [raw])
@@ -174,8 +174,17 @@ class Rollup:
         )
 
 
-def _fn(rollup: Rollup, contract: str, name: str, *args):
-    return getattr(rollup.c(contract).functions, name)(*args)
+@dataclass(frozen=True)
+class FnCall:
+    """A contract function with its arguments, ABI-encoded: where it goes and its calldata."""
+
+    address: str
+    data: str  # 0x-hex calldata
+
+
+def _fn(rollup: Rollup, contract: str, name: str, *args) -> FnCall:
+    on = rollup.c(contract)
+    return FnCall(on.address, on.encode_abi(name, args=list(args)))
 
 
 def _words(receipt: dict, address: str, topic: bytes) -> list[int]:
@@ -286,7 +295,7 @@ def open_markets(
         (a, "OptionVaultCall", CALL_STRIKES),
         (b, "OptionVaultPut", PUT_STRIKES),
     ):
-        (current,) = rollup.call(rollup.c(vault).functions.expiry(), ["uint256"])
+        (current,) = rollup.call(_fn(rollup, vault, "expiry"), ["uint256"])
         if current > rollup.timestamp() + 3_600:
             expiries[vault] = current
             continue
@@ -351,7 +360,7 @@ def sign_risk_reversal(
     collateral = markets.put_collateral
 
     def data(rollup: Rollup, contract: str, name: str, *args) -> bytes:
-        return bytes.fromhex(_fn(rollup, contract, name, *args)._encode_transaction_data()[2:])
+        return bytes.fromhex(_fn(rollup, contract, name, *args).data[2:])
 
     leg_a = Leg(
         a.chain_id,
@@ -399,9 +408,8 @@ def sign_risk_reversal(
 
 def _domain(a: Rollup) -> Domain:
     """BundleSettlement's EIP-712 domain, as the contract reports it (ERC-5267)."""
-    settlement = a.c("BundleSettlement")
     fields = a.call(
-        settlement.functions.eip712Domain(),
+        _fn(a, "BundleSettlement", "eip712Domain"),
         ["bytes1", "string", "string", "uint256", "address", "bytes32", "uint256[]"],
     )
     return Domain(fields[3], fields[4], fields[1], fields[2])
@@ -497,7 +505,7 @@ def _report(a, b, markets, trader, signed, receipt, say) -> None:
         raise DemoError("a leg of the included bundle reverted")
     call_paid = _words(mined_a, a.c("OptionVaultCall").address, BOUGHT)[1]
     put_got = _words(mined_b, b.c("OptionVaultPut").address, SOLD)[1]
-    (agent,) = a.call(a.c("BundleSettlement").functions.agent_of(trader.address), ["address"])
+    (agent,) = a.call(_fn(a, "BundleSettlement", "agent_of", trader.address), ["address"])
     agent = Web3.to_checksum_address(agent)
     (longs,) = a.call(
         _fn(a, "OptionTokenCall", "balanceOf", agent, markets.call_series), ["uint256"]

@@ -228,6 +228,29 @@ class InboxState:
     forced_count: int = 0  # forced-inclusion items ever requested
 
 
+def advance_forced_through(
+    state: InboxState,
+    ranges: Sequence[SealedRange],
+    placements: Sequence[tuple[int, int, tuple[int, ...]]],
+) -> int:
+    """The queue index below which every forced item is consumed once a batch of `ranges` lands.
+
+    The queue is shared by the rollups and each rollup consumes its own items in order, so an
+    item can be consumed while an earlier one (of the other rollup) is not yet. Advance from
+    L1's `forced_through` over the items processed in the batch's blocks and in blocks L1
+    already holds; `placements` are (chain id, block number, queue indexes) of blocks that
+    processed forced items, posted or not.
+    """
+    consumed = {i for r in ranges for i in r.forced_indexes}
+    for chain_id, number, indexes in placements:
+        if 0 < number <= state.last_block.get(chain_id, 0):
+            consumed.update(indexes)
+    through = state.forced_through
+    while through < state.forced_count and through in consumed:
+        through += 1
+    return through
+
+
 class InboxView:
     """Reads of the SharedInbox and SequencerRegistry (addresses and ABIs from the manifest)."""
 
@@ -402,7 +425,6 @@ class Batcher:
         # The sequencer's RPC: which forced-queue items each block processed (seq_getBlockHeader).
         self.sequencer = sequencer
         self.term_margin = term_margin  # L1 blocks before a term's end in which nothing is posted
-        self._consumed: set[int] = set()  # queue items processed in blocks this process posted
         self.stats = BatcherStats()
 
     def _fees(self) -> tuple[int, int]:
@@ -473,17 +495,17 @@ class Batcher:
         return {h["blockNumber"]: h for h in headers if h is not None}
 
     def _forced_through(self, state: InboxState, ranges: Sequence[SealedRange]) -> int:
-        """The queue index below which every forced item is consumed once this batch lands.
-
-        The queue is shared by the rollups and each rollup consumes its own items in order, so
-        an item can be consumed while an earlier one (of the other rollup) is not yet: advance
-        over items consumed in this batch or in an earlier batch of this process.
-        """
-        consumed = self._consumed | {i for r in ranges for i in r.forced_indexes}
-        through = state.forced_through
-        while through < state.forced_count and through in consumed:
-            through += 1
-        return through
+        """`forced_through` for a batch of `ranges`: see `advance_forced_through`. The blocks
+        that processed items at or after L1's `forced_through` come from the sequencer's journal
+        (`seq_getForcedPlacements`), so a restarted batcher advances exactly as one that never
+        stopped."""
+        placements: list[tuple[int, int, tuple[int, ...]]] = []
+        if self.sequencer is not None and state.forced_through < state.forced_count:
+            placements = [
+                (p["chainId"], p["blockNumber"], tuple(p["indexes"]))
+                for p in self.sequencer.call("seq_getForcedPlacements", [state.forced_through])
+            ]
+        return advance_forced_through(state, ranges, placements)
 
     def post(self, batch: Batch, timeout: float = 120.0) -> Confirmed:
         if batch.mode == "calldata":
@@ -502,8 +524,6 @@ class Batcher:
             raise BatcherError(
                 f"batch {batch.header.sequence} reverted on L1 (tx 0x{confirmed.tx_hash.hex()})"
             )
-        self._consumed |= {i for r in batch.ranges for i in r.forced_indexes}
-        self._consumed = {i for i in self._consumed if i >= batch.header.forced_through}
         s = self.stats
         s.batches += 1
         s.l2_txs += batch.tx_count

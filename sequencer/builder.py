@@ -8,8 +8,13 @@ A block's plan only grows at its end, and a promised position never moves.
 first: it drops stray transactions from the engine's pool, sends the block's transactions in
 promised order, mines with the slot's timestamp, checks that the mined block is exactly the plan
 (and halts loudly otherwise), signs the block header and journals it. Bundle legs (from a
-`BundleSource`) go after the promised transactions; if any leg fails, every engine is rewound
-to its snapshot and the slot is mined again without that bundle.
+`BundleSource`) go after the promised transactions; if any leg fails, every engine is rolled back
+to the block before the slot (`rewind`, anvil_rollback: no snapshot is kept, so none leaks) and
+the slot is mined again without that bundle. A slot with bundle legs is marked in the journal
+(`Journal.begin_bundle_slot`) before its first block is mined and unmarked once every block of it
+is sealed and journaled; a restart that finds the mark rewinds the slot's blocks (see
+`Sequencer._undo_bundle_slot`), so a crash between rollup A's block and rollup B's never lands a
+bundle on one rollup alone.
 It never admits or refuses a transaction, and never changes a promised position.
 
 Relays (from a `RelayQueue`, `sequencer/relays.py`) go after a block's promised transactions
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +45,12 @@ from sequencer.relays import RelayQueue, RelayTx
 log = logging.getLogger("sequencer.builder")
 
 SEND_CHUNK = 100  # raw transactions per pipelined write (bounds event-loop stalls)
+# Fault injection, for tests only: with SEQUENCER_TEST_FAULT set to one of these, the process
+# exits (as if killed) in a bundle slot right after the first rollup's block is mined (before the
+# next rollup's legs are sent), or right after it is sealed and journaled (the others mined).
+FAULT_ENV = "SEQUENCER_TEST_FAULT"
+FAULT_BUNDLE_SLOT = "bundle-slot-after-first-block"
+FAULT_BUNDLE_SEAL = "bundle-slot-after-first-seal"
 
 
 class BuildError(RuntimeError):
@@ -359,6 +371,27 @@ async def seal_planned_block(
     return await verify_and_sign(runtime.engine, block.number, want, signer, domain)
 
 
+async def rewind(engine: Engine, parent: HeadInfo) -> bool:
+    """Roll the engine back to block `parent` (anvil_rollback) and empty its pool; True if any
+    block was undone. anvil's base-fee tracker would follow the undone blocks, so the next
+    block's base fee is set to follow `parent` (the same block as on a fresh engine)."""
+    latest = int(await engine.call("eth_blockNumber"), 16)
+    if latest > parent.number:
+        await engine.call("anvil_rollback", [latest - parent.number])
+        await engine.call(
+            "anvil_setNextBlockBaseFeePerGas",
+            [hex(next_base_fee(parent.base_fee, parent.gas_used, parent.gas_limit))],
+        )
+    head = await engine.call("eth_getBlockByNumber", ["latest", False])
+    if head is None or bytes.fromhex(head["hash"][2:]) != parent.block_hash:
+        raise BuildError(
+            f"chain {engine.chain_id}: rollback to block {parent.number} left "
+            f"{None if head is None else int(head['number'], 16)} as the head"
+        )
+    await engine.call("anvil_dropAllTransactions")
+    return latest > parent.number
+
+
 async def verify_and_sign(
     engine: Engine, number: int, want: list[bytes], signer: Signer, domain: Domain
 ) -> tuple[SealedBlock, HeadInfo]:
@@ -421,6 +454,13 @@ def _unpromised_record(number: int, index: int, chain_id: int, tx) -> PreconfRec
     )
 
 
+def _fault(point: str) -> None:
+    """Exit at once, as if killed, if the tests asked for a fault at `point` (`FAULT_ENV`)."""
+    if os.environ.get(FAULT_ENV) == point:
+        log.critical("fault injected: exiting", extra={"event": "fault", "point": point})
+        os._exit(86)
+
+
 def _first_difference(got: list[bytes], want: list[bytes]) -> int:
     for i, (a, b) in enumerate(zip(got, want, strict=False)):
         if a != b:
@@ -452,6 +492,7 @@ class Builder:
         self.on_sealed = on_sealed
         self.halted: str | None = None
         self.slots = 0
+        self.relays_sealed = 0  # relays mined in sealed blocks (since start)
 
     async def build_slot(self) -> None:
         """One block per rollup. The engines' pools are completed in parallel; the blocks are
@@ -486,6 +527,7 @@ class Builder:
                     )
                     await self._collect_messages(runtime, sealed.block_hash)
                     await self._record(runtime, sealed, head, started)
+                    self.relays_sealed += len(relays)
         finally:
             for runtime in self.chains:
                 runtime.lock.release()
@@ -583,10 +625,13 @@ class Builder:
         """Mine the slot's blocks in rollup order, each with its promised transactions, then the
         relays of the messages sent by the blocks mined before it, then the bundles' legs; if
         any leg is refused or reverts, rewind every engine, drop that bundle whole and mine the
-        slot again."""
+        slot again. The slot is marked in the journal from before its first block is mined until
+        all its blocks are sealed (see the module docstring)."""
         assert self.bundles is not None
         dropped: list[Bundle] = []
-        snapshots = {rt.chain_id: await rt.engine.call("evm_snapshot") for rt in self.chains}
+        await self.journal.begin_bundle_slot(
+            {rt.chain_id: b.number for rt, b in zip(self.chains, blocks, strict=True)}
+        )
         relay_state = self.relays.checkpoint() if self.relays is not None else None
         while True:
             failed: list[Bundle] = []
@@ -622,6 +667,8 @@ class Builder:
                 if head is not None:
                     await self._collect_messages(runtime, bytes.fromhex(head["hash"][2:]))
                 mined.append((runtime, block, relays, legs))
+                if len(mined) < len(blocks):
+                    _fault(FAULT_BUNDLE_SLOT)
             if not failed:
                 break
             for bundle in failed:  # its status changes only once the slot is settled
@@ -631,10 +678,7 @@ class Builder:
             if self.relays is not None and relay_state is not None:
                 self.relays.restore(relay_state)
             for runtime, block in zip(self.chains, blocks, strict=True):
-                snap = snapshots[runtime.chain_id]
-                if not await runtime.engine.call("evm_revert", [snap]):
-                    raise BuildError(f"chain {runtime.chain_id}: evm_revert({snap}) failed")
-                snapshots[runtime.chain_id] = await runtime.engine.call("evm_snapshot")
+                await rewind(runtime.engine, runtime.plan.head)
                 await self.journal.drop_legs(runtime.chain_id, block.number)
                 runtime.loaded_for = None
                 await load_planned_block(runtime, block)
@@ -653,6 +697,10 @@ class Builder:
             for i, leg in enumerate(legs):
                 positions[leg.tx_hash] = (runtime.chain_id, block.number, first + i, leg.tx_hash)
             await self._record(runtime, sealed, head, started)
+            self.relays_sealed += len(relays)
+            if len(mined) > 1 and runtime is mined[0][0]:
+                _fault(FAULT_BUNDLE_SEAL)
+        await self.journal.end_bundle_slot()
         for bundle in bundles:
             included.append((bundle, [positions[leg.tx_hash] for leg in bundle.legs]))
         await self.bundles.settled(included, dropped)

@@ -24,6 +24,8 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
+from sequencer.commitments import eip712_domain_separator
+
 MAX_LEGS = 4
 MAX_PULLS = 4
 MAX_CALLS = 6
@@ -36,9 +38,6 @@ _CALL_TYPE = "Call(address target,uint256 value,bytes data)"
 _PULL_TYPE = "Pull(address token,uint256 amount)"
 _LEG_TYPE = "Leg(uint256 chainId,uint256 targetBlock,Pull[] pulls,Call[] calls)"
 _BUNDLE_TYPE = "Bundle(address owner,address beneficiary,uint256 deadline,uint256 nonce,Leg[] legs)"
-DOMAIN_TYPE_HASH = keccak(
-    text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-)
 CALL_TYPE_HASH = keccak(text=_CALL_TYPE)
 PULL_TYPE_HASH = keccak(text=_PULL_TYPE)
 LEG_TYPE_HASH = keccak(text=_LEG_TYPE + _CALL_TYPE + _PULL_TYPE)
@@ -211,17 +210,8 @@ def bundle_hash(bundle: Bundle) -> bytes:
 
 
 def domain_separator(domain: Domain) -> bytes:
-    return keccak(
-        abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [
-                DOMAIN_TYPE_HASH,
-                keccak(text=domain.name),
-                keccak(text=domain.version),
-                domain.chain_id,
-                domain.verifying_contract,
-            ],
-        )
+    return eip712_domain_separator(
+        domain.name, domain.version, domain.chain_id, domain.verifying_contract
     )
 
 

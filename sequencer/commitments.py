@@ -271,18 +271,26 @@ class Domain:
     verifying_contract: str  # the Slasher's address
 
     def separator(self) -> bytes:
-        return keccak(
-            encode(
-                ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-                [
-                    EIP712_DOMAIN_TYPEHASH,
-                    keccak(text=EIP712_DOMAIN_NAME),
-                    keccak(text=EIP712_DOMAIN_VERSION),
-                    self.chain_id,
-                    to_checksum_address(self.verifying_contract),
-                ],
-            )
+        return eip712_domain_separator(
+            EIP712_DOMAIN_NAME, EIP712_DOMAIN_VERSION, self.chain_id, self.verifying_contract
         )
+
+
+def eip712_domain_separator(name: str, version: str, chain_id: int, contract: str) -> bytes:
+    """EIP-712 `hashStruct(EIP712Domain(name, version, chainId, verifyingContract))`: the one
+    definition for every domain of the project (promises here, bundles in `bundles.py`)."""
+    return keccak(
+        encode(
+            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+            [
+                EIP712_DOMAIN_TYPEHASH,
+                keccak(text=name),
+                keccak(text=version),
+                chain_id,
+                to_checksum_address(contract),
+            ],
+        )
+    )
 
 
 def typed_digest(domain: Domain, struct_hash: bytes) -> bytes:

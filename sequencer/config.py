@@ -61,6 +61,12 @@ class ServiceConfig(BaseSettings):
         "current at ingest plus this many L1 blocks.",
     )
     l1_poll_s: float = Field(default=1.0, gt=0)
+    forced_deadline_margin_l1_blocks: int = Field(
+        default=8,
+        ge=0,
+        description="Warn (log and metric) when a forced item not yet placed has its L1 deadline "
+        "within this many L1 blocks of the L1 head.",
+    )
     # --- leaders and followers (sequencer/leader.py) ---
     handoff_l1_blocks: int = Field(
         default=8,
@@ -94,6 +100,12 @@ class ServiceConfig(BaseSettings):
         default=20_000.0, gt=0, description="JSON-RPC calls per second per client address."
     )
     rate_burst: int = Field(default=40_000, gt=0)
+    seen_keep_blocks: int = Field(
+        default=1024,
+        ge=1,
+        description="Blocks after its block is sealed that a tx hash stays in memory for the "
+        "'already known' check (older ones are read from the journal).",
+    )
     # --- ordering ---
     ordering: OrderingPolicy = "fcfs"
     # --- key ---

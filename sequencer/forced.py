@@ -7,6 +7,10 @@ never silently dropped), and the journal record of what each block processed
 (`Journal.forced_for_block`: queue indexes and skipped offsets, which the batcher turns into
 `BlockData.forced_count/forced_skipped` and the header's `forced_through`).
 
+The service places items as soon as it can; an item still queued when its L1 deadline is within
+`forced_deadline_margin_l1_blocks` of the L1 head is *at risk* (`deadline_at_risk`, pure): it is
+logged as a warning once and counted in `seq_forced_deadline_at_risk`.
+
 An item is checked against the sender's pending state on the rollup when the block opens (the
 same checks as a pre-confirmation: chain id, nonce exactly next, funds, fee cap at the block's
 base-fee bound, an EOA sender), so a placed forced transaction is as certain to execute as a
@@ -140,16 +144,27 @@ def select_forced(
     return out
 
 
+def deadline_at_risk(items: Sequence[ForcedItem], l1_head: int, margin: int) -> list[ForcedItem]:
+    """The items whose L1 deadline is at most `margin` L1 blocks after `l1_head` (or passed).
+    Pure."""
+    return [item for item in items if item.deadline - l1_head <= margin]
+
+
 class ForcedInbox:
     """The service's view of the forced queue: polls the inbox, feeds each rollup's plan."""
 
-    def __init__(self, seq: Sequencer, inbox: str, poll_s: float) -> None:
+    def __init__(self, seq: Sequencer, inbox: str, poll_s: float, margin: int = 8) -> None:
         self.seq = seq
         self.inbox = inbox
         self.poll_s = poll_s
+        self.margin = margin  # L1 blocks: see `deadline_at_risk`
+        self.l1_head = 0  # as of the last poll
+        self._warned: set[int] = set()  # queue indexes already warned about (still queued)
         self.from_block = 0
         self.next_index: dict[int, int] = {}  # per rollup: the first queue index not processed
         self.queued: dict[int, list[ForcedItem]] = {c: [] for c in seq.chains}
+        self.placed = 0  # forced transactions placed at the start of a block (since start)
+        self.skipped = 0  # queue items refused (since start)
 
     async def start(self) -> None:
         """Resume after what the journal processed and what batches already consumed on L1;
@@ -199,6 +214,7 @@ class ForcedInbox:
             ],
         )
         self.from_block = latest + 1
+        self.l1_head = latest
         for entry in logs:
             item = decode_forced_log(entry)
             queue = self.queued.get(item.chain_id)
@@ -211,6 +227,7 @@ class ForcedInbox:
                 "forced transaction queued",
                 extra={"chain": item.chain_id, "queue_index": item.index},
             )
+        self.warn_at_risk()
         for chain_id, queue in self.queued.items():
             chain = self.seq.chains[chain_id]
             for item in queue:
@@ -220,6 +237,36 @@ class ForcedInbox:
                     continue
                 if not chain.ledger.known(sender):
                     await self.seq._ensure_account(chain, sender)
+
+    def at_risk(self) -> list[ForcedItem]:
+        """Queued items whose L1 deadline is within the margin of the last L1 head polled."""
+        items = [item for queue in self.queued.values() for item in queue]
+        return deadline_at_risk(items, self.l1_head, self.margin)
+
+    def warn_at_risk(self) -> None:
+        """Log a warning, once per item, for each queued item at risk of missing its deadline."""
+        risky = self.at_risk()
+        self._warned &= {item.index for item in risky}
+        for item in risky:
+            if item.index not in self._warned:
+                self._warned.add(item.index)
+                log.warning(
+                    "forced item close to its L1 deadline and not placed",
+                    extra={
+                        "event": "forced_deadline",
+                        "chain": item.chain_id,
+                        "queue_index": item.index,
+                        "deadline": item.deadline,
+                        "l1_head": self.l1_head,
+                    },
+                )
+
+    def queued_count(self) -> int:
+        return sum(len(queue) for queue in self.queued.values())
+
+    def nearest_deadline(self) -> int | None:
+        """The earliest L1 deadline of an item read and not yet placed (None if none)."""
+        return min((item.deadline for q in self.queued.values() for item in q), default=None)
 
     def open_block(self, chain: ChainState, number: int, gas_room: int) -> list[PlannedTx]:
         """`ChainPlan.opener`: the forced transactions at the start of block `number`."""
@@ -238,6 +285,8 @@ class ForcedInbox:
         if not selection.queue_indexes:
             return []
         del queue[: len(selection.queue_indexes)]
+        self.placed += len(selection.txs)
+        self.skipped += len(selection.skipped)
         self.next_index[chain.chain_id] = selection.queue_indexes[-1] + 1
         received = time.time_ns()
         records = [
@@ -280,4 +329,6 @@ def forced_inbox_for(seq: Sequencer) -> ForcedInbox | None:
     inbox = seq.manifest.l1.contracts.get("SharedInbox")
     if inbox is None:
         return None
-    return ForcedInbox(seq, inbox.address, seq.config.l1_poll_s)
+    return ForcedInbox(
+        seq, inbox.address, seq.config.l1_poll_s, seq.config.forced_deadline_margin_l1_blocks
+    )

@@ -3,7 +3,10 @@
 Owns the database file. A pre-confirmation is written and fsync'd (`synchronous=FULL`: each WAL
 commit is fsync'd) before the service answers; concurrent requests share one commit (a writer
 thread drains its queue into one transaction: group commit). On restart `load()` gives back every
-promised transaction at its promised position and the last sealed block of each rollup.
+promised transaction at its promised position and the last sealed block of each rollup, and
+the bundles received and not yet settled (`bundle_requests`), and the marker of a bundle slot
+that was being mined (`begin_bundle_slot`), which the restart rewinds
+so that a bundle never lands on one rollup alone.
 It never decides positions and never talks to a chain; one writer thread does every write.
 """
 
@@ -51,6 +54,18 @@ CREATE TABLE IF NOT EXISTS forced (
     skipped TEXT NOT NULL,
     last_index INTEGER NOT NULL,
     PRIMARY KEY (chain_id, block_number)
+);
+CREATE TABLE IF NOT EXISTS bundle_requests (
+    bundle_hash BLOB PRIMARY KEY,
+    legs TEXT NOT NULL,
+    beneficiary TEXT NOT NULL,
+    deadline INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bundle_slot (
+    chain_id INTEGER PRIMARY KEY,
+    block_number INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS blocks (
     chain_id INTEGER NOT NULL,
@@ -115,6 +130,18 @@ class BundleReceiptRecord:
     signature: bytes
 
 
+@dataclass(frozen=True)
+class BundleRequest:
+    """A bundle as `seq_sendBundle` received it, and what became of it."""
+
+    bundle_hash: bytes
+    legs: tuple[tuple[int, bytes], ...]  # (chain id, signed raw transaction), in order
+    beneficiary: str
+    deadline: int  # L1 block number
+    status: str = "pending"  # pending | included | dropped
+    reason: str = ""
+
+
 @dataclass
 class JournalState:
     """What a restart resumes from."""
@@ -122,6 +149,8 @@ class JournalState:
     pending: list[PreconfRecord] = field(default_factory=list)  # unsealed, in position order
     last_sealed: dict[int, int] = field(default_factory=dict)  # chain id -> block number
     meta: dict[str, str] = field(default_factory=dict)
+    # A bundle slot being mined when the service stopped: chain id -> its block number.
+    bundle_slot: dict[int, int] = field(default_factory=dict)
 
 
 _STOP = object()
@@ -187,6 +216,9 @@ class Journal:
             "SELECT chain_id, MAX(number) FROM blocks GROUP BY chain_id"
         ):
             state.last_sealed[chain_id] = number
+        state.bundle_slot = dict(
+            self._db.execute("SELECT chain_id, block_number FROM bundle_slot").fetchall()
+        )
         return state
 
     # --- the writer ---
@@ -298,6 +330,53 @@ class Journal:
         `number`: blocks L1 never got, abandoned once another sequencer leads (`leader.py`)."""
         await self._submit(_delete_after, (chain_id, number))
 
+    async def begin_bundle_slot(self, blocks: dict[int, int]) -> None:
+        """Durably mark a slot whose blocks (chain id -> number) are about to be mined with
+        bundle legs: until `end_bundle_slot`, a restart must not keep one of them alone."""
+        await self._submit(_mark_bundle_slot, dict(blocks))
+
+    async def end_bundle_slot(self) -> None:
+        """Every block of the marked slot is sealed and journaled (or rewound): unmark it."""
+        await self._submit(_mark_bundle_slot, {})
+
+    async def store_bundle_request(self, request: BundleRequest) -> None:
+        """Durably store a bundle received (kept, `pending`, until it is settled)."""
+        await self._submit(_insert_bundle_request, request)
+
+    async def settle_bundle_requests(self, settled: Sequence[tuple[bytes, str, str]]) -> None:
+        """Durably record (bundle hash, status, reason) of settled bundles."""
+        await self._submit(_settle_bundle_requests, list(settled))
+
+    def bundle_requests(self, status: str | None = None) -> list[BundleRequest]:
+        """The bundles received, in arrival order (only those with `status` if given)."""
+        query = (
+            "SELECT bundle_hash, legs, beneficiary, deadline, status, reason FROM bundle_requests"
+        )
+        args: tuple = ()
+        if status is not None:
+            query, args = query + " WHERE status = ?", (status,)
+        return [
+            _bundle_request(row) for row in self._reader.execute(query + " ORDER BY rowid", args)
+        ]
+
+    def bundle_request(self, bundle_hash: bytes) -> BundleRequest | None:
+        row = self._reader.execute(
+            "SELECT bundle_hash, legs, beneficiary, deadline, status, reason FROM bundle_requests"
+            " WHERE bundle_hash = ?",
+            (bundle_hash,),
+        ).fetchone()
+        return None if row is None else _bundle_request(row)
+
+    def sealed_txs_from(self, sender: str) -> list[tuple[int, bytes]]:
+        """(chain id, raw) of the transactions from `sender` in sealed blocks, in block order."""
+        rows = self._reader.execute(
+            "SELECT t.chain_id, t.raw FROM txs t JOIN blocks b"
+            " ON b.chain_id = t.chain_id AND b.number = t.block_number"
+            " WHERE t.sender = ? ORDER BY t.chain_id, t.block_number, t.idx",
+            (sender,),
+        ).fetchall()
+        return [(chain_id, bytes(raw)) for chain_id, raw in rows]
+
     async def store_bundle(self, receipt: BundleReceiptRecord) -> None:
         await self._submit(_insert_bundle, receipt)
 
@@ -353,6 +432,16 @@ class Journal:
             return (), ()
         return _ints(row[0]), _ints(row[1])
 
+    def forced_placed_from(self, first_index: int) -> list[tuple[int, int, tuple[int, ...]]]:
+        """The blocks that processed an L1 forced-queue index >= `first_index`, as (chain id,
+        block number, queue indexes), in queue order of their last index."""
+        rows = self._reader.execute(
+            "SELECT chain_id, block_number, queue_indexes FROM forced WHERE last_index >= ?"
+            " ORDER BY last_index",
+            (first_index,),
+        ).fetchall()
+        return [(int(c), int(n), _ints(q)) for c, n, q in rows]
+
     def forced_next_index(self, chain_id: int) -> int:
         """The L1 queue index after the last one processed for this rollup (0 if none)."""
         row = self._reader.execute(
@@ -397,8 +486,16 @@ class Journal:
             row[3],
         )
 
-    def all_hashes(self) -> set[bytes]:
-        return {bytes(row[0]) for row in self._reader.execute("SELECT tx_hash FROM txs")}
+    def recent_hashes(self, keep_blocks: int) -> list[tuple[int, int, bytes]]:
+        """(chain id, block number, tx hash) of the transactions of unsealed blocks and of the
+        last `keep_blocks` sealed blocks of each rollup, in block order."""
+        rows = self._reader.execute(
+            "SELECT t.chain_id, t.block_number, t.tx_hash FROM txs t WHERE t.block_number >"
+            " (SELECT COALESCE(MAX(b.number), -1) FROM blocks b WHERE b.chain_id = t.chain_id) - ?"
+            " ORDER BY t.chain_id, t.block_number, t.idx",
+            (keep_blocks,),
+        ).fetchall()
+        return [(chain_id, number, bytes(tx_hash)) for chain_id, number, tx_hash in rows]
 
     def all_preconfs(self) -> list[PreconfRecord]:
         rows = self._reader.execute(
@@ -493,6 +590,35 @@ def _delete_after(db: sqlite3.Connection, where: tuple[int, int]) -> None:
         ("forced", "block_number"),
     ):
         db.execute(f"DELETE FROM {table} WHERE chain_id = ? AND {column} > ?", where)
+
+
+def _insert_bundle_request(db: sqlite3.Connection, r: BundleRequest) -> None:
+    legs = ",".join(f"{chain_id}:{raw.hex()}" for chain_id, raw in r.legs)
+    db.execute(
+        "INSERT OR IGNORE INTO bundle_requests (bundle_hash, legs, beneficiary, deadline, status,"
+        " reason) VALUES (?, ?, ?, ?, ?, ?)",
+        (r.bundle_hash, legs, r.beneficiary, r.deadline, r.status, r.reason),
+    )
+
+
+def _settle_bundle_requests(db: sqlite3.Connection, settled: list[tuple[bytes, str, str]]) -> None:
+    db.executemany(
+        "UPDATE bundle_requests SET status = ?, reason = ? WHERE bundle_hash = ?",
+        [(status, reason, bundle_hash) for bundle_hash, status, reason in settled],
+    )
+
+
+def _bundle_request(row: tuple) -> BundleRequest:
+    legs = tuple(
+        (int(chain_id), bytes.fromhex(raw))
+        for chain_id, raw in (leg.split(":") for leg in row[1].split(","))
+    )
+    return BundleRequest(bytes(row[0]), legs, row[2], row[3], row[4], row[5])
+
+
+def _mark_bundle_slot(db: sqlite3.Connection, blocks: dict[int, int]) -> None:
+    db.execute("DELETE FROM bundle_slot")
+    db.executemany("INSERT INTO bundle_slot (chain_id, block_number) VALUES (?, ?)", blocks.items())
 
 
 def _insert_bundle(db: sqlite3.Connection, r: BundleReceiptRecord) -> None:

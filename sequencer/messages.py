@@ -131,6 +131,20 @@ def relay_calldata(message: Message) -> bytes:
     )
 
 
+def message_of_relay(dest_chain: int, calldata: bytes) -> Message:
+    """The message a `relay_message` call on `dest_chain` relays (the inverse of
+    `relay_calldata`)."""
+    if calldata[:4] != RELAY_MESSAGE_SELECTOR:
+        raise MessageError("not a relay_message call")
+    try:
+        source, nonce, sender, target, data = abi_decode(
+            ["uint256", "uint256", "address", "address", "bytes"], calldata[4:]
+        )
+    except Exception as exc:  # eth_abi raises several decoding error types
+        raise MessageError(f"malformed relay_message calldata: {exc}") from exc
+    return Message(source, dest_chain, nonce, sender, target, data)
+
+
 def relay_transaction(message: Message, messenger: str) -> dict[str, Any]:
     """The unsigned-transaction fields of a relay: to, data, value and chainId (the destination).
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -19,6 +22,67 @@ SLOT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SECRET_WORDS = ("key", "password", "secret", "mnemonic", "raw")
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+@dataclass(frozen=True)
+class QueueSample:
+    """The relay, forced and bundle queues at one moment (counts since the service started)."""
+
+    relays_waiting: int = 0
+    relays_sealed: int = 0
+    forced_queued: int = 0
+    forced_placed: int = 0
+    forced_skipped: int = 0
+    forced_nearest_deadline: int | None = None  # L1 block; None when nothing is queued
+    forced_at_risk: int = 0  # queued items whose deadline is within the warning margin
+    bundles_pending: int = 0
+    bundles_included: int = 0
+    bundles_dropped: int = 0
+
+
+class _QueueCollector:
+    """Reads a `QueueSample` from the service at each scrape (so nothing can drift)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], QueueSample] | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.source is None:
+            return
+        q = self.source()
+        yield GaugeMetricFamily(
+            "seq_relays_waiting", "Cross-rollup messages waiting for a relay", q.relays_waiting
+        )
+        yield CounterMetricFamily(
+            "seq_relays_sealed", "Relays mined in sealed blocks", q.relays_sealed
+        )
+        yield GaugeMetricFamily(
+            "seq_forced_queued", "L1 forced-queue items read, not yet placed", q.forced_queued
+        )
+        yield CounterMetricFamily(
+            "seq_forced_placed",
+            "Forced transactions placed at the start of a block",
+            q.forced_placed,
+        )
+        yield CounterMetricFamily(
+            "seq_forced_skipped", "Forced-queue items refused (skipped)", q.forced_skipped
+        )
+        if q.forced_nearest_deadline is not None:
+            yield GaugeMetricFamily(
+                "seq_forced_nearest_deadline_l1_block",
+                "Nearest L1 deadline of a queued forced item",
+                q.forced_nearest_deadline,
+            )
+        yield GaugeMetricFamily(
+            "seq_forced_deadline_at_risk",
+            "Queued forced items whose L1 deadline is within the warning margin",
+            q.forced_at_risk,
+        )
+        yield GaugeMetricFamily("seq_bundles_pending", "Bundles not yet settled", q.bundles_pending)
+        yield CounterMetricFamily(
+            "seq_bundles_included", "Bundles landed with a receipt", q.bundles_included
+        )
+        yield CounterMetricFamily("seq_bundles_dropped", "Bundles dropped", q.bundles_dropped)
 
 
 class Metrics:
@@ -57,8 +121,14 @@ class Metrics:
         self.rpc_errors = Counter(
             "seq_rpc_errors", "JSON-RPC errors answered, by code", ["code"], registry=r
         )
+        self._queues = _QueueCollector()
+        r.register(self._queues)
 
         self._children: dict[tuple[str, object], object] = {}
+
+    def observe_queues(self, source: Callable[[], QueueSample]) -> None:
+        """Report the service's queues (read at each scrape)."""
+        self._queues.source = source
 
     def accepted_of(self, chain: int | str) -> Counter:
         key = ("accepted", chain)

@@ -11,6 +11,14 @@ and B->A messages at the start of A's next block (after its promised transaction
 A relay that reverts is still mined (its status 0 is journaled like any transaction's) and is
 not retried: the message stays unrelayed in the messenger, and the relayer's nonce moved on.
 `checkpoint`/`restore` undo a slot the builder rewinds (a dropped bundle).
+
+The queue lives in memory; on start it is rebuilt from the chains and the journal (`resume`),
+not stored: after a crash the journal cannot say which messages a mined-but-unsealed block sent
+(it keeps transactions, not logs), while the chains can, once the restart has settled every
+mined block (sealed, or rolled back with its bundle slot). Waiting = every `MessageSent` of the
+sealed blocks of each rollup, minus the messages the destination messenger marks `relayed`
+(successful relays, whoever sent them), minus the messages of the relayer's transactions in
+sealed blocks of the journal (a relay that reverted is not retried, as without a restart).
 It never decides the position of a promised transaction and never sends anything itself.
 """
 
@@ -146,6 +154,14 @@ class RelayQueue:
         for message in messages:
             self.waiting.setdefault(message.dest_chain, []).append(message)
         return messages
+
+    def resume(self, sent: Sequence[Message], done: set[bytes]) -> None:
+        """Queue, in order, the messages of `sent` (sent by sealed blocks, oldest first) whose
+        hash is not in `done` (relayed or tried already) and whose destination takes part."""
+        self.waiting = {}
+        for message in sent:
+            if message.hash not in done and message.dest_chain in self.messengers:
+                self.waiting.setdefault(message.dest_chain, []).append(message)
 
     def pending(self) -> int:
         return sum(len(q) for q in self.waiting.values())

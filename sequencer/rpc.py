@@ -5,7 +5,8 @@ its engine; `eth_sendRawTransaction` and `eth_getTransactionCount(.., "pending")
 sequencer), `/` serves the seq_* methods for every rollup, `/metrics` is Prometheus text. It
 enforces the body size, batch length and per-client rate limits, and turns every failure into a
 JSON-RPC error with the standard code (-32700, -32600, -32601, -32602) or geth's words; a request
-can never crash the service. It holds no state of its own besides the rate buckets.
+can never crash the service. It holds no state of its own besides the rate buckets (a client's
+bucket is forgotten once idle long enough to be full again, so they stay bounded).
 """
 
 from __future__ import annotations
@@ -155,15 +156,26 @@ class Bucket:
 
 
 class RateLimiter:
-    """A token bucket per client address: `rate` calls per second, bursts up to `burst`."""
+    """A token bucket per client address: `rate` calls per second, bursts up to `burst`.
+
+    A bucket left idle for `burst / rate` seconds is full again, the same as a new one: such
+    buckets are forgotten (swept at most once per that interval), so the buckets held are those
+    of the clients seen in the last two intervals at most.
+    """
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
         self.burst = burst
         self.buckets: dict[str, Bucket] = {}
+        self.refill_s = burst / rate if rate > 0 else float("inf")
+        self._swept: float | None = None  # when idle buckets were last forgotten
 
     def allow(self, client: str, cost: int, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
+        if self._swept is None:
+            self._swept = now
+        elif now - self._swept >= self.refill_s:
+            self.sweep(now)
         bucket = self.buckets.get(client)
         if bucket is None:
             bucket = self.buckets[client] = Bucket(float(self.burst), now)
@@ -173,6 +185,13 @@ class RateLimiter:
             return False
         bucket.tokens -= cost
         return True
+
+    def sweep(self, now: float) -> None:
+        """Forget the buckets that have been idle long enough to be full again."""
+        self._swept = now
+        idle = [c for c, b in self.buckets.items() if now - b.stamp >= self.refill_s]
+        for client in idle:
+            del self.buckets[client]
 
 
 # --- the server ---
@@ -317,9 +336,14 @@ class RpcServer:
             return seq.block_json(chain, number)
         if method == "seq_status":
             return seq.status()
+        if method == "seq_getForcedPlacements":
+            return [
+                {"chainId": chain, "blockNumber": number, "indexes": list(indexes)}
+                for chain, number, indexes in seq.journal.forced_placed_from(quantity(params, 0, 1))
+            ]
         if method == "seq_sendBundle":
             txs, beneficiary, deadline = bundle_params(params)
-            bundle = seq.bundle_book.submit(txs, beneficiary, deadline)
+            bundle = await seq.bundle_book.submit(txs, beneficiary, deadline)
             return {"bundleHash": "0x" + bundle.bundle_hash.hex()}
         if method == "seq_getBundleReceipt":
             receipt = seq.journal.bundle(hash32(params, 0, 1))

@@ -3,9 +3,11 @@
 Owns the in-memory state of a running service: per rollup its engine client, plan and sender
 ledger; the promises made; the L1 head that deadlines count from. Admission runs in micro-batches
 (everything that arrived in one event-loop turn): ordered by the policy, checked, placed, signed,
-then journaled in one group commit before any answer leaves. On start it resumes from the journal,
-sealing blocks the engine mined before a crash only if they match the plan exactly. The
-`BundleBook` holds bundles until a slot can take them and signs their receipts.
+then journaled in one group commit before any answer leaves. On start it resumes from the journal:
+it rolls back a bundle slot the crash left half mined (`_undo_bundle_slot`), seals blocks the
+engine mined before a crash only if they match the plan exactly, takes back the pending bundles
+and rebuilds the relay queue from the sealed blocks (`_resume_relays`). The `BundleBook` holds
+bundles (journaled) until a slot can take them and signs their receipts.
 It never serves HTTP (that is `rpc`) and never decides validity rules itself (that is `mempool`).
 """
 
@@ -39,6 +41,7 @@ from sequencer.builder import (
     PlannedTx,
     block_statuses,
     head_from_block,
+    rewind,
     verify_and_sign,
 )
 from sequencer.commitments import (
@@ -52,7 +55,13 @@ from sequencer.commitments import (
 )
 from sequencer.config import ServiceConfig
 from sequencer.forced import ForcedInbox, forced_inbox_for
-from sequencer.journal import BundleReceiptRecord, Journal, PreconfRecord, SealedBlock
+from sequencer.journal import (
+    BundleReceiptRecord,
+    BundleRequest,
+    Journal,
+    PreconfRecord,
+    SealedBlock,
+)
 from sequencer.leader import LeaderNode, NotAccepting, leader_node_for
 from sequencer.manifest import Manifest
 from sequencer.mempool import (
@@ -68,8 +77,10 @@ from sequencer.mempool import (
     keccak,
     order_batch,
 )
-from sequencer.metrics import Metrics
-from sequencer.relays import relay_queue_for
+from sequencer.messages import MESSAGE_SENT_TOPIC, Message, MessageError, message_of_relay
+from sequencer.metrics import Metrics, QueueSample
+from sequencer.recent import RecentHashes
+from sequencer.relays import RelayQueue, messages_of_block, relay_queue_for
 
 log = logging.getLogger("sequencer.service")
 
@@ -341,7 +352,8 @@ class Sequencer:
             "chainId": domain.chain_id,
             "verifyingContract": to_checksum_address(domain.verifying_contract),
         }
-        self._seen: set[bytes] = set()  # every tx hash ever promised (journal + this run)
+        # tx hashes promised, placed or sealed lately (older ones: ask the journal)
+        self._seen = RecentHashes(config.seen_keep_blocks)
         self.metrics = metrics
         self.journal = Journal(config.journal, config.journal_synchronous)
         self.chains: dict[int, ChainState] = {}
@@ -360,6 +372,8 @@ class Sequencer:
         self.forced: ForcedInbox | None = None
         self.reserved_senders: frozenset[str] = frozenset()  # the relayer (see sequencer/relays.py)
         self.leader: LeaderNode | None = None  # with a registry on L1: builds only in its terms
+        self.relays: RelayQueue | None = None
+        metrics.observe_queues(self.queue_sample)
 
     # --- lifecycle ---
 
@@ -388,8 +402,9 @@ class Sequencer:
             }
         )
         state = self.journal.load()
-        self._seen = self.journal.all_hashes()
+        self._seen.load(self.journal.recent_hashes(self.config.seen_keep_blocks), state.last_sealed)
         self.journal.start()
+        await self._undo_bundle_slot(state.bundle_slot)
         self.leader = leader_node_for(self)
         posted = await self.leader.posted_tips() if self.leader is not None else {}
         for entry in self.manifest.rollups:
@@ -398,9 +413,11 @@ class Sequencer:
             await self._resume_chain(
                 engine, state.pending, state.last_sealed, posted.get(entry.chain_id, 0)
             )
-        relays = relay_queue_for(self.manifest, self.config.load_relayer_key())
+        await self.bundle_book.resume()
+        relays = self.relays = relay_queue_for(self.manifest, self.config.load_relayer_key())
         if relays is not None:  # its nonce is the builder's: nobody else sends from it
             self.reserved_senders = frozenset({relays.address})
+            await self._resume_relays(relays)
         self.forced = forced_inbox_for(self)
         if self.forced is not None:
             await self.forced.start()
@@ -479,6 +496,36 @@ class Sequencer:
                 log.warning("L1 unreachable", extra={"event": "l1_error", "error": str(exc)})
 
     # --- resuming from the journal ---
+
+    async def _undo_bundle_slot(self, slot: dict[int, int]) -> None:
+        """A bundle slot was being mined when the service stopped (`Journal.begin_bundle_slot`).
+
+        If any block of the slot is sealed in the journal, every block of it was mined with all
+        its legs successful (sealing starts only then): the rest is sealed by `_resume_chain`.
+        Otherwise every engine is rolled back to the block before the slot; `_resume_chain` then
+        drops the slot's legs and relays from the journal (their blocks are no longer mined) and
+        plans its promised and forced transactions again at their positions. The bundles stay
+        with the `BundleBook`.
+        """
+        if not slot:
+            return
+        assert self._session is not None
+        if any(self.journal.block(chain_id, number) for chain_id, number in slot.items()):
+            log.info("bundle slot was sealed before restart", extra={"slot": str(slot)})
+        else:
+            for chain_id, number in sorted(slot.items()):
+                entry = self.manifest.by_chain_id(chain_id)
+                engine = EngineClient(entry.rpc_url, chain_id, self._session)
+                await self._check_chain_id(engine)
+                parent = await engine.call("eth_getBlockByNumber", [hex(number - 1), False])
+                if parent is None:
+                    raise BuildError(f"chain {chain_id}: block {number - 1} is not on the engine")
+                if await rewind(engine, head_from_block(parent)):
+                    log.warning(
+                        "bundle slot rewound after restart",
+                        extra={"event": "slot_rewound", "chain": chain_id, "block": number},
+                    )
+        await self.journal.end_bundle_slot()
 
     async def _resume_chain(
         self,
@@ -561,6 +608,55 @@ class Sequencer:
         self.metrics.pending.labels(chain_id).set(plan.pending_count())
         self.metrics.head.labels(chain_id).set(latest.number)
 
+    async def _resume_relays(self, relays: RelayQueue) -> None:
+        """Rebuild the relay queue from the sealed blocks (see `sequencer/relays.py`)."""
+        sent: list[Message] = []
+        for chain_id, messenger in relays.messengers.items():
+            chain = self.chains[chain_id]
+            logs = await chain.engine.call(
+                "eth_getLogs",
+                [
+                    {
+                        "address": messenger,
+                        "topics": ["0x" + MESSAGE_SENT_TOPIC.hex()],
+                        "fromBlock": "0x0",
+                        "toBlock": hex(chain.plan.head.number),
+                    }
+                ],
+            )
+            sent += messages_of_block([{"logs": logs, "status": "0x1"}], messenger, chain_id)
+        done: set[bytes] = set()
+        for chain_id, raw in self.journal.sealed_txs_from(relays.address):
+            with contextlib.suppress(MessageError, TxRejected):
+                done.add(message_of_relay(chain_id, decode_tx(raw).data).hash)
+        unknown = [m for m in sent if m.hash not in done and m.dest_chain in relays.messengers]
+        selector = "0x" + keccak(b"relayed(bytes32)")[:4].hex()
+        for dest in {m.dest_chain for m in unknown}:
+            mine = [m for m in unknown if m.dest_chain == dest]
+            chain = self.chains[dest]
+            answers = await chain.engine.batch(
+                [
+                    (
+                        "eth_call",
+                        [
+                            {"to": relays.messengers[dest], "data": selector + m.hash.hex()},
+                            hex(chain.plan.head.number),
+                        ],
+                    )
+                    for m in mine
+                ]
+            )
+            for message, answer in zip(mine, answers, strict=True):
+                if "error" in answer:
+                    raise EngineError(f"relayed() on chain {dest}: {answer['error']}")
+                if int(answer["result"], 16):
+                    done.add(message.hash)
+        relays.resume(sent, done)
+        log.info(
+            "relay queue resumed",
+            extra={"sent": len(sent), "waiting": relays.pending()},
+        )
+
     # --- accounts ---
 
     async def _fetch_account(self, chain: ChainState, sender: str, height: int) -> AccountState:
@@ -641,13 +737,14 @@ class Sequencer:
         existing = None
         if tx.tx_hash in self._seen:
             existing = self.promises.get(tx.tx_hash) or self.journal.preconf(tx.tx_hash)
-        if existing is not None and (existing.leg or existing.forced):
-            raise RpcError(ERR_SERVER, "already known")  # a bundle leg, relay or forced tx
         if existing is not None:
-            await self.journal.barrier()  # the first answer may still be on its way to disk
-            return existing
+            return await self._known(existing)
         try:
             await self._ensure_account(chain, tx.sender)
+            if tx.nonce < (chain.ledger.pending_nonce(tx.sender) or 0):
+                existing = self.journal.preconf(tx.tx_hash)  # sealed long ago: not in `_seen`
+                if existing is not None:
+                    return await self._known(existing)
             state = chain.ledger.accounts[tx.sender]
             if not state.exact:
                 queue = chain.ledger.pending.get(tx.sender, ())
@@ -672,6 +769,13 @@ class Sequencer:
                 future = asyncio.get_running_loop().create_future()
         self.metrics.latency_of(label).observe(time.perf_counter() - started)
         return record
+
+    async def _known(self, existing: PreconfRecord) -> PreconfRecord:
+        """The answer to a transaction sent again: its promise, or "already known"."""
+        if existing.leg or existing.forced:
+            raise RpcError(ERR_SERVER, "already known")  # a bundle leg, relay or forced tx
+        await self.journal.barrier()  # the first answer may still be on its way to disk
+        return existing
 
     def _admit(self) -> None:
         """Admit everything that arrived in this loop turn: order, check, place, sign, journal."""
@@ -774,6 +878,7 @@ class Sequencer:
         self, runtime: ChainRuntime, sealed: SealedBlock, head: HeadInfo, build_s: float
     ) -> None:
         chain = self.chains[runtime.chain_id]
+        self._seen.sealed(runtime.chain_id, sealed.number, sealed.tx_hashes)
         records = [self.promises.pop(h) for h in sealed.tx_hashes if h in self.promises]
         chain.ledger.sealed((r.sender, r.tx_hash) for r in records)
         chain.ledger.forget_idle(keep=100_000)
@@ -867,7 +972,24 @@ class Sequencer:
             "domain": self.domain_json(),
         }
 
+    def queue_sample(self) -> QueueSample:
+        """The relay, forced and bundle queues now (for seq_status and the metrics)."""
+        book, forced = self.bundle_book, self.forced
+        return QueueSample(
+            relays_waiting=self.relays.pending() if self.relays is not None else 0,
+            relays_sealed=self.builder.relays_sealed if self.builder is not None else 0,
+            forced_queued=forced.queued_count() if forced is not None else 0,
+            forced_placed=forced.placed if forced is not None else 0,
+            forced_skipped=forced.skipped if forced is not None else 0,
+            forced_nearest_deadline=forced.nearest_deadline() if forced is not None else None,
+            forced_at_risk=len(forced.at_risk()) if forced is not None else 0,
+            bundles_pending=len(book.pending) + len(book.inflight) + len(book.arriving),
+            bundles_included=book.included,
+            bundles_dropped=book.dropped,
+        )
+
     def status(self) -> dict[str, Any]:
+        q = self.queue_sample()
         out = {
             "signer": self.signer.address,
             "domain": self.domain_json(),
@@ -884,6 +1006,19 @@ class Sequencer:
                     "blockGasLimit": chain.plan.gas_limit,
                 }
                 for chain_id, chain in self.chains.items()
+            },
+            "relays": {"waiting": q.relays_waiting, "relayed": q.relays_sealed},
+            "forced": {
+                "queued": q.forced_queued,
+                "placed": q.forced_placed,
+                "skipped": q.forced_skipped,
+                "nearestDeadline": q.forced_nearest_deadline,
+                "atRisk": q.forced_at_risk,
+            },
+            "bundles": {
+                "pending": q.bundles_pending,
+                "included": q.bundles_included,
+                "dropped": q.bundles_dropped,
             },
         }
         if self.leader is not None:
@@ -911,18 +1046,44 @@ class BundleBook:
     no promises in later blocks, can pay, and every leg fits the block's remaining gas. While a
     selected bundle is mined, new transactions from its senders wait (so no promise can depend
     on a leg that may be dropped). A receipt is signed only after every leg succeeded at seal.
+    A bundle is journaled before `seq_sendBundle` answers, and what became of it once settled,
+    so the pending ones are offered again after a restart (`resume`).
     """
+
+    DONE_KEEP = 10_000  # settled bundles kept in memory (older ones: from the journal)
 
     def __init__(self, seq: Sequencer) -> None:
         self.seq = seq
         self.pending: dict[bytes, Bundle] = {}
         self.done: dict[bytes, Bundle] = {}
         self.inflight: dict[bytes, Bundle] = {}  # selected for the slot being built
+        self.arriving: set[bytes] = set()  # being stored by `submit`
+        self.included = 0  # bundles landed with a receipt (since start)
+        self.dropped = 0  # bundles dropped (since start)
+        self._unsaved: list[tuple[bytes, str, str]] = []  # settled, not yet journaled
         self.held: dict[int, set[str]] = {}
         self.released = asyncio.Event()
         self.released.set()
 
-    def submit(self, txs: dict[int, list[bytes]], beneficiary: str, deadline: int) -> Bundle:
+    async def submit(self, txs: dict[int, list[bytes]], beneficiary: str, deadline: int) -> Bundle:
+        """Check a bundle, store it durably, then offer it to the slots."""
+        bundle = self._check(txs, beneficiary, deadline)
+        self.arriving.add(bundle.bundle_hash)
+        try:
+            await self.seq.journal.store_bundle_request(
+                BundleRequest(
+                    bundle.bundle_hash,
+                    tuple((leg.chain_id, leg.raw) for leg in bundle.legs),
+                    bundle.beneficiary,
+                    bundle.deadline,
+                )
+            )
+        finally:
+            self.arriving.discard(bundle.bundle_hash)
+        self.pending[bundle.bundle_hash] = bundle
+        return bundle
+
+    def _check(self, txs: dict[int, list[bytes]], beneficiary: str, deadline: int) -> Bundle:
         seq = self.seq
         if deadline <= seq.l1_head:
             raise RpcError(
@@ -954,10 +1115,44 @@ class BundleBook:
         bundle = Bundle(
             bundle_hash(legs, beneficiary, deadline), tuple(legs), beneficiary, deadline
         )
-        if bundle.bundle_hash in self.pending or bundle.bundle_hash in self.done:
+        if (
+            bundle.bundle_hash in self.pending
+            or bundle.bundle_hash in self.arriving
+            or bundle.bundle_hash in self.inflight
+            or bundle.bundle_hash in self.done
+            or seq.journal.bundle_request(bundle.bundle_hash) is not None
+        ):
             raise RpcError(ERR_SERVER, "already known")
-        self.pending[bundle.bundle_hash] = bundle
         return bundle
+
+    async def resume(self) -> None:
+        """Take back the bundles the journal holds as pending (on start, after the rollups are
+        resumed). One whose legs are all in sealed blocks landed before the restart (a crash
+        between sealing its slot and storing its receipt): it gets its receipt now."""
+        seq = self.seq
+        for request in seq.journal.bundle_requests("pending"):
+            legs = []
+            for chain_id, raw in request.legs:
+                tx = decode_tx(raw)
+                legs.append(
+                    Leg(chain_id, tx.tx_hash, raw, tx.sender, tx.nonce, tx.gas, tx.max_cost)
+                )
+            bundle = Bundle(request.bundle_hash, tuple(legs), request.beneficiary, request.deadline)
+            records = [seq.journal.preconf(leg.tx_hash) for leg in legs]
+            if all(
+                r is not None and r.leg and seq.journal.block(r.chain_id, r.block_number)
+                for r in records
+            ):
+                positions = [(r.chain_id, r.block_number, r.index, r.tx_hash) for r in records]
+                await self._include(bundle, positions)  # the engines' accounts show its legs
+                await self._save()
+                log.info(
+                    "bundle landed before restart", extra={"bundle": request.bundle_hash.hex()}
+                )
+                continue
+            self.pending[bundle.bundle_hash] = bundle
+        if self.pending:
+            log.info("bundles resumed", extra={"pending": len(self.pending)})
 
     async def select(self, blocks: dict[int, PlannedBlock]) -> list[Bundle]:
         seq = self.seq
@@ -987,6 +1182,7 @@ class BundleBook:
                 for leg in bundle.legs:
                     self.held.setdefault(leg.chain_id, set()).add(leg.sender)
             self.released.clear()
+        await self._save()  # after the senders are held: admission runs while this awaits
         return chosen
 
     async def _fits(self, bundle, blocks, extra_gas, nonces, costs) -> str:
@@ -1027,10 +1223,28 @@ class BundleBook:
                 return f"insufficient funds for gas * price + value: leg tx 0x{leg.tx_hash.hex()}"
         return "ok"
 
+    async def _save(self) -> None:
+        """Journal what became of the bundles settled since the last call."""
+        settled, self._unsaved = self._unsaved, []
+        if settled:
+            await self.seq.journal.settle_bundle_requests(settled)
+
+    def _done(self, bundle: Bundle) -> None:
+        """Remember a settled bundle; the oldest are forgotten past `DONE_KEEP` (the journal
+        keeps what became of each)."""
+        if bundle.status == "included":
+            self.included += 1
+        else:
+            self.dropped += 1
+        self.done[bundle.bundle_hash] = bundle
+        self._unsaved.append((bundle.bundle_hash, bundle.status, bundle.reason))
+        while len(self.done) > self.DONE_KEEP:
+            del self.done[next(iter(self.done))]
+
     def _drop(self, bundle: Bundle, reason: str) -> None:
         bundle.status, bundle.reason = "dropped", reason
         self.pending.pop(bundle.bundle_hash, None)
-        self.done[bundle.bundle_hash] = bundle
+        self._done(bundle)
         log.info(
             "bundle dropped", extra={"bundle": "0x" + bundle.bundle_hash.hex(), "reason": reason}
         )
@@ -1046,24 +1260,32 @@ class BundleBook:
                     state.nonce += 1
                     state.balance = max(0, state.balance - leg.max_cost)
                     state.exact = False
-                    seq._seen.add(leg.tx_hash)
-                lh = legs_hash(positions)
-                msg = BundleReceiptMsg(bundle.bundle_hash, lh, bundle.beneficiary, bundle.deadline)
-                record = BundleReceiptRecord(
-                    bundle.bundle_hash,
-                    lh,
-                    tuple(positions),
-                    bundle.beneficiary,
-                    bundle.deadline,
-                    seq.signer.sign(seq.domain, msg),
-                )
-                bundle.status = "included"  # the legs are sealed; the receipt is being stored
-                await seq.journal.store_bundle(record)
-                self.done[bundle.bundle_hash] = bundle
+                await self._include(bundle, positions)
+            await self._save()
         finally:
             self.inflight.clear()
             self.held.clear()
             self.released.set()
+
+    async def _include(self, bundle: Bundle, positions: list[tuple[int, int, int, bytes]]) -> None:
+        """Sign and store the receipt of a bundle whose legs are all sealed with success."""
+        seq = self.seq
+        for leg in bundle.legs:
+            seq._seen.add(leg.tx_hash)
+        lh = legs_hash(positions)
+        msg = BundleReceiptMsg(bundle.bundle_hash, lh, bundle.beneficiary, bundle.deadline)
+        record = BundleReceiptRecord(
+            bundle.bundle_hash,
+            lh,
+            tuple(positions),
+            bundle.beneficiary,
+            bundle.deadline,
+            seq.signer.sign(seq.domain, msg),
+        )
+        bundle.status = "included"  # the legs are sealed; the receipt is being stored
+        if seq.journal.bundle(bundle.bundle_hash) is None:
+            await seq.journal.store_bundle(record)
+        self._done(bundle)
 
     def receipt_json(self, record: BundleReceiptRecord) -> dict[str, Any]:
         return {
@@ -1087,7 +1309,14 @@ class BundleBook:
             or self.done.get(bundle_hash)
         )
         if bundle is None:
-            return None
+            request = self.seq.journal.bundle_request(bundle_hash)  # settled before a restart
+            if request is None:
+                return None
+            return {
+                "bundleHash": "0x" + bundle_hash.hex(),
+                "status": request.status,
+                "reason": request.reason or None,
+            }
         return {
             "bundleHash": "0x" + bundle_hash.hex(),
             "status": bundle.status,

@@ -182,6 +182,44 @@ def demo_tail(lines: list[str], events: int = 6, rounds: int = 2) -> list[str]:
     return other[-events:] + round_lines[-rounds:]
 
 
+def _bundles_line(bundles: dict[str, Any] | None) -> str:
+    if not bundles:
+        return "-"
+    return (
+        f"{bundles.get('included', 0)} included, {bundles.get('dropped', 0)} dropped, "
+        f"{bundles.get('pending', 0)} pending"
+    )
+
+
+def _relays_line(relays: dict[str, Any] | None) -> str:
+    if not relays:
+        return "-"
+    return f"{relays.get('relayed', 0)} relayed, {relays.get('waiting', 0)} waiting"
+
+
+def _forced_line(forced: dict[str, Any] | None) -> Text | str:
+    if not forced:
+        return "-"
+    line = (
+        f"{forced.get('placed', 0)} placed, {forced.get('skipped', 0)} skipped, "
+        f"{forced.get('queued', 0)} queued"
+    )
+    if forced.get("nearestDeadline") is not None:
+        line += f" (next deadline L1 block {forced['nearestDeadline']})"
+    if forced.get("atRisk"):
+        return Text(line + f", {forced['atRisk']} near their deadline", style="bold red")
+    return line
+
+
+def _role_line(role: dict[str, Any]) -> str:
+    line = str(role.get("role", "-"))
+    if role.get("term") is not None:
+        line += f" in term {role['term']} (ends at L1 block {role.get('termEnd', '?')})"
+    if role.get("forwardUrl"):
+        line += f", writes forwarded to {role['forwardUrl']}"
+    return line
+
+
 def render(snap: Snapshot, title: str = "shared sequencer devnet") -> Group:
     """The screen: sequencer, rollups, L1 batches and stakes, and the demo's last lines."""
     seq = snap.sequencer or {}
@@ -202,6 +240,12 @@ def render(snap: Snapshot, title: str = "shared sequencer devnet") -> Group:
         top.add_row("pre-confirmations", f"{snap.accepted} accepted, {snap.rejected} refused")
         top.add_row("pre-conf latency", latency)
         top.add_row("signer", str(seq.get("signer", "-")))
+        top.add_row("bundles", _bundles_line(seq.get("bundles")))
+        top.add_row("relays", _relays_line(seq.get("relays")))
+        top.add_row("forced queue", _forced_line(seq.get("forced")))
+        role = seq.get("leader")
+        if isinstance(role, dict):
+            top.add_row("role", _role_line(role))
         if seq.get("halted"):
             top.add_row("HALTED", Text(str(seq["halted"]), style="bold red"))
     rollups = Table(title="rollups", expand=True)

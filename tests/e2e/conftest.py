@@ -154,7 +154,8 @@ def start_service(chains, manifest_path, tmp_path):
         assert not any(s.running for s in started), "two sequencers would both mine the rollups"
         for name in ("rollup_a", "rollup_b"):
             chains[name].set_automine(False)
-        service = ServiceThread(make_config(tmp_path, manifest_path, **overrides))
+        manifest = overrides.pop("manifest", manifest_path)
+        service = ServiceThread(make_config(tmp_path, manifest, **overrides))
         started.append(service)
         return service.start()
 

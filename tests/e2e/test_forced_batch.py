@@ -77,6 +77,11 @@ def test_forced_items_are_committed_and_derived_against_the_l1_queue(
     assert batch.header.forced_through == 2
     assert batcher.post(batch).status == 1
     assert inbox.forced_through() == 2
+    # where each forced item went, from the journal: what a restarted batcher advances over
+    assert service.result("/", "seq_getForcedPlacements", [0]) == [
+        {"chainId": 901, "blockNumber": pre["blockNumber"], "indexes": [0, 1]}
+    ]
+    assert service.result("/", "seq_getForcedPlacements", [2]) == []
 
     # A block on the engine that the sequencer has not sealed (here mined behind its back; in
     # the builder, a block of a bundle slot that may still be rewound) never reaches L1.

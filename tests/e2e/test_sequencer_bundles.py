@@ -3,12 +3,14 @@ receipt, or none lands and there is no receipt."""
 
 import time
 
+import requests
 from ape import project
 from test_sequencer_preconfs import GWEI, signed_transfer, wait_sealed
 from web3 import Web3
 
 from sequencer.commitments import BundleReceiptMsg, digest, legs_hash, recover
 from sequencer.config import DEVNET_SEQUENCER_ADDRESS
+from sequencer.mempool import next_base_fee
 
 
 def _wait(predicate, timeout=20.0):
@@ -19,6 +21,15 @@ def _wait(predicate, timeout=20.0):
             return value
         time.sleep(0.05)
     raise AssertionError("timed out")
+
+
+def _metric(service, name: str) -> float | None:
+    """The value of an unlabelled metric on the service's /metrics page (None if absent)."""
+    text = requests.get(service.url + "/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
 
 
 def _slot_offset(service) -> int:
@@ -59,6 +70,10 @@ def test_a_bundle_across_both_rollups_lands_in_one_slot_with_a_receipt(
     )["bundleHash"]
     receipt = _wait(lambda: service.result("/", "seq_getBundleReceipt", [bundle]))
     assert service.result("/", "seq_getBundleStatus", [bundle])["status"] == "included"
+    status = service.result("/", "seq_status")
+    assert status["bundles"] == {"pending": 0, "included": 1, "dropped": 0}
+    assert _metric(service, "seq_bundles_included_total") == 1
+    assert _metric(service, "seq_bundles_pending") == 0
     legs = [
         (leg["chainId"], leg["blockNumber"], leg["index"], bytes.fromhex(leg["txHash"][2:]))
         for leg in receipt["legs"]
@@ -89,6 +104,7 @@ def test_a_bundle_with_a_failing_leg_lands_nowhere_and_has_no_receipt(
 ):
     with rollup_b.use():
         probe = project.ChainProbe.deploy(sender=deployer)
+    first_mined = {name: chains[name].w3.eth.block_number + 1 for name in ("rollup_a", "rollup_b")}
     service = start_service()
     promised = [  # promises in the same slots must survive the rewind of a dropped bundle
         service.result(
@@ -128,6 +144,12 @@ def test_a_bundle_with_a_failing_leg_lands_nowhere_and_has_no_receipt(
     )
     assert status["status"] == "dropped"
     assert service.result("/", "seq_getBundleReceipt", [bundle]) is None
+    assert service.result("/", "seq_status")["bundles"] == {
+        "pending": 0,
+        "included": 0,
+        "dropped": 1,
+    }
+    assert _metric(service, "seq_bundles_dropped_total") == 1
     for name, raw in (("rollup_a", leg_a), ("rollup_b", leg_b)):
         w3 = chains[name].w3
         assert w3.eth.get_transaction_count(trader.address) == 0  # no leg landed
@@ -142,6 +164,15 @@ def test_a_bundle_with_a_failing_leg_lands_nowhere_and_has_no_receipt(
             promise["blockNumber"],
             promise["index"],
         )
+    # the rewound slot was mined again with the base fee its parent implies (anvil's base-fee
+    # tracker would follow the undone block): each block is what a fresh engine would mine
+    for name in ("rollup_a", "rollup_b"):
+        w3 = chains[name].w3
+        for number in range(first_mined[name] + 1, w3.eth.block_number + 1):
+            parent, block = w3.eth.get_block(number - 1), w3.eth.get_block(number)
+            assert block["baseFeePerGas"] == next_base_fee(
+                parent["baseFeePerGas"], parent["gasUsed"], parent["gasLimit"]
+            ), (name, number)
     # the rollups went on: a plain transaction with the same nonce is promised and mined
     tx_hash = service.result(
         "/901",

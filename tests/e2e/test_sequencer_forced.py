@@ -4,11 +4,12 @@ pre-confirmed transactions, and an item the rollup would refuse is recorded as s
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 import pytest
 from deploy import deploy_l1
-from test_sequencer_bundles import _wait
+from test_sequencer_bundles import _metric, _wait
 from test_sequencer_preconfs import signed_transfer, wait_sealed
 from test_sequencer_relays import _after_a_slot
 from web3 import Web3
@@ -36,14 +37,15 @@ def manifest_path(chains, tmp_path, l1_entries):
 
 
 def test_a_forced_transaction_opens_the_next_block_before_its_preconfirmations(
-    start_service, project, l1_entries, rollup_a, trader, lp, keeper
+    start_service, project, l1_entries, rollup_a, trader, lp, keeper, caplog
 ):
     inbox = project.SharedInbox.at(l1_entries["SharedInbox"].address)
     fee = inbox.FORCE_FEE()
     nonce = rollup_a.w3.eth.get_transaction_count(trader.address)
     bad = signed_transfer(trader.private_key, 901, nonce + 7, keeper.address)  # a nonce gap
     good = signed_transfer(trader.private_key, 901, nonce, keeper.address, value=10**15)
-    service = start_service(slot_ms=2_000, l1_poll_s=0.1)
+    # a margin past both items' deadlines: each queued item is at risk until it is placed
+    service = start_service(slot_ms=2_000, l1_poll_s=0.1, forced_deadline_margin_l1_blocks=10**6)
     seq = service.seq
 
     # right after a slot: queue both items on L1 and let the service read them
@@ -51,7 +53,21 @@ def test_a_forced_transaction_opens_the_next_block_before_its_preconfirmations(
     first = inbox.forced_count()
     inbox.force_include(901, bad, value=fee, sender=trader)
     inbox.force_include(901, good, value=fee, sender=trader)
-    _wait(lambda: service.call_in_loop(lambda: len(seq.forced.queued[901])) == 2, timeout=5)
+    with caplog.at_level(logging.WARNING, logger="sequencer.forced"):
+        _wait(lambda: service.call_in_loop(lambda: len(seq.forced.queued[901])) == 2, timeout=5)
+        _wait(lambda: service.result("/", "seq_status")["forced"]["atRisk"] == 2, timeout=5)
+    deadline = inbox.forced_status(first)[1]  # the earlier item's L1 deadline
+    assert service.result("/", "seq_status")["forced"] == {
+        "queued": 2,
+        "placed": 0,
+        "skipped": 0,
+        "nearestDeadline": deadline,
+        "atRisk": 2,
+    }
+    assert _metric(service, "seq_forced_nearest_deadline_l1_block") == deadline
+    assert _metric(service, "seq_forced_deadline_at_risk") == 2
+    warned = [r for r in caplog.records if getattr(r, "event", None) == "forced_deadline"]
+    assert sorted(r.queue_index for r in warned) == [first, first + 1]  # once per item
 
     # a pre-confirmation opens the next block: the forced transaction goes first in it
     pre = service.result(
@@ -64,6 +80,18 @@ def test_a_forced_transaction_opens_the_next_block_before_its_preconfirmations(
     assert header["transactions"][:2] == [good_hash, pre["txHash"]]
     assert header["forced"] == [first, first + 1]
     assert header["forcedSkipped"] == [0]  # the item with the nonce gap was refused
+    assert service.result("/", "seq_status")["forced"] == {
+        "queued": 0,
+        "placed": 1,
+        "skipped": 1,
+        "nearestDeadline": None,
+        "atRisk": 0,
+    }
+    assert (
+        _metric(service, "seq_forced_placed_total"),
+        _metric(service, "seq_forced_skipped_total"),
+    ) == (1, 1)
+    assert _metric(service, "seq_forced_nearest_deadline_l1_block") is None
     assert service.call_in_loop(lambda: seq.journal.forced_for_block(901, pre["blockNumber"])) == (
         (first, first + 1),
         (0,),

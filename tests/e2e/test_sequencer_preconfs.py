@@ -117,3 +117,21 @@ def test_an_evicted_sender_is_read_again_before_admission(sequencer_service, tra
         "/901", "seq_sendRawTransaction", [signed_transfer(trader.private_key, 901, 1, lp.address)]
     )
     assert wait_sealed(service, 901, second["txHash"])["status"] == "success"
+
+
+def test_a_transaction_sealed_long_ago_sent_again_gets_its_promise_from_the_journal(
+    start_service, trader, lp
+):
+    service = start_service(seen_keep_blocks=1)  # hashes leave memory one block after sealing
+    raw = signed_transfer(trader.private_key, 901, 0, lp.address)
+    first = service.result("/901", "seq_sendRawTransaction", [raw])
+    wait_sealed(service, 901, first["txHash"])
+    tx_hash = bytes.fromhex(first["txHash"][2:])
+    deadline = time.monotonic() + 10
+    while service.call_in_loop(lambda: tx_hash in service.seq._seen):
+        assert time.monotonic() < deadline, "never forgotten"
+        time.sleep(0.05)
+    again = service.result("/901", "seq_sendRawTransaction", [raw])
+    assert again["signature"] == first["signature"]
+    assert (again["blockNumber"], again["index"]) == (first["blockNumber"], first["index"])
+    assert service.result("/901", "eth_sendRawTransaction", [raw]) == first["txHash"]

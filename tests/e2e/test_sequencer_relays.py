@@ -5,6 +5,7 @@ bridged lands in one slot with both legs successful."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -22,7 +23,7 @@ from rollup_setup import (
     quote_at,
     xrollup_from,
 )
-from test_sequencer_bundles import _slot_offset, _wait
+from test_sequencer_bundles import _metric, _slot_offset, _wait
 from test_sequencer_preconfs import GWEI, wait_sealed
 
 from sequencer.bundles import Bundle as SettlementBundle
@@ -169,6 +170,9 @@ def test_a_bridge_is_relayed_a_to_b_in_the_same_slot_and_b_to_a_in_the_next(
     # one relay on each rollup
     after = [r.w3.eth.get_transaction_count(RELAYER) for r in (rollup_a, rollup_b)]
     assert after == [n + 1 for n in relayer_nonces]
+    assert service.result("/", "seq_status")["relays"] == {"waiting": 0, "relayed": 2}
+    assert _metric(service, "seq_relays_sealed_total") == 2
+    assert _metric(service, "seq_relays_waiting") == 0
 
 
 def test_a_relay_whose_target_reverts_is_mined_reverted_recorded_and_not_retried(
@@ -196,6 +200,12 @@ def test_a_relay_whose_target_reverts_is_mined_reverted_recorded_and_not_retried
     assert header["statuses"][header["transactions"].index(relay_hash.to_0x_hex())] == 0
     assert _relayed(rollup_b, xr.messenger) == []
     # later slots do not relay it again: the relayer sent exactly one transaction
+    _after_a_slot(service)
+    _after_a_slot(service)
+    assert rollup_b.w3.eth.get_transaction_count(RELAYER) == nonce_b + 1
+    # nor does a restart (the rebuilt queue leaves out the messages the relayer already tried)
+    service.stop()
+    service = start_service()
     _after_a_slot(service)
     _after_a_slot(service)
     assert rollup_b.w3.eth.get_transaction_count(RELAYER) == nonce_b + 1
@@ -473,3 +483,97 @@ def test_a_dropped_bundle_that_bridged_leaves_no_relay_and_later_bridges_relay_o
     assert rollup_b.w3.eth.get_transaction_count(RELAYER) == relayer_b + 1
     with rollup_b.use():
         assert xr.usdc.balanceOf(trader) == BRIDGED
+
+
+def test_a_waiting_relay_and_a_pending_bundle_land_after_a_restart(
+    start_service,
+    chains,
+    entries,
+    tmp_path,
+    rollup_a,
+    rollup_b,
+    xr,
+    deployer,
+    trader,
+    lp,
+    l1,
+    caplog,
+):
+    """The first run has no messenger for rollup B in its manifest, so it relays nothing: the
+    message of a sealed bridge on A is left waiting, as after a crash right after its block was
+    sealed (the queue is in memory). Its bundle waits for a nonce. After a restart the relay
+    queue is rebuilt from the sealed blocks and the bundle from the journal: both land."""
+    with rollup_a.use():
+        xr.usdc.mint(trader, BRIDGED, sender=deployer)
+    partial = {
+        name: ChainEntry(
+            name,
+            handle.role,
+            handle.chain_id,
+            handle.url,
+            {
+                key: value
+                for key, value in (entries if handle.role == "rollup" else {}).items()
+                if name != "rollup_b" or key != "CrossRollupMessenger"
+            },
+        )
+        for name, handle in chains.items()
+    }
+    no_relays = tmp_path / "no_relays.json"
+    Manifest(name="test", chains=partial).save(no_relays)
+    service = start_service(manifest=no_relays)
+    bridge = bytes(xr.usdc.bridge.encode_input(902, trader.address, BRIDGED))
+    pre = service.result(
+        "/901", "seq_sendRawTransaction", [_signed_call(rollup_a, trader, xr.usdc, bridge, 0)]
+    )
+    assert wait_sealed(service, 901, pre["txHash"])["status"] == "success"
+    nonce_a = rollup_a.w3.eth.get_transaction_count(lp.address)
+    nonce_b = rollup_b.w3.eth.get_transaction_count(lp.address)
+    legs = {  # leg A waits for lp's transaction with nonce `nonce_a`
+        "901": [_signed_call(rollup_a, lp, trader.address, b"", nonce_a + 1, gas=21_000)],
+        "902": [_signed_call(rollup_b, lp, trader.address, b"", nonce_b, gas=21_000)],
+    }
+    deadline = int(l1.rpc("eth_blockNumber"), 16) + 100
+    bundle = service.result(
+        "/", "seq_sendBundle", [{"txs": legs, "beneficiary": lp.address, "deadline": deadline}]
+    )["bundleHash"]
+    _after_a_slot(service)
+    _after_a_slot(service)
+    assert service.result("/", "seq_getBundleStatus", [bundle])["status"] == "pending"
+    assert service.result("/", "seq_status")["bundles"]["pending"] == 1
+    assert _relayed(rollup_b, xr.messenger) == []
+    service.stop()
+
+    with caplog.at_level(logging.INFO, logger="sequencer.service"):
+        service = start_service()
+    (resumed,) = [r for r in caplog.records if r.getMessage() == "relay queue resumed"]
+    assert resumed.waiting == 1  # rebuilt before the first slot
+    (relay,) = _wait(lambda: _relayed(rollup_b, xr.messenger))
+    assert rollup_b.w3.eth.get_transaction_receipt(relay["transactionHash"])["status"] == 1
+    with rollup_b.use():
+        assert xr.usdc.balanceOf(trader) == BRIDGED
+    assert service.result("/", "seq_getBundleStatus", [bundle])["status"] == "pending"
+    service.result(
+        "/901",
+        "eth_sendRawTransaction",
+        [_signed_call(rollup_a, lp, trader.address, b"", nonce_a, gas=21_000)],
+    )
+    receipt = _wait(lambda: service.result("/", "seq_getBundleReceipt", [bundle]))
+    assert [leg["chainId"] for leg in receipt["legs"]] == [901, 902]
+    status = service.result("/", "seq_status")
+    assert status["relays"] == {"waiting": 0, "relayed": 1}
+    assert status["bundles"] == {"pending": 0, "included": 1, "dropped": 0}
+    for leg in receipt["legs"]:
+        w3 = (rollup_a if leg["chainId"] == 901 else rollup_b).w3
+        mined = w3.eth.get_transaction_receipt(leg["txHash"])
+        assert mined["status"] == 1
+        assert (mined["blockNumber"], mined["transactionIndex"]) == (
+            leg["blockNumber"],
+            leg["index"],
+        )
+    # restarted again: nothing is relayed twice
+    service.stop()
+    service = start_service()
+    _after_a_slot(service)
+    _after_a_slot(service)
+    assert len(_relayed(rollup_b, xr.messenger)) == 1

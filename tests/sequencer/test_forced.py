@@ -11,7 +11,13 @@ from eth_account import Account
 from eth_utils import keccak
 
 from sequencer.builder import ChainPlan, HeadInfo, PlannedTx
-from sequencer.forced import FORCED_TOPIC, ForcedItem, decode_forced_log, select_forced
+from sequencer.forced import (
+    FORCED_TOPIC,
+    ForcedItem,
+    deadline_at_risk,
+    decode_forced_log,
+    select_forced,
+)
 from sequencer.journal import Journal, PreconfRecord, SealedBlock
 from sequencer.mempool import AccountState, SenderLedger
 
@@ -163,3 +169,14 @@ def test_the_journal_keeps_each_blocks_forced_indexes_and_restores_their_transac
     assert again.load().pending == []
     assert again.block(901, 11).statuses == (1,)
     again.close()
+
+
+def test_items_within_the_margin_of_their_deadline_are_at_risk():
+    items = [
+        ForcedItem(i, 901, "0x" + "11" * 20, bytes([i]) * 32, deadline, b"")
+        for i, deadline in enumerate((100, 108, 109, 95))
+    ]
+    risky = deadline_at_risk(items, l1_head=100, margin=8)
+    assert [item.index for item in risky] == [0, 1, 3]  # 109 is 9 blocks away; 95 has passed
+    assert deadline_at_risk(items, l1_head=90, margin=0) == []
+    assert deadline_at_risk([], l1_head=100, margin=8) == []

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from sequencer.journal import Journal, JournalError, PreconfRecord, SealedBlock
+from sequencer.journal import BundleRequest, Journal, JournalError, PreconfRecord, SealedBlock
 
 
 def _record(n: int, chain_id: int = 901, block: int = 1) -> PreconfRecord:
@@ -135,3 +135,43 @@ def test_every_acknowledged_record_survives_sigkill(tmp_path):
     proc.wait()
     stored = {r.index for r in Journal(path).load().pending}
     assert set(acknowledged) <= stored
+
+
+def test_a_bundle_slot_mark_survives_reopen_until_unmarked(tmp_path):
+    path = tmp_path / "j.sqlite"
+
+    async def mark(end: bool):
+        journal = Journal(path)
+        journal.start()
+        await journal.begin_bundle_slot({901: 12, 902: 7})
+        if end:
+            await journal.end_bundle_slot()
+        journal.close()
+
+    asyncio.run(mark(end=False))
+    assert Journal(path).load().bundle_slot == {901: 12, 902: 7}
+    asyncio.run(mark(end=True))
+    assert Journal(path).load().bundle_slot == {}
+
+
+def test_bundle_requests_survive_reopen_with_what_became_of_them(tmp_path):
+    path = tmp_path / "j.sqlite"
+    first = BundleRequest(b"\x01" * 32, ((901, b"\x02aa"), (902, b"\x02bb")), "0x" + "ab" * 20, 9)
+    second = BundleRequest(b"\x02" * 32, ((902, b"\x02cc"),), "0x" + "cd" * 20, 12)
+
+    async def main():
+        journal = Journal(path)
+        journal.start()
+        await journal.store_bundle_request(first)
+        await journal.store_bundle_request(second)
+        await journal.store_bundle_request(first)  # the same bundle again changes nothing
+        await journal.settle_bundle_requests([(second.bundle_hash, "dropped", "deadline passed")])
+        journal.close()
+
+    asyncio.run(main())
+    journal = Journal(path)
+    assert journal.bundle_requests("pending") == [first]
+    assert journal.bundle_request(second.bundle_hash).status == "dropped"
+    assert journal.bundle_request(second.bundle_hash).reason == "deadline passed"
+    assert [r.bundle_hash for r in journal.bundle_requests()] == [b"\x01" * 32, b"\x02" * 32]
+    journal.close()

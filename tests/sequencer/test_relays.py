@@ -3,6 +3,7 @@
 On the rollup engines, tests/e2e/test_sequencer_relays.py runs the relays through the service.
 """
 
+import pytest
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.typed_transactions import TypedTransaction
@@ -10,7 +11,13 @@ from eth_utils import keccak
 from hexbytes import HexBytes
 
 from sequencer.config import DEVNET_RELAYER_KEY
-from sequencer.messages import MESSAGE_SENT_TOPIC, Message, relay_calldata
+from sequencer.messages import (
+    MESSAGE_SENT_TOPIC,
+    Message,
+    MessageError,
+    message_of_relay,
+    relay_calldata,
+)
 from sequencer.relays import RelayQueue, messages_of_block, sign_relay
 
 MESSENGER = "0x" + "33" * 20
@@ -90,3 +97,20 @@ def test_restore_gives_back_what_a_rewound_slot_took_and_collected():
     queue.restore(state)
     assert (queue.waiting_for(902), queue.waiting_for(901)) == (1, 0)
     assert queue.waiting[902][0].nonce == 1
+
+
+def test_a_resumed_queue_holds_what_was_sent_and_neither_relayed_nor_tried_in_order():
+    queue = RelayQueue(DEVNET_RELAYER_KEY, {901: MESSENGER, 902: OTHER})
+    sent = [_message(0), _message(1, dest=901, source=902), _message(2), _message(3), _message(4)]
+    sent.append(Message(901, 999, 5, SENDER, TARGET, b""))  # no messenger there: never queued
+    queue.waiting = {902: [_message(9)]}  # whatever was in memory is replaced
+    queue.resume(sent, done={_message(2).hash, _message(0).hash})
+    assert queue.waiting == {902: [_message(3), _message(4)], 901: [sent[1]]}
+    assert queue.pending() == 3
+
+
+def test_the_message_of_a_relay_is_read_back_from_its_calldata():
+    message = _message(7)
+    assert message_of_relay(902, relay_calldata(message)) == message
+    with pytest.raises(MessageError, match="not a relay_message call"):
+        message_of_relay(902, b"\x00" * 4 + relay_calldata(message)[4:])

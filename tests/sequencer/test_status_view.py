@@ -47,6 +47,16 @@ def test_the_screen_shows_what_a_user_watches():
             "signer": "0xabc",
             "halted": None,
             "chains": {"901": {"head": 12, "pending": 3}, "902": {"head": 11, "pending": 0}},
+            "bundles": {"pending": 1, "included": 4, "dropped": 2},
+            "relays": {"waiting": 0, "relayed": 9},
+            "forced": {
+                "queued": 1,
+                "placed": 3,
+                "skipped": 1,
+                "nearestDeadline": 140,
+                "atRisk": 0,
+            },
+            "leader": {"role": "lead", "term": 5, "termEnd": 160, "forwardUrl": None},
         },
         metrics=parse_metrics(METRICS),
         l1_head=99,
@@ -67,6 +77,10 @@ def test_the_screen_shows_what_a_user_watches():
     assert "2,000" in text  # L1 gas per L2 tx: 160,000 / 80
     assert "#1 blob, 60 txs" in text
     assert "2.00 ETH" in text and "round 1: ok" in text
+    assert "4 included, 2 dropped, 1 pending" in text  # bundles
+    assert "9 relayed, 0 waiting" in text
+    assert "3 placed, 1 skipped, 1 queued (next deadline L1 block 140)" in text
+    assert "lead in term 5 (ends at L1 block 160)" in text
 
 
 def test_an_unreachable_sequencer_is_shown_not_raised():
