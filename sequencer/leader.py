@@ -73,9 +73,9 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from sequencer import batch_codec as bc
-from sequencer.builder import Builder, BuildError, head_from_block, preload
+from sequencer.builder import Builder, BuildError, head_from_block, preload, rewind
 from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch, header_from_abi
-from sequencer.mempool import SenderLedger, next_base_fee
+from sequencer.mempool import SenderLedger
 
 if TYPE_CHECKING:
     from sequencer.service import ChainState, Sequencer
@@ -643,20 +643,10 @@ class LeaderNode:
             mined = 0
         if not mined and not promised and not chain.runtime.plan.blocks:
             return
-        if mined:
-            await chain.engine.call("anvil_rollback", [mined])
-            latest = head_from_block(
-                await chain.engine.call("eth_getBlockByNumber", ["latest", False])
-            )
-            # anvil keeps the base fee that followed the abandoned tip: the next block must have
-            # the one its new parent gives (block 1 keeps genesis's, as on a fresh engine), or
-            # replaying the posted blocks would not reproduce their hashes
-            base_fee = (
-                latest.base_fee
-                if latest.number == 0
-                else next_base_fee(latest.base_fee, latest.gas_used, latest.gas_limit)
-            )
-            await chain.engine.call("anvil_setNextBlockBaseFeePerGas", [hex(base_fee)])
+        if mined:  # back to the last block L1 holds (`rewind` also sets the next base fee)
+            parent = await chain.engine.call("eth_getBlockByNumber", [hex(keep_to), False])
+            latest = head_from_block(parent)
+            await rewind(chain.engine, latest)
         await self.seq.journal.abandon_after(chain_id, latest.number)
         for record in promised:
             self.seq.promises.pop(record.tx_hash, None)
