@@ -215,6 +215,10 @@ def run() -> None:
     # --- registry ---
     table.add("SequencerRegistry.register", registry.register(value=params.min_stake, sender=lp))
     table.add("SequencerRegistry.top_up", registry.top_up(value=10**18, sender=lp))
+    table.add(
+        "SequencerRegistry.set_endpoint (32-byte URL)",
+        registry.set_endpoint("https://seq-a.example.org:8547/", sender=sequencer),
+    )
     # lp leaves again at once, so the devnet sequencer leads every term below
     table.add("SequencerRegistry.request_exit", registry.request_exit(sender=lp))
     mine_to_next_term(registry)

@@ -567,7 +567,11 @@ def run_forced_inclusion(
     )
     receipt = a.receipt(tx_hash, timeout=60)
     number, position = int(receipt["blockNumber"], 16), int(receipt["transactionIndex"], 16)
-    header = rpc(seq_rpc, "seq_getBlockHeader", [a.chain_id, number])
+    header = _wait(  # the receipt shows as soon as the block is mined, its header once sealed
+        lambda: rpc(seq_rpc, "seq_getBlockHeader", [a.chain_id, number]),
+        15,
+        f"the signed header of {a.name} block {number}",
+    )
     if index not in header["forced"]:
         raise DemoError(f"{a.name} block {number} does not list queue item {index} as forced")
     say(

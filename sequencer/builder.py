@@ -380,14 +380,17 @@ async def seal_planned_block(
 async def rewind(engine: Engine, parent: HeadInfo) -> bool:
     """Roll the engine back to block `parent` (anvil_rollback) and empty its pool; True if any
     block was undone. anvil's base-fee tracker would follow the undone blocks, so the next
-    block's base fee is set to follow `parent` (the same block as on a fresh engine)."""
+    block's base fee is set to follow `parent` (the same block as on a fresh engine, where
+    block 1 keeps the genesis base fee)."""
     latest = int(await engine.call("eth_blockNumber"), 16)
     if latest > parent.number:
         await engine.call("anvil_rollback", [latest - parent.number])
-        await engine.call(
-            "anvil_setNextBlockBaseFeePerGas",
-            [hex(next_base_fee(parent.base_fee, parent.gas_used, parent.gas_limit))],
+        base_fee = (
+            parent.base_fee
+            if parent.number == 0
+            else next_base_fee(parent.base_fee, parent.gas_used, parent.gas_limit)
         )
+        await engine.call("anvil_setNextBlockBaseFeePerGas", [hex(base_fee)])
     head = await engine.call("eth_getBlockByNumber", ["latest", False])
     if head is None or bytes.fromhex(head["hash"][2:]) != parent.block_hash:
         raise BuildError(

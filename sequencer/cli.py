@@ -246,6 +246,20 @@ def devnet_status(state_file: Path) -> None:
     default=None,
     help="EIP-712 verifying contract, when the manifest has no Slasher.",
 )
+@click.option(
+    "--handoff-l1-blocks",
+    type=int,
+    default=None,
+    help="When another sequencer leads the next term, stop promising positions this many L1 "
+    "blocks before the end of this one [default: 8].",
+)
+@click.option(
+    "--leader-url",
+    "leader_urls",
+    multiple=True,
+    metavar="ADDRESS=URL",
+    help="RPC of another sequencer, overriding the one it publishes in the registry (repeatable).",
+)
 def run(
     manifest: Path,
     host: str | None,
@@ -256,8 +270,13 @@ def run(
     devnet_key: bool,
     keystore: Path | None,
     slasher_address: str | None,
+    handoff_l1_blocks: int | None,
+    leader_urls: tuple[str, ...],
 ) -> None:
-    """Run the sequencer service for the rollups of a deployment manifest."""
+    """Run the sequencer service for the rollups of a deployment manifest.
+
+    With a SequencerRegistry and a SharedInbox in the manifest it builds only in the terms its
+    key leads, and otherwise follows L1 and forwards writes to the leader."""
     from pydantic import ValidationError
 
     from sequencer.config import ConfigError, ServiceConfig
@@ -271,8 +290,17 @@ def run(
         "ordering": ordering,
         "keystore": keystore,
         "slasher_address": slasher_address,
+        "handoff_l1_blocks": handoff_l1_blocks,
     }
     overrides = {k: v for k, v in given.items() if v is not None}
+    peers = {}
+    for item in leader_urls:
+        address, sep, url = item.partition("=")
+        if not sep or not address.startswith("0x") or not url:
+            raise click.BadParameter(f"{item!r}: want ADDRESS=URL", param_hint="--leader-url")
+        peers[address] = url
+    if peers:
+        overrides["leader_urls"] = peers
     if devnet_key:
         overrides["key_source"] = "devnet"
     try:
@@ -283,9 +311,9 @@ def run(
 
 
 def _register_ops_commands() -> None:
-    from sequencer.ops_cli import batch, derive, status
+    from sequencer.ops_cli import batch, derive, endpoint, status
 
-    for command in (batch, derive, status):
+    for command in (batch, derive, endpoint, status):
         main.add_command(command)
 
 

@@ -32,6 +32,7 @@ DEVNET_SEQUENCER_ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 DEVNET_RELAYER_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 
 OrderingPolicy = Literal["fcfs", "priority"]
+BATCHER_TERM_MARGIN = 2  # the batcher posts nothing in a term's last 2 L1 blocks
 
 
 class ConfigError(ValueError):
@@ -66,6 +67,28 @@ class ServiceConfig(BaseSettings):
         description="Warn (log and metric) when a forced item not yet placed has its L1 deadline "
         "within this many L1 blocks of the L1 head.",
     )
+    # --- leaders and followers (sequencer/leader.py) ---
+    handoff_l1_blocks: int = Field(
+        default=8,
+        ge=BATCHER_TERM_MARGIN + 1,
+        description="When another sequencer leads the next term, stop promising positions this "
+        "many L1 blocks before the term's last block, so that every sealed block is posted "
+        "inside the term (the batcher refuses its last 2 blocks).",
+    )
+    follow_poll_s: float = Field(
+        default=1.0, gt=0, description="Seconds between reads of L1 batches while following."
+    )
+    follow_confirmations: int = Field(
+        default=0,
+        ge=0,
+        description="L1 blocks on top of a batch before a follower replays it; a new leader "
+        "starts building once the previous term's batches are this deep.",
+    )
+    leader_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Sequencer address -> RPC URL, overriding the URL each sequencer publishes "
+        "in the registry (SequencerRegistry.endpoint), for forwarding writes to the leader.",
+    )
     slasher_address: str | None = Field(
         default=None,
         description="EIP-712 verifying contract; used only when the manifest has no Slasher.",
@@ -96,6 +119,15 @@ class ServiceConfig(BaseSettings):
         description="Key of the messengers' relayer (hex). With key_source=devnet it defaults "
         "to anvil's public account #2; without a key, messages are not relayed.",
     )
+
+    @model_validator(mode="after")
+    def _check_deadline_covers_handoff(self) -> ServiceConfig:
+        if self.preconf_deadline_l1_blocks < self.handoff_l1_blocks:
+            raise ValueError(
+                "preconf_deadline_l1_blocks must be at least handoff_l1_blocks: a promise made "
+                "just before the handoff must still be postable by its deadline"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_key_source(self) -> ServiceConfig:

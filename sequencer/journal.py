@@ -325,6 +325,11 @@ class Journal:
         """Forget bundle legs planned for a block that was not kept (reverted, or never mined)."""
         await self._submit(_delete_legs, (chain_id, number))
 
+    async def abandon_after(self, chain_id: int, number: int) -> None:
+        """Forget every promise, sealed block and forced record of `chain_id` above block
+        `number`: blocks L1 never got, abandoned once another sequencer leads (`leader.py`)."""
+        await self._submit(_delete_after, (chain_id, number))
+
     async def begin_bundle_slot(self, blocks: dict[int, int]) -> None:
         """Durably mark a slot whose blocks (chain id -> number) are about to be mined with
         bundle legs: until `end_bundle_slot`, a restart must not keep one of them alone."""
@@ -576,6 +581,15 @@ def _update_statuses(db: sqlite3.Connection, pairs: list[tuple[int, bytes]]) -> 
 
 def _delete_legs(db: sqlite3.Connection, where: tuple[int, int]) -> None:
     db.execute("DELETE FROM txs WHERE leg = 1 AND chain_id = ? AND block_number = ?", where)
+
+
+def _delete_after(db: sqlite3.Connection, where: tuple[int, int]) -> None:
+    for table, column in (
+        ("txs", "block_number"),
+        ("blocks", "number"),
+        ("forced", "block_number"),
+    ):
+        db.execute(f"DELETE FROM {table} WHERE chain_id = ? AND {column} > ?", where)
 
 
 def _insert_bundle_request(db: sqlite3.Connection, r: BundleRequest) -> None:

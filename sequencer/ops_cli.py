@@ -150,6 +150,46 @@ def batch(
         stop.set()
 
 
+@click.command("endpoint")
+@click.option(
+    "--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True
+)
+@_key_options
+@click.option(
+    "--url",
+    required=True,
+    help="This sequencer's public RPC base URL (empty string: withdraw it).",
+)
+def endpoint(manifest: Path, devnet_key: bool, keystore: Path | None, url: str) -> None:
+    """Publish this sequencer's RPC URL in the SequencerRegistry (`set_endpoint`): the other
+    sequencers forward the writes they receive to it while this one leads a term."""
+    from web3 import Web3
+
+    from sequencer.config import ConfigError, ServiceConfig
+    from sequencer.txmgr import TxManager, TxRequest
+
+    m = _manifest(manifest)
+    try:
+        config = ServiceConfig(
+            manifest=manifest, key_source="devnet" if devnet_key else "keystore", keystore=keystore
+        )
+        signer = config.load_signer()
+    except (ConfigError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    w3 = Web3(Web3.HTTPProvider(m.l1.rpc_url, request_kwargs={"timeout": 30}))
+    address, abi = _l1_contract(m, "SequencerRegistry")
+    registry = w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+    data = bytes.fromhex(registry.encode_abi("set_endpoint", args=[url])[2:])
+    txmgr = TxManager(w3, signer.local_account(), confirmations=1)
+    confirmed = txmgr.send_and_wait(TxRequest(to=registry.address, data=data))
+    if confirmed.status != 1:
+        raise click.ClickException(
+            f"set_endpoint reverted (tx 0x{confirmed.tx_hash.hex()}): is {signer.address} "
+            "a registered sequencer?"
+        )
+    click.echo(f"{signer.address} publishes {url or '(no endpoint)'} in {registry.address}")
+
+
 @click.command("derive")
 @click.option(
     "--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True
@@ -279,6 +319,13 @@ def _print_seq_status(url: str) -> None:
         f"L1 head  {state['l1Head']}   slots built {state['slots']}   "
         f"ordering {state['ordering']}   halted {state['halted'] or 'no'}"
     )
+    leader = state.get("leader")
+    if leader is not None:
+        click.echo(
+            f"role     {leader['role']}  term {leader.get('term')} (ends at L1 block "
+            f"{leader.get('termEnd')})  leader {leader.get('leader') or '-'}  next "
+            f"{leader.get('nextLeader') or '-'}  forwarding to {leader.get('forwardUrl') or '-'}"
+        )
     for chain_id, chain in state["chains"].items():
         click.echo(
             f"rollup {chain_id:<6} head {chain['head']:<8} pending {chain['pending']:<6} "

@@ -26,6 +26,7 @@ import uvloop
 from aiohttp import web
 
 from sequencer.config import ServiceConfig, load_manifest_checked
+from sequencer.leader import FORWARDED_HEADER, NotAccepting, forwarded_by, forwards
 from sequencer.metrics import Metrics, setup_logging
 from sequencer.service import ERR_INTERNAL, EngineError, RpcError, Sequencer
 
@@ -262,6 +263,7 @@ class RpcServer:
         except (ValueError, UnicodeDecodeError):
             return self._reply(_error(PARSE_ERROR, "parse error"))
         client = request.remote or "unknown"
+        forwarded_by.set(request.headers.get(FORWARDED_HEADER))  # seen by LeaderNode.forward
         if isinstance(body, list):
             if not body:
                 return self._reply(_error(INVALID_REQUEST, "empty batch"))
@@ -297,7 +299,9 @@ class RpcServer:
             return _error(INVALID_PARAMS, "non-array args", rid)
         try:
             result = await self.dispatch(chain_id, method, params)
-        except RpcError as exc:
+            if result is None and self.seq.leader is not None:  # a promise of the leader's?
+                result = await self.seq.leader.lookup(chain_id, method, params)
+        except (RpcError, NotAccepting) as exc:
             return _error(exc.code, exc.message, rid, exc.data)
         except EngineError as exc:
             return _error(ERR_INTERNAL, f"engine unavailable: {exc}", rid)
@@ -308,6 +312,8 @@ class RpcServer:
 
     async def dispatch(self, chain_id: int | None, method: str, params: list[Any]) -> Any:
         seq = self.seq
+        if seq.leader is not None and not seq.leader.accepting and forwards(method, params):
+            return await seq.leader.forward(chain_id, method, params)  # to the term's leader
         if method == "seq_sendRawTransaction":
             record = await seq.send_raw(chain_id, hex_bytes(params, 0, 1))
             return seq.preconf_json(record)

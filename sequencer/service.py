@@ -62,6 +62,7 @@ from sequencer.journal import (
     PreconfRecord,
     SealedBlock,
 )
+from sequencer.leader import LeaderNode, NotAccepting, leader_node_for
 from sequencer.manifest import Manifest
 from sequencer.mempool import (
     AccountState,
@@ -374,6 +375,7 @@ class Sequencer:
         self.bundle_book = BundleBook(self)
         self.forced: ForcedInbox | None = None
         self.reserved_senders: frozenset[str] = frozenset()  # the relayer (see sequencer/relays.py)
+        self.leader: LeaderNode | None = None  # with a registry on L1: builds only in its terms
         self.relays: RelayQueue | None = None
         metrics.observe_queues(self.queue_sample)
 
@@ -407,10 +409,14 @@ class Sequencer:
         self._seen.load(self.journal.recent_hashes(self.config.seen_keep_blocks), state.last_sealed)
         self.journal.start()
         await self._undo_bundle_slot(state.bundle_slot)
+        self.leader = leader_node_for(self)
+        posted = await self.leader.posted_tips() if self.leader is not None else {}
         for entry in self.manifest.rollups:
             engine = EngineClient(entry.rpc_url, entry.chain_id, self._session)
             await self._check_chain_id(engine)
-            await self._resume_chain(engine, state.pending, state.last_sealed)
+            await self._resume_chain(
+                engine, state.pending, state.last_sealed, posted.get(entry.chain_id, 0)
+            )
         await self.bundle_book.resume()
         relays = self.relays = relay_queue_for(self.manifest, self.config.load_relayer_key())
         if relays is not None:  # its nonce is the builder's: nobody else sends from it
@@ -430,6 +436,9 @@ class Sequencer:
             self.bundle_book,
             relays,
         )
+        if self.leader is not None:
+            await self.leader.start()
+            self._tasks.append(asyncio.create_task(self.leader.watch(), name="leader-watch"))
         for chain_id, number, hashes in self.journal.unsettled_blocks():
             self._background(self._fill_statuses(self.chains[chain_id], number, tuple(hashes)))
         self._tasks.append(asyncio.create_task(self._poll_l1(), name="l1-poll"))
@@ -472,7 +481,10 @@ class Sequencer:
     async def _run_builder(self) -> None:
         assert self.builder is not None
         try:
-            await self.builder.run()
+            if self.leader is not None:
+                await self.leader.run(self.builder)
+            else:
+                await self.builder.run()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the builder already logged it loudly
@@ -520,8 +532,13 @@ class Sequencer:
         await self.journal.end_bundle_slot()
 
     async def _resume_chain(
-        self, engine: EngineClient, pending: list[PreconfRecord], last_sealed: dict[int, int]
+        self,
+        engine: EngineClient,
+        pending: list[PreconfRecord],
+        last_sealed: dict[int, int],
+        posted_to: int = 0,
     ) -> None:
+        """`posted_to`: the last block L1 holds (a follower derived the blocks up to it)."""
         chain_id = engine.chain_id
         mine = [r for r in pending if r.chain_id == chain_id]
         latest = head_from_block(await engine.call("eth_getBlockByNumber", ["latest", False]))
@@ -540,6 +557,14 @@ class Sequencer:
             first_unsealed = min(
                 [n for n in by_block if n <= latest.number], default=latest.number + 1
             )
+        if posted_to >= first_unsealed:  # derived from L1 (sequencer/leader.py), not built here
+            first_unsealed = posted_to + 1
+            for number in [n for n in by_block if n <= posted_to]:
+                log.error(
+                    "promises for a block another sequencer posted are broken",
+                    extra={"chain": chain_id, "block": number, "count": len(by_block[number])},
+                )
+                del by_block[number]
         # Blocks mined before the crash but not yet journaled: seal them if they are the plan.
         for number in range(first_unsealed, latest.number + 1):
             want = [r.tx_hash for r in by_block.pop(number, [])]
@@ -687,6 +712,11 @@ class Sequencer:
         started = time.perf_counter()
         if self.halted is not None:
             raise RpcError(ERR_SERVER, f"sequencer halted: {self.halted}")
+        if self.leader is not None and not self.leader.accepting:
+            try:
+                self.leader.check_accepting()
+            except NotAccepting as exc:
+                raise RpcError(exc.code, exc.message, exc.data) from None
         label = str(chain_id) if chain_id is not None else "any"
         try:
             tx = decode_tx(raw)
@@ -964,7 +994,7 @@ class Sequencer:
 
     def status(self) -> dict[str, Any]:
         q = self.queue_sample()
-        return {
+        out = {
             "signer": self.signer.address,
             "domain": self.domain_json(),
             "l1Head": self.l1_head,
@@ -995,6 +1025,9 @@ class Sequencer:
                 "dropped": q.bundles_dropped,
             },
         }
+        if self.leader is not None:
+            out["leader"] = self.leader.status_json()
+        return out
 
 
 def bundle_hash(legs: list[Leg], beneficiary: str, deadline: int) -> bytes:

@@ -47,6 +47,8 @@ _REGISTERED: constant(uint256) = 1
 _JAILED: constant(uint256) = 2
 _LISTED: constant(uint256) = 4
 _EXIT_SHIFT: constant(uint256) = 64
+# @dev Longest RPC endpoint URL a sequencer may publish (bytes).
+MAX_ENDPOINT_BYTES: constant(uint256) = 256
 
 
 # @notice Smallest stake that may register and stay eligible (wei).
@@ -80,6 +82,9 @@ claimable: public(HashMap[address, uint256])
 evidence_used: public(HashMap[bytes32, bool])
 # @notice Every account that ever registered, in registration order (the lottery order).
 sequencers: public(DynArray[address, MAX_SEQUENCERS])
+# @notice The JSON-RPC URL a sequencer publishes for its service (empty: none), where the
+#         other sequencers forward writes while it leads.
+endpoint: public(HashMap[address, String[MAX_ENDPOINT_BYTES]])
 
 # weight checkpoints per sequencer, one slot each (the total is summed when needed):
 # from_term << 192 | weight (wei of stake counted in the lottery from `from_term` on)
@@ -142,6 +147,11 @@ event Claimed:
 event LeaderFixed:
     term: indexed(uint256)
     leader: indexed(address)
+
+
+event EndpointSet:
+    sequencer: indexed(address)
+    url: String[MAX_ENDPOINT_BYTES]
 
 
 @deploy
@@ -283,6 +293,19 @@ def claim():
     self.claimable[msg.sender] = 0
     log Claimed(beneficiary=msg.sender, amount=amount)
     send(msg.sender, amount)
+
+
+@external
+def set_endpoint(url: String[MAX_ENDPOINT_BYTES]):
+    """
+    @notice Publish (or, with an empty string, withdraw) the JSON-RPC URL of your sequencer
+            service. Followers forward the writes they receive to the URL of the term's leader.
+            Only a registered sequencer, for itself; takes effect at once.
+    @param url The service's base URL (at most 256 bytes), e.g. "https://seq.example:8547".
+    """
+    assert self._status[msg.sender] & _REGISTERED != 0, "registry: not registered"
+    self.endpoint[msg.sender] = url
+    log EndpointSet(sequencer=msg.sender, url=url)
 
 
 # --- slashing ---

@@ -98,6 +98,22 @@ def test_register_top_up_take_effect_next_term(chain, registry, sequencer_accoun
     assert registry.sequencer_count() == 2
 
 
+def test_a_sequencer_publishes_its_endpoint(bare_registry, sequencer_account, trader):
+    registry = bare_registry
+    with ape.reverts("registry: not registered"):
+        registry.set_endpoint("http://127.0.0.1:8547", sender=trader)
+    registry.register(value=MIN_STAKE, sender=sequencer_account)
+    assert registry.endpoint(sequencer_account) == ""
+    tx = registry.set_endpoint("http://seq-a.example:8547", sender=sequencer_account)
+    assert tx.events[0].sequencer == sequencer_account.address
+    assert tx.events[0].url == "http://seq-a.example:8547"
+    assert registry.endpoint(sequencer_account) == "http://seq-a.example:8547"
+    # withdrawn with an empty URL; nobody else can set it
+    registry.set_endpoint("", sender=sequencer_account)
+    assert registry.endpoint(sequencer_account) == ""
+    assert registry.endpoint(trader) == ""
+
+
 def test_leader_is_fixed_within_a_term(chain, registry, sequencer_account, lp, trader):
     registry.register(value=MIN_STAKE, sender=sequencer_account)
     registry.register(value=MIN_STAKE, sender=lp)
