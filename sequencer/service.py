@@ -1159,7 +1159,21 @@ class BundleBook:
             log.info("bundles resumed", extra={"pending": len(self.pending)})
 
     async def select(self, blocks: dict[int, PlannedBlock]) -> list[Bundle]:
+        """The pending bundles that fit the slot's `blocks`, in arrival order; their senders are
+        held (no new promise from them) until the slot is settled.
+
+        Admission runs whenever this awaits, so every account is read first, and the checks and
+        the holds then run with no await between them: a promise cannot take a leg's nonce after
+        its bundle was checked.
+        """
         seq = self.seq
+        unreadable: set[tuple[int, str]] = set()
+        for bundle in list(self.pending.values()):
+            for leg in bundle.legs:
+                try:
+                    await seq._ensure_account(seq.chains[leg.chain_id], leg.sender)
+                except EngineError:
+                    unreadable.add((leg.chain_id, leg.sender))
         chosen: list[Bundle] = []
         extra_gas: dict[int, int] = defaultdict(int)
         nonces: dict[tuple[int, str], int] = {}
@@ -1168,7 +1182,7 @@ class BundleBook:
             if bundle.deadline < seq.l1_head:
                 self._drop(bundle, "deadline passed")
                 continue
-            verdict = await self._fits(bundle, blocks, extra_gas, nonces, costs)
+            verdict = self._fits(bundle, blocks, extra_gas, nonces, costs, unreadable)
             if verdict == "wait":
                 continue
             if verdict != "ok":
@@ -1189,7 +1203,8 @@ class BundleBook:
         await self._save()  # after the senders are held: admission runs while this awaits
         return chosen
 
-    async def _fits(self, bundle, blocks, extra_gas, nonces, costs) -> str:
+    def _fits(self, bundle, blocks, extra_gas, nonces, costs, unreadable) -> str:
+        """ "ok", "wait" (not in this slot) or why the bundle can never land. Never awaits."""
         seq = self.seq
         gas: dict[int, int] = defaultdict(int)
         local_nonce: dict[tuple[int, str], int] = {}
@@ -1207,11 +1222,10 @@ class BundleBook:
                 for tx in later.txs
             ):
                 return "wait"
-            try:
-                await seq._ensure_account(chain, leg.sender)
-            except EngineError:
-                return "wait"
             key = (leg.chain_id, leg.sender)
+            state = chain.ledger.accounts.get(leg.sender)
+            if key in unreadable or state is None:
+                return "wait"  # the engine did not answer, or the account was evicted meanwhile
             expected = (
                 local_nonce.get(key) or nonces.get(key) or chain.ledger.pending_nonce(leg.sender)
             )
@@ -1221,7 +1235,6 @@ class BundleBook:
                 return "wait"
             local_nonce[key] = leg.nonce + 1
             local_cost[key] += leg.max_cost
-            state = chain.ledger.accounts[leg.sender]
             pending = sum(p.max_cost for p in chain.ledger.pending.get(leg.sender, ()))
             if state.balance < pending + costs[key] + local_cost[key]:
                 return f"insufficient funds for gas * price + value: leg tx 0x{leg.tx_hash.hex()}"

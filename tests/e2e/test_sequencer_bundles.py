@@ -181,3 +181,69 @@ def test_a_bundle_with_a_failing_leg_lands_nowhere_and_has_no_receipt(
     )
     assert wait_sealed(service, 901, tx_hash)["status"] == "success"
     assert service.result("/", "seq_status")["halted"] is None
+
+
+def test_no_promise_takes_a_leg_nonce_while_the_slot_selects_its_bundles(
+    start_service, chains, trader, lp, keeper, l1
+):
+    """Admission runs whenever bundle selection awaits (an account read from the engine). A
+    transaction from a sender whose bundle is being selected, admitted at that moment, must
+    either win (and the bundle wait or drop) or wait for the slot: never take the leg's nonce in
+    the next block (the engine would refuse the promise and the builder halt)."""
+    from test_sequencer_relays import _after_a_slot
+
+    service = start_service(slot_ms=1_000)
+    seq = service.seq
+    conflicting = signed_transfer(trader.private_key, 901, 0, keeper.address, value=3)
+    seen: dict = {}
+    read_account = seq._ensure_account
+
+    async def reading_lp_admits_the_conflict(chain, sender, refresh=False):
+        if sender.lower() == lp.address.lower() and "answer" not in seen:
+            seen["answer"] = None  # once
+            try:
+                seen["answer"] = await seq.send_raw(901, bytes.fromhex(conflicting[2:]))
+            except Exception as exc:  # noqa: BLE001 - the test reports what happened
+                seen["answer"] = exc
+        return await read_account(chain, sender, refresh)
+
+    service.call_in_loop(lambda: setattr(seq, "_ensure_account", reading_lp_admits_the_conflict))
+    deadline = int(l1.rpc("eth_blockNumber"), 16) + 50
+    first = {  # the trader's legs, nonce 0 on both rollups
+        "txs": {
+            "901": [signed_transfer(trader.private_key, 901, 0, keeper.address, value=1)],
+            "902": [signed_transfer(trader.private_key, 902, 0, keeper.address, value=2)],
+        },
+        "beneficiary": trader.address,
+        "deadline": deadline,
+    }
+    second = {  # its selection reads lp's account (first use): admission runs meanwhile
+        "txs": {"902": [signed_transfer(lp.private_key, 902, 0, keeper.address, value=4)]},
+        "beneficiary": lp.address,
+        "deadline": deadline,
+    }
+    _after_a_slot(service)
+    answers = service.post(
+        "/",
+        [
+            {"jsonrpc": "2.0", "id": i, "method": "seq_sendBundle", "params": [bundle]}
+            for i, bundle in enumerate((first, second))
+        ],
+    ).json()
+    hashes = [a["result"]["bundleHash"] for a in sorted(answers, key=lambda a: a["id"])]
+    statuses = _wait(
+        lambda: (
+            (s := [service.result("/", "seq_getBundleStatus", [h])["status"] for h in hashes])
+            and "pending" not in s
+            and s
+        )
+    )
+    record = seen["answer"]
+    assert not isinstance(record, Exception), record
+    # the promise won: it is kept where it was promised, the trader's bundle never lands
+    sealed = wait_sealed(service, 901, "0x" + record.tx_hash.hex())
+    assert (sealed["blockNumber"], sealed["index"]) == (record.block_number, record.index)
+    mined = chains["rollup_a"].w3.eth.get_transaction_receipt(record.tx_hash)
+    assert (mined["blockNumber"], mined["transactionIndex"]) == (record.block_number, record.index)
+    assert statuses == ["dropped", "included"]
+    assert service.result("/", "seq_status")["halted"] is None
