@@ -62,6 +62,26 @@ def _l1_contract(manifest: Manifest, name: str) -> tuple[str, list]:
     return entry.address, entry.abi
 
 
+def _signer(manifest: Path, devnet_key: bool, keystore: Path | None):
+    """The sequencer's key from `_key_options` (devnet key or encrypted keystore), as a
+    `commitments.Signer`; a clear error, never a traceback, when it cannot be loaded."""
+    from sequencer.config import ConfigError, ServiceConfig
+
+    try:
+        config = ServiceConfig(
+            manifest=manifest, key_source="devnet" if devnet_key else "keystore", keystore=keystore
+        )
+        return config.load_signer()
+    except (ConfigError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _l1_web3(manifest: Manifest):
+    from web3 import Web3
+
+    return Web3(Web3.HTTPProvider(manifest.l1.rpc_url, request_kwargs={"timeout": 30}))
+
+
 @click.command("batch")
 @click.option(
     "--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True
@@ -110,22 +130,13 @@ def batch(
     once: bool,
 ) -> None:
     """Post sealed rollup blocks to the L1 SharedInbox (only in this key's terms)."""
-    from web3 import Web3
-
     from sequencer.batcher import Batcher, InboxView, JsonRpc
-    from sequencer.config import ConfigError, ServiceConfig
     from sequencer.txmgr import TxManager
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     m = _manifest(manifest)
-    try:
-        config = ServiceConfig(
-            manifest=manifest, key_source="devnet" if devnet_key else "keystore", keystore=keystore
-        )
-        signer = config.load_signer()
-    except (ConfigError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    w3 = Web3(Web3.HTTPProvider(m.l1.rpc_url, request_kwargs={"timeout": 30}))
+    signer = _signer(manifest, devnet_key, keystore)
+    w3 = _l1_web3(m)
     inbox = InboxView(w3, _l1_contract(m, "SharedInbox"), _l1_contract(m, "SequencerRegistry"))
     txmgr = TxManager(w3, signer.local_account(), confirmations=confirmations)
     engines = {r.chain_id: JsonRpc(r.rpc_url) for r in m.rollups}
@@ -165,18 +176,11 @@ def endpoint(manifest: Path, devnet_key: bool, keystore: Path | None, url: str) 
     sequencers forward the writes they receive to it while this one leads a term."""
     from web3 import Web3
 
-    from sequencer.config import ConfigError, ServiceConfig
     from sequencer.txmgr import TxManager, TxRequest
 
     m = _manifest(manifest)
-    try:
-        config = ServiceConfig(
-            manifest=manifest, key_source="devnet" if devnet_key else "keystore", keystore=keystore
-        )
-        signer = config.load_signer()
-    except (ConfigError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    w3 = Web3(Web3.HTTPProvider(m.l1.rpc_url, request_kwargs={"timeout": 30}))
+    signer = _signer(manifest, devnet_key, keystore)
+    w3 = _l1_web3(m)
     address, abi = _l1_contract(m, "SequencerRegistry")
     registry = w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
     data = bytes.fromhex(registry.encode_abi("set_endpoint", args=[url])[2:])
@@ -209,14 +213,13 @@ def derive(manifest: Path, from_block: int) -> None:
     field of the first mismatch.
     """
     import aiohttp
-    from web3 import Web3
 
     from sequencer import batch_codec as bc
     from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch
     from sequencer.service import EngineClient
 
     m = _manifest(manifest)
-    w3 = Web3(Web3.HTTPProvider(m.l1.rpc_url, request_kwargs={"timeout": 30}))
+    w3 = _l1_web3(m)
     address, abi = _l1_contract(m, "SharedInbox")
     source = L1BatchSource(w3, address, abi)
     posted = source.batches(from_block)
