@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
@@ -205,7 +206,7 @@ def _forced_line(forced: dict[str, Any] | None) -> Text | str:
         f"{forced.get('queued', 0)} queued"
     )
     if forced.get("nearestDeadline") is not None:
-        line += f" (next deadline L1 block {forced['nearestDeadline']})"
+        line += f", next deadline L1 {forced['nearestDeadline']}"
     if forced.get("atRisk"):
         return Text(line + f", {forced['atRisk']} near their deadline", style="bold red")
     return line
@@ -237,8 +238,9 @@ def render(snap: Snapshot, title: str = "shared sequencer devnet") -> Group:
             else "-"
         )
         top.add_row("slots built", f"{seq.get('slots', 0)}  (slot {seq.get('slotMs', '?')} ms)")
-        top.add_row("pre-confirmations", f"{snap.accepted} accepted, {snap.rejected} refused")
-        top.add_row("pre-conf latency", latency)
+        top.add_row(
+            "pre-confirmations", f"{snap.accepted} accepted, {snap.rejected} refused; {latency}"
+        )
         top.add_row("signer", str(seq.get("signer", "-")))
         top.add_row("bundles", _bundles_line(seq.get("bundles")))
         top.add_row("relays", _relays_line(seq.get("relays")))
@@ -248,7 +250,9 @@ def render(snap: Snapshot, title: str = "shared sequencer devnet") -> Group:
             top.add_row("role", _role_line(role))
         if seq.get("halted"):
             top.add_row("HALTED", Text(str(seq["halted"]), style="bold red"))
-    rollups = Table(title="rollups", expand=True)
+    rollups = Table(
+        title="rollups", expand=True, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1)
+    )
     for column in ("chain", "head block", "pending", "sealed txs"):
         rollups.add_column(column, justify="right")
     for chain_id, chain in sorted((seq.get("chains") or {}).items()):
@@ -256,7 +260,7 @@ def render(snap: Snapshot, title: str = "shared sequencer devnet") -> Group:
         rollups.add_row(
             chain_id, str(chain.get("head")), str(chain.get("pending")), str(int(sealed))
         )
-    l1 = Table(title="L1", expand=True)
+    l1 = Table(title="L1", expand=True, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1))
     for column in ("batches", "L2 txs", "bytes / L2 tx", "L1 gas / L2 tx", "last batch"):
         l1.add_column(column, justify="right")
     txs = sum(b.l2_txs for b in snap.batches)
@@ -268,16 +272,14 @@ def render(snap: Snapshot, title: str = "shared sequencer devnet") -> Group:
         str(txs),
         f"{size / txs:.1f}" if txs else "-",
         f"{gas / txs:,.0f}" if txs else "-",
-        f"#{last.sequence} {last.mode}, {last.l2_txs} txs, L1 block {last.l1_block}"
-        if last
-        else "-",
+        f"#{last.sequence} {last.mode}, {last.l2_txs} txs, L1 {last.l1_block}" if last else "-",
     )
     stakes = ", ".join(f"{a[:10]}… {w / 10**18:.2f} ETH" for a, w in snap.stakes.items())
     footer = Table.grid(padding=(0, 2))
     footer.add_column(style="bold")
     footer.add_column()
-    footer.add_row("L1 head", str(snap.l1_head if snap.l1_head is not None else "-"))
-    footer.add_row("leader", snap.leader or "-")
+    l1_head = snap.l1_head if snap.l1_head is not None else "-"
+    footer.add_row("L1 head", f"{l1_head}   [bold]leader[/] {snap.leader or '-'}")
     footer.add_row("stake", stakes or "-")
     parts: list[Any] = [top, rollups, l1, footer]
     if snap.log_tail:

@@ -71,7 +71,7 @@ def test_the_screen_shows_what_a_user_watches():
     console = Console(width=120, record=True)
     console.print(render(snap))
     text = console.export_text()
-    assert "42 accepted, 2 refused" in text
+    assert "42 accepted, 2 refused; p50 <= 5.0 ms" in text
     assert "slots built" in text and "7" in text
     assert "50.0" in text  # bytes per L2 tx: 4000 / 80
     assert "2,000" in text  # L1 gas per L2 tx: 160,000 / 80
@@ -79,7 +79,7 @@ def test_the_screen_shows_what_a_user_watches():
     assert "2.00 ETH" in text and "round 1: ok" in text
     assert "4 included, 2 dropped, 1 pending" in text  # bundles
     assert "9 relayed, 0 waiting" in text
-    assert "3 placed, 1 skipped, 1 queued (next deadline L1 block 140)" in text
+    assert "3 placed, 1 skipped, 1 queued, next deadline L1 140" in text
     assert "lead in term 5 (ends at L1 block 160)" in text
 
 
