@@ -1,0 +1,207 @@
+"""The fisherman on real chains: a dedicated L1 with the registry, inbox and slasher deployed and
+the devnet sequencer leading, the harness's rollups, the batcher posting real batches.
+
+It slashes the leader for a forced item left unconsumed past its deadline (once: a second run,
+through `sequencer watch`, sends nothing), slashes every signed pre-confirmation that a posted
+batch contradicts or that no batch covered by its deadline while leaving a kept one alone, and
+slashes two conflicting signed block headers (but not two headers from different signers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+
+from click.testing import CliRunner
+from test_batcher_derive import _batcher, _traffic, l1  # noqa: F401 - the L1 fixture
+from test_sequencer_preconfs import signed_transfer
+
+from sequencer import commitments as cm
+from sequencer.batcher import JsonRpc
+from sequencer.cli import main as cli_main
+from sequencer.config import DEVNET_SEQUENCER_ADDRESS, DEVNET_SEQUENCER_KEY
+from sequencer.fisherman import (
+    DEVNET_FISHERMAN_KEY,
+    Fisherman,
+    censorship_evidence_id,
+    equivocation_evidence_id,
+    preconf_evidence_id,
+)
+from sequencer.manifest import ChainEntry, Manifest
+from sequencer.txmgr import TxManager, TxRequest
+
+# anvil's well-known account 5 queues forced items (DEVNET ONLY: a public key)
+TRADER_KEY = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"
+SEQUENCER = cm.Signer(DEVNET_SEQUENCER_KEY)
+STRANGER = cm.Signer(b"\x42" * 32)  # holds no stake
+
+
+def _contracts(contracts) -> dict[str, tuple[str, list]]:
+    names = ("Slasher", "SharedInbox", "SequencerRegistry")
+    return {n: (contracts[n].address, contracts[n].abi) for n in names}
+
+
+def _fisherman(w3, contracts, rollups) -> Fisherman:
+    txmgr = TxManager(w3, DEVNET_FISHERMAN_KEY, confirmations=1)
+    return Fisherman(
+        w3, _contracts(contracts), txmgr, {r.chain_id: JsonRpc(r.url) for r in rollups}
+    )
+
+
+def _contract(w3, entry):
+    return w3.eth.contract(address=entry.address, abi=entry.abi)
+
+
+def _preconf_json(domain, msg: cm.PreconfMsg, signer=SEQUENCER) -> dict:
+    return {
+        "txHash": "0x" + msg.tx_hash.hex(),
+        "chainId": msg.chain_id,
+        "blockNumber": msg.block_number,
+        "index": msg.index,
+        "deadline": msg.deadline,
+        "signature": "0x" + signer.sign(domain, msg).hex(),
+        "signer": signer.address,
+    }
+
+
+def _header_json(domain, msg: cm.BlockHeaderMsg, signer=SEQUENCER) -> dict:
+    return {
+        "chainId": msg.chain_id,
+        "blockNumber": msg.block_number,
+        "blockHash": "0x" + msg.block_hash.hex(),
+        "parentHash": "0x" + msg.parent_hash.hex(),
+        "signature": "0x" + signer.sign(domain, msg).hex(),
+    }
+
+
+def _mine(w3, n: int) -> None:
+    w3.provider.make_request("anvil_mine", [hex(n)])
+
+
+def test_censorship_slashes_the_leader_once(l1, rollup_a, rollup_b, tmp_path):  # noqa: F811
+    w3, contracts = l1
+    inbox = _contract(w3, contracts["SharedInbox"])
+    registry = _contract(w3, contracts["SequencerRegistry"])
+    slash = _contract(w3, contracts["Slasher"]).functions.SLASH_AMOUNT().call()
+    raw = signed_transfer(TRADER_KEY, 901, 0, DEVNET_SEQUENCER_ADDRESS)
+    trader = TxManager(w3, TRADER_KEY)
+    index = inbox.functions.forced_count().call()
+    data = bytes.fromhex(inbox.encode_abi("force_include", args=[901, raw])[2:])
+    fee = inbox.functions.FORCE_FEE().call()
+    assert trader.send_and_wait(TxRequest(inbox.address, data, fee)).status == 1
+    stake = registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call()
+
+    fisher = _fisherman(w3, contracts, [rollup_a, rollup_b])
+    assert fisher.step() == []  # the item is within its deadline: nothing to report
+    assert fisher.stats.checks["censorship"] == 1
+    _, deadline, consumed = inbox.functions.forced_status(index).call()
+    assert not consumed
+    _mine(w3, deadline - w3.eth.block_number)  # the head is the deadline block: not yet
+    assert fisher.step() == [] and fisher.stats.refused == 0
+    _mine(w3, 1)
+    sent = fisher.step()
+    assert [(s.kind, s.evidence_id, s.status, s.slashed) for s in sent] == [
+        ("censorship", censorship_evidence_id(index), 1, slash)
+    ]
+    receipt = w3.eth.get_transaction_receipt(sent[0].l1_tx)
+    assert receipt["to"] == contracts["Slasher"].address
+    assert registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call() == stake - slash
+    assert registry.functions.jailed(DEVNET_SEQUENCER_ADDRESS).call()
+    assert registry.functions.evidence_used(censorship_evidence_id(index)).call()
+    assert fisher.step() == []  # this run remembers it
+
+    # a second run (`sequencer watch --once`) reads the registry and sends nothing
+    l1_entries = {n: contracts[n] for n in ("Slasher", "SharedInbox", "SequencerRegistry")}
+    chains = {
+        "l1": ChainEntry("l1", "l1", 31337, w3.provider.endpoint_uri, l1_entries),
+        "rollup_a": ChainEntry("rollup_a", "rollup", 901, rollup_a.url),
+    }
+    manifest = tmp_path / "manifest.json"
+    Manifest(name="test", chains=chains).save(manifest)
+    nonce = w3.eth.get_transaction_count(fisher.txmgr.address)
+    result = CliRunner().invoke(
+        cli_main, ["watch", "--manifest", str(manifest), "--devnet-key", "--once"]
+    )
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.output.strip().splitlines()[-1])
+    assert (counts["submitted"], counts["alreadyUsed"]) == ({}, 1)
+    assert w3.eth.get_transaction_count(fisher.txmgr.address) == nonce
+    assert registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call() == stake - slash
+
+    # the public devnet key is refused for any other L1
+    other = Manifest(name="x", chains={**chains, "l1": replace(chains["l1"], chain_id=1)})
+    other.save(tmp_path / "other.json")
+    refused = CliRunner().invoke(
+        cli_main, ["watch", "--manifest", str(tmp_path / "other.json"), "--devnet-key", "--once"]
+    )
+    assert refused.exit_code != 0 and "refused on L1 chain 1" in refused.output
+
+
+def test_broken_preconfirmations_are_slashed_and_a_kept_one_is_not(l1, rollup_a, rollup_b):  # noqa: F811
+    w3, contracts = l1
+    registry = _contract(w3, contracts["SequencerRegistry"])
+    slash = _contract(w3, contracts["Slasher"]).functions.SLASH_AMOUNT().call()
+    start = rollup_a.w3.eth.block_number + 1
+    _traffic(rollup_a, 2)  # blocks start, start + 1: three transfers each
+    first = rollup_a.w3.eth.get_block(start)
+    fisher = _fisherman(w3, contracts, [rollup_a, rollup_b])
+    domain = fisher.domain
+    deadline = w3.eth.block_number + 200
+    kept = cm.PreconfMsg(901, start, 1, bytes(first["transactions"][1]), deadline)
+    wrong = replace(kept, index=0, tx_hash=os.urandom(32))  # another tx holds index 0
+    short = cm.PreconfMsg(901, start + 1, 5, os.urandom(32), deadline)  # the block holds 3
+    unposted = cm.PreconfMsg(901, start + 9, 0, os.urandom(32), w3.eth.block_number + 3)
+    forged = replace(kept, index=2, tx_hash=os.urandom(32))  # signed by a key with no stake
+    for msg in (kept, wrong, short, unposted):
+        assert fisher.add_preconf(_preconf_json(domain, msg))
+    assert fisher.add_preconf(_preconf_json(domain, forged, STRANGER))
+    bad = _preconf_json(domain, replace(kept, index=2))
+    bad["signer"] = STRANGER.address
+    assert not fisher.add_preconf(bad)  # signature and claimed signer disagree
+
+    assert fisher.step() == []  # no batch yet, no deadline passed
+    assert fisher.stats.verdicts["preconf_waiting"] == 5
+    assert _batcher(w3, contracts, [rollup_a, rollup_b], "calldata").step().status == 1
+    _mine(w3, 4)  # past the unposted promise's deadline
+    stake = registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call()
+    sent = fisher.step()
+    assert sorted((s.kind, s.evidence_id, s.status, s.slashed) for s in sent) == sorted(
+        [
+            ("preconf_wrong_tx", preconf_evidence_id(wrong), 1, slash),
+            ("preconf_short_block", preconf_evidence_id(short), 1, slash),
+            ("preconf_not_posted", preconf_evidence_id(unposted), 1, slash),
+        ]
+    )
+    assert registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call() == stake - 3 * slash
+    assert not registry.functions.evidence_used(preconf_evidence_id(kept)).call()
+    assert not registry.functions.evidence_used(preconf_evidence_id(forged)).call()
+    assert fisher.stats.verdicts["preconf_kept"] == 1
+    assert fisher.stats.refused == 1  # the stranger's promise: the dry run says no stake
+    assert all(r.verified for r in fisher.ranges[901])  # proofs came from the committed root
+
+    assert fisher.step() == []  # each promise is judged and slashed once
+    assert fisher.stats.refused == 2  # the forged one is dry-run again, never sent
+
+
+def test_two_conflicting_signed_headers_are_slashed_as_equivocation(l1, rollup_a, rollup_b):  # noqa: F811
+    w3, contracts = l1
+    registry = _contract(w3, contracts["SequencerRegistry"])
+    fisher = _fisherman(w3, contracts, [rollup_a, rollup_b])
+    domain = fisher.domain
+    one = cm.BlockHeaderMsg(901, 7, os.urandom(32), os.urandom(32))
+    two = replace(one, block_hash=os.urandom(32))
+    assert fisher.add_header(_header_json(domain, one))
+    assert fisher.add_header(_header_json(domain, one))  # the same header again: kept once
+    assert fisher.add_header(_header_json(domain, two, STRANGER))  # another signer's
+    assert fisher.step() == []  # no one signed two headers for block 7
+    assert fisher.stats.refused == 0
+
+    stake = registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call()
+    assert fisher.add_header(_header_json(domain, two))
+    sent = fisher.step()
+    evidence = equivocation_evidence_id(SEQUENCER.address, 901, 7)
+    assert [(s.kind, s.evidence_id, s.status) for s in sent] == [("equivocation", evidence, 1)]
+    assert registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call() == stake - sent[0].slashed
+    assert sent[0].slashed > 0
+    assert fisher.step() == []
