@@ -50,6 +50,10 @@ def preconf_evidence_id(preconf: cm.PreconfMsg) -> bytes:
     return keccak(encode(["uint8", "bytes32"], [PRECONF_VIOLATION, preconf.struct_hash()]))
 
 
+def bundle_evidence_id(receipt: cm.BundleReceiptMsg) -> bytes:
+    return keccak(encode(["uint8", "bytes32"], [BUNDLE_VIOLATION, receipt.struct_hash()]))
+
+
 def equivocation_evidence_id(signer: str, chain_id: int, block_number: int) -> bytes:
     return keccak(
         encode(
@@ -115,6 +119,39 @@ class SignedHeader:
     def as_args(self) -> tuple[tuple, bytes]:
         m = self.msg
         return (m.chain_id, m.block_number, m.block_hash, m.parent_hash), self.signature
+
+
+@dataclass(frozen=True)
+class SignedReceipt:
+    """A `BundleReceipt`, its legs and its signature (`seq_getBundleReceipt`)."""
+
+    msg: cm.BundleReceiptMsg
+    legs: tuple[tuple[int, int, int, bytes], ...]  # (chain id, block, index, tx hash)
+    signature: bytes
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SignedReceipt:
+        legs = tuple(
+            (int(leg["chainId"]), int(leg["blockNumber"]), int(leg["index"]), _bytes(leg["txHash"]))
+            for leg in data["legs"]
+        )
+        msg = cm.BundleReceiptMsg(
+            bundle_hash=_bytes(data["bundleHash"]),
+            legs_hash=_bytes(data["legsHash"]),
+            beneficiary=to_checksum_address(data["beneficiary"]),
+            deadline=int(data["deadline"]),
+        )
+        if cm.legs_hash(legs) != msg.legs_hash:
+            raise ValueError("the legs do not hash to the receipt's legsHash")
+        return cls(msg, legs, _bytes(data["signature"]))
+
+    def signer(self, domain: cm.Domain) -> str:
+        return cm.recover(cm.digest(domain, self.msg), self.signature)
+
+    def as_args(self) -> tuple[tuple, bytes, list[tuple]]:
+        m = self.msg
+        receipt = (m.bundle_hash, m.legs_hash, m.beneficiary, m.deadline)
+        return receipt, self.signature, [tuple(leg) for leg in self.legs]
 
 
 # --- pure checks ---
@@ -199,23 +236,41 @@ class Verdict:
         return self.kind not in ("kept", "waiting")
 
 
+def judge_position(
+    position: tuple[int, int, int, bytes],
+    deadline: int,
+    covering: CommittedRange | None,
+    l1_head: int,
+    term_blocks: int,
+    need_success: bool = False,
+) -> Verdict:
+    """Whether the batch covering a promised (chain, block, index, tx hash) keeps the promise
+    (`deadline`: L1 block). `need_success`: a bundle leg must also have succeeded."""
+    _, number, index, tx_hash = position
+    if covering is None:
+        if l1_head > deadline:
+            return Verdict("not_posted", f"no batch covers block {number}")
+        return Verdict("waiting", f"deadline {deadline}, L1 head {l1_head}")
+    block = covering.block(number)
+    if len(block.txs) <= index:
+        return Verdict("short_block", f"block holds {len(block.txs)} txs")
+    tx = block.txs[index]
+    if tx.tx_hash != tx_hash or tx.status == cm.STATUS_SKIPPED:
+        return Verdict("wrong_tx", f"0x{tx.tx_hash.hex()} committed at that position")
+    if need_success and tx.status != cm.STATUS_SUCCESS:
+        return Verdict("wrong_tx", f"committed with status {tx.status}")
+    if covering.header.term * term_blocks > deadline:
+        return Verdict("posted_late", f"batch of term {covering.header.term}")
+    return Verdict("kept")
+
+
 def judge_preconf(
     preconf: cm.PreconfMsg, covering: CommittedRange | None, l1_head: int, term_blocks: int
 ) -> Verdict:
-    """Whether the batch covering the promised block keeps `preconf` (its deadline: L1 blocks)."""
-    if covering is None:
-        if l1_head > preconf.deadline:
-            return Verdict("not_posted", f"no batch covers block {preconf.block_number}")
-        return Verdict("waiting", f"deadline {preconf.deadline}, L1 head {l1_head}")
-    block = covering.block(preconf.block_number)
-    if len(block.txs) <= preconf.index:
-        return Verdict("short_block", f"block holds {len(block.txs)} txs")
-    tx = block.txs[preconf.index]
-    if tx.tx_hash != preconf.tx_hash or tx.status == cm.STATUS_SKIPPED:
-        return Verdict("wrong_tx", f"0x{tx.tx_hash.hex()} committed at that position")
-    if covering.header.term * term_blocks > preconf.deadline:
-        return Verdict("posted_late", f"batch of term {covering.header.term}")
-    return Verdict("kept")
+    """Whether the batch covering the promised block keeps `preconf`."""
+    p = preconf
+    position = (p.chain_id, p.block_number, p.index, p.tx_hash)
+    return judge_position(position, p.deadline, covering, l1_head, term_blocks)
 
 
 def conflicting(seen: Iterable[SignedHeader], header: SignedHeader) -> SignedHeader | None:
@@ -305,7 +360,8 @@ class Fisherman:
         self.domain = cm.Domain(w3.eth.chain_id, self.slasher.address)
         self.term_blocks = self.registry.functions.TERM_BLOCKS().call()
         self.preconfs: dict[bytes, SignedPreconf] = {}  # by struct hash
-        self.settled: set[bytes] = set()  # preconfs judged kept or slashed
+        self.receipts: dict[bytes, SignedReceipt] = {}  # by struct hash
+        self.settled: set[bytes] = set()  # promises judged kept or slashed (struct hashes)
         self.headers: dict[tuple[int, int], list[SignedHeader]] = {}
         self.watch_tx: set[bytes] = set()
         self.ranges: dict[int, list[CommittedRange]] = {}
@@ -334,6 +390,22 @@ class Fisherman:
         self.preconfs.setdefault(signed.msg.struct_hash(), signed)
         return True
 
+    def add_receipt(self, data: Mapping[str, Any]) -> bool:
+        """Keep a signed bundle receipt (JSON as `seq_getBundleReceipt` returns it)."""
+        try:
+            signed = SignedReceipt.from_json(data)
+            signer = signed.signer(self.domain)
+        except (KeyError, ValueError, TypeError) as exc:
+            log.warning("bundle receipt refused: %s", exc)
+            return False
+        if "signer" in data and to_checksum_address(data["signer"]) != signer:
+            log.warning(
+                "bundle receipt 0x%s not signed by its signer", signed.msg.bundle_hash.hex()
+            )
+            return False
+        self.receipts.setdefault(signed.msg.struct_hash(), signed)
+        return True
+
     def add_header(self, data: Mapping[str, Any]) -> bool:
         """Keep a signed block header (JSON as `seq_getBlockHeader` returns it)."""
         try:
@@ -348,8 +420,9 @@ class Fisherman:
         return True
 
     def load_lines(self, path: Any, kind: str) -> int:
-        """JSON lines of pre-confirmations (`kind="preconf"`) or block headers (`"header"`)."""
-        add = self.add_preconf if kind == "preconf" else self.add_header
+        """JSON lines of pre-confirmations (`kind="preconf"`), block headers (`"header"`) or
+        bundle receipts (`"receipt"`)."""
+        add = {"preconf": self.add_preconf, "header": self.add_header}.get(kind, self.add_receipt)
         count = 0
         with open(path) as handle:
             for line in handle:
@@ -360,7 +433,7 @@ class Fisherman:
     # --- one round ---
 
     def step(self) -> list[Submission]:
-        """One round, in priority order: censorship, pre-confirmations, equivocation."""
+        """One round, in priority order: censorship, pre-confirmations, equivocation, bundles."""
         sent: list[Submission] = []
         l1_head = self.w3.eth.block_number
         sent += self.check_censorship(l1_head)
@@ -368,6 +441,7 @@ class Fisherman:
         self._read_batches()
         sent += self.check_preconfs(l1_head)
         sent += self.check_headers()
+        sent += self.check_receipts(l1_head)
         return sent
 
     def run(self, stop: threading.Event, interval: float) -> None:
@@ -441,36 +515,45 @@ class Fisherman:
                 continue
             if verdict.kind == "waiting":
                 continue
+            position = (p.chain_id, p.block_number, p.index, p.tx_hash)
+            extra = self._evidence(verdict, covering, position)
+            if extra is None:
+                continue
             preconf, signature = signed.as_args()
-            if verdict.kind == "not_posted":
-                tip_block, tip_hash = self._tip(p.chain_id)
-                fn, args = "slash_preconf_not_posted", [preconf, signature, tip_block, tip_hash]
-            else:
-                assert covering is not None
-                if not covering.verified and verdict.kind != "posted_late":
-                    self.stats.unprovable += 1
-                    log.warning(
-                        "broken pre-confirmation 0x%s: the rebuilt leaves do not give the "
-                        "committed tx root, no proof can be drawn (run `sequencer derive`)",
-                        p.tx_hash.hex(),
-                    )
-                    continue
-                where = [covering.header.as_tuple(), covering.rollup_index]
-                if verdict.kind == "wrong_tx":
-                    leaf, proof = covering.tx_proof(p.block_number, p.index)
-                    fn, args = "slash_preconf_wrong_tx", [preconf, signature, *where, leaf, proof]
-                elif verdict.kind == "short_block":
-                    leaf, proof = covering.block_proof(p.block_number)
-                    fn = "slash_preconf_short_block"
-                    args = [preconf, signature, *where, leaf, proof]
-                else:
-                    fn, args = "slash_preconf_posted_late", [preconf, signature, *where]
+            fn, args = f"slash_preconf_{verdict.kind}", [preconf, signature, *extra]
             result = self._submit(f"preconf_{verdict.kind}", preconf_evidence_id(p), fn, args)
             if result is not None:
                 sent.append(result)
             if preconf_evidence_id(p) in self.done:
                 self.settled.add(key)
         return sent
+
+    def _evidence(
+        self,
+        verdict: Verdict,
+        covering: CommittedRange | None,
+        position: tuple[int, int, int, bytes],
+    ) -> list[Any] | None:
+        """The arguments after the signed message that the Slasher's `slash_*_<verdict>` wants
+        for a broken promise at `position`, or None when no proof can be drawn."""
+        chain_id, number, index, tx_hash = position
+        if verdict.kind == "not_posted":
+            return list(self._tip(chain_id))
+        assert covering is not None
+        where = [covering.header.as_tuple(), covering.rollup_index]
+        if verdict.kind == "posted_late":
+            return where
+        if not covering.verified:
+            self.stats.unprovable += 1
+            log.warning(
+                "broken promise for 0x%s: the rebuilt leaves do not give the committed tx "
+                "root, so no proof can be drawn (run `sequencer derive`)",
+                tx_hash.hex(),
+            )
+            return None
+        if verdict.kind == "wrong_tx":
+            return [*where, *covering.tx_proof(number, index)]
+        return [*where, *covering.block_proof(number)]
 
     # --- 3. equivocation ---
 
@@ -515,6 +598,49 @@ class Fisherman:
                             header.msg.block_hash.hex(),
                             committed.hex(),
                         )
+        return sent
+
+    # --- 4. bundle receipts ---
+
+    def check_receipts(self, l1_head: int) -> list[Submission]:
+        sent = []
+        for key, signed in list(self.receipts.items()):
+            if key in self.settled:
+                continue
+            self.stats.bump(self.stats.checks, "bundle")
+            broken, waiting = None, False
+            for leg_index, leg in enumerate(signed.legs):
+                covering = self._covering(leg[0], leg[1])
+                verdict = judge_position(
+                    leg, signed.msg.deadline, covering, l1_head, self.term_blocks, True
+                )
+                waiting = waiting or verdict.kind == "waiting"
+                if verdict.broken:
+                    broken = (leg_index, leg, verdict, covering)
+                    break
+            kind = broken[2].kind if broken else ("waiting" if waiting else "kept")
+            self.stats.bump(self.stats.verdicts, f"bundle_{kind}")
+            log.info("bundle receipt 0x%s: %s", signed.msg.bundle_hash.hex(), kind)
+            if broken is None:
+                if not waiting:
+                    self.settled.add(key)
+                continue
+            leg_index, leg, verdict, covering = broken
+            extra = self._evidence(verdict, covering, leg)
+            if extra is None:
+                continue
+            receipt, signature, legs = signed.as_args()
+            evidence_id = bundle_evidence_id(signed.msg)
+            result = self._submit(
+                f"bundle_{verdict.kind}",
+                evidence_id,
+                f"slash_bundle_{verdict.kind}",
+                [receipt, signature, legs, leg_index, *extra],
+            )
+            if result is not None:
+                sent.append(result)
+            if evidence_id in self.done:
+                self.settled.add(key)
         return sent
 
     # --- reading ---

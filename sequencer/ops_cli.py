@@ -220,6 +220,12 @@ def endpoint(manifest: Path, devnet_key: bool, keystore: Path | None, url: str) 
     help="JSON lines of signed block headers, as seq_getBlockHeader returns them.",
 )
 @click.option(
+    "--receipts",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON lines of signed bundle receipts, as seq_getBundleReceipt returns them.",
+)
+@click.option(
     "--sequencer-rpc",
     default=None,
     help="The sequencer's RPC: polled for the signed header of every new block.",
@@ -240,13 +246,14 @@ def watch(
     devnet_key: bool,
     preconfs: Path | None,
     headers: Path | None,
+    receipts: Path | None,
     sequencer_rpc: str | None,
     tx_hashes: tuple[str, ...],
     interval: float,
     once: bool,
 ) -> None:
     """The fisherman: watch L1 and the sequencer's signed promises, and submit evidence of every
-    broken one to the Slasher (censorship, pre-confirmations, equivocation)."""
+    broken one to the Slasher (censorship, pre-confirmations, equivocation, bundle receipts)."""
     from web3 import Web3
 
     from sequencer.batcher import JsonRpc
@@ -287,6 +294,8 @@ def watch(
         click.echo(f"{fisher.load_lines(preconfs, 'preconf')} pre-confirmations from {preconfs}")
     if headers is not None:
         click.echo(f"{fisher.load_lines(headers, 'header')} block headers from {headers}")
+    if receipts is not None:
+        click.echo(f"{fisher.load_lines(receipts, 'receipt')} bundle receipts from {receipts}")
     click.echo(f"fisherman {txmgr.address} reporting to the Slasher {fisher.slasher.address}")
     if once:
         fisher.step()

@@ -24,6 +24,8 @@ from sequencer.config import DEVNET_SEQUENCER_ADDRESS, DEVNET_SEQUENCER_KEY
 from sequencer.fisherman import (
     DEVNET_FISHERMAN_KEY,
     Fisherman,
+    SignedReceipt,
+    bundle_evidence_id,
     censorship_evidence_id,
     equivocation_evidence_id,
     preconf_evidence_id,
@@ -63,6 +65,26 @@ def _preconf_json(domain, msg: cm.PreconfMsg, signer=SEQUENCER) -> dict:
         "signature": "0x" + signer.sign(domain, msg).hex(),
         "signer": signer.address,
     }
+
+
+def _receipt_json(domain, legs, deadline, beneficiary, signer=SEQUENCER) -> dict:
+    msg = cm.BundleReceiptMsg(os.urandom(32), cm.legs_hash(legs), beneficiary, deadline)
+    return {
+        "bundleHash": "0x" + msg.bundle_hash.hex(),
+        "legsHash": "0x" + msg.legs_hash.hex(),
+        "legs": [
+            {"chainId": c, "blockNumber": b, "index": i, "txHash": "0x" + h.hex()}
+            for c, b, i, h in legs
+        ],
+        "beneficiary": beneficiary,
+        "deadline": deadline,
+        "signature": "0x" + signer.sign(domain, msg).hex(),
+        "signer": signer.address,
+    }
+
+
+def _receipt_msg(data: dict) -> cm.BundleReceiptMsg:
+    return SignedReceipt.from_json(data).msg
 
 
 def _header_json(domain, msg: cm.BlockHeaderMsg, signer=SEQUENCER) -> dict:
@@ -160,8 +182,20 @@ def test_broken_preconfirmations_are_slashed_and_a_kept_one_is_not(l1, rollup_a,
     bad["signer"] = STRANGER.address
     assert not fisher.add_preconf(bad)  # signature and claimed signer disagree
 
+    # bundle receipts: legs on blocks start and start + 1; one kept, one with a leg not there
+    second = rollup_a.w3.eth.get_block(start + 1)
+    legs = [(901, start, 2, bytes(first["transactions"][2]))]
+    legs.append((901, start + 1, 0, bytes(second["transactions"][0])))
+    kept_receipt = _receipt_json(domain, legs, deadline, STRANGER.address)
+    broken_legs = [legs[0], (901, start + 1, 1, os.urandom(32))]
+    broken_receipt = _receipt_json(domain, broken_legs, deadline, STRANGER.address)
+    assert fisher.add_receipt(kept_receipt) and fisher.add_receipt(broken_receipt)
+    tampered = dict(kept_receipt, legs=broken_receipt["legs"])
+    assert not fisher.add_receipt(tampered)  # legs that do not hash to the signed legsHash
+
     assert fisher.step() == []  # no batch yet, no deadline passed
     assert fisher.stats.verdicts["preconf_waiting"] == 5
+    assert fisher.stats.verdicts["bundle_waiting"] == 2
     assert _batcher(w3, contracts, [rollup_a, rollup_b], "calldata").step().status == 1
     _mine(w3, 4)  # past the unposted promise's deadline
     stake = registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call()
@@ -171,9 +205,14 @@ def test_broken_preconfirmations_are_slashed_and_a_kept_one_is_not(l1, rollup_a,
             ("preconf_wrong_tx", preconf_evidence_id(wrong), 1, slash),
             ("preconf_short_block", preconf_evidence_id(short), 1, slash),
             ("preconf_not_posted", preconf_evidence_id(unposted), 1, slash),
+            ("bundle_wrong_tx", bundle_evidence_id(_receipt_msg(broken_receipt)), 1, slash),
         ]
     )
-    assert registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call() == stake - 3 * slash
+    assert registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call() == stake - 4 * slash
+    assert registry.functions.claimable(STRANGER.address).call() > 0  # the bundle's victim
+    kept_id = bundle_evidence_id(_receipt_msg(kept_receipt))
+    assert not registry.functions.evidence_used(kept_id).call()
+    assert fisher.stats.verdicts["bundle_kept"] == 1
     assert not registry.functions.evidence_used(preconf_evidence_id(kept)).call()
     assert not registry.functions.evidence_used(preconf_evidence_id(forged)).call()
     assert fisher.stats.verdicts["preconf_kept"] == 1
