@@ -15,7 +15,8 @@ from dataclasses import replace
 
 from click.testing import CliRunner
 from test_batcher_derive import _batcher, _traffic, l1  # noqa: F401 - the L1 fixture
-from test_sequencer_preconfs import signed_transfer
+from test_sequencer_bundles import _wait
+from test_sequencer_preconfs import signed_transfer, wait_sealed
 
 from sequencer import commitments as cm
 from sequencer.batcher import JsonRpc
@@ -24,6 +25,7 @@ from sequencer.config import DEVNET_SEQUENCER_ADDRESS, DEVNET_SEQUENCER_KEY
 from sequencer.fisherman import (
     DEVNET_FISHERMAN_KEY,
     Fisherman,
+    SignedHeader,
     SignedReceipt,
     bundle_evidence_id,
     censorship_evidence_id,
@@ -244,3 +246,64 @@ def test_two_conflicting_signed_headers_are_slashed_as_equivocation(l1, rollup_a
     assert registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call() == stake - sent[0].slashed
     assert sent[0].slashed > 0
     assert fisher.step() == []
+
+
+def test_an_honest_sequencer_is_never_slashed_until_it_equivocates(
+    l1,  # noqa: F811
+    chains,
+    start_service,
+    rollup_a,
+    rollup_b,
+    accounts,
+    tmp_path,
+):
+    """The real service's promises, polled over its RPC, against the real batcher's batches."""
+    w3, contracts = l1
+    l1_entries = {n: contracts[n] for n in ("Slasher", "SharedInbox", "SequencerRegistry")}
+    entries = {"l1": ChainEntry("l1", "l1", 31337, w3.provider.endpoint_uri, l1_entries)}
+    for name in ("rollup_a", "rollup_b"):
+        handle = chains[name]
+        entries[name] = ChainEntry(name, "rollup", handle.chain_id, handle.url)
+    manifest = tmp_path / "l1-manifest.json"
+    Manifest(name="test", chains=entries).save(manifest)
+    service = start_service(manifest=manifest, slot_ms=300)
+    assert service.domain.verifying_contract == contracts["Slasher"].address
+    _wait(lambda: service.call_in_loop(lambda: service.seq.leader.accepting))
+
+    hashes = []
+    for chain_id in (901, 902):
+        for nonce in range(2):
+            raw = signed_transfer(accounts[6].private_key, chain_id, nonce, accounts[7].address)
+            pre = service.result(f"/{chain_id}", "seq_sendRawTransaction", [raw])
+            hashes.append((chain_id, pre["txHash"]))
+    for chain_id, tx_hash in hashes:
+        wait_sealed(service, chain_id, tx_hash)
+    batcher = _batcher(w3, contracts, [rollup_a, rollup_b], "calldata")
+    batcher.sequencer = JsonRpc(service.url + "/")
+    if batcher.inbox.blocks_left_in_term() < batcher.term_margin:
+        _mine(w3, batcher.term_margin + 1)  # no batch goes out in a term's last blocks
+    assert batcher.step() is not None
+
+    fisher = _fisherman(w3, contracts, [rollup_a, rollup_b])
+    fisher.sequencer = JsonRpc(service.url + "/")
+    fisher.watch_tx.update(bytes.fromhex(h[2:]) for _, h in hashes)
+    stake = _contract(w3, contracts["SequencerRegistry"]).functions.stake_of(
+        DEVNET_SEQUENCER_ADDRESS
+    )
+    before = stake.call()
+    assert fisher.step() == []
+    assert not fisher.watch_tx  # every pre-confirmation was fetched
+    assert fisher.stats.verdicts["preconf_kept"] == len(hashes)
+    assert fisher.stats.checks["header"] >= 2  # the service's signed headers, polled
+    assert (fisher.stats.refused, fisher.stats.unprovable, fisher.stats.l1_conflicts) == (0, 0, 0)
+    assert fisher.ranges[901] and all(r.verified for rs in fisher.ranges.values() for r in rs)
+    assert stake.call() == before
+
+    # the same key signs a second header for a block it already sealed: equivocation
+    number = fisher.ranges[901][0].commitment.first_block
+    real = service.result("/", "seq_getBlockHeader", [901, number])
+    forged = replace(SignedHeader.from_json(real).msg, block_hash=os.urandom(32))
+    assert fisher.add_header(_header_json(fisher.domain, forged))
+    sent = fisher.step()
+    assert [s.kind for s in sent] == ["equivocation"]
+    assert stake.call() == before - sent[0].slashed
