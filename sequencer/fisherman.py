@@ -371,6 +371,8 @@ class Fisherman:
         self._next_l1_block = 0
         self._forced_cursor: dict[int, int] = {}
         self._next_header: dict[int, int] = {}
+        self._new_headers: set[tuple[int, int]] = set()  # (chain, block) with a header to judge
+        self._l1_compared: set[tuple[int, int, bytes]] = set()  # headers compared with L1
 
     # --- inputs ---
 
@@ -417,6 +419,8 @@ class Fisherman:
         seen = self.headers.setdefault((signed.msg.chain_id, signed.msg.block_number), [])
         if all(h.msg != signed.msg or h.signature != signed.signature for h in seen):
             seen.append(signed)
+            self._new_headers.add((signed.msg.chain_id, signed.msg.block_number))
+            self.stats.bump(self.stats.checks, "header")
         return True
 
     def load_lines(self, path: Any, kind: str) -> int:
@@ -437,7 +441,10 @@ class Fisherman:
         sent: list[Submission] = []
         l1_head = self.w3.eth.block_number
         sent += self.check_censorship(l1_head)
-        self._poll_sequencer()
+        try:
+            self._poll_sequencer()
+        except Exception as exc:  # noqa: BLE001 - a silent sequencer must not stop the watch
+            log.warning("the sequencer's RPC does not answer: %s", exc)
         self._read_batches()
         sent += self.check_preconfs(l1_head)
         sent += self.check_headers()
@@ -468,10 +475,11 @@ class Fisherman:
         items = self.forced_items()
         self.stats.checks["censorship"] = self.stats.checks.get("censorship", 0) + len(items)
         for index in overdue(items, l1_head):
+            evidence_id = censorship_evidence_id(index)
+            if evidence_id in self.done:
+                continue
             log.info("forced item %d is past its deadline and unconsumed", index)
-            result = self._submit(
-                "censorship", censorship_evidence_id(index), "slash_censorship", [index]
-            )
+            result = self._submit("censorship", evidence_id, "slash_censorship", [index])
             if result is not None:
                 sent.append(result)
         return sent
@@ -558,9 +566,12 @@ class Fisherman:
     # --- 3. equivocation ---
 
     def check_headers(self) -> list[Submission]:
+        """Each (chain, block) that received a header since the last round: two headers by one
+        signer with different hashes are equivocation. Every header whose block L1 has
+        committed is compared with it once."""
         sent = []
-        for (chain_id, number), seen in self.headers.items():
-            self.stats.bump(self.stats.checks, "header")
+        for key in sorted(self._new_headers):
+            seen = self.headers[key]
             for i, header in enumerate(seen):
                 other = conflicting(seen[:i], header)
                 if other is None:
@@ -568,36 +579,38 @@ class Fisherman:
                 signer = header.signer(self.domain)
                 if other.signer(self.domain) != signer:
                     continue  # two sequencers (e.g. across a leader change): no equivocation
-                log.info(
-                    "equivocation: %s signed two headers for chain %d block %d",
-                    signer,
-                    chain_id,
-                    number,
-                )
+                log.info("equivocation: %s signed two headers for chain %d block %d", signer, *key)
                 first, first_sig = other.as_args()
                 second, second_sig = header.as_args()
                 result = self._submit(
                     "equivocation",
-                    equivocation_evidence_id(signer, chain_id, number),
+                    equivocation_evidence_id(signer, *key),
                     "slash_equivocation",
                     [first, first_sig, second, second_sig],
                 )
                 if result is not None:
                     sent.append(result)
+        self._new_headers.clear()
+        for (chain_id, number), seen in self.headers.items():
             covering = self._covering(chain_id, number)
-            if covering is not None and covering.verified:
-                committed = covering.block(number).block_hash
-                for header in seen:
-                    if header.msg.block_hash != committed and len(seen) == 1:
-                        self.stats.l1_conflicts += 1
-                        log.warning(
-                            "signed header of chain %d block %d (0x%s) contradicts L1 (0x%s): "
-                            "the Slasher has no entry point for this alone",
-                            chain_id,
-                            number,
-                            header.msg.block_hash.hex(),
-                            committed.hex(),
-                        )
+            if covering is None or not covering.verified:
+                continue
+            committed = covering.block(number).block_hash
+            for header in seen:
+                mark = (chain_id, number, header.msg.block_hash)
+                if mark in self._l1_compared:
+                    continue
+                self._l1_compared.add(mark)
+                if header.msg.block_hash != committed:
+                    self.stats.l1_conflicts += 1
+                    log.warning(
+                        "signed header of chain %d block %d (0x%s) contradicts L1 (0x%s): the "
+                        "Slasher takes it only with a second signed header for that block",
+                        chain_id,
+                        number,
+                        header.msg.block_hash.hex(),
+                        committed.hex(),
+                    )
         return sent
 
     # --- 4. bundle receipts ---

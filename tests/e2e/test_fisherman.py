@@ -307,3 +307,5 @@ def test_an_honest_sequencer_is_never_slashed_until_it_equivocates(
     sent = fisher.step()
     assert [s.kind for s in sent] == ["equivocation"]
     assert stake.call() == before - sent[0].slashed
+    assert fisher.stats.l1_conflicts == 1  # the forged header is not the block L1 committed
+    assert fisher.step() == [] and fisher.stats.l1_conflicts == 1  # each compared once
