@@ -1,11 +1,15 @@
 """The fisherman on real chains: a dedicated L1 with the registry, inbox and slasher deployed and
-the devnet sequencer leading, the harness's rollups, the batcher posting real batches.
+the devnet sequencer leading, the harness's rollups, the real batcher posting batches.
 
 It slashes the leader for a forced item left unconsumed past its deadline (once: a second run,
-through `sequencer watch`, sends nothing), slashes every signed pre-confirmation that a posted
-batch contradicts or that no batch covered by its deadline while leaving a kept one alone, and
-slashes two conflicting signed block headers (but not two headers from different signers).
+through `sequencer watch`, sends nothing); slashes every signed pre-confirmation and bundle
+receipt that a posted batch contradicts or that no batch covered by its deadline, while leaving
+kept ones and promises signed by a key with no stake alone; slashes two conflicting signed block
+headers (but not two headers from different signers); and finds nothing to slash in the real
+service's promises, polled over its RPC, until the same key signs a second header for a block.
 """
+
+# ruff: noqa: F811 - `l1` is the dedicated-L1 fixture of test_batcher_derive, taken by every test
 
 from __future__ import annotations
 
@@ -51,6 +55,24 @@ def _fisherman(w3, contracts, rollups) -> Fisherman:
     return Fisherman(
         w3, _contracts(contracts), txmgr, {r.chain_id: JsonRpc(r.url) for r in rollups}
     )
+
+
+def _manifest(w3, contracts, rollups, path):
+    """A manifest naming the dedicated L1 (with its contracts) and the harness's rollups."""
+    l1_entries = {n: contracts[n] for n in ("Slasher", "SharedInbox", "SequencerRegistry")}
+    chains = {"l1": ChainEntry("l1", "l1", 31337, w3.provider.endpoint_uri, l1_entries)}
+    for rollup in rollups:
+        chains[rollup.name] = ChainEntry(rollup.name, "rollup", rollup.chain_id, rollup.url)
+    Manifest(name="test", chains=chains).save(path)
+    return path
+
+
+def _watch_once(manifest, *extra) -> dict:
+    """`sequencer watch --once` with the devnet key: the counts it prints."""
+    args = ["watch", "--manifest", str(manifest), "--devnet-key", "--once", *map(str, extra)]
+    result = CliRunner().invoke(cli_main, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output.strip().splitlines()[-1])
 
 
 def _contract(w3, entry):
@@ -103,7 +125,7 @@ def _mine(w3, n: int) -> None:
     w3.provider.make_request("anvil_mine", [hex(n)])
 
 
-def test_censorship_slashes_the_leader_once(l1, rollup_a, rollup_b, tmp_path):  # noqa: F811
+def test_censorship_slashes_the_leader_once(l1, rollup_a, rollup_b, tmp_path):
     w3, contracts = l1
     inbox = _contract(w3, contracts["SharedInbox"])
     registry = _contract(w3, contracts["SequencerRegistry"])
@@ -136,24 +158,15 @@ def test_censorship_slashes_the_leader_once(l1, rollup_a, rollup_b, tmp_path):  
     assert fisher.step() == []  # this run remembers it
 
     # a second run (`sequencer watch --once`) reads the registry and sends nothing
-    l1_entries = {n: contracts[n] for n in ("Slasher", "SharedInbox", "SequencerRegistry")}
-    chains = {
-        "l1": ChainEntry("l1", "l1", 31337, w3.provider.endpoint_uri, l1_entries),
-        "rollup_a": ChainEntry("rollup_a", "rollup", 901, rollup_a.url),
-    }
-    manifest = tmp_path / "manifest.json"
-    Manifest(name="test", chains=chains).save(manifest)
+    manifest = _manifest(w3, contracts, [rollup_a], tmp_path / "manifest.json")
     nonce = w3.eth.get_transaction_count(fisher.txmgr.address)
-    result = CliRunner().invoke(
-        cli_main, ["watch", "--manifest", str(manifest), "--devnet-key", "--once"]
-    )
-    assert result.exit_code == 0, result.output
-    counts = json.loads(result.output.strip().splitlines()[-1])
+    counts = _watch_once(manifest)
     assert (counts["submitted"], counts["alreadyUsed"]) == ({}, 1)
     assert w3.eth.get_transaction_count(fisher.txmgr.address) == nonce
     assert registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call() == stake - slash
 
     # the public devnet key is refused for any other L1
+    chains = Manifest.from_json(json.loads(manifest.read_text())).chains
     other = Manifest(name="x", chains={**chains, "l1": replace(chains["l1"], chain_id=1)})
     other.save(tmp_path / "other.json")
     refused = CliRunner().invoke(
@@ -162,7 +175,9 @@ def test_censorship_slashes_the_leader_once(l1, rollup_a, rollup_b, tmp_path):  
     assert refused.exit_code != 0 and "refused on L1 chain 1" in refused.output
 
 
-def test_broken_preconfirmations_are_slashed_and_a_kept_one_is_not(l1, rollup_a, rollup_b):  # noqa: F811
+def test_broken_preconfirmations_are_slashed_and_a_kept_one_is_not(
+    l1, rollup_a, rollup_b, tmp_path
+):
     w3, contracts = l1
     registry = _contract(w3, contracts["SequencerRegistry"])
     slash = _contract(w3, contracts["Slasher"]).functions.SLASH_AMOUNT().call()
@@ -224,8 +239,18 @@ def test_broken_preconfirmations_are_slashed_and_a_kept_one_is_not(l1, rollup_a,
     assert fisher.step() == []  # each promise is judged and slashed once
     assert fisher.stats.refused == 2  # the forged one is dry-run again, never sent
 
+    # a second run from files (`sequencer watch --preconfs --receipts`) sends nothing again
+    preconfs, receipts = tmp_path / "preconfs.jsonl", tmp_path / "receipts.jsonl"
+    lines = [_preconf_json(domain, m) for m in (kept, wrong, short, unposted)]
+    preconfs.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    receipts.write_text(json.dumps(kept_receipt) + "\n" + json.dumps(broken_receipt) + "\n")
+    manifest = _manifest(w3, contracts, [rollup_a, rollup_b], tmp_path / "manifest.json")
+    counts = _watch_once(manifest, "--preconfs", preconfs, "--receipts", receipts)
+    assert counts["submitted"] == {} and counts["alreadyUsed"] == 4
+    assert counts["verdicts"]["preconf_kept"] == counts["verdicts"]["bundle_kept"] == 1
 
-def test_two_conflicting_signed_headers_are_slashed_as_equivocation(l1, rollup_a, rollup_b):  # noqa: F811
+
+def test_two_conflicting_signed_headers_are_slashed_as_equivocation(l1, rollup_a, rollup_b):
     w3, contracts = l1
     registry = _contract(w3, contracts["SequencerRegistry"])
     fisher = _fisherman(w3, contracts, [rollup_a, rollup_b])
@@ -249,8 +274,7 @@ def test_two_conflicting_signed_headers_are_slashed_as_equivocation(l1, rollup_a
 
 
 def test_an_honest_sequencer_is_never_slashed_until_it_equivocates(
-    l1,  # noqa: F811
-    chains,
+    l1,
     start_service,
     rollup_a,
     rollup_b,
@@ -259,13 +283,7 @@ def test_an_honest_sequencer_is_never_slashed_until_it_equivocates(
 ):
     """The real service's promises, polled over its RPC, against the real batcher's batches."""
     w3, contracts = l1
-    l1_entries = {n: contracts[n] for n in ("Slasher", "SharedInbox", "SequencerRegistry")}
-    entries = {"l1": ChainEntry("l1", "l1", 31337, w3.provider.endpoint_uri, l1_entries)}
-    for name in ("rollup_a", "rollup_b"):
-        handle = chains[name]
-        entries[name] = ChainEntry(name, "rollup", handle.chain_id, handle.url)
-    manifest = tmp_path / "l1-manifest.json"
-    Manifest(name="test", chains=entries).save(manifest)
+    manifest = _manifest(w3, contracts, [rollup_a, rollup_b], tmp_path / "l1-manifest.json")
     service = start_service(manifest=manifest, slot_ms=300)
     assert service.domain.verifying_contract == contracts["Slasher"].address
     _wait(lambda: service.call_in_loop(lambda: service.seq.leader.accepting))
