@@ -675,7 +675,27 @@ class Fisherman:
                     self.add_header(header)
             self._next_header[chain_id] = max(start, int(state["head"]) + 1)
 
+    def _reorged(self) -> bool:
+        """Whether the last batch read is no longer the one the inbox holds at its sequence."""
+        last = max(
+            (r.header for rs in self.ranges.values() for r in rs),
+            key=lambda h: h.sequence,
+            default=None,
+        )
+        if last is None:
+            return False
+        return self.inbox.functions.batch_hash(last.sequence).call() != last.hash()
+
     def _read_batches(self) -> None:
+        if self._reorged():
+            # An L1 reorg replaced batches already read: read every batch again, and judge
+            # every promise again (evidence already used stays used: the registry is asked).
+            log.warning("L1 reorg: a batch read before is gone; reading the inbox again")
+            self.ranges.clear()
+            self.settled.clear()
+            self._l1_compared.clear()
+            self._forced_cursor.clear()
+            self._next_l1_block = 0
         head = self.w3.eth.block_number
         if head < self._next_l1_block:
             return

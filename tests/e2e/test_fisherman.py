@@ -327,3 +327,23 @@ def test_an_honest_sequencer_is_never_slashed_until_it_equivocates(
     assert stake.call() == before - sent[0].slashed
     assert fisher.stats.l1_conflicts == 1  # the forged header is not the block L1 committed
     assert fisher.step() == [] and fisher.stats.l1_conflicts == 1  # each compared once
+
+
+def test_a_batch_dropped_by_an_l1_reorg_is_read_again(l1, rollup_a, rollup_b):
+    w3, contracts = l1
+    start = rollup_a.w3.eth.block_number + 1
+    _traffic(rollup_a, 1)
+    tx_hash = bytes(rollup_a.w3.eth.get_block(start)["transactions"][0])
+    fisher = _fisherman(w3, contracts, [rollup_a, rollup_b])
+    promise = cm.PreconfMsg(901, start, 0, tx_hash, w3.eth.block_number + 100)
+    assert fisher.add_preconf(_preconf_json(fisher.domain, promise))
+    batcher = _batcher(w3, contracts, [rollup_a, rollup_b], "calldata")
+    posted = batcher.step()
+    assert fisher.step() == [] and fisher.stats.verdicts == {"preconf_kept": 1}
+
+    w3.provider.make_request("anvil_reorg", [w3.eth.block_number - posted.block_number + 1, []])
+    assert fisher.step() == []
+    assert fisher.ranges == {} and fisher.stats.verdicts["preconf_waiting"] == 1
+    assert batcher.step().status == 1  # the batcher posts it again
+    assert fisher.step() == [] and fisher.stats.verdicts["preconf_kept"] == 2
+    assert [r.header.sequence for r in fisher.ranges[901]] == [0]
