@@ -292,7 +292,7 @@ def conflicting(seen: Iterable[SignedHeader], header: SignedHeader) -> SignedHea
 class Submission:
     """Evidence sent to the Slasher and confirmed on L1."""
 
-    kind: str  # censorship | preconf_<verdict> | equivocation
+    kind: str  # censorship | preconf_<verdict> | bundle_<verdict> | equivocation
     evidence_id: bytes
     l1_tx: bytes
     l1_block: int
