@@ -311,9 +311,9 @@ def run(
 
 
 def _register_ops_commands() -> None:
-    from sequencer.ops_cli import batch, derive, endpoint, status
+    from sequencer.ops_cli import batch, derive, endpoint, status, watch
 
-    for command in (batch, derive, endpoint, status):
+    for command in (batch, derive, endpoint, status, watch):
         main.add_command(command)
 
 

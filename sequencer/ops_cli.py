@@ -1,5 +1,5 @@
-"""Commands around the service: `sequencer batch`, `sequencer derive`, `sequencer status`, and the
-whole-system run behind `make devnet` (`run_stack`).
+"""Commands around the service: `sequencer batch`, `sequencer derive`, `sequencer status`,
+`sequencer watch` (the fisherman), and the whole-system run behind `make devnet` (`run_stack`).
 
 This module only parses arguments and wires parts together: the batcher, derivation, status view
 and process management live in their own modules.
@@ -192,6 +192,124 @@ def endpoint(manifest: Path, devnet_key: bool, keystore: Path | None, url: str) 
             "a registered sequencer?"
         )
     click.echo(f"{signer.address} publishes {url or '(no endpoint)'} in {registry.address}")
+
+
+@click.command("watch")
+@click.option(
+    "--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True
+)
+@click.option(
+    "--keystore",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The fisherman's encrypted eth-account keystore; password from "
+    "SEQUENCER_KEYSTORE_PASSWORD(_FILE).",
+)
+@click.option(
+    "--devnet-key",
+    is_flag=True,
+    default=False,
+    help="Send with anvil's PUBLIC well-known key #4 (only on the devnet L1, chain 31337).",
+)
+@click.option(
+    "--preconfs",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON lines of signed pre-confirmations, as seq_sendRawTransaction returns them.",
+)
+@click.option(
+    "--headers",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON lines of signed block headers, as seq_getBlockHeader returns them.",
+)
+@click.option(
+    "--receipts",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON lines of signed bundle receipts, as seq_getBundleReceipt returns them.",
+)
+@click.option(
+    "--sequencer-rpc",
+    default=None,
+    help="The sequencer's RPC: polled for the signed header of every new block.",
+)
+@click.option(
+    "--tx-hash",
+    "tx_hashes",
+    multiple=True,
+    help="With --sequencer-rpc: fetch this transaction's pre-confirmation (repeatable).",
+)
+@click.option(
+    "--interval", type=float, default=2.0, show_default=True, help="Seconds between rounds."
+)
+@click.option("--once", is_flag=True, help="One round, print the counts as JSON, exit.")
+def watch(
+    manifest: Path,
+    keystore: Path | None,
+    devnet_key: bool,
+    preconfs: Path | None,
+    headers: Path | None,
+    receipts: Path | None,
+    sequencer_rpc: str | None,
+    tx_hashes: tuple[str, ...],
+    interval: float,
+    once: bool,
+) -> None:
+    """The fisherman: watch L1 and the sequencer's signed promises, and submit evidence of every
+    broken one to the Slasher (censorship, pre-confirmations, equivocation, bundle receipts)."""
+    from web3 import Web3
+
+    from sequencer.batcher import JsonRpc
+    from sequencer.config import ConfigError, ServiceConfig
+    from sequencer.fisherman import DEVNET_FISHERMAN_KEY, DEVNET_L1_CHAIN_ID, Fisherman
+    from sequencer.txmgr import TxManager
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    m = _manifest(manifest)
+    if devnet_key == (keystore is not None):
+        raise click.UsageError("give exactly one of --keystore and --devnet-key")
+    if devnet_key and m.l1.chain_id != DEVNET_L1_CHAIN_ID:
+        raise click.UsageError(
+            f"--devnet-key is a public key: refused on L1 chain {m.l1.chain_id} "
+            f"(only the devnet's {DEVNET_L1_CHAIN_ID})"
+        )
+    key: bytes | str = DEVNET_FISHERMAN_KEY
+    if keystore is not None:
+        try:
+            config = ServiceConfig(manifest=manifest, key_source="keystore", keystore=keystore)
+            key = config.load_signer().local_account().key
+        except (ConfigError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    w3 = Web3(Web3.HTTPProvider(m.l1.rpc_url, request_kwargs={"timeout": 30}))
+    contracts = {n: _l1_contract(m, n) for n in ("Slasher", "SharedInbox", "SequencerRegistry")}
+    txmgr = TxManager(w3, key, confirmations=1)
+    del key
+    fisher = Fisherman(
+        w3,
+        contracts,
+        txmgr,
+        {r.chain_id: JsonRpc(r.rpc_url) for r in m.rollups},
+        JsonRpc(sequencer_rpc.rstrip("/") + "/") if sequencer_rpc else None,
+    )
+    for tx_hash in tx_hashes:
+        fisher.watch_tx.add(bytes.fromhex(tx_hash.removeprefix("0x")))
+    if preconfs is not None:
+        click.echo(f"{fisher.load_lines(preconfs, 'preconf')} pre-confirmations from {preconfs}")
+    if headers is not None:
+        click.echo(f"{fisher.load_lines(headers, 'header')} block headers from {headers}")
+    if receipts is not None:
+        click.echo(f"{fisher.load_lines(receipts, 'receipt')} bundle receipts from {receipts}")
+    click.echo(f"fisherman {txmgr.address} reporting to the Slasher {fisher.slasher.address}")
+    if once:
+        fisher.step()
+        click.echo(json.dumps(fisher.stats.as_dict()))
+        return
+    stop = threading.Event()
+    try:
+        fisher.run(stop, interval)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 @click.command("derive")

@@ -1,0 +1,115 @@
+"""The fisherman's pure core, without a chain: proofs drawn from a rebuilt range verify against
+its root (skipped forced items included), each verdict of a promise at its boundary, overdue
+forced items, and conflicting headers."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from sequencer import commitments as cm
+from sequencer.fisherman import (
+    CommittedRange,
+    ForcedItem,
+    SignedHeader,
+    SignedPreconf,
+    conflicting,
+    judge_position,
+    judge_preconf,
+    overdue,
+)
+
+CHAIN = 901
+TERM_BLOCKS = 32
+DOMAIN = cm.Domain(31337, "0x00000000000000000000000000000000000051a5")
+SEQUENCER = cm.Signer(b"\x11" * 32)
+
+
+def _range(term: int = 1, statuses=(1, 0, 1)) -> CommittedRange:
+    """Blocks 5 (three txs), 6 (none, one skipped forced item), 7 (one tx)."""
+    blocks = (
+        cm.BlockRecord(
+            CHAIN,
+            5,
+            os.urandom(32),
+            tuple(cm.TxRecord(i, os.urandom(32), s) for i, s in enumerate(statuses)),
+        ),
+        cm.BlockRecord(CHAIN, 6, os.urandom(32), ()),
+        cm.BlockRecord(CHAIN, 7, os.urandom(32), (cm.TxRecord(0, os.urandom(32), 1),)),
+    )
+    skipped = {6: [cm.skipped_leaf(CHAIN, 6, 3, os.urandom(32))]}
+    root = cm.MerkleTree(cm.range_leaves(blocks, skipped)).root
+    commitment = cm.RollupCommitment(
+        CHAIN, 5, 7, os.urandom(32), blocks[-1].block_hash, os.urandom(32), root
+    )
+    header = cm.BatchHeader(0, cm.ZERO_HASH, term, (commitment,), os.urandom(32), 4, os.urandom(32))
+    return CommittedRange(header, 0, blocks, skipped, True)
+
+
+def test_proofs_drawn_from_a_range_verify_against_its_committed_root():
+    rng = _range()
+    root = rng.commitment.tx_root
+    for block in rng.blocks:
+        for tx in block.txs:
+            leaf, proof = rng.tx_proof(block.number, tx.index)
+            assert cm.verify_proof(proof, root, cm.tx_leaf(*leaf))
+        leaf, proof = rng.block_proof(block.number)
+        assert leaf[2] == len(block.txs)
+        assert cm.verify_proof(proof, root, cm.block_leaf(*leaf))
+    leaf, proof = rng.tx_proof(5, 0)
+    assert not cm.verify_proof(proof, root, cm.tx_leaf(CHAIN, 5, 0, os.urandom(32), 1))
+
+
+def test_each_verdict_at_its_boundary():
+    rng = _range(term=2)  # its batch carries term 2: it began at L1 block 64
+    tx = rng.block(5).txs[0]
+    kept = cm.PreconfMsg(CHAIN, 5, 0, tx.tx_hash, 64)
+
+    assert judge_preconf(kept, rng, 1_000, TERM_BLOCKS).kind == "kept"
+    assert judge_preconf(replace(kept, deadline=63), rng, 1_000, TERM_BLOCKS).kind == "posted_late"
+    wrong = replace(kept, tx_hash=os.urandom(32))
+    assert judge_preconf(wrong, rng, 0, TERM_BLOCKS).kind == "wrong_tx"
+    short = replace(kept, block_number=6)  # an empty block (a skipped forced item is no tx)
+    assert judge_preconf(short, rng, 0, TERM_BLOCKS).kind == "short_block"
+    assert judge_preconf(replace(kept, index=3), rng, 0, TERM_BLOCKS).kind == "short_block"
+    assert judge_preconf(kept, None, 64, TERM_BLOCKS).kind == "waiting"  # at the deadline
+    assert judge_preconf(kept, None, 65, TERM_BLOCKS).kind == "not_posted"
+
+    reverted = rng.block(5).txs[1]  # a bundle leg must also have succeeded
+    leg = (CHAIN, 5, 1, reverted.tx_hash)
+    assert judge_position(leg, 64, rng, 0, TERM_BLOCKS).kind == "kept"
+    assert judge_position(leg, 64, rng, 0, TERM_BLOCKS, need_success=True).kind == "wrong_tx"
+
+
+def test_overdue_forced_items():
+    items = [
+        ForcedItem(0, "0x" + "00" * 20, 10, True),  # consumed
+        ForcedItem(1, "0x" + "00" * 20, 10, False),
+        ForcedItem(2, "0x" + "00" * 20, 11, False),
+    ]
+    assert overdue(items, 10) == []  # the Slasher wants block.number > deadline
+    assert overdue(items, 11) == [1]
+    assert overdue(items, 12) == [1, 2]
+
+
+def test_signed_messages_round_trip_and_conflicts():
+    msg = cm.PreconfMsg(CHAIN, 5, 0, os.urandom(32), 64)
+    data = {
+        "chainId": CHAIN,
+        "blockNumber": 5,
+        "index": 0,
+        "txHash": "0x" + msg.tx_hash.hex(),
+        "deadline": 64,
+        "signature": "0x" + SEQUENCER.sign(DOMAIN, msg).hex(),
+    }
+    signed = SignedPreconf.from_json(data)
+    assert signed.msg == msg and signed.signer(DOMAIN) == SEQUENCER.address
+    assert signed.signer(replace(DOMAIN, chain_id=1)) != SEQUENCER.address
+
+    one = cm.BlockHeaderMsg(CHAIN, 5, os.urandom(32), os.urandom(32))
+    two = replace(one, block_hash=os.urandom(32))
+    other_block = replace(two, block_number=6)
+    h1, h2, h3 = (SignedHeader(m, SEQUENCER.sign(DOMAIN, m)) for m in (one, two, other_block))
+    assert conflicting([h1], h1) is None
+    assert conflicting([h1, h3], h2) == h1
+    assert conflicting([h3], h2) is None
