@@ -258,10 +258,7 @@ def watch(
 ) -> None:
     """The fisherman: watch L1 and the sequencer's signed promises, and submit evidence of every
     broken one to the Slasher (censorship, pre-confirmations, equivocation, bundle receipts)."""
-    from web3 import Web3
-
     from sequencer.batcher import JsonRpc
-    from sequencer.config import ConfigError, ServiceConfig
     from sequencer.fisherman import DEVNET_FISHERMAN_KEY, DEVNET_L1_CHAIN_ID, Fisherman
     from sequencer.txmgr import TxManager
 
@@ -276,12 +273,8 @@ def watch(
         )
     key: bytes | str = DEVNET_FISHERMAN_KEY
     if keystore is not None:
-        try:
-            config = ServiceConfig(manifest=manifest, key_source="keystore", keystore=keystore)
-            key = config.load_signer().local_account().key
-        except (ConfigError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from exc
-    w3 = Web3(Web3.HTTPProvider(m.l1.rpc_url, request_kwargs={"timeout": 30}))
+        key = _signer(manifest, False, keystore).local_account().key
+    w3 = _l1_web3(m)
     contracts = {n: _l1_contract(m, n) for n in ("Slasher", "SharedInbox", "SequencerRegistry")}
     txmgr = TxManager(w3, key, confirmations=1)
     del key
