@@ -14,12 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("sequencer.journal")
+
+# Runs on the event loop once a queued write's group commit is durable (None) or failed.
+Callback = Callable[[BaseException | None], None]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -282,20 +290,37 @@ class Journal:
                 self._failed = exc
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
-            for _, _, future, loop in items:
-                loop.call_soon_threadsafe(_settle, future, error)
+            # One wake-up of each waiting loop per commit group, not one per waiter: each is a
+            # write to the loop's wake-up fd and a turn of the loop, and the GIL taken for each.
+            by_loop: dict[asyncio.AbstractEventLoop, list[Callback]] = {}
+            for _, _, done, loop in items:
+                by_loop.setdefault(loop, []).append(done)
+            for loop, callbacks in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                    loop.call_soon_threadsafe(_run_callbacks, callbacks, error)
             if stop:
                 return
 
-    async def _submit(self, op, payload) -> None:
+    def submit_nowait(
+        self, op: Callable[[sqlite3.Connection, Any], None], payload: Any, done: Callback
+    ) -> None:
+        """Queue a write; `done(error)` runs on the calling loop once its group commit is
+        durable (error None) or failed. Call from the event loop."""
         if self._failed is not None:
             raise JournalError(f"journal write failed earlier: {self._failed}")
         if self._thread is None:
             raise JournalError("journal writer not started")
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._queue.put((op, payload, future, loop))
+        self._queue.put((op, payload, done, asyncio.get_running_loop()))
+
+    async def _submit(self, op, payload) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self.submit_nowait(op, payload, functools.partial(_settle, future))
         await future
+
+    def append_nowait(self, records: Sequence[PreconfRecord], done: Callback) -> None:
+        """Queue promised transactions for the journal; `done(error)` runs on this loop after
+        their fsync'd commit (error None), in one loop turn with the rest of the commit group."""
+        self.submit_nowait(_insert_txs, records, done)
 
     async def append(self, records: Sequence[PreconfRecord]) -> None:
         """Durably store promised transactions (returns after the fsync'd commit)."""
@@ -408,14 +433,9 @@ class Journal:
         and the L1 queue indexes processed there; call from the event loop. Anything journaled
         after this call commits with it or later, so a promise behind them is never durable
         before them."""
-        if self._failed is not None:
-            raise JournalError(f"journal write failed earlier: {self._failed}")
-        if self._thread is None:
-            raise JournalError("journal writer not started")
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future = asyncio.get_running_loop().create_future()
         payload = (chain_id, number, list(records), list(queue_indexes), list(skipped))
-        self._queue.put((_insert_forced, payload, future, loop))
+        self.submit_nowait(_insert_forced, payload, functools.partial(_settle, future))
         future.add_done_callback(_retrieve)
         return future
 
@@ -503,6 +523,14 @@ class Journal:
             " signature, received_ns, status, leg FROM txs ORDER BY chain_id, block_number, idx"
         ).fetchall()
         return [_record(row) for row in rows]
+
+
+def _run_callbacks(callbacks: list[Callback], error: BaseException | None) -> None:
+    for callback in callbacks:
+        try:
+            callback(error)
+        except Exception:  # noqa: BLE001 - one waiter's failure must not strand the others
+            log.exception("journal callback failed", extra={"event": "journal_callback"})
 
 
 def _settle(future: asyncio.Future, error: BaseException | None) -> None:
