@@ -222,6 +222,35 @@ async def wait_sealed(session, base: str, timeout: float) -> float:
     raise RuntimeError("the sequencer did not seal everything in time")
 
 
+async def journal_stages(session: aiohttp.ClientSession, base: str) -> dict[str, list]:
+    """The service's journal stage histograms (`seq_journal_stage_seconds`, cumulative bucket
+    counts by upper bound), read from its /metrics."""
+    async with session.get(f"{base}/metrics") as response:
+        text = await response.text()
+    out: dict[str, list] = {}
+    for line in text.splitlines():
+        if line.startswith("seq_journal_stage_seconds_bucket{"):
+            labels, value = line[len("seq_journal_stage_seconds_bucket{") :].split("} ")
+            fields = dict(item.split("=") for item in labels.split(","))
+            stage, le = fields["stage"].strip('"'), fields["le"].strip('"')
+            out.setdefault(stage, []).append((float(le), float(value)))
+    return out
+
+
+def stage_p99_ms(before: dict[str, list], after: dict[str, list]) -> dict[str, float | None]:
+    """Per stage, the upper bound (ms) of the histogram bucket holding the 99th percentile of
+    the commit groups between two readings (None: no group, or beyond the last bound)."""
+    out: dict[str, float | None] = {}
+    for stage, buckets in after.items():
+        old = dict(before.get(stage, []))
+        counts = [(le, n - old.get(le, 0.0)) for le, n in buckets]
+        total = counts[-1][1] if counts else 0
+        bound = next((le for le, n in counts if total and n >= 0.99 * total), None)
+        out[stage] = None if bound in (None, float("inf")) else round(bound * 1000, 2)
+    out["groups"] = counts[-1][1] if after else None
+    return out
+
+
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     """CPU time (user + system, all threads) used so far by each process, and by this one
     ("client"), from /proc (Linux); empty elsewhere."""
@@ -373,24 +402,37 @@ async def bench(args: argparse.Namespace) -> dict:
                 for rate, count in zip(rates, per_lane, strict=True):
                     lanes = split_lanes(signed, args.senders, offset, count)
                     offset += count
+                    stages_before = await journal_stages(session, base)
                     cpu_before = cpu_seconds(pids)
                     delay_before = run_delay_s(service.pid)
                     res = await run_lanes(
                         session, url_of, "seq_sendRawTransaction", lanes, rate, f"rate {rate:.0f}"
                     )
                     delay_after = run_delay_s(service.pid)
+                    stages = stage_p99_ms(stages_before, await journal_stages(session, base))
                     await wait_sealed(session, base, 60)
                     cpu = cpu_per_tx(cpu_before, cpu_seconds(pids), res.accepted)
                     waited = None
                     if delay_before is not None and delay_after is not None:
                         waited = round((delay_after - delay_before) / res.elapsed_s * 1000, 1)
                     results["sweep"].append(
-                        {**res.row(), "cpu_us_per_tx": cpu, "loop_waited_ms_per_s": waited}
+                        {
+                            **res.row(),
+                            "cpu_us_per_tx": cpu,
+                            "loop_waited_ms_per_s": waited,
+                            "journal_stage_p99_ms": stages,
+                        }
                     )
                     print(_fmt(res))
                     print(
                         f"{'':16} cpu us/tx {_fmt_cpu(cpu)}; the service's event loop waited "
                         f"for a core {waited} ms/s"
+                    )
+                    print(
+                        f"{'':16} journal, p99 of {stages.get('groups', 0):.0f} commit groups "
+                        f"(bucket bound): writer wait <= {stages.get('writer_wait')} ms, "
+                        f"commit <= {stages.get('commit')} ms, "
+                        f"loop wake-up <= {stages.get('loop_wakeup')} ms"
                     )
                 if args.sweep_only:
                     return _targets(results)

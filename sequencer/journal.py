@@ -19,6 +19,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,10 @@ log = logging.getLogger("sequencer.journal")
 
 # Runs on the event loop once a queued write's group commit is durable (None) or failed.
 Callback = Callable[[BaseException | None], None]
+# Per commit group, on the loop: (s waited for the writer by its oldest write: the commit in
+# flight and the thread's wake-up; s of the commit itself, BEGIN to fsync'd COMMIT; s from the
+# commit to the loop running its callbacks).
+StageObserver = Callable[[float, float, float], None]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -168,7 +173,9 @@ class Journal:
     """SQLite journal with a group-committing writer thread. Create, `load()`, `start()`, use,
     `close()`."""
 
-    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: Path, synchronous: str = "FULL", on_commit: StageObserver | None = None
+    ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         self.path = path
@@ -186,6 +193,7 @@ class Journal:
         self._thread: threading.Thread | None = None
         self._failed: BaseException | None = None
         self.commits = 0  # number of WAL commits (for metrics)
+        self.on_commit = on_commit
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -279,9 +287,10 @@ class Journal:
                     break
                 items.append(nxt)
             error: BaseException | None = None
+            began = time.perf_counter()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                for op, payload, _, _ in items:
+                for op, payload, _, _, _ in items:
                     op(self._db, payload)
                 self._db.execute("COMMIT")
                 self.commits += 1
@@ -292,14 +301,23 @@ class Journal:
                     self._db.execute("ROLLBACK")
             # One wake-up of each waiting loop per commit group, not one per waiter: each is a
             # write to the loop's wake-up fd and a turn of the loop, and the GIL taken for each.
+            stamps = (items[0][4], began, time.perf_counter())
             by_loop: dict[asyncio.AbstractEventLoop, list[Callback]] = {}
-            for _, _, done, loop in items:
+            for _, _, done, loop, _ in items:
                 by_loop.setdefault(loop, []).append(done)
             for loop, callbacks in by_loop.items():
                 with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
-                    loop.call_soon_threadsafe(_run_callbacks, callbacks, error)
+                    loop.call_soon_threadsafe(self._wake, callbacks, error, stamps)
             if stop:
                 return
+
+    def _wake(self, callbacks: list[Callback], error: BaseException | None, stamps: tuple) -> None:
+        """On the loop: a commit group is done; run its callbacks, report its stage times."""
+        queued, began, committed = stamps
+        if self.on_commit is not None:
+            with contextlib.suppress(Exception):
+                self.on_commit(began - queued, committed - began, time.perf_counter() - committed)
+        _run_callbacks(callbacks, error)
 
     def submit_nowait(
         self, op: Callable[[sqlite3.Connection, Any], None], payload: Any, done: Callback
@@ -310,7 +328,7 @@ class Journal:
             raise JournalError(f"journal write failed earlier: {self._failed}")
         if self._thread is None:
             raise JournalError("journal writer not started")
-        self._queue.put((op, payload, done, asyncio.get_running_loop()))
+        self._queue.put((op, payload, done, asyncio.get_running_loop(), time.perf_counter()))
 
     async def _submit(self, op, payload) -> None:
         future = asyncio.get_running_loop().create_future()

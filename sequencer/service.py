@@ -361,7 +361,9 @@ class Sequencer:
         # tx hashes promised, placed or sealed lately (older ones: ask the journal)
         self._seen = RecentHashes(config.seen_keep_blocks)
         self.metrics = metrics
-        self.journal = Journal(config.journal, config.journal_synchronous)
+        self.journal = Journal(
+            config.journal, config.journal_synchronous, on_commit=metrics.observe_commit
+        )
         self.chains: dict[int, ChainState] = {}
         self.promises: dict[bytes, PreconfRecord] = {}  # unsealed promises, by tx hash
         self.l1_head = 0
