@@ -2,11 +2,12 @@
 
 Owns the database file. A pre-confirmation is written and fsync'd (`synchronous=FULL`: each WAL
 commit is fsync'd) before the service answers; concurrent requests share one commit (a writer
-thread drains its queue into one transaction: group commit). On restart `load()` gives back every
-promised transaction at its promised position and the last sealed block of each rollup, and
-the bundles received and not yet settled (`bundle_requests`), and the marker of a bundle slot
-that was being mined (`begin_bundle_slot`), which the restart rewinds
-so that a bundle never lands on one rollup alone.
+thread drains its queue into one transaction: group commit, then wakes the event loop once for
+the whole group, which runs each write's callback and reports the group's stage times). On
+restart `load()` gives back every promised transaction at its promised position and the last
+sealed block of each rollup, and the bundles received and not yet settled (`bundle_requests`),
+and the marker of a bundle slot that was being mined (`begin_bundle_slot`), which the restart
+rewinds so that a bundle never lands on one rollup alone.
 It never decides positions and never talks to a chain; one writer thread does every write.
 """
 
