@@ -2,11 +2,12 @@
 
 Owns the database file. A pre-confirmation is written and fsync'd (`synchronous=FULL`: each WAL
 commit is fsync'd) before the service answers; concurrent requests share one commit (a writer
-thread drains its queue into one transaction: group commit). On restart `load()` gives back every
-promised transaction at its promised position and the last sealed block of each rollup, and
-the bundles received and not yet settled (`bundle_requests`), and the marker of a bundle slot
-that was being mined (`begin_bundle_slot`), which the restart rewinds
-so that a bundle never lands on one rollup alone.
+thread drains its queue into one transaction: group commit, then wakes the event loop once for
+the whole group, which runs each write's callback and reports the group's stage times). On
+restart `load()` gives back every promised transaction at its promised position and the last
+sealed block of each rollup, and the bundles received and not yet settled (`bundle_requests`),
+and the marker of a bundle slot that was being mined (`begin_bundle_slot`), which the restart
+rewinds so that a bundle never lands on one rollup alone.
 It never decides positions and never talks to a chain; one writer thread does every write.
 """
 
@@ -14,12 +15,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("sequencer.journal")
+
+# Runs on the event loop once a queued write's group commit is durable (None) or failed.
+Callback = Callable[[BaseException | None], None]
+# Per commit group, on the loop: (s waited for the writer by its oldest write: the commit in
+# flight and the thread's wake-up; s of the commit itself, BEGIN to fsync'd COMMIT; s from the
+# commit to the loop running its callbacks).
+StageObserver = Callable[[float, float, float], None]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -160,7 +174,9 @@ class Journal:
     """SQLite journal with a group-committing writer thread. Create, `load()`, `start()`, use,
     `close()`."""
 
-    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: Path, synchronous: str = "FULL", on_commit: StageObserver | None = None
+    ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         self.path = path
@@ -178,6 +194,7 @@ class Journal:
         self._thread: threading.Thread | None = None
         self._failed: BaseException | None = None
         self.commits = 0  # number of WAL commits (for metrics)
+        self.on_commit = on_commit
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -271,9 +288,10 @@ class Journal:
                     break
                 items.append(nxt)
             error: BaseException | None = None
+            began = time.perf_counter()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                for op, payload, _, _ in items:
+                for op, payload, _, _, _ in items:
                     op(self._db, payload)
                 self._db.execute("COMMIT")
                 self.commits += 1
@@ -282,20 +300,46 @@ class Journal:
                 self._failed = exc
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
-            for _, _, future, loop in items:
-                loop.call_soon_threadsafe(_settle, future, error)
+            # One wake-up of each waiting loop per commit group, not one per waiter: each is a
+            # write to the loop's wake-up fd and a turn of the loop, and the GIL taken for each.
+            stamps = (items[0][4], began, time.perf_counter())
+            by_loop: dict[asyncio.AbstractEventLoop, list[Callback]] = {}
+            for _, _, done, loop, _ in items:
+                by_loop.setdefault(loop, []).append(done)
+            for loop, callbacks in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                    loop.call_soon_threadsafe(self._wake, callbacks, error, stamps)
             if stop:
                 return
 
-    async def _submit(self, op, payload) -> None:
+    def _wake(self, callbacks: list[Callback], error: BaseException | None, stamps: tuple) -> None:
+        """On the loop: a commit group is done; run its callbacks, report its stage times."""
+        queued, began, committed = stamps
+        if self.on_commit is not None:
+            with contextlib.suppress(Exception):
+                self.on_commit(began - queued, committed - began, time.perf_counter() - committed)
+        _run_callbacks(callbacks, error)
+
+    def submit_nowait(
+        self, op: Callable[[sqlite3.Connection, Any], None], payload: Any, done: Callback
+    ) -> None:
+        """Queue a write; `done(error)` runs on the calling loop once its group commit is
+        durable (error None) or failed. Call from the event loop."""
         if self._failed is not None:
             raise JournalError(f"journal write failed earlier: {self._failed}")
         if self._thread is None:
             raise JournalError("journal writer not started")
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._queue.put((op, payload, future, loop))
+        self._queue.put((op, payload, done, asyncio.get_running_loop(), time.perf_counter()))
+
+    async def _submit(self, op, payload) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self.submit_nowait(op, payload, functools.partial(_settle, future))
         await future
+
+    def append_nowait(self, records: Sequence[PreconfRecord], done: Callback) -> None:
+        """Queue promised transactions for the journal; `done(error)` runs on this loop after
+        their fsync'd commit (error None), in one loop turn with the rest of the commit group."""
+        self.submit_nowait(_insert_txs, records, done)
 
     async def append(self, records: Sequence[PreconfRecord]) -> None:
         """Durably store promised transactions (returns after the fsync'd commit)."""
@@ -408,14 +452,9 @@ class Journal:
         and the L1 queue indexes processed there; call from the event loop. Anything journaled
         after this call commits with it or later, so a promise behind them is never durable
         before them."""
-        if self._failed is not None:
-            raise JournalError(f"journal write failed earlier: {self._failed}")
-        if self._thread is None:
-            raise JournalError("journal writer not started")
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future = asyncio.get_running_loop().create_future()
         payload = (chain_id, number, list(records), list(queue_indexes), list(skipped))
-        self._queue.put((_insert_forced, payload, future, loop))
+        self.submit_nowait(_insert_forced, payload, functools.partial(_settle, future))
         future.add_done_callback(_retrieve)
         return future
 
@@ -503,6 +542,14 @@ class Journal:
             " signature, received_ns, status, leg FROM txs ORDER BY chain_id, block_number, idx"
         ).fetchall()
         return [_record(row) for row in rows]
+
+
+def _run_callbacks(callbacks: list[Callback], error: BaseException | None) -> None:
+    for callback in callbacks:
+        try:
+            callback(error)
+        except Exception:  # noqa: BLE001 - one waiter's failure must not strand the others
+            log.exception("journal callback failed", extra={"event": "journal_callback"})
 
 
 def _settle(future: asyncio.Future, error: BaseException | None) -> None:

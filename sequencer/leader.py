@@ -629,9 +629,7 @@ class LeaderNode:
         `only_own`: only when the first of them is a block this node sealed (never blocks it did
         not seal, such as the deployment's, which a later batch may still post)."""
         chain_id = chain.chain_id
-        if self.seq._journal_writes:  # promises still on their way to disk are counted too
-            await asyncio.gather(*self.seq._journal_writes, return_exceptions=True)
-        await self.seq.journal.barrier()
+        await self.seq.journal.barrier()  # promises still on their way to disk are counted too
         latest = head_from_block(await chain.engine.call("eth_getBlockByNumber", ["latest", False]))
         promised = [
             r

@@ -46,6 +46,58 @@ def test_concurrent_appends_share_commits_and_survive_reopen(tmp_path):
     assert state.pending[7] == _record(7)  # big ints and bytes round-trip
 
 
+def test_queued_appends_are_answered_once_durable_one_wakeup_per_commit_group(tmp_path):
+    path = tmp_path / "j.sqlite"
+    stages: list[tuple[float, float, float]] = []
+
+    async def main():
+        journal = Journal(path, on_commit=lambda *times: stages.append(times))
+        journal.start()
+        loop = asyncio.get_running_loop()
+        answered: list[tuple[int, BaseException | None, int]] = []
+        every = loop.create_future()
+
+        def done(n: int, error: BaseException | None) -> None:
+            # Durable when called: a fresh connection already reads the row.
+            answered.append((n, error, len(Journal(path).load().pending)))
+            if len(answered) == 100:
+                every.set_result(None)
+
+        for n in range(100):  # queued in one loop turn: they share commits
+            journal.append_nowait([_record(n)], lambda error, n=n: done(n, error))
+        await every
+        commits = journal.commits
+        journal.close()
+        return answered, commits
+
+    answered, commits = asyncio.run(main())
+    assert [n for n, _, _ in answered] == list(range(100))  # in queue order
+    assert all(error is None and seen >= n + 1 for n, error, seen in answered)
+    assert 1 <= commits < 100
+    assert len(stages) == commits  # one wake-up of the loop per commit group
+    assert all(min(times) >= 0 for times in stages)
+    assert [r.index for r in Journal(path).load().pending] == list(range(100))
+
+
+def test_a_failed_commit_is_handed_to_every_waiter_and_stops_later_writes(tmp_path):
+    async def main():
+        journal = Journal(tmp_path / "j.sqlite")
+        journal.start()
+        await journal.append([_record(0)])
+        errors: list[BaseException | None] = []
+        failed = asyncio.get_running_loop().create_future()
+        clash = PreconfRecord(**{**_record(1).__dict__, "index": 0})  # position taken
+        journal.append_nowait([clash], lambda error: (errors.append(error), failed.set_result(0)))
+        await failed
+        with pytest.raises(JournalError, match="failed earlier"):
+            journal.append_nowait([_record(2)], errors.append)
+        journal.close()
+        return errors
+
+    errors = asyncio.run(main())
+    assert len(errors) == 1 and "UNIQUE" in str(errors[0])
+
+
 def test_sealed_blocks_leave_pending_and_keep_statuses(tmp_path):
     path = tmp_path / "j.sqlite"
 
