@@ -341,7 +341,9 @@ async def bench(args: argparse.Namespace) -> dict:
         )
 
     results: dict = {"config": vars(args), "sweep": [], "targets": {}}
-    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    # chain logs, journal and service log of this run: removed when the bench exits
+    workdir = tempfile.TemporaryDirectory(prefix="bench-ingest-")
+    tmp = Path(workdir.name)
     specs = default_specs(
         free_port(), [free_port(), free_port()], list(CHAIN_IDS), l1_automine=True
     )
