@@ -7,7 +7,8 @@ the whole group, which runs each write's callback and reports the group's stage 
 restart `load()` gives back every promised transaction at its promised position and the last
 sealed block of each rollup, and the bundles received and not yet settled (`bundle_requests`),
 and the marker of a bundle slot that was being mined (`begin_bundle_slot`), which the restart
-rewinds so that a bundle never lands on one rollup alone.
+rewinds so that a bundle never lands on one rollup alone (the same marker covers blocks being
+abandoned, `abandon_after`).
 It never decides positions and never talks to a chain; one writer thread does every write.
 """
 
@@ -369,10 +370,15 @@ class Journal:
         """Forget bundle legs planned for a block that was not kept (reverted, or never mined)."""
         await self._submit(_delete_legs, (chain_id, number))
 
-    async def abandon_after(self, chain_id: int, number: int) -> None:
+    async def abandon_after(self, chain_id: int, number: int, rewind_engine: bool) -> None:
         """Forget every promise, sealed block and forced record of `chain_id` above block
-        `number`: blocks L1 never got, abandoned once another sequencer leads (`leader.py`)."""
-        await self._submit(_delete_after, (chain_id, number))
+        `number`: blocks L1 never got, abandoned once another sequencer leads (`leader.py`).
+
+        `rewind_engine`: the engine still holds such blocks. In the same commit, the rollup is
+        marked like a bundle slot (block `number + 1`, now unsealed), so a restart before the
+        engine is rolled back rolls it back (`Sequencer._undo_bundle_slot`) instead of finding
+        blocks the journal no longer knows; `end_bundle_slot` clears the mark."""
+        await self._submit(_delete_after, (chain_id, number, rewind_engine))
 
     async def begin_bundle_slot(self, blocks: dict[int, int]) -> None:
         """Durably mark a slot whose blocks (chain id -> number) are about to be mined with
@@ -630,13 +636,16 @@ def _delete_legs(db: sqlite3.Connection, where: tuple[int, int]) -> None:
     db.execute("DELETE FROM txs WHERE leg = 1 AND chain_id = ? AND block_number = ?", where)
 
 
-def _delete_after(db: sqlite3.Connection, where: tuple[int, int]) -> None:
+def _delete_after(db: sqlite3.Connection, payload: tuple[int, int, bool]) -> None:
+    chain_id, number, rewind_engine = payload
     for table, column in (
         ("txs", "block_number"),
         ("blocks", "number"),
         ("forced", "block_number"),
     ):
-        db.execute(f"DELETE FROM {table} WHERE chain_id = ? AND {column} > ?", where)
+        db.execute(f"DELETE FROM {table} WHERE chain_id = ? AND {column} > ?", (chain_id, number))
+    if rewind_engine:
+        _mark_bundle_slot(db, {chain_id: number + 1})
 
 
 def _insert_bundle_request(db: sqlite3.Connection, r: BundleRequest) -> None:

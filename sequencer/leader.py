@@ -641,11 +641,15 @@ class LeaderNode:
             mined = 0
         if not mined and not promised and not chain.runtime.plan.blocks:
             return
-        if mined:  # back to the last block L1 holds (`rewind` also sets the next base fee)
+        if mined:
             parent = await chain.engine.call("eth_getBlockByNumber", [hex(keep_to), False])
             latest = head_from_block(parent)
+        # The journal forgets them first, marking the engine to be rolled back if the service
+        # stops before it is: the journal never holds a sealed block the engine lost.
+        await self.seq.journal.abandon_after(chain_id, latest.number, rewind_engine=bool(mined))
+        if mined:  # back to the last block L1 holds (`rewind` also sets the next base fee)
             await rewind(chain.engine, latest)
-        await self.seq.journal.abandon_after(chain_id, latest.number)
+            await self.seq.journal.end_bundle_slot()
         for record in promised:
             self.seq.promises.pop(record.tx_hash, None)
         self._reset_chain(chain, latest)

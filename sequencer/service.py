@@ -505,7 +505,9 @@ class Sequencer:
     # --- resuming from the journal ---
 
     async def _undo_bundle_slot(self, slot: dict[int, int]) -> None:
-        """A bundle slot was being mined when the service stopped (`Journal.begin_bundle_slot`).
+        """A bundle slot was being mined when the service stopped (`Journal.begin_bundle_slot`),
+        or a follower was abandoning blocks L1 never got (`Journal.abandon_after`: the mark is
+        the first abandoned block, no longer sealed, so the engine is rolled back below it).
 
         If any block of the slot is sealed in the journal, every block of it was mined with all
         its legs successful (sealing starts only then): the rest is sealed by `_resume_chain`.

@@ -206,6 +206,36 @@ def test_a_bundle_slot_mark_survives_reopen_until_unmarked(tmp_path):
     assert Journal(path).load().bundle_slot == {}
 
 
+def test_abandoned_blocks_are_forgotten_with_a_rewind_mark_in_the_same_commit(tmp_path):
+    """A follower abandons its blocks L1 never got: the journal forgets them and, in the same
+    commit, marks the engine for rollback, so a stop before the engine is rolled back never
+    leaves the journal sealing a block the engine lost, nor the engine holding blocks the
+    journal forgot without a mark."""
+    path = tmp_path / "j.sqlite"
+
+    async def main(end: bool):
+        journal = Journal(path)
+        journal.start()
+        if not end:
+            await journal.append([_record(0, block=1), _record(0, block=2), _record(1, block=2)])
+            for number in (1, 2):
+                await journal.seal(
+                    SealedBlock(901, number, bytes([number]) * 32, b"\x00" * 32, 1, (), (), b"")
+                )
+            await journal.abandon_after(901, 1, rewind_engine=True)
+        else:
+            await journal.end_bundle_slot()
+        journal.close()
+
+    asyncio.run(main(end=False))
+    state = Journal(path).load()
+    assert state.last_sealed == {901: 1}
+    assert state.pending == []
+    assert state.bundle_slot == {901: 2}  # the restart rolls the engine back below block 2
+    asyncio.run(main(end=True))
+    assert Journal(path).load().bundle_slot == {}
+
+
 def test_bundle_requests_survive_reopen_with_what_became_of_them(tmp_path):
     path = tmp_path / "j.sqlite"
     first = BundleRequest(b"\x01" * 32, ((901, b"\x02aa"), (902, b"\x02bb")), "0x" + "ab" * 20, 9)
