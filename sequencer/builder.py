@@ -752,12 +752,18 @@ class Builder:
             included.append((bundle, [positions[leg.tx_hash] for leg in bundle.legs]))
         await self.bundles.settled(included, dropped)
 
-    async def run(self) -> None:
-        """Build a slot every `slot_ms`, on the wall clock; a late slot starts at once."""
+    async def run(self, gate: Callable[[], Awaitable[bool]] | None = None) -> None:
+        """Build a slot every `slot_ms`, on the wall clock; a late slot starts at once.
+
+        `gate` (the leader schedule, `sequencer/leader.py`): awaited before each slot; False
+        skips it (the gate did its own waiting) and restarts the slot clock."""
         next_at = time.monotonic()
         loaders = [asyncio.create_task(preload(rt)) for rt in self.chains]
         try:
             while True:
+                if gate is not None and not await gate():
+                    next_at = time.monotonic()
+                    continue
                 await self.build_slot()
                 next_at += self.slot_s
                 delay = next_at - time.monotonic()

@@ -62,7 +62,6 @@ import asyncio
 import contextvars
 import enum
 import logging
-import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -73,7 +72,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from sequencer import batch_codec as bc
-from sequencer.builder import Builder, BuildError, head_from_block, preload, rewind
+from sequencer.builder import Builder, BuildError, head_from_block, rewind
 from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch, header_from_abi
 from sequencer.mempool import SenderLedger
 
@@ -443,38 +442,18 @@ class LeaderNode:
 
     async def run(self, builder: Builder) -> None:
         """Build slots while leading (or draining promised blocks); follow L1 otherwise."""
-        loaders = [
-            asyncio.create_task(preload(chain.runtime)) for chain in self.seq.chains.values()
-        ]
-        next_at = time.monotonic()
-        try:
-            while True:
-                role = self.role
-                if role is Role.LEAD or (role is Role.DRAIN and self._unsealed()):
-                    if role is Role.LEAD and not self.ready and not await self._try(self.take_over):
-                        await asyncio.sleep(self.follow_poll_s)
-                        continue
-                    await builder.build_slot()
-                    next_at += builder.slot_s
-                    delay = next_at - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    else:
-                        next_at = time.monotonic()
-                    continue
-                if role is Role.FOLLOW:
-                    await self._try(lambda: self.follow_once(abandon=True))
-                await asyncio.sleep(self.follow_poll_s)
-                next_at = time.monotonic()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            builder.halted = f"{type(exc).__name__}: {exc}"
-            log.critical("node loop halted", extra={"event": "halt", "reason": builder.halted})
-            raise
-        finally:
-            for task in loaders:
-                task.cancel()
+        await builder.run(self._may_build)
+
+    async def _may_build(self) -> bool:
+        """Before each slot: True to build it; otherwise take one following step and wait."""
+        role = self.role
+        if role is Role.LEAD or (role is Role.DRAIN and self._unsealed()):
+            if role is Role.DRAIN or self.ready or await self._try(self.take_over):
+                return True
+        elif role is Role.FOLLOW:
+            await self._try(lambda: self.follow_once(abandon=True))
+        await asyncio.sleep(self.follow_poll_s)
+        return False
 
     async def _try(self, step) -> bool:
         """Run one follow or take-over step; an L1 or engine fault is logged and retried on the
