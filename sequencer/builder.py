@@ -480,25 +480,6 @@ def statuses_from_traces(traces: Any, want: Sequence[bytes]) -> tuple[int, ...] 
     return tuple(statuses)
 
 
-def _unpromised_record(number: int, index: int, chain_id: int, tx) -> PreconfRecord:
-    """A bundle leg or a relay in the journal: a transaction of the block with no promise of its
-    own (`leg`), so a block that is rewound or never mined forgets it (`drop_legs`)."""
-    return PreconfRecord(
-        chain_id=chain_id,
-        block_number=number,
-        index=index,
-        tx_hash=tx.tx_hash,
-        raw=tx.raw,
-        sender=tx.sender,
-        nonce=tx.nonce,
-        max_cost=tx.max_cost,
-        deadline=0,
-        signature=b"",
-        received_ns=time.time_ns(),
-        leg=True,
-    )
-
-
 def _fault(point: str) -> None:
     """Exit at once, as if killed, if the tests asked for a fault at `point` (`FAULT_ENV`)."""
     if os.environ.get(FAULT_ENV) == point:
@@ -633,7 +614,7 @@ class Builder:
         first = len(block.txs)
         await self.journal.append(
             [
-                _unpromised_record(block.number, first + i, runtime.chain_id, relay)
+                PreconfRecord.unpromised(runtime.chain_id, block.number, first + i, relay)
                 for i, relay in enumerate(relays)
             ]
         )
@@ -689,7 +670,7 @@ class Builder:
                 first = len(block.txs) + len(relays)
                 await self.journal.append(
                     [
-                        _unpromised_record(block.number, first + i, runtime.chain_id, leg)
+                        PreconfRecord.unpromised(runtime.chain_id, block.number, first + i, leg)
                         for i, leg in enumerate(legs)
                     ]
                 )

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -288,22 +287,8 @@ class ForcedInbox:
         self.placed += len(selection.txs)
         self.skipped += len(selection.skipped)
         self.next_index[chain.chain_id] = selection.queue_indexes[-1] + 1
-        received = time.time_ns()
         records = [
-            PreconfRecord(
-                chain_id=chain.chain_id,
-                block_number=number,
-                index=i,
-                tx_hash=tx.tx_hash,
-                raw=tx.raw,
-                sender=tx.sender,
-                nonce=tx.nonce,
-                max_cost=tx.max_cost,
-                deadline=0,
-                signature=b"",
-                received_ns=received,
-                forced=True,
-            )
+            PreconfRecord.unpromised(chain.chain_id, number, i, tx, forced=True)
             for i, tx in enumerate(selection.txs)
         ]
         for record in records:

@@ -118,6 +118,27 @@ class PreconfRecord:
     leg: bool = False  # a bundle leg (no inclusion promise of its own; see BundleReceipt)
     forced: bool = False  # a forced transaction from the L1 queue (no promise: the queue's order)
 
+    @classmethod
+    def unpromised(cls, chain_id: int, number: int, index: int, tx, *, forced: bool = False):
+        """A transaction of a block with no promise of its own: a bundle leg or a relay (`leg`:
+        a block that is rewound or never mined forgets it, `drop_legs`), or a forced transaction
+        from the L1 queue (`forced`). `tx` has tx_hash, raw, sender, nonce and max_cost."""
+        return cls(
+            chain_id=chain_id,
+            block_number=number,
+            index=index,
+            tx_hash=tx.tx_hash,
+            raw=tx.raw,
+            sender=tx.sender,
+            nonce=tx.nonce,
+            max_cost=tx.max_cost,
+            deadline=0,
+            signature=b"",
+            received_ns=time.time_ns(),
+            leg=not forced,
+            forced=forced,
+        )
+
 
 @dataclass(frozen=True)
 class SealedBlock:
