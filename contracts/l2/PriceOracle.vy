@@ -18,6 +18,13 @@
         or after it. Anyone records it with `settle(asset, expiry, index)` (the index is a hint
         that the contract checks). It becomes final `DISPUTE_WINDOW` seconds after it was
         recorded; until then only the owner may correct it (`correct_settlement`).
+
+        Outage fallback: if no observation at or after an expiry exists `FALLBACK_DELAY` seconds
+        after it (the signers stopped posting), anyone may record instead the spot of the last
+        observation before the expiry, provided it is at most `MAX_AGE` older than the expiry
+        (`settle_fallback`). If even that does not exist, the owner may record a price
+        (`settle_by_owner`). Either is marked by its `source` and goes through the same dispute
+        window, so the vaults settle and pay out whatever happens to the feed.
         The EIP-712 domain binds the chain id and this contract's address, so a signature is
         valid on one rollup only.
 """
@@ -46,6 +53,17 @@ MAX_VOLATILITY: constant(uint256) = 5 * 10 ** 18
 WAD: constant(uint256) = 10 ** 18
 MASK_64: constant(uint256) = 2 ** 64 - 1
 MASK_128: constant(uint256) = 2 ** 128 - 1
+# @notice How long after an expiry (seconds) the normal path alone may settle it. One day covers a
+#         feed outage and the owner's response to it (restarting the feed, or `set_signer` for a
+#         new key whose update at or after the expiry, relayed late, still settles normally), yet
+#         keeps the vaults' collateral (weekly epochs on the devnet) locked at most one extra day.
+FALLBACK_DELAY: public(constant(uint256)) = 86_400
+# @notice `Settlement.source`: the first observation at or after the expiry (`settle`).
+SOURCE_AT_EXPIRY: public(constant(uint8)) = 0
+# @notice `Settlement.source`: the last observation before the expiry (`settle_fallback`).
+SOURCE_FALLBACK: public(constant(uint8)) = 1
+# @notice `Settlement.source`: a price set by the owner, no usable observation (`settle_by_owner`).
+SOURCE_OWNER: public(constant(uint8)) = 2
 
 
 # @notice An observation older than this (seconds) is stale.
@@ -65,6 +83,7 @@ struct Settlement:
     observed_at: uint256  # seconds: timestamp of the observation it came from
     recorded_at: uint256  # seconds: when it was recorded; final DISPUTE_WINDOW later
     corrected: bool
+    source: uint8  # SOURCE_AT_EXPIRY, SOURCE_FALLBACK or SOURCE_OWNER
 
 
 # @notice Maximum relative spot move per update, wad (0 means the asset is not configured).
@@ -111,6 +130,7 @@ event SettlementRecorded:
     price: uint256
     observed_at: uint256
     final_at: uint256
+    source: uint8
 
 
 event SettlementCorrected:
@@ -221,17 +241,59 @@ def settle(asset: address, expiry: uint256, index: uint256) -> uint256:
     assert observation.timestamp >= expiry, "oracle: observation before expiry"
     if index != 0:
         assert self._observations[asset][index - 1] >> 192 < expiry, "oracle: not the first at expiry"
-    self._settlements[asset][expiry] = Settlement(
-        price=observation.spot, observed_at=observation.timestamp, recorded_at=block.timestamp, corrected=False
-    )
-    log SettlementRecorded(
-        asset=asset,
-        expiry=expiry,
-        price=observation.spot,
-        observed_at=observation.timestamp,
-        final_at=block.timestamp + DISPUTE_WINDOW,
-    )
+    self._record_settlement(asset, expiry, observation.spot, observation.timestamp, SOURCE_AT_EXPIRY)
     return observation.spot
+
+
+@external
+def settle_fallback(asset: address, expiry: uint256, index: uint256) -> uint256:
+    """
+    @notice Record the settlement price of an expiry that no observation reached (anyone): the
+            spot of the last observation before it, once `FALLBACK_DELAY` has passed.
+    @dev Refused while an observation at or after the expiry exists (then `settle` applies) and
+         when the last observation is more than `MAX_AGE` before the expiry (then only
+         `settle_by_owner` can settle). Marked `SOURCE_FALLBACK`; the dispute window applies.
+    @param asset The underlying token's address.
+    @param expiry The expiry, seconds.
+    @param index The index of the last observation, which is the last one before the expiry
+           (checked).
+    @return uint256 The settlement price, wad.
+    """
+    assert self._settlements[asset][expiry].recorded_at == 0, "oracle: already settled"
+    self._check_fallback_delay(expiry)
+    count: uint256 = self.observation_count[asset]
+    assert index < count, "oracle: no such observation"
+    assert self._observations[asset][count - 1] >> 192 < expiry, "oracle: observed at expiry, use settle"
+    assert index == count - 1, "oracle: not the last before expiry"
+    observation: Observation = self._unpack(self._observations[asset][index])
+    assert expiry - observation.timestamp <= MAX_AGE, "oracle: last observation too old"
+    self._record_settlement(asset, expiry, observation.spot, observation.timestamp, SOURCE_FALLBACK)
+    return observation.spot
+
+
+@external
+def settle_by_owner(asset: address, expiry: uint256, price: uint256):
+    """
+    @notice Record the settlement price of an expiry for which no observation can settle (owner
+            only): none at or after it, and none before it within `MAX_AGE`, `FALLBACK_DELAY`
+            after it. Marked `SOURCE_OWNER` (`observed_at` 0); the dispute window applies.
+    @dev Whenever an observation can settle, the permissionless paths must be used. If ownership
+         was renounced this path is closed and such an expiry stays unsettled.
+    @param asset The underlying token's address (a configured asset).
+    @param expiry The expiry, seconds.
+    @param price The settlement price, wad.
+    """
+    ownable._check_owner()
+    assert self.max_deviation[asset] != 0, "oracle: unknown asset"
+    assert self._settlements[asset][expiry].recorded_at == 0, "oracle: already settled"
+    self._check_fallback_delay(expiry)
+    assert price != 0, "oracle: zero spot"
+    count: uint256 = self.observation_count[asset]
+    if count != 0:
+        last: uint256 = self._observations[asset][count - 1] >> 192
+        assert last < expiry, "oracle: observed at expiry, use settle"
+        assert expiry - last > MAX_AGE, "oracle: observation usable, use settle_fallback"
+    self._record_settlement(asset, expiry, price, 0, SOURCE_OWNER)
 
 
 @external
@@ -281,7 +343,9 @@ def observation(asset: address, index: uint256) -> Observation:
 @external
 def settlement(asset: address, expiry: uint256) -> Settlement:
     """
-    @notice The recorded settlement of an expiry (zeros if none yet).
+    @notice The recorded settlement of an expiry (zeros if none yet): price (wad), observed_at,
+            recorded_at (seconds), corrected, source (`SOURCE_AT_EXPIRY`, `SOURCE_FALLBACK`,
+            `SOURCE_OWNER`).
     """
     return self._settlements[asset][expiry]
 
@@ -331,6 +395,29 @@ def _record(asset: address, spot: uint256, volatility: uint256, timestamp: uint2
     log PriceUpdated(
         asset=asset, source=source, index=count, spot=spot, volatility=volatility, timestamp=timestamp
     )
+
+
+@internal
+def _record_settlement(asset: address, expiry: uint256, price: uint256, observed_at: uint256, source: uint8):
+    self._settlements[asset][expiry] = Settlement(
+        price=price, observed_at=observed_at, recorded_at=block.timestamp, corrected=False, source=source
+    )
+    log SettlementRecorded(
+        asset=asset,
+        expiry=expiry,
+        price=price,
+        observed_at=observed_at,
+        final_at=block.timestamp + DISPUTE_WINDOW,
+        source=source,
+    )
+
+
+@internal
+@view
+def _check_fallback_delay(expiry: uint256):
+    # Written without `expiry + FALLBACK_DELAY`, which would overflow without a reason.
+    elapsed: uint256 = block.timestamp - min(expiry, block.timestamp)
+    assert elapsed >= FALLBACK_DELAY, "oracle: fallback delay not over"
 
 
 @internal

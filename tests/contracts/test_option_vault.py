@@ -343,3 +343,42 @@ def test_disputed_settlement_price_is_corrected_before_the_vault_settles(
     assert call.vault.payout_per_option(series) == per_option
     paid = call.vault.redeem(series, 10 * WAD, sender=trader).events[-1].payout
     assert paid == 10 * per_option
+
+
+def test_vault_settles_on_the_fallback_price_after_a_feed_outage(
+    rollup_a, market, lp, trader, keeper
+):
+    call, oracle, weth = market.call, market.oracle, market.weth.address
+    fund(call.token, lp, 100 * WAD, call.vault)
+    fund(call.token, trader, 100 * WAD, call.vault)
+    call.vault.request_deposit(100 * WAD, sender=lp)
+    expiry = start_epoch(rollup_a, market, keeper)
+    series = call.vault.series_id(expiry, 2000 * WAD)
+    call.vault.buy(series, 10 * WAD, 10 * WAD, expiry, sender=trader)
+    call.vault.request_withdraw(call.vault.share_balance(lp), sender=lp)
+
+    # The last update lands a minute before expiry; then the feed stops for good.
+    next_block_at(rollup_a, expiry - 60)
+    oracle.push(weth, 2300 * WAD, VOL, sender=keeper)
+    index = oracle.observation_count(weth) - 1
+    warp(rollup_a, expiry + oracle.FALLBACK_DELAY())
+    with ape.reverts("oracle: not settled"):
+        call.vault.settle(sender=trader)
+    oracle.settle_fallback(weth, expiry, index, sender=trader)
+    with ape.reverts("oracle: in dispute window"):
+        call.vault.settle(sender=trader)
+    warp(rollup_a, now(rollup_a) + DISPUTE_WINDOW)
+    receipt = call.vault.settle(sender=trader)
+    assert receipt.events.filter(call.vault.Settled)[0].price == 2300 * WAD
+    market.put.vault.settle(sender=trader)
+
+    # The holder redeems (2300 - 2000) / 2300 WETH per call; the LP leaves at the next roll.
+    per_option = 300 * WAD * WAD // (2300 * WAD)
+    assert call.vault.payout_per_option(series) == per_option
+    paid = call.vault.redeem(series, 10 * WAD, sender=trader).events[-1].payout
+    assert paid == 10 * per_option
+    next_block_at(rollup_a, now(rollup_a) + 1)
+    oracle.push(weth, 2300 * WAD, VOL, sender=keeper)  # the feed is back for the next epoch
+    start_epoch(rollup_a, market, keeper)
+    assert call.vault.withdraw(sender=lp).events[-1].assets > 0
+    assert call.vault.share_balance(lp) == 0

@@ -142,6 +142,7 @@ def test_settlement_dispute_and_finality(env, keeper, deployer, trader):
     [event] = receipt.events.filter(oracle.SettlementRecorded)
     assert event.price == 1100 * WAD and event.observed_at == expiry + 5
     assert event.final_at == recorded_at + DISPUTE_WINDOW
+    assert event.source == oracle.SOURCE_AT_EXPIRY() == 0
     with ape.reverts("oracle: already settled"):
         oracle.settle(asset, expiry, 1, sender=trader)
     with ape.reverts("oracle: in dispute window"):
@@ -155,9 +156,114 @@ def test_settlement_dispute_and_finality(env, keeper, deployer, trader):
     warp(handle, recorded_at + DISPUTE_WINDOW)
     assert oracle.is_final(asset, expiry)
     assert oracle.final_price(asset, expiry) == 1090 * WAD
-    assert oracle.settlement(asset, expiry).corrected
+    settlement = oracle.settlement(asset, expiry)
+    assert settlement.corrected and settlement.source == oracle.SOURCE_AT_EXPIRY()
     with ape.reverts("oracle: settlement is final"):
         oracle.correct_settlement(asset, expiry, 1000 * WAD, sender=deployer)
+
+
+def test_fallback_settlement_when_the_feed_stops(env, keeper, deployer, trader):
+    handle, oracle, asset = env
+    delay = oracle.FALLBACK_DELAY()
+    assert delay == 86_400
+    t = now(handle)
+    early, expiry = t + 20, t + 5_000
+    next_block_at(handle, t + 10)
+    oracle.push(asset, 1000 * WAD, VOL, sender=keeper)  # index 0
+    next_block_at(handle, expiry - 100)
+    oracle.push(asset, 1050 * WAD, VOL, sender=keeper)  # index 1: the last; then the feed stops
+    warp(handle, expiry + delay - 60)
+    with ape.reverts("oracle: fallback delay not over"):
+        oracle.settle_fallback(asset, expiry, 1, sender=trader)
+    with ape.reverts("oracle: fallback delay not over"):  # an expiry in the future
+        oracle.settle_fallback(asset, 2**256 - 1, 1, sender=trader)
+    # `early` has an observation after it (index 1): only the normal path settles it.
+    with ape.reverts("oracle: observed at expiry, use settle"):
+        oracle.settle_fallback(asset, early, 0, sender=trader)
+    oracle.settle(asset, early, 1, sender=trader)
+    warp(handle, expiry + delay)
+    with ape.reverts("oracle: no such observation"):
+        oracle.settle_fallback(asset, expiry, 2, sender=trader)
+    with ape.reverts("oracle: not the last before expiry"):
+        oracle.settle_fallback(asset, expiry, 0, sender=trader)
+    with ape.reverts("oracle: observation before expiry"):
+        oracle.settle(asset, expiry, 1, sender=trader)
+    receipt = oracle.settle_fallback(asset, expiry, 1, sender=trader)
+    recorded_at = now(handle)
+    [event] = receipt.events.filter(oracle.SettlementRecorded)
+    assert event.price == 1050 * WAD and event.observed_at == expiry - 100
+    assert event.final_at == recorded_at + DISPUTE_WINDOW
+    assert event.source == oracle.SOURCE_FALLBACK() == 1
+    with ape.reverts("oracle: already settled"):
+        oracle.settle_fallback(asset, expiry, 1, sender=trader)
+    # The dispute window applies as to a normal settlement.
+    with ape.reverts("oracle: in dispute window"):
+        oracle.final_price(asset, expiry)
+    assert not oracle.is_final(asset, expiry)
+    oracle.correct_settlement(asset, expiry, 1040 * WAD, sender=deployer)
+    warp(handle, recorded_at + DISPUTE_WINDOW)
+    assert oracle.is_final(asset, expiry)
+    assert oracle.final_price(asset, expiry) == 1040 * WAD
+    settlement = oracle.settlement(asset, expiry)
+    assert settlement.corrected and settlement.source == oracle.SOURCE_FALLBACK()
+    assert settlement.observed_at == expiry - 100 and settlement.recorded_at == recorded_at
+
+    # The last observation may be at most MAX_AGE before the expiry.
+    oldest = expiry - 100 + MAX_AGE
+    warp(handle, oldest + 1 + delay)
+    with ape.reverts("oracle: last observation too old"):
+        oracle.settle_fallback(asset, oldest + 1, 1, sender=trader)
+    assert oracle.settle_fallback(asset, oldest, 1, sender=trader).return_value == 1050 * WAD
+
+
+def test_owner_settles_when_no_observation_is_usable(env, keeper, deployer, trader):
+    handle, oracle, asset = env
+    delay = oracle.FALLBACK_DELAY()
+    t = now(handle)
+    next_block_at(handle, t + 10)
+    oracle.push(asset, 1000 * WAD, VOL, sender=keeper)  # the only observation
+    fresh, stale = t + 100, t + 11 + MAX_AGE  # last observation 90 s / MAX_AGE + 1 s before
+    warp(handle, stale + delay - 60)
+    with ape.reverts("oracle: fallback delay not over"):
+        oracle.settle_by_owner(asset, stale, 990 * WAD, sender=deployer)
+    warp(handle, stale + delay)
+    with ape.reverts("ownable: caller is not the owner"):
+        oracle.settle_by_owner(asset, stale, 990 * WAD, sender=trader)
+    with ape.reverts("oracle: unknown asset"):
+        oracle.settle_by_owner(trader.address, stale, 990 * WAD, sender=deployer)
+    with ape.reverts("oracle: zero spot"):
+        oracle.settle_by_owner(asset, stale, 0, sender=deployer)
+    # Whenever an observation can settle, the owner may not.
+    with ape.reverts("oracle: observation usable, use settle_fallback"):
+        oracle.settle_by_owner(asset, fresh, 990 * WAD, sender=deployer)
+    with ape.reverts("oracle: observed at expiry, use settle"):
+        oracle.settle_by_owner(asset, t + 5, 990 * WAD, sender=deployer)
+    with ape.reverts("oracle: last observation too old"):
+        oracle.settle_fallback(asset, stale, 0, sender=trader)
+    receipt = oracle.settle_by_owner(asset, stale, 990 * WAD, sender=deployer)
+    recorded_at = now(handle)
+    [event] = receipt.events.filter(oracle.SettlementRecorded)
+    assert event.price == 990 * WAD and event.observed_at == 0
+    assert event.source == oracle.SOURCE_OWNER() == 2
+    assert event.final_at == recorded_at + DISPUTE_WINDOW
+    with ape.reverts("oracle: already settled"):
+        oracle.settle_by_owner(asset, stale, 991 * WAD, sender=deployer)
+    with ape.reverts("oracle: in dispute window"):
+        oracle.final_price(asset, stale)
+    warp(handle, recorded_at + DISPUTE_WINDOW)
+    assert oracle.final_price(asset, stale) == 990 * WAD
+    assert oracle.settlement(asset, stale).source == oracle.SOURCE_OWNER()
+
+
+def test_owner_settles_an_asset_never_observed(env, deployer, trader):
+    handle, oracle, asset = env
+    expiry = now(handle) + 10
+    warp(handle, expiry + oracle.FALLBACK_DELAY())
+    with ape.reverts("oracle: no such observation"):
+        oracle.settle_fallback(asset, expiry, 0, sender=trader)
+    receipt = oracle.settle_by_owner(asset, expiry, 1234 * WAD, sender=deployer)
+    assert receipt.events.filter(oracle.SettlementRecorded)[0].source == oracle.SOURCE_OWNER()
+    assert oracle.settlement(asset, expiry).price == 1234 * WAD
 
 
 def test_administration_is_owner_only(env, trader, deployer):
