@@ -5,9 +5,11 @@ vault (USDC, 6 decimals), from transaction receipts on a fresh anvil.
 
 One scripted epoch per vault: LP deposits are queued, the keeper rolls, traders buy and sell,
 the oracle settles after expiry, the vault settles, holders redeem, short traders reclaim, the
-keeper rolls again with queued withdrawals, LPs withdraw. Prints a table (gas used by each
-transaction, 21,000 base included) and compares `buy` with its target (<= 150,000 gas). Writes
-bench/results/option_vault_gas.{json,md}. Owns nothing beyond its own anvil.
+keeper rolls again with queued withdrawals, LPs withdraw. Then an oracle outage: one expiry
+settled by `settle_fallback` and one by `settle_by_owner`, FALLBACK_DELAY after each. Prints a
+table (gas used by each transaction, 21,000 base included) and compares `buy` with its target
+(<= 150,000 gas). Writes bench/results/option_vault_gas.{json,md}. Owns nothing beyond its own
+anvil.
 """
 
 from __future__ import annotations
@@ -109,7 +111,9 @@ def main() -> None:
             at(expiry + 1)
             send(oracle.functions.push(weth.address, 2150 * WAD, 8 * WAD // 10), keeper, 300_000)
             index = oracle.functions.observation_count(weth.address).call() - 1
-            send(oracle.functions.settle(weth.address, expiry, index), keeper)
+            receipt = send(oracle.functions.settle(weth.address, expiry, index), keeper)
+            if is_call:
+                rows.append(("oracle", "settle (first observation at expiry)", receipt["gasUsed"]))
             at(expiry + 2 + DISPUTE_WINDOW)
             record(f"settle ({len(strikes)} strikes)", send(v.settle(), keeper, 1_000_000))
             record("redeem", send(v.redeem(series, 15 * WAD), trader))
@@ -118,6 +122,27 @@ def main() -> None:
                 "roll (with queued withdrawal)", send(v.roll(now() + 7 * 86_400, strikes), keeper)
             )
             record("withdraw", send(v.withdraw(), lp))
+
+        # An outage: the last observation is a minute before an expiry, none follows it.
+        at(now() + 1)
+        send(oracle.functions.push(weth.address, 2150 * WAD, 8 * WAD // 10), keeper, 300_000)
+        index = oracle.functions.observation_count(weth.address).call() - 1
+        expiry = now() + 60
+        delay = oracle.functions.FALLBACK_DELAY().call()
+        at(expiry + delay)
+        receipt = send(
+            oracle.functions.settle_fallback(weth.address, expiry, index), trader, 300_000
+        )
+        rows.append(
+            ("oracle", "settle_fallback (last observation before expiry)", receipt["gasUsed"])
+        )
+        # No observation within MAX_AGE before the expiry: only the owner can settle it.
+        expiry += MAX_AGE + 60
+        at(expiry + delay)
+        receipt = send(
+            oracle.functions.settle_by_owner(weth.address, expiry, 2100 * WAD), owner, 300_000
+        )
+        rows.append(("oracle", "settle_by_owner (no usable observation)", receipt["gasUsed"]))
 
     buys = [gas for _, name, gas in rows if name.startswith("buy")]
     worst_buy = max(buys)
