@@ -103,9 +103,9 @@ class ServiceConfig(BaseSettings):
     admission_per_turn: int = Field(
         default=256,
         gt=0,
-        description="Transactions whose decoding and signature recovery may start in one turn "
-        "of the event loop; the rest wait for the next turns, so the slot builder's engine calls "
-        "are answered between slices of a burst (sequencer/turns.py).",
+        description="JSON-RPC calls the RPC starts in one turn of the event loop (a batch counts "
+        "each call); the rest wait for the next turns, so the slot builder's engine calls are "
+        "answered between slices of a burst (sequencer/turns.py).",
     )
     seen_keep_blocks: int = Field(
         default=1024,

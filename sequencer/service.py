@@ -374,7 +374,7 @@ class Sequencer:
         self._l1: EngineClient | None = None
         self._tasks: list[asyncio.Task] = []
         self._arrivals: list[tuple[int, Candidate, asyncio.Future]] = []
-        self._turns = TurnGate(config.admission_per_turn)
+        self.turns = TurnGate(config.admission_per_turn)  # RPC work per loop turn (rpc.py)
         self._arrival_seq = itertools.count()
         self._fills: set[asyncio.Task] = set()
         self.halted: str | None = None
@@ -726,7 +726,6 @@ class Sequencer:
             except NotAccepting as exc:
                 raise RpcError(exc.code, exc.message, exc.data) from None
         label = str(chain_id) if chain_id is not None else "any"
-        await self._turns.enter()
         try:
             tx = decode_tx(raw)
             if chain_id is None:

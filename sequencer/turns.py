@@ -6,8 +6,9 @@ with a batch of transactions to decode, recover and sign) one turn can take hund
 milliseconds, and each `await` of the builder (an engine call, the journal) waits that long:
 the engines sat idle while admission ran, and a slot took a second instead of 250 ms.
 
-`TurnGate` bounds the admission work of one turn: at most `per_turn` callers pass per turn; the
-others wait in arrival order and pass in the following turns. The builder's callbacks then run
+`TurnGate` bounds the work the RPC starts in one turn: requests pass with at most `per_turn`
+JSON-RPC calls per turn (a batch counts each call); the others wait in arrival order and pass in
+the following turns. The builder's callbacks then run
 between slices of admission, and the engines take the promised transactions while the service
 is still admitting more. It owns no transaction state and never drops a caller.
 """
@@ -19,30 +20,35 @@ import collections
 
 
 class TurnGate:
-    """At most `per_turn` callers of `enter` pass per turn of the event loop; the others wait,
-    in order, for the next turns."""
+    """Callers of `enter` pass with at most `per_turn` weight (JSON-RPC calls) per turn of the
+    event loop; the others wait, in order, for the next turns."""
 
     def __init__(self, per_turn: int) -> None:
         if per_turn < 1:
             raise ValueError("per_turn must be at least 1")
         self.per_turn = per_turn
         self._passed = 0  # callers let through since the last reset
-        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+        self._waiters: collections.deque[tuple[asyncio.Future, int]] = collections.deque()
         self._reset_scheduled = False
 
     @property
     def waiting(self) -> int:
         return len(self._waiters)
 
-    async def enter(self) -> None:
-        if self._passed < self.per_turn and not self._waiters:
-            self._passed += 1
+    async def enter(self, weight: int = 1) -> None:
+        """Wait for this caller's turn; `weight` counts against the turn's allowance (a caller
+        heavier than the whole allowance passes alone, first in its turn)."""
+        if not self._waiters and self._fits(weight):
+            self._passed += weight
             self._schedule_reset()
             return
         future = asyncio.get_running_loop().create_future()
-        self._waiters.append(future)
+        self._waiters.append((future, weight))
         self._schedule_reset()
         await future  # a caller cancelled while waiting is skipped by `_reset`
+
+    def _fits(self, weight: int) -> bool:
+        return self._passed == 0 or self._passed + weight <= self.per_turn
 
     def _schedule_reset(self) -> None:
         if not self._reset_scheduled:
@@ -54,10 +60,10 @@ class TurnGate:
         behind whatever else became ready meanwhile, such as the builder's answers)."""
         self._reset_scheduled = False
         self._passed = 0
-        while self._waiters and self._passed < self.per_turn:
-            future = self._waiters.popleft()
+        while self._waiters and self._fits(self._waiters[0][1]):
+            future, weight = self._waiters.popleft()
             if not future.done():
                 future.set_result(None)
-                self._passed += 1
+                self._passed += weight
         if self._waiters:
             self._schedule_reset()

@@ -64,6 +64,37 @@ def test_gate_skips_a_cancelled_waiter():
     assert asyncio.run(main()) == [0, 2, 3]
 
 
+def test_gate_counts_weights_and_lets_a_heavy_caller_through_alone():
+    async def main() -> list[tuple[str, int]]:
+        gate = TurnGate(20)
+        turn = 0
+        passed: list[tuple[str, int]] = []
+
+        def tick() -> None:
+            nonlocal turn
+            turn += 1
+            if len(passed) < 4:
+                asyncio.get_running_loop().call_soon(tick)
+
+        async def caller(name: str, weight: int) -> None:
+            await gate.enter(weight)
+            passed.append((name, turn))
+
+        asyncio.get_running_loop().call_soon(tick)
+        await asyncio.gather(
+            caller("batch of 15", 15),
+            caller("batch of 10", 10),  # 25 > 20: next turn
+            caller("batch of 50", 50),  # heavier than a turn: alone, first in its turn
+            caller("single", 1),
+        )
+        return passed
+
+    passed = asyncio.run(main())
+    assert [name for name, _ in passed] == ["batch of 15", "batch of 10", "batch of 50", "single"]
+    turns = [turn for _, turn in passed]
+    assert turns[0] < turns[1] < turns[2] < turns[3]
+
+
 def test_gate_refuses_an_empty_allowance():
     with pytest.raises(ValueError, match="at least 1"):
         TurnGate(0)
