@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sequencer.commitments import BlockHeaderMsg, Domain, Signer
-from sequencer.journal import Journal, PreconfRecord, SealedBlock
+from sequencer.journal import Journal, JournalError, PreconfRecord, SealedBlock
 from sequencer.mempool import next_base_fee
 from sequencer.messages import MESSAGE_SENT_TOPIC
 from sequencer.relays import RelayQueue, RelayTx
@@ -542,6 +542,7 @@ class Builder:
         self.slot_s = slot_ms / 1000
         self.on_sealed = on_sealed
         self.halted: str | None = None
+        self._journal_error: BaseException | None = None  # a sealed block's record failed
         self.slots = 0
         self.relays_sealed = 0  # relays mined in sealed blocks (since start)
 
@@ -549,6 +550,8 @@ class Builder:
         """One block per rollup. The engines' pools are completed in parallel; the blocks are
         then mined, checked, signed and journaled in rollup order (A's block is sealed before B's
         is mined, so B's block can later carry the relays of what A's block sent)."""
+        if self._journal_error is not None:
+            raise JournalError(f"journal write failed: {self._journal_error}")
         started = time.perf_counter()
         for runtime in self.chains:
             await runtime.lock.acquire()
@@ -622,9 +625,26 @@ class Builder:
             barrier.add_done_callback(_retrieve)  # its error, if any, halts the next write
 
     async def _record(
-        self, runtime: ChainRuntime, sealed: SealedBlock, head: HeadInfo, started: float
+        self,
+        runtime: ChainRuntime,
+        sealed: SealedBlock,
+        head: HeadInfo,
+        started: float,
+        durable: bool = False,
     ) -> None:
-        await self.journal.seal(sealed)
+        """The block is sealed: journal it and move the plan on.
+
+        The record is queued, not awaited (unless `durable`): the journal commits in queue
+        order, so whatever the service writes next (statuses, the next slot's records) lands
+        after it, and a block mined but not journaled when the service stops is sealed again at
+        restart if it is the plan (`Sequencer._resume_chain`). Under a burst the journal's queue
+        holds thousands of promises; waiting for it here kept the engines idle. A failed write
+        halts the builder at the next slot. A bundle slot waits (`durable`): its restart keeps
+        exactly the blocks the journal sealed and rolls the rest back."""
+        if durable:
+            await self.journal.seal(sealed)
+        else:
+            self.journal.seal_nowait(sealed, self._sealed_durable)
         runtime.plan.sealed(head)
         runtime.loaded_for, runtime.loaded = None, 0
         for number in [n for n in runtime.durable if n <= head.number]:
@@ -632,6 +652,10 @@ class Builder:
         result = self.on_sealed(runtime, sealed, head, time.perf_counter() - started)
         if asyncio.iscoroutine(result):
             await result
+
+    def _sealed_durable(self, error: BaseException | None) -> None:
+        if error is not None and self._journal_error is None:
+            self._journal_error = error
 
     async def _send_relays(
         self, runtime: ChainRuntime, block: PlannedBlock, legs_gas: int
@@ -767,7 +791,7 @@ class Builder:
             first = len(block.txs) + len(relays)
             for i, leg in enumerate(legs):
                 positions[leg.tx_hash] = (runtime.chain_id, block.number, first + i, leg.tx_hash)
-            await self._record(runtime, sealed, head, started)
+            await self._record(runtime, sealed, head, started, durable=True)
             self.relays_sealed += len(relays)
             if len(mined) > 1 and runtime is mined[0][0]:
                 _fault(FAULT_BUNDLE_SEAL)

@@ -101,7 +101,7 @@ class ServiceConfig(BaseSettings):
     )
     rate_burst: int = Field(default=40_000, gt=0)
     admission_per_turn: int = Field(
-        default=256,
+        default=64,
         gt=0,
         description="JSON-RPC calls the RPC starts in one turn of the event loop (a batch counts "
         "each call); the rest wait for the next turns, so the slot builder's engine calls are "
