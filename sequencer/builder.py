@@ -37,14 +37,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sequencer.commitments import BlockHeaderMsg, Domain, Signer
-from sequencer.journal import Journal, PreconfRecord, SealedBlock
+from sequencer.journal import Journal, JournalError, PreconfRecord, SealedBlock
 from sequencer.mempool import next_base_fee
 from sequencer.messages import MESSAGE_SENT_TOPIC
 from sequencer.relays import RelayQueue, RelayTx
 
 log = logging.getLogger("sequencer.builder")
 
-SEND_CHUNK = 100  # raw transactions per pipelined write (bounds event-loop stalls)
+SEND_CHUNK = 2000  # raw transactions per pipelined write
 # Fault injection, for tests only: with SEQUENCER_TEST_FAULT set to one of these, the process
 # exits (as if killed) in a bundle slot right after the first rollup's block is mined (before the
 # next rollup's legs are sent), or right after it is sealed and journaled (the others mined).
@@ -283,12 +283,31 @@ class ChainRuntime:
     loaded: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    waiters: list[tuple[int, int, asyncio.Future]] = field(default_factory=list)
 
     def mark_durable(self, number: int, count: int) -> None:
         if count > self.durable.get(number, 0):
             self.durable[number] = count
             if number == self.plan.head.number + 1:
                 self.wake.set()
+            if self.waiters:
+                self.waiters = [w for w in self.waiters if not self._settled(*w)]
+
+    def until_durable(self, number: int, count: int) -> asyncio.Future:
+        """A future done once the first `count` transactions of planned block `number` are
+        durable (as far as promises mark them: see `Builder._until_durable`)."""
+        future = asyncio.get_running_loop().create_future()
+        if not self._settled(number, count, future):
+            self.waiters.append((number, count, future))
+        return future
+
+    def _settled(self, number: int, count: int, future: asyncio.Future) -> bool:
+        if future.done():
+            return True
+        if self.durable.get(number, 0) >= count:
+            future.set_result(None)
+            return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -480,6 +499,12 @@ def statuses_from_traces(traces: Any, want: Sequence[bytes]) -> tuple[int, ...] 
     return tuple(statuses)
 
 
+def _retrieve(future: asyncio.Future) -> None:
+    """Done callback: take a background future's exception so it is not reported unread."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _fault(point: str) -> None:
     """Exit at once, as if killed, if the tests asked for a fault at `point` (`FAULT_ENV`)."""
     if os.environ.get(FAULT_ENV) == point:
@@ -517,6 +542,7 @@ class Builder:
         self.slot_s = slot_ms / 1000
         self.on_sealed = on_sealed
         self.halted: str | None = None
+        self._journal_error: BaseException | None = None  # a sealed block's record failed
         self.slots = 0
         self.relays_sealed = 0  # relays mined in sealed blocks (since start)
 
@@ -524,14 +550,15 @@ class Builder:
         """One block per rollup. The engines' pools are completed in parallel; the blocks are
         then mined, checked, signed and journaled in rollup order (A's block is sealed before B's
         is mined, so B's block can later carry the relays of what A's block sent)."""
+        if self._journal_error is not None:
+            raise JournalError(f"journal write failed: {self._journal_error}")
         started = time.perf_counter()
         for runtime in self.chains:
             await runtime.lock.acquire()
         try:
             blocks = [runtime.plan.close_next() for runtime in self.chains]
             pairs = zip(self.chains, blocks, strict=True)
-            if any(rt.durable.get(b.number, 0) < len(b.txs) for rt, b in pairs):
-                await self.journal.barrier()  # every promise in these blocks is durable first
+            await self._until_durable([rt.until_durable(b.number, len(b.txs)) for rt, b in pairs])
             durable = time.perf_counter()
             await asyncio.gather(
                 *(load_planned_block(rt, b) for rt, b in zip(self.chains, blocks, strict=True))
@@ -578,10 +605,46 @@ class Builder:
                 },
             )
 
+    async def _until_durable(self, waits: list[asyncio.Future]) -> None:
+        """Every transaction of the slot's blocks is durable first.
+
+        Promises mark their block's durable prefix as their commit group lands, so a block
+        waits only for its own promises, not for the journal's whole queue (under a burst that
+        holds promises of later blocks too). A block whose last transactions are not promises
+        (forced transactions, or a prefix the marks never reach) is covered by a journal
+        barrier, whichever comes first: the journal commits in order."""
+        if all(w.done() for w in waits):
+            return
+        promised = asyncio.gather(*waits)
+        barrier = asyncio.ensure_future(self.journal.barrier())
+        done, _ = await asyncio.wait({promised, barrier}, return_when=asyncio.FIRST_COMPLETED)
+        if barrier in done:
+            promised.cancel()
+            barrier.result()  # a failed journal write halts the builder
+        else:
+            barrier.add_done_callback(_retrieve)  # its error, if any, halts the next write
+
     async def _record(
-        self, runtime: ChainRuntime, sealed: SealedBlock, head: HeadInfo, started: float
+        self,
+        runtime: ChainRuntime,
+        sealed: SealedBlock,
+        head: HeadInfo,
+        started: float,
+        durable: bool = False,
     ) -> None:
-        await self.journal.seal(sealed)
+        """The block is sealed: journal it and move the plan on.
+
+        The record is queued, not awaited (unless `durable`): the journal commits in queue
+        order, so whatever the service writes next (statuses, the next slot's records) lands
+        after it, and a block mined but not journaled when the service stops is sealed again at
+        restart if it is the plan (`Sequencer._resume_chain`). Under a burst the journal's queue
+        holds thousands of promises; waiting for it here kept the engines idle. A failed write
+        halts the builder at the next slot. A bundle slot waits (`durable`): its restart keeps
+        exactly the blocks the journal sealed and rolls the rest back."""
+        if durable:
+            await self.journal.seal(sealed)
+        else:
+            self.journal.seal_nowait(sealed, self._sealed_durable)
         runtime.plan.sealed(head)
         runtime.loaded_for, runtime.loaded = None, 0
         for number in [n for n in runtime.durable if n <= head.number]:
@@ -589,6 +652,10 @@ class Builder:
         result = self.on_sealed(runtime, sealed, head, time.perf_counter() - started)
         if asyncio.iscoroutine(result):
             await result
+
+    def _sealed_durable(self, error: BaseException | None) -> None:
+        if error is not None and self._journal_error is None:
+            self._journal_error = error
 
     async def _send_relays(
         self, runtime: ChainRuntime, block: PlannedBlock, legs_gas: int
@@ -724,7 +791,7 @@ class Builder:
             first = len(block.txs) + len(relays)
             for i, leg in enumerate(legs):
                 positions[leg.tx_hash] = (runtime.chain_id, block.number, first + i, leg.tx_hash)
-            await self._record(runtime, sealed, head, started)
+            await self._record(runtime, sealed, head, started, durable=True)
             self.relays_sealed += len(relays)
             if len(mined) > 1 and runtime is mined[0][0]:
                 _fault(FAULT_BUNDLE_SEAL)

@@ -100,6 +100,13 @@ class ServiceConfig(BaseSettings):
         default=20_000.0, gt=0, description="JSON-RPC calls per second per client address."
     )
     rate_burst: int = Field(default=40_000, gt=0)
+    admission_per_turn: int = Field(
+        default=64,
+        gt=0,
+        description="JSON-RPC calls the RPC starts in one turn of the event loop (a batch counts "
+        "each call); the rest wait for the next turns, so the slot builder's engine calls are "
+        "answered between slices of a burst (sequencer/turns.py).",
+    )
     seen_keep_blocks: int = Field(
         default=1024,
         ge=1,

@@ -371,6 +371,11 @@ class Journal:
         """Durably store a sealed block and the status of each of its transactions."""
         await self._submit(_insert_block, block)
 
+    def seal_nowait(self, block: SealedBlock, done: Callback) -> None:
+        """Queue a sealed block for the journal; `done(error)` runs on this loop after its
+        commit. Writes are committed in the order they are queued."""
+        self.submit_nowait(_insert_block, block, done)
+
     async def set_statuses(self, hashes: Sequence[bytes], statuses: Sequence[int]) -> None:
         """Durably store the execution status of sealed transactions."""
         await self._submit(_update_statuses, list(zip(statuses, hashes, strict=True)))

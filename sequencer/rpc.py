@@ -276,11 +276,13 @@ class RpcServer:
                 )
             if not self.limiter.allow(client, len(body)):
                 return self._reply(_error(LIMIT_EXCEEDED, "limit exceeded"), 429)
+            await self.seq.turns.enter(len(body))
             answers = await asyncio.gather(*(self.call(chain_id, item) for item in body))
             return self._reply([a for a in answers if a is not None])
         if not self.limiter.allow(client, 1):
             rid = body.get("id") if isinstance(body, dict) else None
             return self._reply(_error(LIMIT_EXCEEDED, "limit exceeded", rid), 429)
+        await self.seq.turns.enter()
         answer = await self.call(chain_id, body)
         return self._reply(answer if answer is not None else [])
 

@@ -83,6 +83,7 @@ from sequencer.messages import MESSAGE_SENT_TOPIC, Message, MessageError, messag
 from sequencer.metrics import Metrics, QueueSample
 from sequencer.recent import RecentHashes
 from sequencer.relays import RelayQueue, messages_of_block, relay_queue_for
+from sequencer.turns import TurnGate
 
 log = logging.getLogger("sequencer.service")
 
@@ -188,8 +189,9 @@ class EngineClient:
             for i, raw in enumerate(raws):
                 data = _SEND_RAW % (i, raw.hex().encode())
                 out += head + str(len(data)).encode() + b"\r\n\r\n" + data
+            # No drain() before reading: the engine answers while it reads, and a writer that
+            # waited for the whole body to leave could fill the engine's send buffer first.
             writer.write(out)
-            await writer.drain()
             sock = writer.get_extra_info("socket")
             buffer = bytearray()
             while len(answers) < len(raws):
@@ -372,6 +374,7 @@ class Sequencer:
         self._l1: EngineClient | None = None
         self._tasks: list[asyncio.Task] = []
         self._arrivals: list[tuple[int, Candidate, asyncio.Future]] = []
+        self.turns = TurnGate(config.admission_per_turn)  # RPC work per loop turn (rpc.py)
         self._arrival_seq = itertools.count()
         self._fills: set[asyncio.Task] = set()
         self.halted: str | None = None
