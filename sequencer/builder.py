@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sequencer.commitments import BlockHeaderMsg, Domain, Signer
-from sequencer.journal import Journal, JournalError, PreconfRecord, SealedBlock
+from sequencer.journal import Journal, PreconfRecord, SealedBlock
 from sequencer.mempool import next_base_fee
 from sequencer.messages import MESSAGE_SENT_TOPIC
 from sequencer.relays import RelayQueue, RelayTx
@@ -298,6 +298,7 @@ class ChainRuntime:
         durable (as far as promises mark them: see `Builder._until_durable`)."""
         future = asyncio.get_running_loop().create_future()
         if not self._settled(number, count, future):
+            self.waiters = [w for w in self.waiters if not w[2].done()]  # cancelled slots' waits
             self.waiters.append((number, count, future))
         return future
 
@@ -499,12 +500,6 @@ def statuses_from_traces(traces: Any, want: Sequence[bytes]) -> tuple[int, ...] 
     return tuple(statuses)
 
 
-def _retrieve(future: asyncio.Future) -> None:
-    """Done callback: take a background future's exception so it is not reported unread."""
-    if not future.cancelled():
-        future.exception()
-
-
 def _fault(point: str) -> None:
     """Exit at once, as if killed, if the tests asked for a fault at `point` (`FAULT_ENV`)."""
     if os.environ.get(FAULT_ENV) == point:
@@ -542,7 +537,6 @@ class Builder:
         self.slot_s = slot_ms / 1000
         self.on_sealed = on_sealed
         self.halted: str | None = None
-        self._journal_error: BaseException | None = None  # a sealed block's record failed
         self.slots = 0
         self.relays_sealed = 0  # relays mined in sealed blocks (since start)
 
@@ -550,8 +544,6 @@ class Builder:
         """One block per rollup. The engines' pools are completed in parallel; the blocks are
         then mined, checked, signed and journaled in rollup order (A's block is sealed before B's
         is mined, so B's block can later carry the relays of what A's block sent)."""
-        if self._journal_error is not None:
-            raise JournalError(f"journal write failed: {self._journal_error}")
         started = time.perf_counter()
         for runtime in self.chains:
             await runtime.lock.acquire()
@@ -616,13 +608,11 @@ class Builder:
         if all(w.done() for w in waits):
             return
         promised = asyncio.gather(*waits)
-        barrier = asyncio.ensure_future(self.journal.barrier())
+        barrier = self.journal.barrier_nowait()
         done, _ = await asyncio.wait({promised, barrier}, return_when=asyncio.FIRST_COMPLETED)
         if barrier in done:
             promised.cancel()
             barrier.result()  # a failed journal write halts the builder
-        else:
-            barrier.add_done_callback(_retrieve)  # its error, if any, halts the next write
 
     async def _record(
         self,
@@ -639,12 +629,13 @@ class Builder:
         after it, and a block mined but not journaled when the service stops is sealed again at
         restart if it is the plan (`Sequencer._resume_chain`). Under a burst the journal's queue
         holds thousands of promises; waiting for it here kept the engines idle. A failed write
-        halts the builder at the next slot. A bundle slot waits (`durable`): its restart keeps
-        exactly the blocks the journal sealed and rolls the rest back."""
+        refuses every later one, which halts the builder at its next journal write. A bundle
+        slot waits (`durable`): its restart keeps exactly the blocks the journal sealed and rolls
+        the rest back."""
         if durable:
             await self.journal.seal(sealed)
         else:
-            self.journal.seal_nowait(sealed, self._sealed_durable)
+            self.journal.seal_nowait(sealed)
         runtime.plan.sealed(head)
         runtime.loaded_for, runtime.loaded = None, 0
         for number in [n for n in runtime.durable if n <= head.number]:
@@ -652,10 +643,6 @@ class Builder:
         result = self.on_sealed(runtime, sealed, head, time.perf_counter() - started)
         if asyncio.iscoroutine(result):
             await result
-
-    def _sealed_durable(self, error: BaseException | None) -> None:
-        if error is not None and self._journal_error is None:
-            self._journal_error = error
 
     async def _send_relays(
         self, runtime: ChainRuntime, block: PlannedBlock, legs_gas: int

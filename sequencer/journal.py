@@ -358,6 +358,14 @@ class Journal:
         self.submit_nowait(op, payload, functools.partial(_settle, future))
         await future
 
+    def _queued(self, op, payload) -> asyncio.Future:
+        """Queue a write nobody has to await: the future says when it is durable. Its failure
+        is also `_failed`, which refuses every later write (the service halts at the next)."""
+        future = asyncio.get_running_loop().create_future()
+        self.submit_nowait(op, payload, functools.partial(_settle, future))
+        future.add_done_callback(_retrieve)
+        return future
+
     def append_nowait(self, records: Sequence[PreconfRecord], done: Callback) -> None:
         """Queue promised transactions for the journal; `done(error)` runs on this loop after
         their fsync'd commit (error None), in one loop turn with the rest of the commit group."""
@@ -371,10 +379,10 @@ class Journal:
         """Durably store a sealed block and the status of each of its transactions."""
         await self._submit(_insert_block, block)
 
-    def seal_nowait(self, block: SealedBlock, done: Callback) -> None:
-        """Queue a sealed block for the journal; `done(error)` runs on this loop after its
-        commit. Writes are committed in the order they are queued."""
-        self.submit_nowait(_insert_block, block, done)
+    def seal_nowait(self, block: SealedBlock) -> asyncio.Future:
+        """Queue a sealed block for the journal (writes commit in the order they are queued);
+        the future is done once it is durable."""
+        return self._queued(_insert_block, block)
 
     async def set_statuses(self, hashes: Sequence[bytes], statuses: Sequence[int]) -> None:
         """Durably store the execution status of sealed transactions."""
@@ -484,11 +492,8 @@ class Journal:
         and the L1 queue indexes processed there; call from the event loop. Anything journaled
         after this call commits with it or later, so a promise behind them is never durable
         before them."""
-        future = asyncio.get_running_loop().create_future()
         payload = (chain_id, number, list(records), list(queue_indexes), list(skipped))
-        self.submit_nowait(_insert_forced, payload, functools.partial(_settle, future))
-        future.add_done_callback(_retrieve)
-        return future
+        return self._queued(_insert_forced, payload)
 
     def forced_for_block(
         self, chain_id: int, number: int
@@ -523,6 +528,10 @@ class Journal:
     async def barrier(self) -> None:
         """Returns once everything submitted before it is durable."""
         await self._submit(_noop, None)
+
+    def barrier_nowait(self) -> asyncio.Future:
+        """A future done once everything submitted before it is durable."""
+        return self._queued(_noop, None)
 
     # --- reads (any thread; WAL readers never block the writer) ---
 
