@@ -24,7 +24,7 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
-from sequencer.commitments import eip712_domain_separator
+from sequencer.commitments import EIP712_DOMAIN_FIELDS, eip712_domain_separator
 
 MAX_LEGS = 4
 MAX_PULLS = 4
@@ -349,12 +349,7 @@ def typed_data(bundle: Bundle, domain: Domain) -> dict[str, Any]:
     """The bundle as EIP-712 typed data (for `eth_signTypedData_v4` wallets and eth-account)."""
     return {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
+            "EIP712Domain": list(EIP712_DOMAIN_FIELDS),
             "Call": [
                 {"name": "target", "type": "address"},
                 {"name": "value", "type": "uint256"},

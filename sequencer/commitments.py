@@ -49,6 +49,13 @@ EIP712_DOMAIN_VERSION = "1"
 EIP712_DOMAIN_TYPEHASH = keccak(
     text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
+# The same domain's fields as EIP-712 typed data lists them (eth_signTypedData_v4, eth-account).
+EIP712_DOMAIN_FIELDS = (
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+)
 BLOCK_HEADER_TYPEHASH = keccak(
     text="BlockHeader(uint256 chainId,uint256 blockNumber,bytes32 blockHash,bytes32 parentHash)"
 )

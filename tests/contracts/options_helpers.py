@@ -5,6 +5,8 @@ from __future__ import annotations
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
+from sequencer.commitments import EIP712_DOMAIN_FIELDS
+
 WAD = 10**18
 YEAR = 365 * 86_400
 
@@ -15,12 +17,7 @@ def sign_price_update(
     """The 65-byte signature of a `PriceUpdate` for `oracle` on `chain_id`."""
     message = {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
+            "EIP712Domain": list(EIP712_DOMAIN_FIELDS),
             "PriceUpdate": [
                 {"name": "asset", "type": "address"},
                 {"name": "spot", "type": "uint256"},

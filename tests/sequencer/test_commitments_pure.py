@@ -48,12 +48,7 @@ def test_preconf_digest_matches_eth_account_typed_data(chain_id, block, index, t
     reference = encode_typed_data(
         full_message={
             "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
+                "EIP712Domain": list(c.EIP712_DOMAIN_FIELDS),
                 "Preconf": [
                     {"name": "chainId", "type": "uint256"},
                     {"name": "blockNumber", "type": "uint256"},
@@ -82,12 +77,7 @@ def test_block_header_and_receipt_digests_match_eth_account():
         m = encode_typed_data(
             full_message={
                 "types": {
-                    "EIP712Domain": [
-                        {"name": "name", "type": "string"},
-                        {"name": "version", "type": "string"},
-                        {"name": "chainId", "type": "uint256"},
-                        {"name": "verifyingContract", "type": "address"},
-                    ],
+                    "EIP712Domain": list(c.EIP712_DOMAIN_FIELDS),
                     primary: fields,
                 },
                 "primaryType": primary,
