@@ -82,6 +82,15 @@ def _l1_web3(manifest: Manifest):
     return Web3(Web3.HTTPProvider(manifest.l1.rpc_url, request_kwargs={"timeout": 30}))
 
 
+def _run_until_interrupted(run, interval: float) -> None:
+    """`run(stop, interval)` (the batcher's or the fisherman's loop) until Ctrl-C."""
+    stop = threading.Event()
+    try:
+        run(stop, interval)
+    except KeyboardInterrupt:
+        stop.set()
+
+
 @click.command("batch")
 @click.option(
     "--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True
@@ -154,11 +163,7 @@ def batch(
             pass
         click.echo(json.dumps(batcher.stats.last))
         return
-    stop = threading.Event()
-    try:
-        batcher.run(stop, interval)
-    except KeyboardInterrupt:
-        stop.set()
+    _run_until_interrupted(batcher.run, interval)
 
 
 @click.command("endpoint")
@@ -298,11 +303,7 @@ def watch(
         fisher.step()
         click.echo(json.dumps(fisher.stats.as_dict()))
         return
-    stop = threading.Event()
-    try:
-        fisher.run(stop, interval)
-    except KeyboardInterrupt:
-        stop.set()
+    _run_until_interrupted(fisher.run, interval)
 
 
 @click.command("derive")
