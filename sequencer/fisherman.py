@@ -200,13 +200,15 @@ def overdue(items: Iterable[ForcedItem], l1_head: int) -> list[int]:
 class CommittedRange:
     """One rollup's range of one batch, its leaves rebuilt: tx hashes and counts from the payload,
     block hashes and statuses from a rollup node, skipped forced items from the L1 queue.
-    `verified`: the rebuilt leaves give the committed tx root, so proofs drawn here verify."""
+    `verified`: the rebuilt leaves give the committed tx root, so proofs drawn here verify;
+    `posted_block`: the L1 block its batch was posted in (the inbox's `posted_block`)."""
 
     header: cm.BatchHeader
     rollup_index: int
     blocks: tuple[cm.BlockRecord, ...]
     skipped: Mapping[int, Sequence[bytes]]
     verified: bool
+    posted_block: int
 
     @property
     def commitment(self) -> cm.RollupCommitment:
