@@ -788,7 +788,7 @@ class Fisherman:
         posted = self.source.batches(self._next_l1_block, head)
         queue = self.source.forced_queue() if posted else {}
         for item in posted:
-            self.batches[item.header.sequence] = (item.header, item.block_number)
+            self.batches[item.header.sequence] = (item.header, item.l1_block)
             try:
                 data = bc.decode(item.payload)
             except bc.CodecError as exc:
@@ -805,7 +805,7 @@ class Fisherman:
                     )
                     continue
                 committed = self._rebuild(
-                    item.header, index, rng, queue.get(rng.chain_id, []), item.block_number
+                    item.header, index, rng, queue.get(rng.chain_id, []), item.l1_block
                 )
                 self.ranges.setdefault(commitment.chain_id, []).append(committed)
                 log.info(
