@@ -461,6 +461,17 @@ def test_a_block_never_posted_is_slashed_while_the_batcher_posts_every_block(
     ]
     assert fisher.stats.refused == 0
 
+    # a block posted only after its deadline: posted late (the covering batch is the evidence)
+    number = rollup_a.w3.eth.block_number + 1
+    post_one()
+    tx_hash = bytes(rollup_a.w3.eth.get_block(number)["transactions"][0])
+    late = cm.PreconfMsg(901, number, 0, tx_hash, deadline)  # the right tx, too late
+    assert fisher.add_preconf(_preconf_json(fisher.domain, late))
+    sent = fisher.step()
+    assert [(s.kind, s.function, s.status) for s in sent] == [
+        ("preconf_posted_late", "slash_preconf_posted_late", 1)
+    ]
+
     # now live: the batcher posts in a loop (a batch in every L1 block it can) while new
     # promises for unposted blocks fall due and the fisherman runs its rounds
     stop, live_errors = threading.Event(), []
@@ -501,4 +512,67 @@ def test_a_block_never_posted_is_slashed_while_the_batcher_posts_every_block(
     ]
     # batches kept landing in between, and the stake paid for exactly these two promises
     assert len(posted) > before + 2
-    assert registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call() == stake - 3 * slash
+    assert registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call() == stake - 4 * slash
+    assert fisher.stats.submitted == {
+        "preconf_posted_late": 1,
+        "preconf_not_posted": 2,
+        "bundle_not_posted": 1,
+    }
+
+
+def test_an_honest_service_batcher_and_fisherman_over_several_terms_slash_nothing(
+    l1, start_service, rollup_a, rollup_b, accounts, tmp_path
+):
+    """The real service, its batcher and a fisherman polling both, for three L1 terms of
+    traffic, batches and a forced transaction: every promise is kept, nothing is slashed."""
+    w3, contracts = l1
+    manifest = _manifest(w3, contracts, [rollup_a, rollup_b], tmp_path / "l1-manifest.json")
+    service = start_service(manifest=manifest, slot_ms=300)
+    _wait(lambda: service.call_in_loop(lambda: service.seq.leader.accepting))
+    registry = _contract(w3, contracts["SequencerRegistry"])
+    inbox = _contract(w3, contracts["SharedInbox"])
+    before = registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call()
+    term_blocks = registry.functions.TERM_BLOCKS().call()
+    batcher = _batcher(w3, contracts, [rollup_a, rollup_b], "calldata")
+    batcher.sequencer = JsonRpc(service.url + "/")
+    fisher = _fisherman(w3, contracts, [rollup_a, rollup_b])
+    fisher.sequencer = JsonRpc(service.url + "/")
+
+    sender = accounts[6]
+    nonces = {
+        c: r.w3.eth.get_transaction_count(sender.address)
+        for c, r in ((901, rollup_a), (902, rollup_b))
+    }
+    promised = 0
+    first_term = w3.eth.block_number // term_blocks
+    rounds = 0
+    while w3.eth.block_number // term_blocks < first_term + 3:
+        rounds += 1
+        if rounds == 2:  # a forced transaction, which the honest leader consumes in time
+            trader_nonce = rollup_a.w3.eth.get_transaction_count(cm.Signer(TRADER_KEY).address)
+            _force_include(w3, contracts, trader_nonce)
+        sent = []
+        for chain_id in (901, 902):
+            raw = signed_transfer(
+                sender.private_key, chain_id, nonces[chain_id], accounts[7].address
+            )
+            nonces[chain_id] += 1
+            pre = service.result(f"/{chain_id}", "seq_sendRawTransaction", [raw])
+            sent.append((chain_id, pre["txHash"]))
+        for chain_id, tx_hash in sent:
+            wait_sealed(service, chain_id, tx_hash)
+        fisher.watch_tx.update(bytes.fromhex(h[2:]) for _, h in sent)
+        promised += len(sent)
+        _mine(w3, 5)
+        if batcher.inbox.blocks_left_in_term() < batcher.term_margin:
+            _mine(w3, batcher.term_margin + 1)  # no batch goes out in a term's last blocks
+        assert batcher.step() is not None
+        assert fisher.step() == []
+    assert fisher.step() == []
+    assert inbox.functions.forced_through().call() == inbox.functions.forced_count().call() == 1
+    assert fisher.stats.verdicts["preconf_kept"] == promised
+    assert fisher.stats.checks["header"] >= promised
+    assert (fisher.stats.refused, fisher.stats.unprovable, fisher.stats.l1_conflicts) == (0, 0, 0)
+    assert fisher.submissions == [] and fisher.stats.submitted == {}
+    assert registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call() == before
+    assert not registry.functions.jailed(DEVNET_SEQUENCER_ADDRESS).call()
