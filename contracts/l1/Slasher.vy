@@ -15,7 +15,7 @@
      3. bundle violation: a signed `BundleReceipt`, its legs, and for one leg the same kinds of
         proof (a committed tx other than the leg's, or not successful);
      4. censorship: a forced item that no batch posted by its deadline consumed (below): the
-        leader of the term holding the deadline block is slashed and jailed;
+        leader of the term holding the middle of the item's window is slashed and jailed;
      5. malformed batch: two different leaves for one position under one committed root.
      Deadlines are L1 block numbers, judged by the block a batch was posted in (the inbox's
      `posted_block`): a batch posted in block P keeps a deadline D on time iff P <= D (the
@@ -34,10 +34,13 @@
      `forced_through` past it. It is not, shown by either `slash_censorship` (the deadline
      has passed and the item is still unconsumed, or the first batch ever was posted after D)
      or `slash_censorship_late` (the last batch posted by D, re-supplied, left it unconsumed).
-     Either way the leader of term D // TERM_BLOCKS (the term of the last block in which it
-     could have been consumed on time) is slashed and jailed, once per item, however long the
-     item stayed overdue and whoever consumed it later; leaders of later terms are never blamed
-     for it.
+     Either way one leader is slashed and jailed, once per item, however long the item stayed
+     overdue and whoever consumed it later: the leader of the term holding block
+     D - FORCE_DELAY_BLOCKS // 2, the middle of the item's window (it was requested at
+     D - FORCE_DELAY_BLOCKS). That leader led for at least min(TERM_BLOCKS,
+     FORCE_DELAY_BLOCKS // 2 + 1) blocks of the window, so an honest leader is never blamed for
+     an item a previous leader left it with a block or two to spare; leaders of the terms after
+     the deadline (who must consume the item in their first batch) are never blamed for it.
      The victim of a pre-confirmation violation is the reporter (the preconf names no account:
      whoever holds it is taken to be the user it was given to); of a bundle violation, the
      receipt's beneficiary; of censorship, the forced item's sender; equivocation and
@@ -74,6 +77,7 @@ interface IInbox:
     def rollup_tip(chain_id: uint256) -> bytes32: view
     def escape_poster(sequence: uint256) -> address: view
     def forced_status(index: uint256) -> (address, uint256, bool): view
+    def FORCE_DELAY_BLOCKS() -> uint256: view
 
 
 # @dev Conditions, as logged in `ViolationProven`.
@@ -92,6 +96,9 @@ INBOX: public(immutable(IInbox))
 SLASH_AMOUNT: public(immutable(uint256))
 # @notice The registry's term length (L1 blocks).
 TERM_BLOCKS: public(immutable(uint256))
+# @notice The inbox's forced-inclusion delay (L1 blocks): a forced item's window is
+#         [deadline - FORCE_DELAY_BLOCKS, deadline].
+FORCE_DELAY_BLOCKS: public(immutable(uint256))
 
 
 event ViolationProven:
@@ -116,6 +123,7 @@ def __init__(registry: IRegistry, inbox: IInbox, slash_amount: uint256):
     INBOX = inbox
     SLASH_AMOUNT = slash_amount
     TERM_BLOCKS = staticcall registry.TERM_BLOCKS()
+    FORCE_DELAY_BLOCKS = staticcall inbox.FORCE_DELAY_BLOCKS()
 
 
 # --- 1. equivocation ---
@@ -358,8 +366,8 @@ def slash_censorship(queue_index: uint256) -> uint256:
     """
     @notice A forced item's deadline has passed and no batch posted by it consumed the item:
             it is still unconsumed, or the first batch ever was posted after the deadline.
-            Slash and jail the leader of the term holding the deadline block; the item's sender
-            is the victim.
+            Slash and jail the leader of the term holding the middle of the item's window
+            (`censorship_term`); the item's sender is the victim.
     @param queue_index The item's position in the Inbox's forced queue.
     @return The wei slashed.
     """
@@ -382,8 +390,8 @@ def slash_censorship_late(
     @notice A forced item was consumed only after its deadline: `last_on_time` is the last
             batch posted at or before the deadline (committed, `posted_block <= deadline`, and
             the next sequence was posted after the deadline or not at all) and it left the item
-            unconsumed (`forced_through <= queue_index`). Slash and jail the leader of the term
-            holding the deadline block; the item's sender is the victim.
+            unconsumed (`forced_through <= queue_index`). Slash and jail the leader of
+            `censorship_term`; the item's sender is the victim.
     @param queue_index The item's position in the Inbox's forced queue.
     @param last_on_time The header of the last batch posted at or before the item's deadline.
     @return The wei slashed.
@@ -470,6 +478,16 @@ def slash_malformed_block(
 
 
 # --- views ---
+
+
+@external
+@view
+def censorship_term(deadline: uint256) -> uint256:
+    """
+    @notice The term whose leader answers for a forced item with this deadline: the term holding
+            block `deadline - FORCE_DELAY_BLOCKS // 2`, the middle of the item's window.
+    """
+    return self._censorship_term(deadline)
 
 
 @external
@@ -639,10 +657,16 @@ def _slash_bundle(signer: address, struct_hash: bytes32, beneficiary: address) -
 
 @internal
 def _slash_censorship(queue_index: uint256, sender: address, deadline: uint256) -> uint256:
-    leader: address = extcall REGISTRY.fix_leader(deadline // TERM_BLOCKS)
+    leader: address = extcall REGISTRY.fix_leader(self._censorship_term(deadline))
     assert leader != empty(address), "slasher: no leader in that term"
     evidence_id: bytes32 = keccak256(abi_encode(CENSORSHIP, queue_index))
     return self._slash(CENSORSHIP, leader, evidence_id, sender, True)
+
+
+@internal
+@view
+def _censorship_term(deadline: uint256) -> uint256:
+    return (deadline - min(deadline, FORCE_DELAY_BLOCKS // 2)) // TERM_BLOCKS
 
 
 @internal

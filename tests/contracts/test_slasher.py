@@ -421,7 +421,7 @@ def test_censorship_slashes_and_jails_the_terms_leader(
     assert tx.return_value == SLASH_AMOUNT
     assert registry.stake_of(sequencer) == stake - SLASH_AMOUNT
     assert registry.jailed(sequencer)
-    assert registry.leader_of(deadline // registry.TERM_BLOCKS()) == sequencer.address
+    assert registry.leader_of(slasher.censorship_term(deadline)) == sequencer.address
     check_split(payouts, fisherman, trader)  # the forced item's sender is the victim
     with ape.reverts("registry: evidence already used"):
         slasher.slash_censorship(0, sender=fisherman)

@@ -20,11 +20,14 @@ import ape
 import pytest
 from l1_helpers import (
     CHAIN_A,
+    FORCE_DELAY_BLOCKS,
     FORCE_FEE,
+    MIN_STAKE,
     SLASH_AMOUNT,
     TERM_BLOCKS,
     current_term,
     height,
+    mine_to_term_start,
     mine_until,
     payload_and_hash,
     rand32,
@@ -216,8 +219,9 @@ def test_censorship_is_judged_by_the_block_of_the_consuming_batch(
     tx = slasher.slash_censorship_late(0, before.as_tuple(), sender=fisherman)
     assert tx.return_value == SLASH_AMOUNT
     assert registry.stake_of(leader) == stake - SLASH_AMOUNT and registry.jailed(leader)
-    # the leader of the term holding the deadline block, and only once per item
-    assert registry.leader_of(deadline // TERM_BLOCKS) == leader.address
+    # the leader of the term holding the middle of the item's window, and only once per item
+    assert slasher.censorship_term(deadline) == (deadline - FORCE_DELAY_BLOCKS // 2) // TERM_BLOCKS
+    assert registry.leader_of(slasher.censorship_term(deadline)) == leader.address
     event = [e for e in tx.events if e.event_name == "ViolationProven"][0]
     assert (event.condition, event.sequencer, event.victim) == (4, leader.address, trader.address)
     with ape.reverts("registry: evidence already used"):
@@ -242,3 +246,34 @@ def test_censorship_when_the_first_batch_ever_consumed_the_item(
     assert registry.jailed(leader)
     with ape.reverts("registry: evidence already used"):
         slasher.slash_censorship(0, sender=fisherman)
+
+
+def test_censorship_blames_the_leader_of_the_windows_middle_not_the_deadlines_term(
+    chain, registry, inbox, slasher, sequencer_account, lp, trader, fisherman
+):
+    """Two sequencers. An item requested two blocks into term T-2 has its deadline in the first
+    block of term T (FORCE_DELAY_BLOCKS 6, TERM_BLOCKS 4): the leader of T had one block of the
+    window, the leader of T-1 all four. Left unconsumed, it is T-1's leader that pays."""
+    assert (FORCE_DELAY_BLOCKS, TERM_BLOCKS) == (6, 4)
+    for account in (sequencer_account, lp):
+        registry.register(value=2 * MIN_STAKE, sender=account)
+    mine_to_term_start(chain, current_term(chain) + 2)  # both weigh from here on
+    for _ in range(40):  # until two consecutive terms have different leaders
+        term = current_term(chain) + 2
+        mine_until(chain, term * TERM_BLOCKS - FORCE_DELAY_BLOCKS)
+        inbox.force_include(CHAIN_A, b"\x02\xf8signed-tx", value=FORCE_FEE, sender=trader)
+        index = inbox.forced_count() - 1
+        deadline = inbox.forced_item(index).deadline
+        assert deadline == term * TERM_BLOCKS  # the first block of the term
+        mine_until(chain, (term - 1) * TERM_BLOCKS + 2)  # term's seed block is mined
+        if registry.leader_of(term - 1) != registry.leader_of(term):
+            break
+    else:
+        pytest.fail("no two consecutive terms with different leaders")
+    middle, last = registry.leader_of(term - 1), registry.leader_of(term)
+    assert slasher.censorship_term(deadline) == term - 1
+    mine_until(chain, deadline + 1)
+    tx = slasher.slash_censorship(index, sender=fisherman)
+    event = [e for e in tx.events if e.event_name == "ViolationProven"][0]
+    assert event.sequencer == middle and event.amount == SLASH_AMOUNT
+    assert registry.jailed(middle) and not registry.jailed(last)
