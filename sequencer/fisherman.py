@@ -298,15 +298,19 @@ def judge_preconf(preconf: cm.PreconfMsg, covering: CommittedRange | None, l1_he
 
 
 def late_evidence(
-    ranges: Iterable[CommittedRange], number: int, deadline: int
-) -> CommittedRange | None:
-    """The race-free proof that no batch posted by `deadline` covers block `number` of a rollup
-    (`ranges`: that rollup's committed ranges, in sequence order): the first range posted after
-    the deadline that starts at or below the block (it covers the block late, or ends below
-    it). The Slasher's `slash_*_posted_late` takes its header; it never goes stale."""
-    for rng in ranges:
-        if posted_late(rng.posted_block, deadline) and rng.commitment.first_block <= number:
-            return rng
+    batches: Iterable[tuple[cm.BatchHeader, int]], chain_id: int, number: int, deadline: int
+) -> tuple[cm.BatchHeader, int] | None:
+    """The race-free proof that no batch posted by `deadline` covers block `number` of rollup
+    `chain_id`, from committed batches given as (header, posted block) in sequence order: the
+    first one posted after the deadline whose range of that rollup starts at or below the block
+    (it covers the block late, or ends below it), as (header, rollup index) for the Slasher's
+    `slash_*_posted_late`. It never goes stale; the batch's payload is not needed."""
+    for header, posted_block in batches:
+        if not posted_late(posted_block, deadline):
+            continue
+        for index, rollup in enumerate(header.rollups):
+            if rollup.chain_id == chain_id and rollup.first_block <= number:
+                return header, index
     return None
 
 
@@ -630,9 +634,10 @@ class Fisherman:
         next round then has such a batch)."""
         chain_id, number, index, tx_hash = position
         if verdict.kind in ("not_posted", "posted_late"):
-            late = late_evidence(self.ranges.get(chain_id, []), number, deadline)
+            batches = (self.batches[seq] for seq in sorted(self.batches))
+            late = late_evidence(batches, chain_id, number, deadline)
             if late is not None:
-                return "posted_late", [late.header.as_tuple(), late.rollup_index]
+                return "posted_late", [late[0].as_tuple(), late[1]]
             return "not_posted", list(self._tip(chain_id))
         assert covering is not None
         where = [covering.header.as_tuple(), covering.rollup_index]

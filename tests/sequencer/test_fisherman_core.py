@@ -100,16 +100,20 @@ def test_the_lateness_rule_at_its_boundaries():
     assert consumed_late(0, 3, 99, deadlines) == []
 
 
-def test_the_race_free_evidence_is_the_first_range_posted_after_the_deadline():
+def test_the_race_free_evidence_is_the_first_batch_posted_after_the_deadline():
     early = _range(posted_block=50)  # blocks 5..7, renumbered 1..3 (only the range matters)
+    other = replace(early.commitment, chain_id=CHAIN + 1, first_block=1, last_block=9)
     commitment = replace(early.commitment, first_block=1, last_block=3)
-    early = replace(early, header=replace(early.header, rollups=(commitment,)))
-    later = _range(posted_block=60)  # blocks 5..7, posted in L1 block 60
-    assert late_evidence([early, later], 9, 59) is later  # ends below block 9, posted late
-    assert late_evidence([early, later], 6, 59) is later  # covers block 6, late
-    assert late_evidence([early, later], 9, 60) is None  # posted at the deadline: on time
-    assert late_evidence([early, later], 4, 49) is early
-    assert late_evidence([later], 4, 59) is None  # it starts above block 4: covered earlier
+    early = (replace(early.header, rollups=(other, commitment)), 50)
+    later = (_range(posted_block=60).header, 60)  # blocks 5..7, posted in L1 block 60
+    batches = [early, later]
+    assert late_evidence(batches, CHAIN, 9, 59) == (later[0], 0)  # ends below 9, late
+    assert late_evidence(batches, CHAIN, 6, 59) == (later[0], 0)  # covers block 6, late
+    assert late_evidence(batches, CHAIN, 9, 60) is None  # posted at the deadline: on time
+    assert late_evidence(batches, CHAIN, 4, 49) == (early[0], 1)  # the rollup's own index
+    assert late_evidence(batches, CHAIN + 1, 4, 49) == (early[0], 0)
+    assert late_evidence([later], CHAIN, 4, 59) is None  # starts above block 4: covered earlier
+    assert late_evidence(batches, CHAIN + 2, 4, 10) is None  # never named
 
 
 def test_overdue_forced_items():
