@@ -184,6 +184,7 @@ def posted_block(sequence: uint256) -> uint256:
     @notice The L1 block in which batch `sequence` was posted: the block every deadline is
             judged by (on time iff `posted_block <= deadline`).
     @param sequence A sequence already posted (reverts "inbox: no such batch" otherwise).
+    @return The L1 block number.
     """
     assert sequence < self._head & _MASK64, "inbox: no such batch"
     return self._posted_block(sequence)
@@ -195,6 +196,8 @@ def batch_record(sequence: uint256) -> (bytes32, uint256):
     """
     @notice Header hash and posting L1 block of batch `sequence`, in one call (what the Slasher
             reads of a batch it is shown); both zero for a sequence not yet posted.
+    @param sequence The batch's sequence.
+    @return (header hash, L1 block number).
     """
     return self.batch_hash[sequence], self._posted_block(sequence)
 

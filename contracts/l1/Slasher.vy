@@ -486,6 +486,8 @@ def censorship_term(deadline: uint256) -> uint256:
     """
     @notice The term whose leader answers for a forced item with this deadline: the term holding
             block `deadline - FORCE_DELAY_BLOCKS // 2`, the middle of the item's window.
+    @param deadline The forced item's deadline (L1 block).
+    @return The term number.
     """
     return self._censorship_term(deadline)
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from sequencer import commitments as cm
 from sequencer.fisherman import (
     CommittedRange,
@@ -148,3 +151,39 @@ def test_signed_messages_round_trip_and_conflicts():
     assert conflicting([h1], h1) is None
     assert conflicting([h1, h3], h2) == h1
     assert conflicting([h3], h2) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=8),
+    st.integers(1, 12),
+    st.integers(0, 20),
+)
+def test_late_evidence_is_found_exactly_when_no_batch_by_the_deadline_covered_the_block(
+    steps, number, deadline
+):
+    """Batches of one rollup with contiguous ranges (each step: L1 blocks waited, rollup blocks
+    posted, 0 for a batch naming another rollup only), posted in increasing L1 blocks. Whatever
+    the shape, evidence is found only for a block no batch by the deadline covered, and always
+    for one once a batch after the deadline names the rollup."""
+    template = _range().header
+    batches, covered_by, tip, block = [], {}, 0, 0
+    for wait, count in steps:
+        block += wait + 1
+        if count:
+            c = replace(template.rollups[0], first_block=tip + 1, last_block=tip + count)
+            for n in range(tip + 1, tip + count + 1):
+                covered_by[n] = block
+            tip += count
+        else:
+            c = replace(template.rollups[0], chain_id=CHAIN + 1)
+        batches.append((replace(template, rollups=(c,)), block))
+    kept = number in covered_by and not posted_late(covered_by[number], deadline)
+    named_after = any(
+        posted_late(b, deadline) and h.rollups[0].chain_id == CHAIN for h, b in batches
+    )
+    found = late_evidence(batches, CHAIN, number, deadline)
+    if kept:
+        assert found is None
+    else:
+        assert (found is not None) == named_after
