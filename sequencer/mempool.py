@@ -235,10 +235,15 @@ def decode_tx(raw: bytes) -> DecodedTx:
 
 
 def _rlp_list(payload: bytes, what: str) -> list:
+    """The top-level RLP list of a transaction. pyrlp decodes nested lists recursively: lists
+    nested deeper than the interpreter's recursion allows (a 128 KiB body can nest ~40 000 deep;
+    a transaction needs 4 levels) are refused as invalid RLP, like any other malformed body."""
     try:
         decoded = rlp.decode(payload, strict=True)
     except rlp.exceptions.DecodingError as exc:
         raise TxRejected("invalid_rlp", f"rlp: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise TxRejected("invalid_rlp", "rlp: lists nested too deep") from None
     if not isinstance(decoded, list):
         raise TxRejected("invalid_rlp", f"rlp: expected input list for {what}")
     return decoded

@@ -83,28 +83,17 @@ from sequencer.messages import MESSAGE_SENT_TOPIC, Message, MessageError, messag
 from sequencer.metrics import Metrics, QueueSample
 from sequencer.recent import RecentHashes
 from sequencer.relays import RelayQueue, messages_of_block, relay_queue_for
+from sequencer.rpc_errors import ERR_INTERNAL, ERR_SERVER, RpcError
 from sequencer.turns import TurnGate
 
 log = logging.getLogger("sequencer.service")
 
-ERR_SERVER = -32000  # geth's code for every transaction-pool error
-ERR_INTERNAL = -32603
 # One pipelined eth_sendRawTransaction body (EngineClient.send_in_order): id, raw tx hex.
 _SEND_RAW = b'{"jsonrpc":"2.0","id":%d,"method":"eth_sendRawTransaction","params":["0x%s"]}'
 
 
 class _Held(Exception):
     """Admission must wait: the sender has a bundle leg in the slot being built."""
-
-
-class RpcError(Exception):
-    """A JSON-RPC error answer: standard code and message (geth's words where it has them)."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
 
 
 class EngineError(RuntimeError):
