@@ -184,6 +184,72 @@ def bundle_params(params: list[Any]) -> tuple[dict[int, list[bytes]], str, int]:
     return txs, beneficiary, deadline
 
 
+# --- proxied reads: the numbers an engine is given are bounded first ---
+
+MAX_FEE_HISTORY_BLOCKS = 1024  # geth's maxFeeHistory
+MAX_REWARD_PERCENTILES = 100
+# Positional arguments that are a block number or tag, per proxied method; `eth_getLogs`'s filter
+# and `eth_feeHistory` are checked by `check_proxied` itself.
+_BLOCK_ARGS: dict[str, tuple[int, ...]] = {
+    "eth_getBalance": (1,),
+    "eth_getCode": (1,),
+    "eth_getTransactionCount": (1,),
+    "eth_getStorageAt": (2,),
+    "eth_getProof": (2,),
+    "eth_call": (1,),
+    "eth_estimateGas": (1,),
+    "eth_createAccessList": (1,),
+    "eth_getBlockByNumber": (0,),
+    "eth_getBlockReceipts": (0,),
+    "eth_getBlockTransactionCountByNumber": (0,),
+    "eth_getTransactionByBlockNumberAndIndex": (0, 1),  # and the index
+    "eth_getTransactionByBlockHashAndIndex": (1,),  # the index
+}
+
+
+def _block_number(params: list[Any], i: int) -> None:
+    """A block number (or index) given as a number or 0x-hex is at most 2^63 - 1; a tag
+    ("latest", ...), an EIP-1898 object's number and anything else the engine judges."""
+    if i >= len(params):
+        return
+    value = params[i]
+    if isinstance(value, dict) and "blockNumber" in value:
+        value = value["blockNumber"]
+    if (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, str) and value.startswith("0x") and len(value) > 2
+    ):
+        quantity([value], 0, 1)  # -32602 "invalid argument 0: ..."; reworded below
+
+
+def check_proxied(method: str, params: list[Any]) -> None:
+    """-32602 for the numbers of a proxied read that are out of bounds, before the engine sees
+    them: anvil aborts (the whole process) on `eth_feeHistory` with a block count >= 2^64."""
+    for i in _BLOCK_ARGS.get(method, ()):
+        _reword(i, lambda i=i: _block_number(params, i))
+    if method == "eth_getLogs" and params and isinstance(params[0], dict):
+        for key in ("fromBlock", "toBlock"):
+            _reword(0, lambda key=key: _block_number([params[0].get(key)], 0), key)
+    if method == "eth_feeHistory":
+        _reword(0, lambda: quantity(params, 0, 3, limit=MAX_FEE_HISTORY_BLOCKS))
+        _reword(1, lambda: _block_number(params, 1))
+        rewards = params[2] if len(params) > 2 else []
+        if not isinstance(rewards, list) or len(rewards) > MAX_REWARD_PERCENTILES:
+            raise RpcError(
+                INVALID_PARAMS,
+                f"invalid argument 2: at most {MAX_REWARD_PERCENTILES} reward percentiles",
+            )
+
+
+def _reword(i: int, check: Callable[[], Any], what: str = "") -> Any:
+    """`check()`, with its -32602 naming argument `i` (and the field `what`)."""
+    try:
+        return check()
+    except RpcError as exc:
+        detail = re.sub(r"^invalid argument \d+: ", "", exc.message)
+        where = f"{what}: " if what else ""
+        raise RpcError(INVALID_PARAMS, f"invalid argument {i}: {where}{detail}") from None
+
+
 # --- the body: JSON, bounded ---
 
 # A JSON string, or an unterminated one up to the end of the body (so that every quote starts
@@ -532,6 +598,7 @@ class RpcServer:
             if pending is not None and pending["chainId"] == hex(chain_id):
                 return pending
         if method in PROXIED or method == "eth_getTransactionCount":
+            check_proxied(method, params)
             answer = await seq.chains[chain_id].engine.request(method, params)
             if not isinstance(answer, dict):
                 raise EngineError(f"{method}: the engine answered {str(answer)[:200]}")

@@ -343,3 +343,31 @@ def test_the_id_is_echoed_on_every_path(start_service):
     response = statuses[-1]  # the bucket's last token went to the first of them
     assert response.status_code == 429 and _strict(response)["id"] == "abc"
     assert service.seq.halted is None
+
+
+def test_proxied_reads_cannot_take_the_engine_down(sequencer_service):
+    """anvil aborts (SIGABRT, the whole rollup engine) on eth_feeHistory with a block count of
+    2^64 or more; the service bounds it (geth's 1024) and every block number it proxies."""
+    service = sequencer_service
+    for params in (
+        ["0x10000000000000000", "latest", []],
+        [hex(2**256 - 1), "latest", [10, 50]],
+        ["0x401", "latest", []],
+        ["0x1", "0x8000000000000000", []],
+        ["0x1", "latest", list(range(101))],
+    ):
+        code, message = _error(service.rpc("/901", "eth_feeHistory", params))
+        assert code == -32602 and message.startswith("invalid argument "), message
+    assert "error" not in service.rpc("/901", "eth_feeHistory", ["0x400", "latest", [50]])
+    for method, params in (
+        ("eth_getBlockByNumber", [hex(2**64), False]),
+        ("eth_getTransactionByBlockNumberAndIndex", ["latest", 2**64]),
+        ("eth_getBalance", ["0x" + "11" * 20, {"blockNumber": hex(2**63)}]),
+        ("eth_getLogs", [{"fromBlock": "0x0", "toBlock": hex(2**70)}]),
+    ):
+        code, message = _error(service.rpc("/901", method, params))
+        assert code == -32602 and message.startswith("invalid argument "), (method, message)
+    # the engine is still there: the builder keeps sealing and reads are answered
+    assert service.seq.halted is None
+    head = service.result("/", "seq_status")["chains"]["901"]["head"]
+    assert service.result("/901", "eth_getBlockByNumber", [hex(head), False]) is not None
