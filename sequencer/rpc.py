@@ -157,13 +157,14 @@ def quantity(params: list[Any], i: int, want: int, limit: int = MAX_QUANTITY) ->
     return number
 
 
-def _field(what: str, parse: Callable[[], Any]) -> Any:
-    """`parse()` of one field of an object argument; its -32602 names the field."""
+def _reword(i: int, check: Callable[[], Any], what: str = "") -> Any:
+    """`check()`, with its -32602 naming argument `i` (and the field `what`)."""
     try:
-        return parse()
+        return check()
     except RpcError as exc:
-        detail = exc.message.removeprefix("invalid argument 0: ")
-        raise RpcError(INVALID_PARAMS, f"invalid argument 0: {what}: {detail}") from None
+        detail = re.sub(r"^invalid argument \d+: ", "", exc.message)
+        where = f"{what}: " if what else ""
+        raise RpcError(INVALID_PARAMS, f"invalid argument {i}: {where}{detail}") from None
 
 
 def bundle_params(params: list[Any]) -> tuple[dict[int, list[bytes]], str, int]:
@@ -178,9 +179,9 @@ def bundle_params(params: list[Any]) -> tuple[dict[int, list[bytes]], str, int]:
     for key, raws in arg["txs"].items():
         if not CHAIN_KEY_RE.match(key) or int(key) > MAX_QUANTITY or not isinstance(raws, list):
             raise RpcError(INVALID_PARAMS, "invalid argument 0: txs maps chain ids to raw txs")
-        txs[int(key)] = [_field("txs", lambda raw=raw: hex_bytes([raw], 0, 1)) for raw in raws]
-    beneficiary = _field("beneficiary", lambda: address([arg.get("beneficiary")], 0, 1))
-    deadline = _field("deadline", lambda: quantity([arg.get("deadline")], 0, 1))
+        txs[int(key)] = [_reword(0, lambda raw=raw: hex_bytes([raw], 0, 1), "txs") for raw in raws]
+    beneficiary = _reword(0, lambda: address([arg.get("beneficiary")], 0, 1), "beneficiary")
+    deadline = _reword(0, lambda: quantity([arg.get("deadline")], 0, 1), "deadline")
     return txs, beneficiary, deadline
 
 
@@ -238,16 +239,6 @@ def check_proxied(method: str, params: list[Any]) -> None:
                 INVALID_PARAMS,
                 f"invalid argument 2: at most {MAX_REWARD_PERCENTILES} reward percentiles",
             )
-
-
-def _reword(i: int, check: Callable[[], Any], what: str = "") -> Any:
-    """`check()`, with its -32602 naming argument `i` (and the field `what`)."""
-    try:
-        return check()
-    except RpcError as exc:
-        detail = re.sub(r"^invalid argument \d+: ", "", exc.message)
-        where = f"{what}: " if what else ""
-        raise RpcError(INVALID_PARAMS, f"invalid argument {i}: {where}{detail}") from None
 
 
 # --- the body: JSON, bounded ---
