@@ -454,6 +454,10 @@ class RpcServer:
                 raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._reply(_error(INVALID_REQUEST, "content length too large"), 413)
+        except web.RequestPayloadError as exc:  # bad chunked framing, a body that is not gzip
+            response = self._reply(_error(PARSE_ERROR, "parse error", data=str(exc)[:200]), 400)
+            response.force_close()
+            return response
         except TimeoutError:
             response = self._reply(
                 _error(INVALID_REQUEST, "request body not received in time"), 408

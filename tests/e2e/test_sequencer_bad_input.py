@@ -2,6 +2,7 @@
 serving."""
 
 import json
+import socket
 import sys
 
 import pytest
@@ -371,3 +372,25 @@ def test_proxied_reads_cannot_take_the_engine_down(sequencer_service):
     assert service.seq.halted is None
     head = service.result("/", "seq_status")["chains"]["901"]["head"]
     assert service.result("/901", "eth_getBlockByNumber", [hex(head), False]) is not None
+
+
+def test_a_body_that_cannot_be_decoded_is_a_parse_error(sequencer_service):
+    """A body that claims gzip but is not: -32700 (HTTP 400), not the HTTP 500 text/plain that
+    aiohttp answers when the handler lets the payload error through. (Broken HTTP framing, such
+    as a bad chunk size, is refused by aiohttp itself with HTTP 400 before any handler runs.)"""
+    host, port = "127.0.0.1", sequencer_service.config.port
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /901 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Encoding: gzip\r\nContent-Length: 12\r\n\r\nnot gzip at!"
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head, answer
+    assert json.loads(body)["error"]["code"] == -32700, answer
+    assert sequencer_service.result("/901", "eth_chainId") == hex(901)
