@@ -454,7 +454,7 @@ class RpcServer:
                 raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._reply(_error(INVALID_REQUEST, "content length too large"), 413)
-        except web.RequestPayloadError as exc:  # bad chunked framing, a body that is not gzip
+        except web.RequestPayloadError as exc:  # not the gzip or deflate it claims to be
             response = self._reply(_error(PARSE_ERROR, "parse error", data=str(exc)[:200]), 400)
             response.force_close()
             return response
