@@ -458,11 +458,14 @@ class RpcServer:
             response = self._reply(_error(PARSE_ERROR, "parse error", data=str(exc)[:200]), 400)
             response.force_close()
             return response
-        except TimeoutError:
+        except TimeoutError:  # answer, then close at once (no lingering read of the rest)
             response = self._reply(
                 _error(INVALID_REQUEST, "request body not received in time"), 408
             )
             response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            request.protocol.force_close()
             return response
         try:
             body = parse_body(raw, self.config.max_json_depth)
