@@ -131,6 +131,12 @@ class ServiceConfig(BaseSettings):
         description="A request's body must be complete this long after its headers, or it is "
         "answered HTTP 408 (-32600) and the connection closed.",
     )
+    write_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A connection whose client reads nothing of its answers this long (they back "
+        "up beyond the write buffer) is aborted.",
+    )
     rate_per_client_per_s: float = Field(
         default=20_000.0, gt=0, description="JSON-RPC calls per second per client address."
     )

@@ -7,21 +7,24 @@ follows JSON-RPC 2.0 to the letter: every body is answered with JSON-RPC (-32700
 is not JSON, not UTF-8 or nested deeper than `max_json_depth`; -32600 for what is not a request),
 notifications (no `id`) get no answer, the id is echoed wherever the body could be read, no
 answer holds NaN or Infinity, and every user number is bounded before use (-32602). It enforces
-the body size, batch length, per-client rate and connection limits and the idle, header and body
-timeouts (`HttpFront`); a request can never crash the service. It holds no state of its own
-besides the rate buckets (a client's bucket is forgotten once idle long enough to be full
-again) and the count of open connections per client address.
+the body size, batch length, per-client rate and connection limits and the idle, header, body
+and write timeouts (`HttpFront`); a request can never crash the service. It holds no state of
+its own besides the rate buckets (a client's bucket is forgotten once idle long enough to be
+full again) and the count of open connections per client address.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
 import math
 import re
 import signal
+import socket
+import struct
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -649,7 +652,9 @@ class _GuardedHandler(web.RequestHandler):
     starts) within `header_timeout_s`. aiohttp's keep-alive timer (`idle_timeout_s`) closes a
     connection that has not completed a request that long after it opened or after its last
     answer, so bytes that arrive while a request runs (a partial pipelined request) are bounded
-    by it.
+    by it. A client that stops reading its answers, so that they back up beyond the transport's
+    write buffer for `write_timeout_s`, has its connection aborted (a close would wait for the
+    buffer to drain, which it never does).
     """
 
     def __init__(
@@ -658,12 +663,15 @@ class _GuardedHandler(web.RequestHandler):
         *,
         guard: ConnectionGuard,
         header_timeout_s: float,
+        write_timeout_s: float,
         loop: asyncio.AbstractEventLoop,
         **kwargs: Any,
     ) -> None:
         super().__init__(manager, loop=loop, **kwargs)
         self._guard = guard
         self._header_timeout_s = header_timeout_s
+        self._write_timeout_s = write_timeout_s
+        self._write_timer: asyncio.TimerHandle | None = None
         self._event_loop = loop
         self._client: str | None = None  # counted in the guard while set
         self._header_timer: asyncio.TimerHandle | None = None
@@ -683,7 +691,34 @@ class _GuardedHandler(web.RequestHandler):
             self._guard.release(self._client)
             self._client = None
         self._stop_header_timer()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self._event_loop.call_later(
+                self._write_timeout_s, self._write_timeout
+            )
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _write_timeout(self) -> None:
+        self._write_timer = None
+        transport = self.transport
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # reset, and free the kernel's send buffer now (no FIN behind it)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()  # connection_lost follows
 
     def data_received(self, data: bytes) -> None:
         if self._header_timer is None and not self._in_request and self.transport is not None:
@@ -727,8 +762,9 @@ async def _mark_in_request(
 
 class HttpFront:
     """The listening socket of an `RpcServer`, with the connection limits of its config:
-    `max_connections_per_client`, `idle_timeout_s` (aiohttp's keep-alive timeout) and
-    `header_timeout_s` (`_GuardedHandler`); `body_timeout_s` is the RpcServer's own."""
+    `max_connections_per_client`, `idle_timeout_s` (aiohttp's keep-alive timeout),
+    `header_timeout_s` and `write_timeout_s` (`_GuardedHandler`); `body_timeout_s` is the
+    RpcServer's own."""
 
     BACKLOG = 1024  # connections the kernel queues before they are accepted
 
@@ -751,6 +787,7 @@ class HttpFront:
                 manager,
                 guard=self.guard,
                 header_timeout_s=config.header_timeout_s,
+                write_timeout_s=config.write_timeout_s,
                 loop=loop,
                 keepalive_timeout=config.idle_timeout_s,
                 access_log=None,

@@ -5,6 +5,7 @@ client is answered (with a 1 s client timeout: a bound, not a speed measurement)
 
 from __future__ import annotations
 
+import errno
 import json
 import selectors
 import socket
@@ -182,3 +183,38 @@ def test_a_body_that_never_arrives_is_answered_and_its_connection_closed(start_s
     finally:
         sock.close()
     _normal_call(service.url)
+
+
+def test_a_client_that_never_reads_its_answers_is_cut_off(start_service):
+    """Pipelined batches whose answers (~1 MB each) the client never reads: once they back up
+    for `write_timeout_s`, the connection is aborted (a graceful close would wait forever for
+    the client to read)."""
+    service = start_service(write_timeout_s=1.0)
+    batch = json.dumps(
+        [{"jsonrpc": "2.0", "id": i, "method": "seq_status", "params": []} for i in range(1000)]
+    ).encode()
+    request = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(batch), batch)
+    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.bind(("127.0.0.2", 0))
+    sock.connect(("127.0.0.1", service.config.port))
+    try:
+        sock.settimeout(10)
+        for _ in range(12):
+            sock.sendall(request)
+        _normal_call(service.url)  # meanwhile others are served
+        # aborted: the service sent a reset (a recv would first return the bytes still queued)
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == errno.ECONNRESET:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the connection was not aborted")
+    finally:
+        sock.close()
+    _normal_call(service.url)
+    assert service.seq.halted is None
