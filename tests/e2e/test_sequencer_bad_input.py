@@ -174,12 +174,12 @@ def production_recursion_limit():
 def test_over_deep_json_is_a_parse_error(sequencer_service, production_recursion_limit):
     service = sequencer_service
     for path in ("/", "/901"):
-        for depth in (2_000, 989, 200_000, 65):  # params at depth 2, so 2 + depth - 1 levels
+        for depth in (2_000, 989, 200_000, 64):  # the call object adds one level: 65 and up
             response = requests.post(service.url + path, data=_nested(depth), timeout=10)
             assert response.status_code == 200, (depth, response.status_code, response.text[:80])
             answer = _strict(response)
             assert answer["error"]["code"] == -32700 and answer["id"] is None, answer
-        # a batch of calls with nested params just within the limit (64) is read and answered
+        # a call nested just within the limit (64 levels) is read and answered
         answer = _strict(requests.post(service.url + path, data=_nested(63), timeout=10))
         assert answer["id"] == 1 and answer["error"]["code"] != -32700
         # brackets inside strings do not count
