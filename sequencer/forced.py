@@ -11,11 +11,15 @@ The service places items as soon as it can; an item still queued when its L1 dea
 `forced_deadline_margin_l1_blocks` of the L1 head is *at risk* (`deadline_at_risk`, pure): it is
 logged as a warning once and counted in `seq_forced_deadline_at_risk`.
 
-An item is checked against the sender's pending state on the rollup when the block opens (the
-same checks as a pre-confirmation: chain id, nonce exactly next, funds, fee cap at the block's
-base-fee bound, an EOA sender), so a placed forced transaction is as certain to execute as a
-promise and never moves one. An item whose sender's account is not read yet waits (with every
-later item of its rollup: the queue's order is kept) until the next poll has read it.
+Each item is judged when the block opens by the same judge as a pre-confirmation
+(`sequencer/judge.py`: decoding, chain id, block gas limit, intrinsic and floor gas, fees, an EOA
+sender, nonce exactly next, funds, fee cap at the block's base-fee bound), so a placed forced
+transaction is as certain to execute as a promise and never moves one. Whatever the judge
+refuses is skipped, for good or for now alike: an item that waits on its sender's state could
+stall the queue past its deadline and make the honest leader liable for censorship. An item
+waits (with every later item of its rollup: the queue's order is kept) only for what the
+sequencer itself settles soon: its sender's account being read (the next poll), a bundle slot
+of its sender being mined, or a block opened with room for its gas.
 It never signs a promise for a forced transaction and never talks to a rollup engine directly.
 """
 
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +36,7 @@ from eth_utils import keccak
 
 from sequencer.builder import PlannedTx
 from sequencer.journal import PreconfRecord
+from sequencer.judge import Accept, ChainRules, Reject, judge_pending, judge_raw
 from sequencer.mempool import DecodedTx, SenderLedger, TxRejected, decode_tx
 
 if TYPE_CHECKING:
@@ -93,53 +98,39 @@ class Selection:
 
 def select_forced(
     items: Sequence[ForcedItem],
-    chain_id: int,
+    rules: ChainRules,
     ledger: SenderLedger,
     gas_room: int,
     base_fee: int,
-    seen: set[bytes],
     cap: int = MAX_FORCED_PER_BLOCK,
-    reserved: frozenset[str] = frozenset(),
+    held: Collection[str] = frozenset(),
 ) -> Selection:
-    """The items (a prefix of `items`, in queue order) that open a block of `chain_id`: each one
-    the rollup would accept is placed (and counted in `ledger` as pending), each one it would
-    refuse is skipped. Stops at `cap` items, at an item that does not fit `gas_room`, or at one
-    whose sender's account the ledger does not know yet (those wait for a later block)."""
+    """The items (a prefix of `items`, in queue order) that open a block of `rules.chain_id`:
+    each one the judge accepts is placed (and counted in `ledger` as pending), each one it
+    refuses, for good or for now, is skipped (the queue never waits on an outsider's state).
+
+    Stops at `cap` items, or at an accepted item that waits for a later block: one that does not
+    fit `gas_room` (it fits a block with more room: the judge refused any above the block gas
+    limit), whose sender's account the ledger does not know yet, or whose sender is `held` (a
+    bundle leg of it is being mined: its state moves)."""
     out = Selection()
     for item in items:
         if len(out.queue_indexes) >= cap:
             break
-        reason = ""
-        tx: DecodedTx | None = None
-        try:
-            tx = decode_tx(item.raw)
-        except TxRejected as exc:
-            reason = exc.message
-        if tx is not None:
-            if tx.chain_id != chain_id:
-                reason = f"wrong chain: transaction for chain {tx.chain_id}, queued for {chain_id}"
-            elif tx.tx_hash in seen:
-                reason = "already known"
-            elif tx.sender in reserved:
-                reason = f"sender {tx.sender} is the sequencer's relayer"
-            elif not ledger.known(tx.sender):
-                break  # read its account first
-            elif tx.gas > gas_room:
-                break  # waits for the next block
-            else:
-                try:
-                    ledger.check(tx, base_fee)
-                except TxRejected as exc:
-                    reason = exc.message
+        verdict = judge_raw(item.raw, rules)
+        if isinstance(verdict, Accept):
+            tx = verdict.tx
+            if not ledger.known(tx.sender) or tx.sender in held or tx.gas > gas_room:
+                break  # waits for its account, its bundle slot, or a block with more room
+            verdict = judge_pending(tx, ledger, base_fee)
         out.queue_indexes.append(item.index)
-        if reason or tx is None:
+        if isinstance(verdict, Reject):
             out.skipped.append(len(out.queue_indexes) - 1)
-            out.reasons.append(reason)
+            out.reasons.append(verdict.message)
             continue
-        ledger.add(tx)
-        seen.add(tx.tx_hash)
-        gas_room -= tx.gas
-        out.txs.append(tx)
+        ledger.add(verdict.tx)
+        gas_room -= verdict.tx.gas
+        out.txs.append(verdict.tx)
     return out
 
 
@@ -274,12 +265,11 @@ class ForcedInbox:
             return []
         selection = select_forced(
             queue,
-            chain.chain_id,
+            chain.rules,
             chain.ledger,
             gas_room,
             chain.plan.base_fee_bound(number),
-            self.seq._seen,
-            reserved=self.seq.reserved_senders,
+            held=self.seq.bundle_book.held.get(chain.chain_id, frozenset()),
         )
         if not selection.queue_indexes:
             return []
@@ -293,6 +283,7 @@ class ForcedInbox:
         ]
         for record in records:
             self.seq.promises[record.tx_hash] = record  # pending until sealed, like a promise
+            self.seq._seen.add(record.tx_hash)
         self.seq.journal.record_forced_nowait(
             chain.chain_id, number, records, selection.queue_indexes, selection.skipped
         )
