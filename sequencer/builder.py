@@ -651,17 +651,19 @@ class Builder:
         (and before `legs_gas` of bundle legs); the engine must accept them all."""
         if self.relays is None or not self.relays.waiting_for(runtime.chain_id):
             return []
-        nonce = int(
-            await runtime.engine.call(
-                "eth_getTransactionCount", [self.relays.address, hex(block.number - 1)]
-            ),
-            16,
+        account = [self.relays.address, hex(block.number - 1)]
+        answers = await runtime.engine.batch(
+            [("eth_getTransactionCount", account), ("eth_getBalance", account)]
         )
+        if any("error" in a for a in answers):
+            raise BuildError(f"chain {runtime.chain_id}: the relayer's account: {answers}")
         relays = self.relays.take(
             runtime.chain_id,
-            nonce,
+            int(answers[0]["result"], 16),
             runtime.plan.gas_limit - block.gas - legs_gas,
             runtime.plan.base_fee_bound(block.number),
+            balance=int(answers[1]["result"], 16),
+            block_gas_limit=runtime.plan.gas_limit,
         )
         if not relays:
             return []
