@@ -19,13 +19,16 @@ refuses is skipped, for good or for now alike: an item that waits on its sender'
 stall the queue past its deadline and make the honest leader liable for censorship. An item
 waits (with every later item of its rollup: the queue's order is kept) only for what the
 sequencer itself settles soon: its sender's account being read (the next poll), a bundle slot
-of its sender being mined, or a block opened with room for its gas.
+of its sender being mined, or a block opened with room for its gas. The plan makes that room:
+a transaction that would open a block without room for the queue's next item (`forced_demand`)
+goes to the block after, and the next block opens for the forced queue alone.
 It never signs a promise for a forced transaction and never talks to a rollup engine directly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +39,7 @@ from eth_utils import keccak
 
 from sequencer.builder import PlannedTx
 from sequencer.journal import PreconfRecord
-from sequencer.judge import Accept, ChainRules, Reject, judge_pending, judge_raw
+from sequencer.judge import Accept, ChainRules, Reject, Verdict, judge_pending, judge_raw
 from sequencer.mempool import DecodedTx, SenderLedger, TxRejected, decode_tx
 
 if TYPE_CHECKING:
@@ -117,7 +120,7 @@ def select_forced(
     for item in items:
         if len(out.queue_indexes) >= cap:
             break
-        verdict = judge_raw(item.raw, rules)
+        verdict = _static(item.raw, rules)
         if isinstance(verdict, Accept):
             tx = verdict.tx
             if not ledger.known(tx.sender) or tx.sender in held or tx.gas > gas_room:
@@ -132,6 +135,21 @@ def select_forced(
         gas_room -= verdict.tx.gas
         out.txs.append(verdict.tx)
     return out
+
+
+def forced_demand(items: Sequence[ForcedItem], rules: ChainRules) -> int:
+    """The gas the next block must leave for the first of `items` the static rules accept (0:
+    none): the items before it are skipped, whatever the state. Pure."""
+    for item in items[:MAX_FORCED_PER_BLOCK]:
+        verdict = _static(item.raw, rules)
+        if isinstance(verdict, Accept):
+            return verdict.tx.gas
+    return 0
+
+
+@functools.lru_cache(maxsize=1024)  # the queue's head is judged at each poll and block
+def _static(raw: bytes, rules: ChainRules) -> Verdict:
+    return judge_raw(raw, rules)
 
 
 def deadline_at_risk(items: Sequence[ForcedItem], l1_head: int, margin: int) -> list[ForcedItem]:
@@ -153,6 +171,7 @@ class ForcedInbox:
         self.from_block = 0
         self.next_index: dict[int, int] = {}  # per rollup: the first queue index not processed
         self.queued: dict[int, list[ForcedItem]] = {c: [] for c in seq.chains}
+        self.demand: dict[int, int] = {}  # per rollup: gas of the first item a block must fit
         self.placed = 0  # forced transactions placed at the start of a block (since start)
         self.skipped = 0  # queue items refused (since start)
 
@@ -173,6 +192,7 @@ class ForcedInbox:
             chain.plan.opener = lambda number, room, chain=chain: self.open_block(
                 chain, number, room
             )
+            chain.plan.forced_demand = lambda chain_id=chain_id: self.demand.get(chain_id, 0)
         try:
             await self.poll()
         except Exception as exc:  # noqa: BLE001 - `run` polls again; the rollups go on meanwhile
@@ -220,6 +240,7 @@ class ForcedInbox:
         self.warn_at_risk()
         for chain_id, queue in self.queued.items():
             chain = self.seq.chains[chain_id]
+            self.demand[chain_id] = forced_demand(queue, chain.rules)
             for item in queue:
                 try:
                     sender = decode_tx(item.raw).sender
@@ -274,6 +295,7 @@ class ForcedInbox:
         if not selection.queue_indexes:
             return []
         del queue[: len(selection.queue_indexes)]
+        self.demand[chain.chain_id] = forced_demand(queue, chain.rules)
         self.placed += len(selection.txs)
         self.skipped += len(selection.skipped)
         self.next_index[chain.chain_id] = selection.queue_indexes[-1] + 1

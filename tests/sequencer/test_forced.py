@@ -17,6 +17,7 @@ from sequencer.forced import (
     ForcedItem,
     deadline_at_risk,
     decode_forced_log,
+    forced_demand,
     select_forced,
 )
 from sequencer.journal import Journal, PreconfRecord, SealedBlock
@@ -129,6 +130,35 @@ def test_what_the_rollup_can_never_take_is_skipped_and_never_holds_the_queue():
     # a sender whose bundle slot is being mined holds the queue until the slot settles
     held = select_forced(_items(_raw(0)), RULES, _ledger(), 10**6, GWEI, held={SENDER})
     assert held.queue_indexes == []
+
+
+def test_a_transaction_with_a_block_sized_gas_limit_cannot_keep_a_forced_item_out():
+    """A block opened by a transaction leaves the forced queue only the gas that transaction
+    does not reserve: a sender of block-sized gas limits used to starve the queue for good."""
+    head = HeadInfo(10, b"\x01" * 32, 1_000, GWEI, 0, 100_000)
+    plan = ChainPlan(901, head)
+    item = _items(_raw(0, gas=90_000))
+    assert forced_demand(item, replace(RULES, block_gas_limit=100_000)) == 90_000
+    assert forced_demand(_items(b"\x02\x01", _raw(0, gas=30_000)), RULES) == 30_000
+    assert forced_demand(_items(b"\x02\x01"), RULES) == 0
+    queue = [PlannedTx(b"\xf0" * 32, b"", "0xforced", 90_000)]
+    rooms = []
+
+    def opener(number, room):
+        rooms.append((number, room))
+        if queue and queue[0].gas <= room:
+            return [queue.pop(0)]
+        return []
+
+    plan.opener = opener
+    plan.forced_demand = lambda: queue[0].gas if queue else 0
+    big = PlannedTx(b"\xb1" * 32, b"", "0xgriefer", 50_000)
+    assert plan.target(big.gas) == 12  # block 11 opens for the forced item alone
+    assert plan.place(big) == (12, 0)
+    assert [tx.sender for tx in plan.blocks[11].txs] == ["0xforced"] and plan.blocks[11].closed
+    assert rooms == [(11, 100_000), (12, 50_000)]
+    # with the queue empty, transactions open blocks as before
+    assert plan.place(PlannedTx(b"\xb2" * 32, b"", "0xgriefer", 60_000)) == (13, 0)
 
 
 def test_the_opener_puts_forced_transactions_first_and_promises_after_them():
