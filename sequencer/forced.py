@@ -40,7 +40,7 @@ from eth_utils import keccak
 from sequencer.builder import PlannedTx
 from sequencer.journal import PreconfRecord
 from sequencer.judge import Accept, ChainRules, Reject, Verdict, judge_pending, judge_raw
-from sequencer.mempool import DecodedTx, SenderLedger, TxRejected, decode_tx
+from sequencer.mempool import DecodedTx, SenderLedger
 
 if TYPE_CHECKING:
     from sequencer.service import ChainState, Sequencer
@@ -242,12 +242,9 @@ class ForcedInbox:
             chain = self.seq.chains[chain_id]
             self.demand[chain_id] = forced_demand(queue, chain.rules)
             for item in queue:
-                try:
-                    sender = decode_tx(item.raw).sender
-                except TxRejected:
-                    continue
-                if not chain.ledger.known(sender):
-                    await self.seq._ensure_account(chain, sender)
+                verdict = _static(item.raw, chain.rules)
+                if isinstance(verdict, Accept) and not chain.ledger.known(verdict.tx.sender):
+                    await self.seq._ensure_account(chain, verdict.tx.sender)
 
     def at_risk(self) -> list[ForcedItem]:
         """Queued items whose L1 deadline is within the margin of the last L1 head polled."""
