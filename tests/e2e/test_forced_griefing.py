@@ -23,9 +23,11 @@ from deploy import L1Params, deploy_l1
 from eth_account import Account
 from eth_utils import keccak
 from test_sequencer_bundles import _wait
+from test_sequencer_forced import l1_entries, manifest_path  # noqa: F401  (fixtures)
+from test_sequencer_preconfs import signed_transfer
 from test_sequencer_relays import _after_a_slot
 from web3 import Web3
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractLogicError, TransactionNotFound
 
 from sequencer import batch_codec as bc
 from sequencer.batcher import Batcher, InboxView, JsonRpc
@@ -361,3 +363,52 @@ def test_a_forced_item_is_placed_or_skipped_and_never_stalls_the_queue(outcome, 
     for index in outcome.indexes[name]:
         assert index < outcome.forced_through  # consumed on L1
         assert "slasher: forced item was consumed" in outcome.dry_runs[index]
+
+
+def test_a_sender_of_block_sized_gas_limits_cannot_hold_a_forced_item_back(
+    start_service,
+    project,
+    l1_entries,  # noqa: F811 (the fixture imported above)
+    rollup_a,
+    trader,
+    lp,
+    keeper,
+):
+    """A block opened by a transaction used to leave the forced queue only the gas that
+    transaction did not reserve: one with the block's whole gas limit opening every block kept
+    a forced item out (for as long as the sender kept it up: past the deadline, the leader is
+    slashed). Now the block before the sender's next one opens for the forced item alone."""
+    limit = int(rollup_a.w3.eth.get_block("latest")["gasLimit"])
+    inbox = project.SharedInbox.at(l1_entries["SharedInbox"].address)
+    service = start_service(slot_ms=2_000, l1_poll_s=0.1)
+    nonce = rollup_a.w3.eth.get_transaction_count(lp.address)
+
+    def block_sized(n: int) -> dict:
+        raw = signed_transfer(lp.private_key, CHAIN, nonce + n, keeper.address, gas=limit)
+        return service.result(f"/{CHAIN}", "seq_sendRawTransaction", [raw])
+
+    _after_a_slot(service)
+    first = block_sized(0)  # opens the next block, reserving all of it
+    forced_nonce = rollup_a.w3.eth.get_transaction_count(trader.address)
+    forced = signed_transfer(trader.private_key, CHAIN, forced_nonce, keeper.address)
+    index = inbox.forced_count()
+    inbox.force_include(CHAIN, forced, value=inbox.FORCE_FEE(), sender=trader)
+    seq = service.seq
+    _wait(lambda: service.call_in_loop(lambda: len(seq.forced.queued[CHAIN])) == 1, timeout=5)
+    second = block_sized(1)  # the sender's next block-sized transaction
+    placed = _wait(lambda: service.result("/", "seq_getForcedPlacements", [index]), timeout=20)
+    assert placed[0]["indexes"] == [index]
+    assert first["blockNumber"] < placed[0]["blockNumber"] < second["blockNumber"]
+    receipt = _wait(lambda: _receipt(rollup_a, forced), timeout=20)
+    assert (receipt["blockNumber"], receipt["transactionIndex"], receipt["status"]) == (
+        placed[0]["blockNumber"],
+        0,
+        1,
+    )
+
+
+def _receipt(rollup, raw: str):
+    try:
+        return rollup.w3.eth.get_transaction_receipt(Web3.keccak(hexstr=raw))
+    except TransactionNotFound:
+        return None
