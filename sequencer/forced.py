@@ -228,7 +228,13 @@ class ForcedInbox:
         for entry in logs:
             item = decode_forced_log(entry)
             queue = self.queued.get(item.chain_id)
-            if queue is None or item.index < self.next_index[item.chain_id]:
+            if queue is None:  # the inbox's rollup set names a chain this service does not run
+                log.error(
+                    "forced item for a rollup this sequencer does not run: nobody consumes it",
+                    extra={"chain": item.chain_id, "queue_index": item.index},
+                )
+                continue
+            if item.index < self.next_index[item.chain_id]:
                 continue
             if any(q.index == item.index for q in queue):
                 continue
