@@ -277,6 +277,7 @@ def run() -> None:
     _, r = driver.post(two_rollups(), forced_through=1)
     table.add("SharedInbox.post_batch (consumes 1 forced)", r, POST_BATCH_TARGET)
     table.add("SharedInbox.sweep_fees", inbox.sweep_fees(sender=trader))
+    table.add("SharedInbox.set_rollup (a new rollup)", inbox.set_rollup(903, True, sender=deployer))
 
     # --- slasher: a committed range of 1024 leaves (one block of 1023 txs): 10-level proofs ---
     big = driver.blocks(CHAIN_A, [1023])

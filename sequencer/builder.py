@@ -133,6 +133,11 @@ class ChainPlan:
         # Called when a block opens, with (block number, gas room): the forced transactions that
         # go first in it (indices 0..), before any promised transaction (see sequencer/forced.py).
         self.opener: Callable[[int, int], list[PlannedTx]] | None = None
+        # The gas the forced queue's next item needs at the start of the next block (0: none).
+        # A transaction that would leave it no room goes to the block after, and the next block
+        # opens for the forced queue alone (`target`): a sender of transactions with gas limits
+        # near the block's cannot keep a forced item out of every block (and the leader liable).
+        self.forced_demand: Callable[[], int] = lambda: 0
 
     # --- reading ---
 
@@ -149,6 +154,8 @@ class ChainPlan:
         block = self.open_block()
         if block is not None and block.gas + gas <= self.gas_limit:
             return block.number
+        if gas + self.forced_demand() > self.gas_limit:
+            return self.last_number + 2  # the next block opens for the forced queue alone
         return self.last_number + 1
 
     def base_fee_bound(self, number: int) -> int:
@@ -190,6 +197,8 @@ class ChainPlan:
             current = self.open_block()
             if current is not None:
                 current.closed = True
+            if number > self.last_number + 1:  # see `forced_demand`
+                self._open(self.last_number + 1).closed = True
             block = self._open(number, reserve=tx.gas)
         block.txs.append(tx)
         block.gas += tx.gas
@@ -651,17 +660,19 @@ class Builder:
         (and before `legs_gas` of bundle legs); the engine must accept them all."""
         if self.relays is None or not self.relays.waiting_for(runtime.chain_id):
             return []
-        nonce = int(
-            await runtime.engine.call(
-                "eth_getTransactionCount", [self.relays.address, hex(block.number - 1)]
-            ),
-            16,
+        account = [self.relays.address, hex(block.number - 1)]
+        answers = await runtime.engine.batch(
+            [("eth_getTransactionCount", account), ("eth_getBalance", account)]
         )
+        if any("error" in a for a in answers):
+            raise BuildError(f"chain {runtime.chain_id}: the relayer's account: {answers}")
         relays = self.relays.take(
             runtime.chain_id,
-            nonce,
+            int(answers[0]["result"], 16),
             runtime.plan.gas_limit - block.gas - legs_gas,
             runtime.plan.base_fee_bound(block.number),
+            balance=int(answers[1]["result"], 16),
+            block_gas_limit=runtime.plan.gas_limit,
         )
         if not relays:
             return []

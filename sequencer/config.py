@@ -93,9 +93,50 @@ class ServiceConfig(BaseSettings):
         default=None,
         description="EIP-712 verifying contract; used only when the manifest has no Slasher.",
     )
-    # --- limits ---
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
-    max_batch_len: int = Field(default=1000, gt=0)
+    # --- limits (each one's JSON-RPC error is listed in docs/service-and-rpc.md) ---
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        gt=0,
+        description="Largest request body; a larger one is answered HTTP 413 without being read.",
+    )
+    max_batch_len: int = Field(default=1000, gt=0, description="Most calls in one batch.")
+    max_json_depth: int = Field(
+        default=64,
+        ge=2,
+        le=512,
+        description="Deepest nesting of arrays and objects in a body (a batch of calls with "
+        "array params is 3 deep); deeper is a parse error (-32700).",
+    )
+    max_connections_per_client: int = Field(
+        default=512,
+        gt=0,
+        description="Open connections per client IP address; one more is closed as soon as it "
+        "is accepted. Behind a proxy every client has the proxy's address: raise it there.",
+    )
+    idle_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A kept-alive connection with no complete request this long after it opened "
+        "or after its last answer is closed.",
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request's headers must be complete this long after its first byte, or "
+        "the connection is closed (slowloris).",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request's body must be complete this long after its headers, or it is "
+        "answered HTTP 408 (-32600) and the connection closed.",
+    )
+    write_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A connection whose client reads nothing of its answers this long (they back "
+        "up beyond the write buffer) is aborted.",
+    )
     rate_per_client_per_s: float = Field(
         default=20_000.0, gt=0, description="JSON-RPC calls per second per client address."
     )

@@ -75,14 +75,13 @@ from sequencer import batch_codec as bc
 from sequencer.builder import Builder, BuildError, head_from_block, rewind
 from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch, header_from_abi
 from sequencer.mempool import SenderLedger
+from sequencer.rpc_errors import ERR_INTERNAL, ERR_SERVER, RpcError
 
 if TYPE_CHECKING:
     from sequencer.service import ChainState, Sequencer
 
 log = logging.getLogger("sequencer.leader")
 
-ERR_SERVER = -32000
-ERR_INTERNAL = -32603
 FORWARDED_HEADER = "X-Sequencer-Forwarded-By"
 # Writes a follower sends to the leader (plus eth_getTransactionCount "pending", see below).
 FORWARDED_WRITES = frozenset({"eth_sendRawTransaction", "seq_sendRawTransaction", "seq_sendBundle"})
@@ -101,14 +100,8 @@ class LeaderError(RuntimeError):
     """The registry or L1 cannot be read, or the follower cannot continue the posted chain."""
 
 
-class NotAccepting(Exception):
+class NotAccepting(RpcError):
     """This node takes no writes now; carries the JSON-RPC error to answer with."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
 
 
 # --- the term schedule (pure) ---

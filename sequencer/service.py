@@ -8,13 +8,14 @@ it rolls back a bundle slot the crash left half mined (`_undo_bundle_slot`), sea
 engine mined before a crash only if they match the plan exactly, takes back the pending bundles
 and rebuilds the relay queue from the sealed blocks (`_resume_relays`). The `BundleBook` holds
 bundles (journaled) until a slot can take them and signs their receipts.
-It never serves HTTP (that is `rpc`) and never decides validity rules itself (that is `mempool`).
+It never serves HTTP (that is `rpc`) and never decides validity rules itself (that is `judge`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import itertools
 import json
@@ -64,16 +65,15 @@ from sequencer.journal import (
     PreconfRecord,
     SealedBlock,
 )
+from sequencer.judge import ChainRules, Reject, judge_pending, judge_raw, judge_static, require
 from sequencer.leader import LeaderNode, NotAccepting, leader_node_for
 from sequencer.manifest import Manifest
 from sequencer.mempool import (
     AccountState,
     Candidate,
-    ChainRules,
     DecodedTx,
     SenderLedger,
     TxRejected,
-    check_static,
     checksum_address,
     decode_tx,
     keccak,
@@ -83,28 +83,17 @@ from sequencer.messages import MESSAGE_SENT_TOPIC, Message, MessageError, messag
 from sequencer.metrics import Metrics, QueueSample
 from sequencer.recent import RecentHashes
 from sequencer.relays import RelayQueue, messages_of_block, relay_queue_for
+from sequencer.rpc_errors import ERR_INTERNAL, ERR_SERVER, RpcError
 from sequencer.turns import TurnGate
 
 log = logging.getLogger("sequencer.service")
 
-ERR_SERVER = -32000  # geth's code for every transaction-pool error
-ERR_INTERNAL = -32603
 # One pipelined eth_sendRawTransaction body (EngineClient.send_in_order): id, raw tx hex.
 _SEND_RAW = b'{"jsonrpc":"2.0","id":%d,"method":"eth_sendRawTransaction","params":["0x%s"]}'
 
 
 class _Held(Exception):
     """Admission must wait: the sender has a bundle leg in the slot being built."""
-
-
-class RpcError(Exception):
-    """A JSON-RPC error answer: standard code and message (geth's words where it has them)."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
 
 
 class EngineError(RuntimeError):
@@ -427,6 +416,8 @@ class Sequencer:
         relays = self.relays = relay_queue_for(self.manifest, self.config.load_relayer_key())
         if relays is not None:  # its nonce is the builder's: nobody else sends from it
             self.reserved_senders = frozenset({relays.address})
+            for chain in self.chains.values():
+                chain.rules = dataclasses.replace(chain.rules, reserved=self.reserved_senders)
             await self._resume_relays(relays)
         self.forced = forced_inbox_for(self)
         if self.forced is not None:
@@ -738,11 +729,7 @@ class Sequencer:
                     f"invalid chain id for signer: have {tx.chain_id} want "
                     f"{' or '.join(str(c) for c in self.chains)}",
                 )
-            check_static(tx, chain.rules)
-            if tx.sender in self.reserved_senders:
-                raise TxRejected(
-                    "reserved_sender", f"sender {tx.sender} is the sequencer's relayer"
-                )
+            require(judge_static(tx, chain.rules))
         except TxRejected as exc:
             self.metrics.rejected.labels(label, exc.reason).inc()
             raise RpcError(ERR_SERVER, exc.message) from None
@@ -842,7 +829,7 @@ class Sequencer:
         if tx.tx_hash in self.promises:
             raise TxRejected("already_known", "already known")
         target = chain.plan.target(tx.gas)
-        chain.ledger.check(tx, chain.plan.base_fee_bound(target))
+        require(judge_pending(tx, chain.ledger, chain.plan.base_fee_bound(target)))
         number, index = chain.plan.place(PlannedTx(tx.tx_hash, tx.raw, tx.sender, tx.gas))
         assert number == target
         chain.ledger.add(tx)
@@ -1045,6 +1032,12 @@ class Sequencer:
         return out
 
 
+@functools.lru_cache(maxsize=4096)  # a pending bundle's legs are judged again every slot
+def _decoded(raw: bytes) -> DecodedTx:
+    """A bundle leg's transaction (it decoded when the bundle was accepted)."""
+    return decode_tx(raw)
+
+
 def bundle_hash(legs: list[Leg], beneficiary: str, deadline: int) -> bytes:
     """keccak256 over each leg's (chain id, tx hash) in order, the beneficiary and the deadline.
 
@@ -1115,11 +1108,10 @@ class BundleBook:
             if chain is None:
                 raise RpcError(ERR_SERVER, f"no rollup with chain id {chain_id}")
             for raw in raws:
-                try:
-                    tx = decode_tx(raw)
-                    check_static(tx, chain.rules)
-                except TxRejected as exc:
-                    raise RpcError(ERR_SERVER, exc.message) from None
+                verdict = judge_raw(raw, chain.rules)
+                if isinstance(verdict, Reject):
+                    raise RpcError(ERR_SERVER, verdict.message)
+                tx = verdict.tx
                 if tx.tx_hash in seq._seen or any(leg.tx_hash == tx.tx_hash for leg in legs):
                     raise RpcError(ERR_SERVER, "already known")
                 gas[chain_id] += tx.gas
@@ -1219,7 +1211,12 @@ class BundleBook:
         return chosen
 
     def _fits(self, bundle, blocks, extra_gas, nonces, costs, unreadable) -> str:
-        """ "ok", "wait" (not in this slot) or why the bundle can never land. Never awaits."""
+        """ "ok", "wait" (not in this slot) or why the bundle is dropped. Never awaits.
+
+        Each leg is judged (`judge.judge_pending`) after its sender's pending transactions and
+        the legs of this slot before it: a nonce gap or a fee cap below the block's base-fee
+        bound waits for a later slot, any other refusal (a nonce used, funds short, a contract
+        sender) drops the bundle."""
         seq = self.seq
         gas: dict[int, int] = defaultdict(int)
         local_nonce: dict[tuple[int, str], int] = {}
@@ -1238,21 +1235,21 @@ class BundleBook:
             ):
                 return "wait"
             key = (leg.chain_id, leg.sender)
-            state = chain.ledger.accounts.get(leg.sender)
-            if key in unreadable or state is None:
+            if key in unreadable or not chain.ledger.known(leg.sender):
                 return "wait"  # the engine did not answer, or the account was evicted meanwhile
-            expected = (
-                local_nonce.get(key) or nonces.get(key) or chain.ledger.pending_nonce(leg.sender)
+            verdict = judge_pending(
+                _decoded(leg.raw),
+                chain.ledger,
+                chain.plan.base_fee_bound(block.number),
+                nonce_after=local_nonce.get(key) or nonces.get(key),
+                extra_cost=costs[key] + local_cost[key],
             )
-            if leg.nonce < expected:
-                return f"nonce too low: leg tx 0x{leg.tx_hash.hex()}"
-            if leg.nonce > expected:
-                return "wait"
+            if isinstance(verdict, Reject):
+                if verdict.reason in ("nonce_too_high", "fee_cap_too_low"):
+                    return "wait"  # an earlier transaction is not placed yet; the fee may fall
+                return f"{verdict.message}: leg tx 0x{leg.tx_hash.hex()}"
             local_nonce[key] = leg.nonce + 1
             local_cost[key] += leg.max_cost
-            pending = sum(p.max_cost for p in chain.ledger.pending.get(leg.sender, ()))
-            if state.balance < pending + costs[key] + local_cost[key]:
-                return f"insufficient funds for gas * price + value: leg tx 0x{leg.tx_hash.hex()}"
         return "ok"
 
     async def _save(self) -> None:
