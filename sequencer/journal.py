@@ -577,6 +577,23 @@ class Journal:
         ).fetchall()
         return [(chain_id, number, bytes(tx_hash)) for chain_id, number, tx_hash in rows]
 
+    def deadlines_after(self, chain_id: int, number: int) -> dict[int, int]:
+        """Per block of `chain_id` above `number`: the nearest deadline signed for it (the
+        pre-confirmations' and the bundle receipts' legs)."""
+        out: dict[int, int] = dict(
+            self._reader.execute(
+                "SELECT block_number, MIN(deadline) FROM txs WHERE chain_id = ? AND"
+                " block_number > ? AND leg = 0 AND deadline > 0 GROUP BY block_number",
+                (chain_id, number),
+            ).fetchall()
+        )
+        for legs, deadline in self._reader.execute("SELECT legs, deadline FROM bundles"):
+            for leg in legs.split(","):
+                c, b = (int(x) for x in leg.split(":")[:2])
+                if c == chain_id and b > number:
+                    out[b] = min(out.get(b, deadline), deadline)
+        return out
+
     def all_preconfs(self) -> list[PreconfRecord]:
         rows = self._reader.execute(
             "SELECT chain_id, block_number, idx, tx_hash, raw, sender, nonce, max_cost, deadline,"

@@ -30,6 +30,7 @@ import rlp
 from eth_utils import to_checksum_address
 from yarl import URL
 
+from sequencer import deadlines
 from sequencer.builder import (
     Builder,
     BuildError,
@@ -54,7 +55,7 @@ from sequencer.commitments import (
     Signer,
     legs_hash,
 )
-from sequencer.config import ServiceConfig
+from sequencer.config import BATCHER_TERM_MARGIN, ServiceConfig
 from sequencer.forced import ForcedInbox, forced_inbox_for
 from sequencer.journal import (
     BundleReceiptRecord,
@@ -131,9 +132,12 @@ class EngineClient:
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
         try:
             async with self._session.post(self.url, json=body) as response:
-                return await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
+                answer = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise EngineError(f"{method} on {self.url}: {exc}") from exc
+        if not isinstance(answer, dict) or ("result" not in answer and "error" not in answer):
+            raise EngineError(f"{method} on {self.url}: not a JSON-RPC answer: {answer!r:.200}")
+        return answer
 
     async def call(self, method: str, params: list[Any] | None = None) -> Any:
         answer = await self.request(method, params or [])
@@ -241,12 +245,26 @@ class EngineClient:
         try:
             async with self._session.post(self.url, json=body) as response:
                 answers = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise EngineError(f"batch on {self.url}: {exc}") from exc
-        if not isinstance(answers, list):
-            raise EngineError(f"batch on {self.url}: {answers}")
-        answers.sort(key=lambda a: a.get("id") or 0)
+        if (
+            not isinstance(answers, list)
+            or len(answers) != len(calls)
+            or not all(isinstance(a, dict) and isinstance(a.get("id"), int) for a in answers)
+        ):
+            raise EngineError(f"batch on {self.url}: not a JSON-RPC batch answer: {answers!r:.200}")
+        answers.sort(key=lambda a: a["id"])
         return answers
+
+
+def quantity(value: Any, what: str) -> int:
+    """A JSON-RPC quantity ("0x..."), or EngineError for anything else (null, a list, bad hex)."""
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise EngineError(f"{what}: not a quantity: {value!r:.100}")
+    try:
+        return int(value, 16)
+    except ValueError:
+        raise EngineError(f"{what}: not a quantity: {value!r:.100}") from None
 
 
 _TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
@@ -369,6 +387,12 @@ class Sequencer:
         self.chains: dict[int, ChainState] = {}
         self.promises: dict[bytes, PreconfRecord] = {}  # unsealed promises, by tx hash
         self.l1_head = 0
+        self.l1_read_at = time.monotonic()  # when `l1_head` was last read from L1
+        self._l1_fault: str | None = None  # the L1 poll's current fault episode (logged once)
+        # the last block of each rollup L1 holds (None: no SharedInbox to read it from)
+        self.posted: dict[int, int] | None = None
+        # per rollup, per block not yet on L1: the nearest deadline signed for it
+        self._due: dict[int, dict[int, int]] = defaultdict(dict)
         self.builder: Builder | None = None
         self._session: aiohttp.ClientSession | None = None
         self._l1: EngineClient | None = None
@@ -402,7 +426,8 @@ class Sequencer:
         l1 = self.manifest.l1
         self._l1 = EngineClient(l1.rpc_url, l1.chain_id, self._session)
         await self._check_chain_id(self._l1)
-        self.l1_head = int(await self._l1.call("eth_blockNumber"), 16)
+        self.l1_head = quantity(await self._l1.call("eth_blockNumber"), "L1 eth_blockNumber")
+        self.l1_read_at = time.monotonic()
         self.journal.check_meta(
             {
                 "signer": self.signer.address,
@@ -417,11 +442,16 @@ class Sequencer:
         await self._undo_bundle_slot(state.bundle_slot)
         self.leader = leader_node_for(self)
         posted = await self.leader.posted_tips() if self.leader is not None else {}
+        if self.leader is not None:
+            self.posted = dict(posted)
         for entry in self.manifest.rollups:
             engine = EngineClient(entry.rpc_url, entry.chain_id, self._session)
             await self._check_chain_id(engine)
             await self._resume_chain(
                 engine, state.pending, state.last_sealed, posted.get(entry.chain_id, 0)
+            )
+            self._due[entry.chain_id] = self.journal.deadlines_after(
+                entry.chain_id, posted.get(entry.chain_id, 0)
             )
         await self.bundle_book.resume()
         relays = self.relays = relay_queue_for(self.manifest, self.config.load_relayer_key())
@@ -497,13 +527,146 @@ class Sequencer:
             self.halted = self.builder.halted or str(exc)
 
     async def _poll_l1(self) -> None:
+        """Read the L1 head (and what L1 holds of each rollup) every `l1_poll_s`, forever.
+
+        Any fault (no answer, a reset, a wrong-shaped answer) is retried at the next round; it
+        is logged once when it starts and once when it ends, and meanwhile the L1 view ages
+        (`l1_age_s`): past `l1_max_age_s` no new promise is signed."""
         assert self._l1 is not None
         while True:
             await asyncio.sleep(self.config.l1_poll_s)
             try:
-                self.l1_head = int(await self._l1.call("eth_blockNumber"), 16)
-            except EngineError as exc:
-                log.warning("L1 unreachable", extra={"event": "l1_error", "error": str(exc)})
+                await self._read_l1()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any fault of L1 is retried, never fatal
+                self._l1_episode(f"{type(exc).__name__}: {exc}")
+            else:
+                self._l1_episode(None)
+
+    async def _read_l1(self) -> None:
+        assert self._l1 is not None
+        head = quantity(await self._l1.call("eth_blockNumber"), "L1 eth_blockNumber")
+        if head < self.l1_head:
+            log.warning("L1 head went back", extra={"from": self.l1_head, "to": head})
+        if self.leader is not None:
+            tips = await self.leader.posted_tips()
+            self._posted_to(tips)
+        self.l1_head, self.l1_read_at = head, time.monotonic()
+
+    def _l1_episode(self, fault: str | None) -> None:
+        """Log an L1 fault once per episode (its start and its end), not once per round."""
+        if fault is not None and self._l1_fault is None:
+            log.warning("L1 view stale: reads fail", extra={"event": "l1_error", "error": fault})
+            self.metrics.l1_faults.inc()
+        elif fault is None and self._l1_fault is not None:
+            log.info("L1 reads recovered", extra={"event": "l1_recovered"})
+        self._l1_fault = fault
+
+    def _posted_to(self, tips: dict[int, int]) -> None:
+        """L1 now holds each rollup up to `tips`: those blocks' deadlines are met."""
+        self.posted = dict(tips)
+        for chain_id, due in self._due.items():
+            tip = tips.get(chain_id, 0)
+            for number in [n for n in due if n <= tip]:
+                del due[number]
+
+    def l1_age_s(self) -> float:
+        return time.monotonic() - self.l1_read_at
+
+    # --- deadlines and backpressure (the rules: sequencer/deadlines.py) ---
+
+    def posting_model(self) -> deadlines.PostingModel:
+        c = self.config
+        return deadlines.PostingModel(
+            cadence=c.batcher_interval_l1_blocks,
+            confirmations=c.batcher_confirmations,
+            spare=c.deadline_spare_l1_blocks,
+            term_blocks=self.leader.term_blocks if self.leader is not None else 0,
+            term_margin=BATCHER_TERM_MARGIN,
+            max_blocks_per_batch=c.batcher_max_blocks,
+        )
+
+    def unposted_blocks(self) -> int:
+        """Blocks of the busiest rollup that are sealed or planned but not yet on L1."""
+        out = 0
+        for chain_id, chain in self.chains.items():
+            tip = chain.plan.head.number  # without an inbox: the planned blocks only
+            if self.posted is not None:
+                tip = self.posted.get(chain_id, 0)
+            out = max(out, chain.plan.last_number - tip)
+        return out
+
+    def leads_next_term(self) -> bool:
+        if self.leader is None:
+            return True
+        view = self.leader.view
+        return (
+            view is not None
+            and view.next_leader is not None
+            and (view.next_leader.lower() == self.signer.address.lower())
+        )
+
+    def evidence_window(self) -> int:
+        if self.leader is not None:
+            return self.leader.evidence_window
+        return self.config.evidence_window_l1_blocks
+
+    def nearest_due(self) -> int | None:
+        """The nearest deadline signed for a block not yet on L1 (None: none is waiting)."""
+        return min((min(d.values()) for d in self._due.values() if d), default=None)
+
+    def pressure(self) -> deadlines.Pressure:
+        return deadlines.Pressure(self.l1_head, self.l1_age_s(), self.nearest_due())
+
+    def earliest_deadline(self) -> int | None:
+        return deadlines.earliest_deadline(
+            self.l1_head, self.posting_model(), self.unposted_blocks(), self.leads_next_term()
+        )
+
+    def check_promising(self) -> None:
+        """Raise RpcError unless a new promise can be signed now and kept: the L1 view is
+        fresh, the backlog leaves every signed deadline its margin, and the deadline a
+        pre-confirmation would carry is one the batcher can meet."""
+        limits = deadlines.PressureLimits(
+            self.config.backpressure_margin_l1_blocks, self.config.l1_max_age_s
+        )
+        refusal = deadlines.backpressure(self.pressure(), limits)
+        if refusal is None:
+            earliest = self.earliest_deadline()
+            deadline = self.l1_head + self.config.preconf_deadline_l1_blocks
+            if earliest is None or earliest > deadline:
+                refusal = deadlines.Refusal(
+                    ERR_SERVER,
+                    f"sequencer busy: a deadline of L1 block {deadline} cannot be met now "
+                    f"(earliest {earliest}); retry later",
+                    {"reason": "deadline", "earliestDeadline": earliest, "retryAfterSeconds": 2},
+                )
+        if refusal is not None:
+            self.metrics.refused.labels(refusal.data.get("reason", "deadline")).inc()
+            raise RpcError(refusal.code, refusal.message, refusal.data)
+
+    def check_bundle_deadline(self, deadline: int) -> None:
+        """Raise RpcError unless a bundle receipt with this deadline can be kept and proven."""
+        self.check_promising()
+        try:
+            deadlines.check_bundle_deadline(
+                deadline,
+                self.l1_head,
+                self.posting_model(),
+                self.evidence_window(),
+                self.unposted_blocks(),
+                self.leads_next_term(),
+            )
+        except deadlines.Refusal as refusal:
+            raise RpcError(refusal.code, refusal.message, refusal.data) from None
+
+    def _promised(self, chain_id: int, number: int, deadline: int) -> None:
+        """A deadline was signed for block `number`: it counts until L1 holds the block."""
+        due = self._due[chain_id]
+        current = due.get(number)
+        if current is None or deadline < current:
+            due[number] = deadline
 
     # --- resuming from the journal ---
 
@@ -726,6 +889,7 @@ class Sequencer:
             except NotAccepting as exc:
                 raise RpcError(exc.code, exc.message, exc.data) from None
         label = str(chain_id) if chain_id is not None else "any"
+        self.check_promising()
         try:
             tx = decode_tx(raw)
             if chain_id is None:
@@ -864,6 +1028,7 @@ class Sequencer:
         )
         self.promises[tx.tx_hash] = record
         self._seen.add(tx.tx_hash)
+        self._promised(chain.chain_id, number, deadline)
         return record
 
     def _answer_durable(
@@ -1005,7 +1170,29 @@ class Sequencer:
             bundles_pending=len(book.pending) + len(book.inflight) + len(book.arriving),
             bundles_included=book.included,
             bundles_dropped=book.dropped,
+            deadline_slack=deadlines.slack(self.pressure()),
+            unposted_blocks=self.unposted_blocks(),
+            l1_age_s=self.l1_age_s(),
         )
+
+    def _promising_json(self) -> dict[str, Any]:
+        """The backpressure view: how close the signed deadlines are (seq_status)."""
+        limits = deadlines.PressureLimits(
+            self.config.backpressure_margin_l1_blocks, self.config.l1_max_age_s
+        )
+        pressure = self.pressure()
+        refusal = deadlines.backpressure(pressure, limits)
+        return {
+            "accepting": refusal is None,
+            "reason": refusal.data.get("reason") if refusal is not None else None,
+            "nearestDeadline": pressure.oldest_unposted_deadline,
+            "slackBlocks": deadlines.slack(pressure),
+            "marginBlocks": limits.margin_blocks,
+            "unpostedBlocks": self.unposted_blocks(),
+            "postedTips": {str(c): n for c, n in (self.posted or {}).items()},
+            "earliestDeadline": self.earliest_deadline(),
+            "evidenceWindowBlocks": self.evidence_window(),
+        }
 
     def status(self) -> dict[str, Any]:
         q = self.queue_sample()
@@ -1013,6 +1200,8 @@ class Sequencer:
             "signer": self.signer.address,
             "domain": self.domain_json(),
             "l1Head": self.l1_head,
+            "l1AgeSeconds": round(self.l1_age_s(), 1),
+            "promising": self._promising_json(),
             "slotMs": self.config.slot_ms,
             "slots": self.builder.slots if self.builder else 0,
             "ordering": self.config.ordering,
@@ -1104,10 +1293,7 @@ class BundleBook:
 
     def _check(self, txs: dict[int, list[bytes]], beneficiary: str, deadline: int) -> Bundle:
         seq = self.seq
-        if deadline <= seq.l1_head:
-            raise RpcError(
-                ERR_SERVER, f"bundle deadline {deadline} is not after L1 block {seq.l1_head}"
-            )
+        seq.check_bundle_deadline(deadline)  # honourable and provable (sequencer/deadlines.py)
         legs: list[Leg] = []
         gas: dict[int, int] = defaultdict(int)
         for chain_id, raws in txs.items():
@@ -1314,6 +1500,9 @@ class BundleBook:
             bundle.deadline,
             seq.signer.sign(seq.domain, msg),
         )
+        for chain_id, number, _, _ in positions:
+            if seq.posted is None or number > seq.posted.get(chain_id, 0):
+                seq._promised(chain_id, number, bundle.deadline)
         bundle.status = "included"  # the legs are sealed; the receipt is being stored
         if seq.journal.bundle(bundle.bundle_hash) is None:
             await seq.journal.store_bundle(record)

@@ -1,0 +1,149 @@
+"""Faults of the service's dependencies and of its users' numbers never turn into broken
+promises: deadlines outside what the sequencer can honour are refused before anything is stored,
+wrong-shaped L1 answers stop promising (a stale L1 view) but never kill the L1 poll, and rollup
+engine resets mid-slot are retried. A fault-injecting JSON-RPC proxy (faultproxy.py) sits
+between the service and a real anvil."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import write_manifest
+from faultproxy import FaultProxy
+from test_sequencer_preconfs import signed_transfer, wait_sealed
+
+from sequencer.manifest import ChainEntry, Manifest
+
+
+def _wait(predicate, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _l1_head(l1) -> int:
+    return int(l1.rpc("eth_blockNumber"), 16)
+
+
+def _bundle(trader, keeper, deadline, nonce=0):
+    leg = signed_transfer(trader.private_key, 901, nonce, keeper.address)
+    return {"txs": {"901": [leg]}, "beneficiary": trader.address, "deadline": deadline}
+
+
+def _journaled_bundles(service) -> int:
+    return service.call_in_loop(lambda: len(service.seq.journal.bundle_requests()))
+
+
+# --- deadlines (issue #12 rows 1-2, issue #16 item 1) ---
+
+
+@pytest.mark.parametrize("ahead", [2**63, 10**6, 601])
+def test_a_bundle_deadline_beyond_the_evidence_window_is_refused_and_nothing_is_stored(
+    sequencer_service, l1, trader, keeper, ahead
+):
+    """Deadline 2^63 used to crash the journal write and stop the service; head + 10^6 was
+    signed. Both are refused with the latest acceptable deadline; the service goes on."""
+    service = sequencer_service
+    head = _l1_head(l1)
+    deadline = ahead if ahead == 2**63 else head + ahead
+    answer = service.rpc("/", "seq_sendBundle", [_bundle(trader, keeper, deadline)])
+    error = answer["error"]
+    assert error["code"] == -32000
+    assert "beyond the evidence window" in error["message"]
+    assert error["data"]["latestDeadline"] >= head + 600
+    assert error["data"]["evidenceWindowBlocks"] == 600
+    assert _journaled_bundles(service) == 0
+    assert service.running and service.result("/", "seq_status")["halted"] is None
+    # the same legs with a deadline inside the window are taken and land
+    ok = service.result("/", "seq_sendBundle", [_bundle(trader, keeper, _l1_head(l1) + 100)])
+    assert _wait(lambda: service.result("/", "seq_getBundleReceipt", [ok["bundleHash"]]))
+
+
+def test_a_bundle_deadline_the_batcher_cannot_meet_is_refused_with_the_earliest_one(
+    sequencer_service, l1, trader, keeper
+):
+    service = sequencer_service
+    head = _l1_head(l1)
+    answer = service.rpc("/", "seq_sendBundle", [_bundle(trader, keeper, head + 1)])
+    error = answer["error"]
+    assert error["code"] == -32000 and "too soon" in error["message"]
+    earliest = error["data"]["earliestDeadline"]
+    assert earliest > head + 1 and str(earliest) in error["message"]
+    assert _journaled_bundles(service) == 0
+    status = service.result("/", "seq_status")["promising"]
+    assert status["earliestDeadline"] >= earliest - 1
+    # that deadline (or later) is signed
+    ok = service.result("/", "seq_sendBundle", [_bundle(trader, keeper, earliest + 5)])
+    receipt = _wait(lambda: service.result("/", "seq_getBundleReceipt", [ok["bundleHash"]]))
+    assert receipt["deadline"] == earliest + 5
+
+
+# --- the L1 view (issue #13 item 5) ---
+
+
+@pytest.fixture
+def l1_proxy(chains):
+    proxy = FaultProxy(chains["l1"].url).start()
+    yield proxy
+    proxy.stop()
+
+
+def _manifest_through(chains, tmp_path, proxies: dict[str, FaultProxy]):
+    path = write_manifest(chains, tmp_path / "manifest-proxied.json")
+    entries = {
+        name: ChainEntry(
+            name,
+            handle.role,
+            handle.chain_id,
+            proxies[name].url if name in proxies else handle.url,
+        )
+        for name, handle in chains.items()
+    }
+    Manifest(name="test", chains=entries).save(path)
+    return path
+
+
+@pytest.mark.parametrize("fault", ["null", "array", "badhex", "garbage", "reset"])
+def test_wrong_shaped_l1_answers_stop_promises_but_never_the_l1_poll(
+    start_service, chains, l1, l1_proxy, tmp_path, trader, keeper, fault
+):
+    """`_poll_l1` caught only EngineError: 3 s of `result: null` ended it for good, the L1 head
+    froze and deadlines were signed from it. Now the view ages, promises are refused while it
+    is stale, and once L1 answers again the head follows L1 and promises resume."""
+    manifest = _manifest_through(chains, tmp_path, {"l1": l1_proxy})
+    service = start_service(manifest=manifest, l1_poll_s=0.1, l1_max_age_s=1.0)
+    raw = signed_transfer(trader.private_key, 901, 0, keeper.address)
+    first = service.result("/901", "eth_sendRawTransaction", [raw])
+    l1_proxy.set("eth_blockNumber", fault)
+    _wait(lambda: l1_proxy.hits["eth_blockNumber"] >= 3, what="faulted L1 reads")
+    refused = _wait(
+        lambda: service.rpc(
+            "/901",
+            "eth_sendRawTransaction",
+            [signed_transfer(trader.private_key, 901, 1, keeper.address)],
+        ).get("error"),
+        what="a refusal while the L1 view is stale",
+    )
+    assert refused["code"] == -32000 and "L1" in refused["message"]
+    assert refused["data"]["reason"] == "l1_stale" and refused["data"]["retryAfterSeconds"] > 0
+    assert service.result("/", "seq_status")["promising"]["reason"] == "l1_stale"
+    l1_proxy.clear()
+    l1.rpc("evm_mine", [])
+    moved = _l1_head(l1)
+    _wait(lambda: service.result("/", "seq_status")["l1Head"] >= moved, what="the L1 head")
+    second = _wait(
+        lambda: service.rpc(
+            "/901",
+            "eth_sendRawTransaction",
+            [signed_transfer(trader.private_key, 901, 1, keeper.address)],
+        ).get("result"),
+        what="promises to resume",
+    )
+    assert wait_sealed(service, 901, first)["status"] == "success"
+    assert wait_sealed(service, 901, second)["status"] == "success"
+    assert service.result("/901", "seq_getPreconfirmation", [second])["deadline"] > moved
