@@ -577,6 +577,15 @@ class Journal:
         ).fetchall()
         return [(chain_id, number, bytes(tx_hash)) for chain_id, number, tx_hash in rows]
 
+    def block_tx_hashes(self, chain_id: int, number: int) -> list[bytes]:
+        """The transactions journaled for block `number` (promised, forced, relays and legs),
+        in position order: what the block must hold once mined."""
+        rows = self._reader.execute(
+            "SELECT tx_hash FROM txs WHERE chain_id = ? AND block_number = ? ORDER BY idx",
+            (chain_id, number),
+        ).fetchall()
+        return [bytes(row[0]) for row in rows]
+
     def deadlines_after(self, chain_id: int, number: int) -> dict[int, int]:
         """Per block of `chain_id` above `number`: the nearest deadline signed for it (the
         pre-confirmations' and the bundle receipts' legs)."""

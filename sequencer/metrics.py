@@ -173,8 +173,7 @@ class Metrics:
         )
         self.engine_faults = Counter(
             "seq_engine_faults",
-            "Transient rollup engine faults a slot retried",
-            ["chain"],
+            "Slots recovered and retried after a rollup engine fault",
             registry=r,
         )
         self._queues = _QueueCollector()

@@ -37,6 +37,7 @@ from sequencer.builder import (
     Bundle,
     ChainPlan,
     ChainRuntime,
+    EngineFault,
     HeadInfo,
     Leg,
     PlannedBlock,
@@ -108,8 +109,37 @@ class RpcError(Exception):
         self.data = data
 
 
-class EngineError(RuntimeError):
+class EngineError(EngineFault):
     """A rollup engine or the L1 answered with an error or not at all."""
+
+
+class EngineUnreachable(EngineError):
+    """No JSON-RPC answer came back (a reset, a timeout, a body that is not JSON-RPC): the
+    request may or may not have been processed."""
+
+
+# Calls that change nothing on the node (or set what they set again): `EngineClient.call`
+# retries them at once when no answer came back.
+IDEMPOTENT = frozenset(
+    {
+        "eth_blockNumber",
+        "eth_chainId",
+        "eth_getBlockByNumber",
+        "eth_getBlockByHash",
+        "eth_getTransactionReceipt",
+        "eth_getBlockReceipts",
+        "eth_getLogs",
+        "eth_getTransactionCount",
+        "eth_getBalance",
+        "eth_getCode",
+        "eth_call",
+        "txpool_status",
+        "trace_block",
+        "anvil_dropAllTransactions",
+        "anvil_setNextBlockBaseFeePerGas",
+    }
+)
+CALL_RETRIES = 2  # extra attempts of an idempotent call, 0.1 s and 0.3 s later
 
 
 class _ClosedBeforeAnswer(Exception):
@@ -134,13 +164,24 @@ class EngineClient:
             async with self._session.post(self.url, json=body) as response:
                 answer = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise EngineError(f"{method} on {self.url}: {exc}") from exc
+            raise EngineUnreachable(f"{method} on {self.url}: {exc}") from exc
         if not isinstance(answer, dict) or ("result" not in answer and "error" not in answer):
-            raise EngineError(f"{method} on {self.url}: not a JSON-RPC answer: {answer!r:.200}")
+            raise EngineUnreachable(
+                f"{method} on {self.url}: not a JSON-RPC answer: {answer!r:.200}"
+            )
         return answer
 
     async def call(self, method: str, params: list[Any] | None = None) -> Any:
-        answer = await self.request(method, params or [])
+        attempt = 0
+        while True:
+            try:
+                answer = await self.request(method, params or [])
+                break
+            except EngineUnreachable:
+                if method not in IDEMPOTENT or attempt >= CALL_RETRIES:
+                    raise
+                attempt += 1
+                await asyncio.sleep(0.1 * (2 * attempt - 1))
         if "error" in answer:
             raise EngineError(f"{method} on {self.url}: {answer['error']}")
         return answer.get("result")
@@ -246,13 +287,15 @@ class EngineClient:
             async with self._session.post(self.url, json=body) as response:
                 answers = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise EngineError(f"batch on {self.url}: {exc}") from exc
+            raise EngineUnreachable(f"batch on {self.url}: {exc}") from exc
         if (
             not isinstance(answers, list)
             or len(answers) != len(calls)
             or not all(isinstance(a, dict) and isinstance(a.get("id"), int) for a in answers)
         ):
-            raise EngineError(f"batch on {self.url}: not a JSON-RPC batch answer: {answers!r:.200}")
+            raise EngineUnreachable(
+                f"batch on {self.url}: not a JSON-RPC batch answer: {answers!r:.200}"
+            )
         answers.sort(key=lambda a: a["id"])
         return answers
 
@@ -471,6 +514,8 @@ class Sequencer:
             self._on_sealed,
             self.bundle_book,
             relays,
+            engine_retry_s=self.config.engine_retry_s,
+            on_engine_fault=self.metrics.engine_faults.inc,
         )
         if self.leader is not None:
             await self.leader.start()
@@ -1084,17 +1129,22 @@ class Sequencer:
         """Read a sealed block's receipts and journal each transaction's status."""
         if not hashes:
             return
-        for attempt in range(10):
+        attempt = 0
+        while True:  # until the engine answers (logged once); a restart fills what is left
             try:
                 statuses = await block_statuses(chain.engine, number, hashes)
                 await self.journal.set_statuses(hashes, statuses)
+                if attempt:
+                    log.info("receipts read", extra={"chain": chain.chain_id, "block": number})
                 return
             except EngineError as exc:
-                log.warning(
-                    "receipts unavailable",
-                    extra={"chain": chain.chain_id, "block": number, "error": str(exc)},
-                )
-                await asyncio.sleep(0.2 * (attempt + 1))
+                if attempt == 0:
+                    log.warning(
+                        "receipts unavailable; retrying",
+                        extra={"chain": chain.chain_id, "block": number, "error": str(exc)},
+                    )
+                attempt += 1
+                await asyncio.sleep(min(0.2 * attempt, 2.0))
             except BuildError as exc:
                 self.halted = str(exc)
                 log.critical("receipts contradict the plan", extra={"error": str(exc)})
@@ -1403,6 +1453,16 @@ class BundleBook:
             self.released.clear()
         await self._save()  # after the senders are held: admission runs while this awaits
         return chosen
+
+    def requeue(self, bundles: list[Bundle]) -> None:
+        """The slot that selected `bundles` was undone after an engine fault (see
+        `Builder.recover`): they are pending again, ahead of the later ones, and their senders
+        are released."""
+        for bundle in bundles:
+            self.inflight.pop(bundle.bundle_hash, None)
+        self.pending = {b.bundle_hash: b for b in bundles} | self.pending
+        self.held.clear()
+        self.released.set()
 
     def _fits(self, bundle, blocks, extra_gas, nonces, costs, unreadable) -> str:
         """ "ok", "wait" (not in this slot) or why the bundle can never land. Never awaits."""

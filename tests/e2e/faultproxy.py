@@ -29,6 +29,7 @@ class FaultProxy:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.faults: dict[str, str] = {}
+        self._left: dict[str, int] = {}  # faults left for a method set with `times`
         self.forward_first = False  # "reset": let the chain process the request, then cut
         self.stall_s = 5.0
         self.hits: Counter = Counter()
@@ -40,11 +41,15 @@ class FaultProxy:
 
     # --- control (from the test's thread) ---
 
-    def set(self, method: str, fault: str | None) -> None:
+    def set(self, method: str, fault: str | None, times: int | None = None) -> None:
+        """Fault `method` ("*": all) from now on, or only its next `times` requests."""
         if fault is None:
             self.faults.pop(method, None)
+            self._left.pop(method, None)
         else:
             self.faults[method] = fault
+            if times is not None:
+                self._left[method] = times
 
     def clear(self) -> None:
         self.faults.clear()
@@ -82,8 +87,14 @@ class FaultProxy:
         calls = body if isinstance(body, list) else [body]
         for call in calls:
             method = call.get("method", "") if isinstance(call, dict) else ""
-            fault = self.faults.get(method) or self.faults.get("*")
+            key = method if method in self.faults else "*"
+            fault = self.faults.get(key)
             if fault is not None:
+                if key in self._left:
+                    self._left[key] -= 1
+                    if self._left[key] <= 0:
+                        del self._left[key]
+                        del self.faults[key]
                 return fault, method
         return None, ""
 

@@ -147,3 +147,70 @@ def test_wrong_shaped_l1_answers_stop_promises_but_never_the_l1_poll(
     assert wait_sealed(service, 901, first)["status"] == "success"
     assert wait_sealed(service, 901, second)["status"] == "success"
     assert service.result("/901", "seq_getPreconfirmation", [second])["deadline"] > moved
+
+
+# --- rollup engine resets mid-slot (issue #13 item 5) ---
+
+
+@pytest.fixture
+def engine_proxy(chains):
+    proxy = FaultProxy(chains["rollup_a"].url).start()
+    yield proxy
+    proxy.stop()
+
+
+def _metric(service, name: str) -> float | None:
+    import requests
+
+    text = requests.get(service.url + "/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+@pytest.mark.parametrize(
+    ("method", "forward_first", "times"),
+    [
+        ("evm_mine", True, 1),  # the block is mined, the answer is cut
+        ("evm_mine", False, 1),  # nothing is mined
+        ("eth_sendRawTransaction", True, 1),  # the pool took a transaction, the answer is cut
+        ("eth_getBlockByNumber", False, 3),  # the check after mining, past the call's retries
+    ],
+)
+def test_an_engine_reset_mid_slot_is_retried_and_every_promise_is_kept(
+    start_service, chains, engine_proxy, tmp_path, accounts, keeper, method, forward_first, times
+):
+    """A connection reset from rollup A's engine while a slot was in flight halted the service.
+    Now the slot is recovered (a block the engine mined is checked against the journal and
+    sealed; one it did not is loaded again from scratch) and every promise lands at its
+    position, with one signed header per block."""
+    manifest = _manifest_through(chains, tmp_path, {"rollup_a": engine_proxy})
+    service = start_service(manifest=manifest, slot_ms=300)
+    rollup = chains["rollup_a"]
+    senders = [accounts[i] for i in (4, 5, 6)]
+    promises = []
+
+    def promise(sender, nonce):
+        raw = signed_transfer(sender.private_key, 901, nonce, keeper.address)
+        promises.append(service.result("/901", "seq_sendRawTransaction", [raw]))
+
+    for sender in senders:
+        promise(sender, 0)
+    engine_proxy.forward_first = forward_first
+    engine_proxy.set(method, "reset", times=times)
+    for sender in senders:
+        promise(sender, 1)
+    _wait(lambda: method not in engine_proxy.faults, what="the fault to be hit")
+    for sender in senders:
+        promise(sender, 2)
+    for p in promises:
+        assert wait_sealed(service, 901, p["txHash"])["status"] == "success"
+        mined = rollup.w3.eth.get_transaction_receipt(p["txHash"])
+        assert (mined["blockNumber"], mined["transactionIndex"]) == (p["blockNumber"], p["index"])
+    assert service.result("/", "seq_status")["halted"] is None
+    if method != "eth_sendRawTransaction":  # (a cut send may meet the preloader instead)
+        assert _metric(service, "seq_engine_faults_total") >= 1
+    for number in sorted({p["blockNumber"] for p in promises}):
+        header = service.result("/901", "seq_getBlockHeader", [number])
+        assert header["blockHash"] == rollup.w3.eth.get_block(number)["hash"].to_0x_hex()
