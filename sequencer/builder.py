@@ -406,12 +406,13 @@ async def seal_planned_block(
     signer: Signer,
     domain: Domain,
     extra: Sequence[bytes] = (),
+    journal: Journal | None = None,
 ) -> tuple[SealedBlock, HeadInfo]:
     """Mine the loaded pool with the slot's timestamp, check it is the plan (then `extra`, the
     relays sent after it), sign the header."""
     await runtime.engine.call("evm_mine", [{"timestamp": timestamp}])
     want = [tx.tx_hash for tx in block.txs] + list(extra)
-    return await verify_and_sign(runtime.engine, block.number, want, signer, domain)
+    return await verify_and_sign(runtime.engine, block.number, want, signer, domain, journal)
 
 
 async def rewind(engine: Engine, parent: HeadInfo) -> bool:
@@ -439,9 +440,18 @@ async def rewind(engine: Engine, parent: HeadInfo) -> bool:
 
 
 async def verify_and_sign(
-    engine: Engine, number: int, want: list[bytes], signer: Signer, domain: Domain
+    engine: Engine,
+    number: int,
+    want: list[bytes],
+    signer: Signer,
+    domain: Domain,
+    journal: Journal | None = None,
 ) -> tuple[SealedBlock, HeadInfo]:
-    """Check that mined block `number` holds exactly `want`, in order; sign its header."""
+    """Check that mined block `number` holds exactly `want`, in order; sign its header.
+
+    With the `journal`: never sign a header for a (chain, block) the journal already holds a
+    different signed header for, whatever the engine says (that would be equivocation, which
+    the Slasher punishes on its own): BuildError instead (the service halts)."""
     chain_id = engine.chain_id
     mined = await engine.call("eth_getBlockByNumber", [hex(number), False])
     if mined is None:
@@ -455,6 +465,14 @@ async def verify_and_sign(
         )
     head = head_from_block(mined)
     parent_hash = bytes.fromhex(mined["parentHash"][2:])
+    if journal is not None:
+        signed = journal.signed_hash(chain_id, head.number)
+        if signed is not None and signed != head.block_hash:
+            raise BuildError(
+                f"chain {chain_id} block {number}: the engine's block 0x{head.block_hash.hex()} "
+                f"is not the one already signed (0x{signed.hex()}); refusing to sign a second "
+                "header (rebuild the engine: `sequencer recover`)"
+            )
     signature = signer.sign(
         domain, BlockHeaderMsg(chain_id, head.number, head.block_hash, parent_hash)
     )
@@ -597,6 +615,7 @@ class Builder:
                         self.signer,
                         self.domain,
                         [r.tx_hash for r in relays],
+                        self.journal,
                     )
                     await self._collect_messages(runtime, sealed.block_hash)
                     await self._record(runtime, sealed, head, started)
@@ -807,7 +826,7 @@ class Builder:
             )
             sealed, head = await self._retried(
                 lambda runtime=runtime, block=block, want=want: verify_and_sign(
-                    runtime.engine, block.number, want, self.signer, self.domain
+                    runtime.engine, block.number, want, self.signer, self.domain, self.journal
                 )
             )
             first = len(block.txs) + len(relays)
@@ -887,7 +906,7 @@ class Builder:
         if latest.number == head.number + 1:
             want = self.journal.block_tx_hashes(runtime.chain_id, latest.number)
             sealed, mined = await verify_and_sign(
-                runtime.engine, latest.number, want, self.signer, self.domain
+                runtime.engine, latest.number, want, self.signer, self.domain, self.journal
             )
             relays = len(self._taken.get(runtime.chain_id, ()))
             await self._collect_messages(runtime, sealed.block_hash)

@@ -318,12 +318,19 @@ class LeaderNode:
 
     async def watch(self) -> None:
         """Re-read the registry every `l1_poll_s` (the role changes with the L1 head)."""
+        failing = False
         while True:
             await asyncio.sleep(self.poll_s)
             try:
                 await self.refresh()
             except Exception as exc:  # noqa: BLE001 - keep the last view; try again
-                log.warning("registry unreadable", extra={"error": str(exc)})
+                if not failing:  # once per episode
+                    log.warning("registry unreadable; retrying", extra={"error": str(exc)})
+                failing = True
+            else:
+                if failing:
+                    log.info("registry readable again")
+                failing = False
 
     async def refresh(self) -> None:
         l1 = self.seq._l1

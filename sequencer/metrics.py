@@ -176,6 +176,9 @@ class Metrics:
             "Slots recovered and retried after a rollup engine fault",
             registry=r,
         )
+        self.task_restarts = Counter(
+            "seq_task_restarts", "Background tasks restarted after failing", ["task"], registry=r
+        )
         self._queues = _QueueCollector()
         r.register(self._queues)
 

@@ -504,7 +504,7 @@ class Sequencer:
         self.forced = forced_inbox_for(self)
         if self.forced is not None:
             await self.forced.start()
-            self._tasks.append(asyncio.create_task(self.forced.run(), name="forced-poll"))
+            self._supervise("forced-poll", self.forced.run)
         self.builder = Builder(
             [c.runtime for c in self.chains.values()],
             self.journal,
@@ -519,10 +519,10 @@ class Sequencer:
         )
         if self.leader is not None:
             await self.leader.start()
-            self._tasks.append(asyncio.create_task(self.leader.watch(), name="leader-watch"))
+            self._supervise("leader-watch", self.leader.watch)
         for chain_id, number, hashes in self.journal.unsettled_blocks():
             self._background(self._fill_statuses(self.chains[chain_id], number, tuple(hashes)))
-        self._tasks.append(asyncio.create_task(self._poll_l1(), name="l1-poll"))
+        self._supervise("l1-poll", self._poll_l1)
         if run_builder:
             self._tasks.append(asyncio.create_task(self._run_builder(), name="builder"))
         log.info(
@@ -534,6 +534,24 @@ class Sequencer:
                 "restored_promises": len(self.promises),
             },
         )
+
+    def _supervise(self, name: str, loop) -> None:
+        """Run a background loop for the service's lifetime: if it ever ends or raises, that is
+        logged (error) and it is started again a second later; never a silent dead task."""
+
+        async def supervised() -> None:
+            while True:
+                try:
+                    await loop()
+                    log.error("background task ended; restarting", extra={"task": name})
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - restarted below
+                    log.exception("background task failed; restarting", extra={"task": name})
+                self.metrics.task_restarts.labels(name).inc()
+                await asyncio.sleep(1.0)
+
+        self._tasks.append(asyncio.create_task(supervised(), name=name))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -784,7 +802,9 @@ class Sequencer:
         # Blocks mined before the crash but not yet journaled: seal them if they are the plan.
         for number in range(first_unsealed, latest.number + 1):
             want = [r.tx_hash for r in by_block.pop(number, [])]
-            sealed, _ = await verify_and_sign(engine, number, want, self.signer, self.domain)
+            sealed, _ = await verify_and_sign(
+                engine, number, want, self.signer, self.domain, self.journal
+            )
             await self.journal.seal(sealed)
             log.info(
                 "sealed block mined before restart", extra={"chain": chain_id, "block": number}
