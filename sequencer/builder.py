@@ -410,9 +410,28 @@ async def seal_planned_block(
 ) -> tuple[SealedBlock, HeadInfo]:
     """Mine the loaded pool with the slot's timestamp, check it is the plan (then `extra`, the
     relays sent after it), sign the header."""
+    await check_head(runtime)
     await runtime.engine.call("evm_mine", [{"timestamp": timestamp}])
     want = [tx.tx_hash for tx in block.txs] + list(extra)
     return await verify_and_sign(runtime.engine, block.number, want, signer, domain, journal)
+
+
+async def check_head(runtime: ChainRuntime) -> None:
+    """EngineFault unless the engine's latest block is the plan's head: a block is never mined
+    on anything else (an engine restarted fresh, or one that lost blocks, is rebuilt first:
+    `Builder.recover`)."""
+    latest = await runtime.engine.call("eth_getBlockByNumber", ["latest", False])
+    head = runtime.plan.head
+    if (
+        not isinstance(latest, dict)
+        or latest.get("number") != hex(head.number)
+        or latest.get("hash") != "0x" + head.block_hash.hex()
+    ):
+        number = latest.get("number") if isinstance(latest, dict) else None
+        raise EngineFault(
+            f"chain {runtime.chain_id}: the engine's head is {number}, not the plan's block "
+            f"{head.number}: was the engine restarted?"
+        )
 
 
 async def rewind(engine: Engine, parent: HeadInfo) -> bool:
@@ -564,10 +583,12 @@ class Builder:
         relays: RelayQueue | None = None,
         engine_retry_s: float = 30.0,
         on_engine_fault: Callable[[], None] | None = None,
+        rebuild: Callable[[ChainRuntime], Awaitable[int]] | None = None,
     ) -> None:
         self.chains = list(chains)
         self.engine_retry_s = engine_retry_s
         self.on_engine_fault = on_engine_fault  # called once per slot retried
+        self.rebuild = rebuild  # replays what an engine lost (Sequencer.rebuild_engine)
         self.engine_faults = 0  # slots retried after an engine fault (since start)
         self._recovering = False  # a slot met an engine fault: recover before the next one
         self._taken: dict[int, list[RelayTx]] = {}  # relays journaled for an unsealed block
@@ -866,6 +887,8 @@ class Builder:
           `evm_mine` or a read after it) is checked against what the journal holds for it (its
           promises, forced transactions and relays, in order) and sealed; anything else mined
           is a BuildError (halt).
+        - An engine below the plan (a fresh engine after the old one died) is rebuilt from L1
+          and the journal (`rebuild`), every block with the header already signed for it.
         - A block that was not mined keeps its plan: the pool is reloaded from scratch at the
           next slot (dropping whatever a cut-off send left there, so nothing is placed twice),
           and relays journaled for it go back to the front of the relay queue.
@@ -874,6 +897,11 @@ class Builder:
             await runtime.lock.acquire()
         try:
             await self.journal.barrier()
+            for runtime in self.chains:
+                number = int(await runtime.engine.call("eth_blockNumber"), 16)
+                if number < runtime.plan.head.number and self.rebuild is not None:
+                    # a fresh engine (the old one died): replay what the journal sealed
+                    await self.rebuild(runtime)
             if self._bundle_slot is not None:
                 bundles, relay_state = self._bundle_slot
                 for runtime in self.chains:

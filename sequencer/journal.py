@@ -599,6 +599,20 @@ class Journal:
         ).fetchone()
         return None if row is None else bytes(row[0])
 
+    def last_sealed(self, chain_id: int) -> int | None:
+        row = self._reader.execute(
+            "SELECT MAX(number) FROM blocks WHERE chain_id = ?", (chain_id,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def block_raws(self, chain_id: int, number: int) -> list[bytes]:
+        """The raw transactions journaled for block `number`, in position order."""
+        rows = self._reader.execute(
+            "SELECT raw FROM txs WHERE chain_id = ? AND block_number = ? ORDER BY idx",
+            (chain_id, number),
+        ).fetchall()
+        return [bytes(row[0]) for row in rows]
+
     def block_tx_hashes(self, chain_id: int, number: int) -> list[bytes]:
         """The transactions journaled for block `number` (promised, forced, relays and legs),
         in position order: what the block must hold once mined."""

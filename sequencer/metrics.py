@@ -179,6 +179,11 @@ class Metrics:
         self.task_restarts = Counter(
             "seq_task_restarts", "Background tasks restarted after failing", ["task"], registry=r
         )
+        self.engine_rebuilt_blocks = Counter(
+            "seq_engine_rebuilt_blocks",
+            "Blocks replayed onto a rollup engine that lost them (sequencer/recovery.py)",
+            registry=r,
+        )
         self._queues = _QueueCollector()
         r.register(self._queues)
 

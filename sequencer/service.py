@@ -30,7 +30,7 @@ import rlp
 from eth_utils import to_checksum_address
 from yarl import URL
 
-from sequencer import deadlines
+from sequencer import deadlines, recovery
 from sequencer.builder import (
     Builder,
     BuildError,
@@ -482,6 +482,10 @@ class Sequencer:
         state = self.journal.load()
         self._seen.load(self.journal.recent_hashes(self.config.seen_keep_blocks), state.last_sealed)
         self.journal.start()
+        for entry in self.manifest.rollups:  # an engine that lost blocks is rebuilt first
+            engine = EngineClient(entry.rpc_url, entry.chain_id, self._session)
+            await self._check_chain_id(engine)
+            await self.rebuild_engine(engine)
         await self._undo_bundle_slot(state.bundle_slot)
         self.leader = leader_node_for(self)
         posted = await self.leader.posted_tips() if self.leader is not None else {}
@@ -516,6 +520,7 @@ class Sequencer:
             relays,
             engine_retry_s=self.config.engine_retry_s,
             on_engine_fault=self.metrics.engine_faults.inc,
+            rebuild=lambda runtime: self.rebuild_engine(runtime.engine),
         )
         if self.leader is not None:
             await self.leader.start()
@@ -732,6 +737,31 @@ class Sequencer:
             due[number] = deadline
 
     # --- resuming from the journal ---
+
+    async def rebuild_engine(self, engine: EngineClient) -> int:
+        """Replay onto `engine` what it lost: the blocks L1 holds and the journal's sealed
+        blocks, each with exactly the header signed for it (`sequencer/recovery.py`). At start
+        and whenever a slot finds its engine below the plan (a fresh engine after a crash)."""
+        inbox = self.manifest.l1.contracts.get("SharedInbox")
+
+        def load_l1() -> recovery.L1Blocks:
+            from web3 import Web3
+
+            from sequencer.derive import L1BatchSource
+
+            assert inbox is not None
+            w3 = Web3(Web3.HTTPProvider(self.manifest.l1.rpc_url, request_kwargs={"timeout": 30}))
+            return recovery.l1_blocks(L1BatchSource(w3, inbox.address, inbox.abi))
+
+        try:
+            count = await recovery.rebuild_engine(
+                engine, self.journal, load_l1 if inbox is not None else None
+            )
+        except recovery.RecoveryError as exc:
+            raise BuildError(str(exc)) from exc
+        if count:
+            self.metrics.engine_rebuilt_blocks.inc(count)
+        return count
 
     async def _undo_bundle_slot(self, slot: dict[int, int]) -> None:
         """A bundle slot was being mined when the service stopped (`Journal.begin_bundle_slot`),
