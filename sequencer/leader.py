@@ -677,6 +677,9 @@ class LeaderNode:
             await self.seq.journal.end_bundle_slot()
         for record in promised:
             self.seq.promises.pop(record.tx_hash, None)
+        due = self.seq._due[chain_id]  # their deadlines are broken: they no longer hold back
+        for number in [n for n in due if n > latest.number]:
+            del due[number]
         self._reset_chain(chain, latest)
         self.abandoned_blocks += mined
         log.error(

@@ -497,9 +497,10 @@ class Sequencer:
             await self._resume_chain(
                 engine, state.pending, state.last_sealed, posted.get(entry.chain_id, 0)
             )
-            self._due[entry.chain_id] = self.journal.deadlines_after(
-                entry.chain_id, posted.get(entry.chain_id, 0)
-            )
+            if self.posted is not None:  # the deadlines signed for blocks L1 does not hold yet
+                self._due[entry.chain_id] = self.journal.deadlines_after(
+                    entry.chain_id, posted.get(entry.chain_id, 0)
+                )
         await self.bundle_book.resume()
         relays = self.relays = relay_queue_for(self.manifest, self.config.load_relayer_key())
         if relays is not None:  # its nonce is the builder's: nobody else sends from it
@@ -730,7 +731,10 @@ class Sequencer:
             raise RpcError(refusal.code, refusal.message, refusal.data) from None
 
     def _promised(self, chain_id: int, number: int, deadline: int) -> None:
-        """A deadline was signed for block `number`: it counts until L1 holds the block."""
+        """A deadline was signed for block `number`: it counts until L1 holds the block. (Without
+        a SharedInbox nothing says when a block is posted: no backlog is tracked.)"""
+        if self.posted is None:
+            return
         due = self._due[chain_id]
         current = due.get(number)
         if current is None or deadline < current:
@@ -1611,7 +1615,7 @@ class BundleBook:
             seq.signer.sign(seq.domain, msg),
         )
         for chain_id, number, _, _ in positions:
-            if seq.posted is None or number > seq.posted.get(chain_id, 0):
+            if seq.posted is not None and number > seq.posted.get(chain_id, 0):
                 seq._promised(chain_id, number, bundle.deadline)
         bundle.status = "included"  # the legs are sealed; the receipt is being stored
         if seq.journal.bundle(bundle.bundle_hash) is None:
