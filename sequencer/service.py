@@ -91,6 +91,7 @@ log = logging.getLogger("sequencer.service")
 
 ERR_SERVER = -32000  # geth's code for every transaction-pool error
 ERR_INTERNAL = -32603
+PROMISING_CHECK_S = 0.05  # how long a verdict of `Sequencer.check_promising` is reused
 # One pipelined eth_sendRawTransaction body (EngineClient.send_in_order): id, raw tx hex.
 _SEND_RAW = b'{"jsonrpc":"2.0","id":%d,"method":"eth_sendRawTransaction","params":["0x%s"]}'
 
@@ -436,6 +437,8 @@ class Sequencer:
         self.posted: dict[int, int] | None = None
         # per rollup, per block not yet on L1: the nearest deadline signed for it
         self._due: dict[int, dict[int, int]] = defaultdict(dict)
+        self._promising_at = -1.0  # when `check_promising` last judged (monotonic s)
+        self._promising_refusal: deadlines.Refusal | None = None
         self.builder: Builder | None = None
         self._session: aiohttp.ClientSession | None = None
         self._l1: EngineClient | None = None
@@ -696,7 +699,18 @@ class Sequencer:
     def check_promising(self) -> None:
         """Raise RpcError unless a new promise can be signed now and kept: the L1 view is
         fresh, the backlog leaves every signed deadline its margin, and the deadline a
-        pre-confirmation would carry is one the batcher can meet."""
+        pre-confirmation would carry is one the batcher can meet. The verdict is reused for
+        `PROMISING_CHECK_S` (it changes with L1 blocks, not with requests): off the hot path."""
+        now = time.monotonic()
+        if now - self._promising_at > PROMISING_CHECK_S:
+            self._promising_refusal = self._promising_verdict()
+            self._promising_at = now
+        refusal = self._promising_refusal
+        if refusal is not None:
+            self.metrics.refused.labels(refusal.data.get("reason", "deadline")).inc()
+            raise RpcError(refusal.code, refusal.message, refusal.data)
+
+    def _promising_verdict(self) -> deadlines.Refusal | None:
         limits = deadlines.PressureLimits(
             self.config.backpressure_margin_l1_blocks, self.config.l1_max_age_s
         )
@@ -711,9 +725,7 @@ class Sequencer:
                     f"(earliest {earliest}); retry later",
                     {"reason": "deadline", "earliestDeadline": earliest, "retryAfterSeconds": 2},
                 )
-        if refusal is not None:
-            self.metrics.refused.labels(refusal.data.get("reason", "deadline")).inc()
-            raise RpcError(refusal.code, refusal.message, refusal.data)
+        return refusal
 
     def check_bundle_deadline(self, deadline: int) -> None:
         """Raise RpcError unless a bundle receipt with this deadline can be kept and proven."""
@@ -1285,7 +1297,7 @@ class Sequencer:
             self.config.backpressure_margin_l1_blocks, self.config.l1_max_age_s
         )
         pressure = self.pressure()
-        refusal = deadlines.backpressure(pressure, limits)
+        refusal = self._promising_verdict()
         return {
             "accepting": refusal is None,
             "reason": refusal.data.get("reason") if refusal is not None else None,
