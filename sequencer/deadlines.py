@@ -7,9 +7,9 @@ bounds a user's deadline between that and the evidence window, and `backpressure
 unposted backlog or a stale L1 view puts the deadlines already signed at risk. It never reads a
 chain or a clock: the service passes every figure in (sequencer/service.py).
 
-The model (README "Deadlines and backpressure"). A block sealed while the L1 head is `h` waits
-for the batcher's next round (at most `cadence` L1 blocks), behind the backlog of blocks sealed
-before it (`backlog_rounds` more rounds); the round sends at head `s` and the batch lands in
+The model (docs/service-and-rpc.md, "Deadlines and backpressure"). A block sealed at L1 head `h`
+waits for the batcher's next round (at most `cadence` L1 blocks), behind the backlog of blocks
+sealed before it (`backlog_rounds` more rounds); the round sends at head `s` and the batch lands in
 block `s + 1`. The batcher sends nothing while fewer than `term_margin` L1 blocks are left in the
 term (a header carries its term): such a round is skipped. The rounds' phase is unknown, so `s`
 is the latest over every phase. If another sequencer leads the next term and `s` falls in it,
