@@ -137,6 +137,13 @@ class ServiceConfig(BaseSettings):
         description="Latest bundle deadline accepted, in L1 blocks after the head; the "
         "registry's EVIDENCE_WINDOW_BLOCKS replaces it when the manifest has a registry.",
     )
+    engine_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a call to L1 or a rollup engine may take (a pipelined send: "
+        "seconds without answer bytes) before it counts as a stall: retried, never waited "
+        "for forever.",
+    )
     engine_retry_s: float = Field(
         default=30.0,
         ge=0,

@@ -91,6 +91,7 @@ log = logging.getLogger("sequencer.service")
 
 ERR_SERVER = -32000  # geth's code for every transaction-pool error
 ERR_INTERNAL = -32603
+PIPE_READ_TIMEOUT_S = 30.0  # default: a pipelined send waits this long for the next answer bytes
 PROMISING_CHECK_S = 0.05  # how long a verdict of `Sequencer.check_promising` is reused
 # One pipelined eth_sendRawTransaction body (EngineClient.send_in_order): id, raw tx hex.
 _SEND_RAW = b'{"jsonrpc":"2.0","id":%d,"method":"eth_sendRawTransaction","params":["0x%s"]}'
@@ -150,10 +151,17 @@ class _ClosedBeforeAnswer(Exception):
 class EngineClient:
     """JSON-RPC over HTTP to one anvil (keep-alive session, batches)."""
 
-    def __init__(self, url: str, chain_id: int, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        url: str,
+        chain_id: int,
+        session: aiohttp.ClientSession,
+        read_timeout_s: float = PIPE_READ_TIMEOUT_S,
+    ) -> None:
         self.url = url
         self.chain_id = chain_id
         self._session = session
+        self.read_timeout_s = read_timeout_s  # a pipelined send with no answer this long: stall
         self._ids = itertools.count(1)
         self._pipe: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._pipe_lock = asyncio.Lock()
@@ -242,7 +250,12 @@ class EngineClient:
             buffer = bytearray()
             while len(answers) < len(raws):
                 _quickack(sock)
-                chunk = await reader.read(1 << 16)
+                try:
+                    chunk = await asyncio.wait_for(reader.read(1 << 16), self.read_timeout_s)
+                except TimeoutError:
+                    raise EngineError(
+                        f"send to {self.url}: no answer for {self.read_timeout_s:g} s"
+                    ) from None
                 if not chunk:
                     if not answers:
                         raise _ClosedBeforeAnswer()
@@ -467,7 +480,7 @@ class Sequencer:
 
     async def _start(self, run_builder: bool) -> None:
         connector = aiohttp.TCPConnector(limit=64)
-        timeout = aiohttp.ClientTimeout(total=30)
+        timeout = aiohttp.ClientTimeout(total=self.config.engine_timeout_s)
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
         l1 = self.manifest.l1
         self._l1 = EngineClient(l1.rpc_url, l1.chain_id, self._session)
@@ -486,7 +499,9 @@ class Sequencer:
         self._seen.load(self.journal.recent_hashes(self.config.seen_keep_blocks), state.last_sealed)
         self.journal.start()
         for entry in self.manifest.rollups:  # an engine that lost blocks is rebuilt first
-            engine = EngineClient(entry.rpc_url, entry.chain_id, self._session)
+            engine = EngineClient(
+                entry.rpc_url, entry.chain_id, self._session, self.config.engine_timeout_s
+            )
             await self._check_chain_id(engine)
             await self.rebuild_engine(engine)
         await self._undo_bundle_slot(state.bundle_slot)
@@ -495,7 +510,9 @@ class Sequencer:
         if self.leader is not None:
             self.posted = dict(posted)
         for entry in self.manifest.rollups:
-            engine = EngineClient(entry.rpc_url, entry.chain_id, self._session)
+            engine = EngineClient(
+                entry.rpc_url, entry.chain_id, self._session, self.config.engine_timeout_s
+            )
             await self._check_chain_id(engine)
             await self._resume_chain(
                 engine, state.pending, state.last_sealed, posted.get(entry.chain_id, 0)
@@ -799,7 +816,9 @@ class Sequencer:
         else:
             for chain_id, number in sorted(slot.items()):
                 entry = self.manifest.by_chain_id(chain_id)
-                engine = EngineClient(entry.rpc_url, chain_id, self._session)
+                engine = EngineClient(
+                    entry.rpc_url, chain_id, self._session, self.config.engine_timeout_s
+                )
                 await self._check_chain_id(engine)
                 parent = await engine.call("eth_getBlockByNumber", [hex(number - 1), False])
                 if parent is None:

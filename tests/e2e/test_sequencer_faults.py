@@ -170,23 +170,35 @@ def _metric(service, name: str) -> float | None:
 
 
 @pytest.mark.parametrize(
-    ("method", "forward_first", "times"),
+    ("method", "fault", "forward_first", "times"),
     [
-        ("evm_mine", True, 1),  # the block is mined, the answer is cut
-        ("evm_mine", False, 1),  # nothing is mined
-        ("eth_sendRawTransaction", True, 1),  # the pool took a transaction, the answer is cut
-        ("eth_getBlockByNumber", False, 3),  # the check after mining, past the call's retries
+        ("evm_mine", "reset", True, 1),  # the block is mined, the answer is cut
+        ("evm_mine", "reset", False, 1),  # nothing is mined
+        ("eth_sendRawTransaction", "reset", True, 1),  # the pool took a tx, the answer is cut
+        ("eth_getBlockByNumber", "reset", False, 3),  # a check, past the call's own retries
+        ("eth_getBlockByNumber", "stall", False, 3),  # no answer within engine_timeout_s
+        ("txpool_status", "null", False, 3),  # a wrong-shaped answer
     ],
 )
 def test_an_engine_reset_mid_slot_is_retried_and_every_promise_is_kept(
-    start_service, chains, engine_proxy, tmp_path, accounts, keeper, method, forward_first, times
+    start_service,
+    chains,
+    engine_proxy,
+    tmp_path,
+    accounts,
+    keeper,
+    method,
+    fault,
+    forward_first,
+    times,
 ):
     """A connection reset from rollup A's engine while a slot was in flight halted the service.
     Now the slot is recovered (a block the engine mined is checked against the journal and
     sealed; one it did not is loaded again from scratch) and every promise lands at its
     position, with one signed header per block."""
     manifest = _manifest_through(chains, tmp_path, {"rollup_a": engine_proxy})
-    service = start_service(manifest=manifest, slot_ms=300)
+    service = start_service(manifest=manifest, slot_ms=300, engine_timeout_s=1.0)
+    engine_proxy.stall_s = 2.0
     rollup = chains["rollup_a"]
     senders = [accounts[i] for i in (4, 5, 6)]
     promises = []
@@ -198,7 +210,7 @@ def test_an_engine_reset_mid_slot_is_retried_and_every_promise_is_kept(
     for sender in senders:
         promise(sender, 0)
     engine_proxy.forward_first = forward_first
-    engine_proxy.set(method, "reset", times=times)
+    engine_proxy.set(method, fault, times=times)
     for sender in senders:
         promise(sender, 1)
     _wait(lambda: method not in engine_proxy.faults, what="the fault to be hit")
