@@ -1,7 +1,8 @@
-"""Backpressure instead of broken promises: on a dedicated L1 with the registry and the inbox,
-the leader stops promising while a promised block not yet on L1 has its deadline closer than the
-margin (the batcher is behind), says so with a retry hint, and promises again once the batcher
-has posted it. seq_status and the metrics show the slack."""
+"""Deadlines on a dedicated L1 with the registry, the inbox and 16-block terms. Backpressure
+instead of broken promises: the leader stops promising while a promised block not yet on L1 has
+its deadline closer than the margin (the batcher is behind), says so with a retry hint, and
+promises again once the batcher has posted it; seq_status and the metrics show the slack. A
+bundle deadline the term's end makes unmeetable is refused with the earliest one that is met."""
 
 from __future__ import annotations
 
@@ -146,3 +147,39 @@ def test_promises_stop_while_the_backlog_puts_a_deadline_at_risk_and_resume_once
     )
     assert again["deadline"] > first["deadline"]
     assert w3.eth.block_number <= first["deadline"]  # the first promise was kept in time
+
+
+def test_a_bundle_deadline_the_term_end_makes_unmeetable_is_refused_and_the_earliest_is_met(
+    leader,
+):
+    """Issue #16: at L1 block 59 a bundle with deadline 61 (term ending at 63) was receipted,
+    the batcher could not post before the term's last blocks, and the honest sequencer was
+    slashed `bundle_posted_late`. Four blocks before a term's end, a deadline two blocks out is
+    refused with the earliest one the sequencer can honour; a bundle with that one lands and the
+    batcher's next round puts it on L1 by then."""
+    service, w3, batcher = leader
+    head = w3.eth.block_number
+    end = (head // TERM_BLOCKS + 1) * TERM_BLOCKS - 1
+    if end - head < 4:
+        end += TERM_BLOCKS
+    w3.provider.make_request("anvil_mine", [hex(end - 4 - head)])
+    head = end - 4
+    _wait(lambda: service.result("/", "seq_status")["l1Head"] == head, what="the L1 head")
+    leg = signed_transfer(USER_KEY, 901, 0, TO)
+    bundle = {"txs": {"901": [leg]}, "beneficiary": TO, "deadline": head + 2}
+    refused = service.rpc("/", "seq_sendBundle", [bundle])["error"]
+    assert refused["code"] == -32000 and "too soon" in refused["message"]
+    earliest = refused["data"]["earliestDeadline"]
+    assert earliest > head + 2 and refused["data"]["l1Head"] == head
+    bundle["deadline"] = earliest
+    sent = service.result("/", "seq_sendBundle", [bundle])
+    receipt = _wait(
+        lambda: service.result("/", "seq_getBundleReceipt", [sent["bundleHash"]]),
+        what="the bundle receipt",
+    )
+    assert receipt["deadline"] == earliest
+    posted = batcher.step()
+    assert posted is not None and posted.status == 1
+    assert posted.block_number <= earliest  # on L1 by the deadline signed
+    tips = batcher.inbox.tips()
+    assert tips[901][0] >= receipt["legs"][0]["blockNumber"]
