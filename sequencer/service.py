@@ -1514,9 +1514,15 @@ class BundleBook:
         extra_gas: dict[int, int] = defaultdict(int)
         nonces: dict[tuple[int, str], int] = {}
         costs: dict[tuple[int, str], int] = defaultdict(int)
+        earliest = seq.earliest_deadline()  # a receipt is signed only for a deadline it can meet
         for bundle in list(self.pending.values()):
             if bundle.deadline < seq.l1_head:
                 self._drop(bundle, "deadline passed")
+                continue
+            if earliest is None:
+                continue  # no deadline can be met in this term: wait for the next
+            if bundle.deadline < earliest:
+                self._drop(bundle, f"deadline can no longer be met (earliest now {earliest})")
                 continue
             verdict = self._fits(bundle, blocks, extra_gas, nonces, costs, unreadable)
             if verdict == "wait":

@@ -226,3 +226,32 @@ def test_an_engine_reset_mid_slot_is_retried_and_every_promise_is_kept(
     for number in sorted({p["blockNumber"] for p in promises}):
         header = service.result("/901", "seq_getBlockHeader", [number])
         assert header["blockHash"] == rollup.w3.eth.get_block(number)["hash"].to_0x_hex()
+
+
+def test_a_waiting_bundle_whose_deadline_can_no_longer_be_met_is_dropped_not_receipted(
+    sequencer_service, l1, trader, keeper
+):
+    """A bundle is receipted when it lands, possibly long after it was accepted: one whose
+    deadline the batcher can no longer meet by then is dropped, never receipted."""
+    service = sequencer_service
+    head = _l1_head(l1)
+    deadline = head + 10
+    waiting = _bundle(trader, keeper, deadline, nonce=1)  # its sender is still at nonce 0
+    sent = service.result("/", "seq_sendBundle", [waiting])
+    for _ in range(7):
+        l1.rpc("evm_mine", [])
+    moved = _l1_head(l1)
+    _wait(lambda: service.result("/", "seq_status")["l1Head"] >= moved, what="the L1 head")
+    assert service.result("/", "seq_status")["promising"]["earliestDeadline"] > deadline
+    first = signed_transfer(trader.private_key, 901, 0, keeper.address)
+    wait_sealed(service, 901, service.result("/901", "seq_sendRawTransaction", [first])["txHash"])
+    status = _wait(
+        lambda: (
+            (s := service.result("/", "seq_getBundleStatus", [sent["bundleHash"]]))
+            and s["status"] != "pending"
+            and s
+        ),
+        what="the bundle to settle",
+    )
+    assert status["status"] == "dropped" and "can no longer be met" in status["reason"]
+    assert service.result("/", "seq_getBundleReceipt", [sent["bundleHash"]]) is None
