@@ -490,7 +490,7 @@ async def verify_and_sign(
             raise BuildError(
                 f"chain {chain_id} block {number}: the engine's block 0x{head.block_hash.hex()} "
                 f"is not the one already signed (0x{signed.hex()}); refusing to sign a second "
-                "header (rebuild the engine: `sequencer recover`)"
+                "header (give it a fresh engine: the service rebuilds it, docs/operations.md)"
             )
     signature = signer.sign(
         domain, BlockHeaderMsg(chain_id, head.number, head.block_hash, parent_hash)
@@ -967,6 +967,7 @@ class Builder:
         next_at = time.monotonic()
         loaders = [asyncio.create_task(preload(rt)) for rt in self.chains]
         fault_since: float | None = None  # the current episode of engine faults
+        attempt = 0  # slots retried in this episode
         try:
             while True:
                 if gate is not None and not await gate():
@@ -990,14 +991,15 @@ class Builder:
                         ) from exc
                     self._recovering = True
                     self.engine_faults += 1
+                    attempt += 1
                     if self.on_engine_fault is not None:
                         self.on_engine_fault()
-                    await asyncio.sleep(min(0.05 * 2 ** min(self.engine_faults, 5), 1.0))
+                    await asyncio.sleep(min(0.05 * 2 ** min(attempt, 5), 1.0))
                     next_at = time.monotonic()
                     continue
                 if fault_since is not None:
                     log.info("engine fault over", extra={"event": "engine_recovered"})
-                    fault_since = None
+                    fault_since, attempt = None, 0
                 next_at += self.slot_s
                 delay = next_at - time.monotonic()
                 if delay > 0:

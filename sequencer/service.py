@@ -686,15 +686,20 @@ class Sequencer:
             out = max(out, chain.plan.last_number - tip)
         return out
 
-    def leads_next_term(self) -> bool:
+    def deadline_head(self) -> tuple[int, bool]:
+        """The L1 head deadlines count from (the newer of the L1 poll's and the leader view's:
+        they are read apart) and whether this node leads the term after the head's (always,
+        without a registry; unknown counts as no)."""
+        head = self.l1_head
         if self.leader is None:
-            return True
+            return head, True
         view = self.leader.view
-        return (
-            view is not None
-            and view.next_leader is not None
-            and (view.next_leader.lower() == self.signer.address.lower())
-        )
+        if view is None:
+            return head, False
+        head = max(head, view.l1_head)
+        if view.term != head // view.term_blocks or view.next_leader is None:
+            return head, False
+        return head, view.next_leader.lower() == self.signer.address.lower()
 
     def evidence_window(self) -> int:
         if self.leader is not None:
@@ -706,11 +711,12 @@ class Sequencer:
         return min((min(d.values()) for d in self._due.values() if d), default=None)
 
     def pressure(self) -> deadlines.Pressure:
-        return deadlines.Pressure(self.l1_head, self.l1_age_s(), self.nearest_due())
+        return deadlines.Pressure(self.deadline_head()[0], self.l1_age_s(), self.nearest_due())
 
     def earliest_deadline(self) -> int | None:
+        head, leads_next = self.deadline_head()
         return deadlines.earliest_deadline(
-            self.l1_head, self.posting_model(), self.unposted_blocks(), self.leads_next_term()
+            head, self.posting_model(), self.unposted_blocks(), leads_next
         )
 
     def check_promising(self) -> None:
@@ -747,14 +753,15 @@ class Sequencer:
     def check_bundle_deadline(self, deadline: int) -> None:
         """Raise RpcError unless a bundle receipt with this deadline can be kept and proven."""
         self.check_promising()
+        head, leads_next = self.deadline_head()
         try:
             deadlines.check_bundle_deadline(
                 deadline,
-                self.l1_head,
+                head,
                 self.posting_model(),
                 self.evidence_window(),
                 self.unposted_blocks(),
-                self.leads_next_term(),
+                leads_next,
             )
         except deadlines.Refusal as refusal:
             raise RpcError(refusal.code, refusal.message, refusal.data) from None
@@ -1217,12 +1224,15 @@ class Sequencer:
         attempt = 0
         while True:  # until the engine answers (logged once); a restart fills what is left
             try:
+                mined = await chain.engine.call("eth_getBlockByNumber", [hex(number), False])
+                if not isinstance(mined, dict):  # a fresh engine being rebuilt: not yet
+                    raise EngineError(f"chain {chain.chain_id}: block {number} not on the engine")
                 statuses = await block_statuses(chain.engine, number, hashes)
                 await self.journal.set_statuses(hashes, statuses)
                 if attempt:
                     log.info("receipts read", extra={"chain": chain.chain_id, "block": number})
                 return
-            except EngineError as exc:
+            except (EngineError, TypeError, KeyError, ValueError) as exc:  # wrong shapes too
                 if attempt == 0:
                     log.warning(
                         "receipts unavailable; retrying",
@@ -1654,9 +1664,9 @@ class BundleBook:
         for chain_id, number, _, _ in positions:
             if seq.posted is not None and number > seq.posted.get(chain_id, 0):
                 seq._promised(chain_id, number, bundle.deadline)
-        bundle.status = "included"  # the legs are sealed; the receipt is being stored
         if seq.journal.bundle(bundle.bundle_hash) is None:
             await seq.journal.store_bundle(record)
+        bundle.status = "included"  # once the receipt is stored: seq_getBundleReceipt has it
         self._done(bundle)
 
     def receipt_json(self, record: BundleReceiptRecord) -> dict[str, Any]:
