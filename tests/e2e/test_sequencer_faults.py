@@ -255,3 +255,60 @@ def test_a_waiting_bundle_whose_deadline_can_no_longer_be_met_is_dropped_not_rec
     )
     assert status["status"] == "dropped" and "can no longer be met" in status["reason"]
     assert service.result("/", "seq_getBundleReceipt", [sent["bundleHash"]]) is None
+
+
+@pytest.fixture
+def engine_b_proxy(chains):
+    proxy = FaultProxy(chains["rollup_b"].url).start()
+    yield proxy
+    proxy.stop()
+
+
+def test_an_engine_reset_in_a_bundle_slot_undoes_the_slot_and_the_bundle_lands_whole(
+    start_service, chains, engine_b_proxy, tmp_path, trader, lp, keeper, l1
+):
+    """Rollup B's engine cuts the connection while the bundle's leg goes to it, after leg A was
+    mined on rollup A: the slot is undone on both rollups (no leg alone), the bundle is offered
+    again and lands whole with its receipt; the promises around it keep their positions."""
+    manifest = _manifest_through(chains, tmp_path, {"rollup_b": engine_b_proxy})
+    service = start_service(manifest=manifest, slot_ms=300)
+    promises = [
+        service.result(
+            "/901",
+            "seq_sendRawTransaction",
+            [signed_transfer(lp.private_key, 901, n, keeper.address)],
+        )
+        for n in range(3)
+    ]
+    # the pipelined send is tried twice on a closed connection: cut both
+    engine_b_proxy.set("eth_sendRawTransaction", "reset", times=2)
+    leg_a = signed_transfer(trader.private_key, 901, 0, keeper.address, value=10**15)
+    leg_b = signed_transfer(trader.private_key, 902, 0, keeper.address, value=2 * 10**15)
+    sent = service.result(
+        "/",
+        "seq_sendBundle",
+        [
+            {
+                "txs": {"901": [leg_a], "902": [leg_b]},
+                "beneficiary": trader.address,
+                "deadline": _l1_head(l1) + 100,
+            }
+        ],
+    )
+    receipt = _wait(lambda: service.result("/", "seq_getBundleReceipt", [sent["bundleHash"]]))
+    assert "eth_sendRawTransaction" not in engine_b_proxy.faults  # the cut did happen
+    assert _metric(service, "seq_engine_faults_total") >= 1
+    for leg in receipt["legs"]:
+        rollup = chains["rollup_a" if leg["chainId"] == 901 else "rollup_b"]
+        mined = rollup.w3.eth.get_transaction_receipt(leg["txHash"])
+        assert mined["status"] == 1
+        assert (mined["blockNumber"], mined["transactionIndex"]) == (
+            leg["blockNumber"],
+            leg["index"],
+        )
+    for p in promises:
+        assert wait_sealed(service, 901, p["txHash"])["status"] == "success"
+        mined = chains["rollup_a"].w3.eth.get_transaction_receipt(p["txHash"])
+        assert (mined["blockNumber"], mined["transactionIndex"]) == (p["blockNumber"], p["index"])
+    assert service.result("/", "seq_status")["halted"] is None
+    assert service.result("/", "seq_getBundleStatus", [sent["bundleHash"]])["status"] == "included"
