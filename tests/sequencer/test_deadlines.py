@@ -103,3 +103,17 @@ def test_backpressure_refuses_on_a_stale_l1_view_and_a_late_backlog():
     assert late is not None and late.data["reason"] == "backlog"
     assert late.data["slackBlocks"] == 15 and late.data["retryAfterL1Blocks"] == 1
     assert "busy" in late.message
+
+
+def test_the_configuration_keeps_promises_keepable(tmp_path):
+    from pydantic import ValidationError
+
+    from sequencer.config import ServiceConfig
+
+    base = {"manifest": tmp_path / "m.json", "key_source": "devnet"}
+    with pytest.raises(ValidationError, match="exceed backpressure_margin_l1_blocks"):
+        ServiceConfig(**base, preconf_deadline_l1_blocks=16, backpressure_margin_l1_blocks=16)
+    with pytest.raises(ValidationError, match="within evidence_window_l1_blocks"):
+        ServiceConfig(**base, preconf_deadline_l1_blocks=700)
+    config = ServiceConfig(**base)
+    assert config.preconf_deadline_l1_blocks > config.backpressure_margin_l1_blocks
