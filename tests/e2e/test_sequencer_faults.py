@@ -108,7 +108,7 @@ def _manifest_through(chains, tmp_path, proxies: dict[str, FaultProxy]):
     return path
 
 
-@pytest.mark.parametrize("fault", ["null", "array", "badhex", "garbage", "reset"])
+@pytest.mark.parametrize("fault", ["null", "array", "badhex", "garbage", "reset", "stall"])
 def test_wrong_shaped_l1_answers_stop_promises_but_never_the_l1_poll(
     start_service, chains, l1, l1_proxy, tmp_path, trader, keeper, fault
 ):
@@ -116,7 +116,10 @@ def test_wrong_shaped_l1_answers_stop_promises_but_never_the_l1_poll(
     froze and deadlines were signed from it. Now the view ages, promises are refused while it
     is stale, and once L1 answers again the head follows L1 and promises resume."""
     manifest = _manifest_through(chains, tmp_path, {"l1": l1_proxy})
-    service = start_service(manifest=manifest, l1_poll_s=0.1, l1_max_age_s=1.0)
+    service = start_service(
+        manifest=manifest, l1_poll_s=0.1, l1_max_age_s=1.0, engine_timeout_s=0.5
+    )
+    l1_proxy.stall_s = 1.0
     raw = signed_transfer(trader.private_key, 901, 0, keeper.address)
     first = service.result("/901", "eth_sendRawTransaction", [raw])
     l1_proxy.set("eth_blockNumber", fault)
