@@ -152,3 +152,115 @@ def test_a_restart_with_a_fresh_engine_rebuilds_it_and_keeps_every_promise(
     service = start_service(manifest=manifest, slot_ms=200)
     _check_kept(service, spec, sealed + unsealed, before)
     _one_header_per_block(service.config.journal)
+
+
+def test_blocks_the_journal_never_sealed_come_back_from_l1(tmp_path, accounts, keeper):
+    """On a devnet the engine holds blocks the service never sealed (the deployment's, mined
+    before it ran); the batcher posts them with the rest. A fresh engine gets those from L1's
+    batches and the service's own blocks from the journal, each with its signed header."""
+    import importlib.util
+    from pathlib import Path
+
+    from _chains import ApeChain
+    from _l1_params import L1Params
+    from deploy import deploy_l1, devnet_accounts
+    from web3 import Web3
+
+    from sequencer.batcher import Batcher, InboxView, JsonRpc
+    from sequencer.commitments import Signer
+    from sequencer.config import DEVNET_SEQUENCER_KEY, ServiceConfig
+    from sequencer.devnet import L1_TEST_FLAGS, ROLLUP_GENESIS_TIMESTAMP
+    from sequencer.txmgr import TxManager
+
+    spec_mod = importlib.util.spec_from_file_location(
+        "e2e_service_rec", Path(__file__).with_name("conftest.py")
+    )
+    e2e = importlib.util.module_from_spec(spec_mod)
+    spec_mod.loader.exec_module(e2e)
+
+    l1_spec = ChainSpec("l1", "l1", 31337, free_port(), L1_TEST_FLAGS)
+    rollup = ChainSpec("rollup_a", "rollup", 901, free_port(), ROLLUP_FLAGS)
+    with Devnet([l1_spec], log_dir=tmp_path / "l1"):
+        handle = ApeChain("l1", "l1", 31337, l1_spec.url)
+        with handle.use():
+            contracts = deploy_l1(devnet_accounts(), L1Params(term_blocks=16))
+        w3 = Web3(Web3.HTTPProvider(l1_spec.url))
+        w3.provider.make_request("anvil_mine", [hex(32)])  # into the sequencer's terms
+        engine = Devnet([rollup], log_dir=tmp_path / "engine-0")
+        engine.start()
+        try:
+            r2 = Web3(Web3.HTTPProvider(rollup.url))
+            deployer = accounts[8]
+            for b in range(3):  # "the deployment": blocks mined before the service runs
+                r2.eth.send_raw_transaction(
+                    signed_transfer(deployer.private_key, 901, b, keeper.address)
+                )
+                r2.provider.make_request(
+                    "evm_mine", [{"timestamp": ROLLUP_GENESIS_TIMESTAMP + 2 * (b + 1)}]
+                )
+            deployed = {n: r2.eth.get_block(n)["hash"] for n in (1, 2, 3)}
+            manifest = tmp_path / "manifest.json"
+            Manifest(
+                name="rec",
+                chains={
+                    "l1": ChainEntry("l1", "l1", 31337, l1_spec.url, contracts),
+                    "rollup_a": ChainEntry("rollup_a", "rollup", 901, rollup.url),
+                },
+            ).save(manifest)
+            config = ServiceConfig(
+                manifest=manifest,
+                port=free_port(),
+                journal=tmp_path / "journal.sqlite",
+                slot_ms=200,
+                l1_poll_s=0.1,
+                follow_poll_s=0.2,
+                key_source="devnet",
+                handoff_l1_blocks=4,
+            )
+
+            def started():
+                service = e2e.ServiceThread(config).start()
+                deadline = time.monotonic() + 30
+                while not service.result("/", "seq_status")["leader"]["accepting"]:
+                    assert time.monotonic() < deadline, "the sequencer never led"
+                    time.sleep(0.05)
+                return service
+
+            service = started()
+            posted = _promise(service, accounts, keeper, range(2))
+            for p in posted:
+                wait_sealed(service, 901, p["txHash"])
+            batcher = Batcher(
+                InboxView(
+                    w3,
+                    (contracts["SharedInbox"].address, contracts["SharedInbox"].abi),
+                    (contracts["SequencerRegistry"].address, contracts["SequencerRegistry"].abi),
+                ),
+                TxManager(w3, Signer(DEVNET_SEQUENCER_KEY).local_account(), confirmations=1),
+                {901: JsonRpc(rollup.url)},
+                mode="calldata",
+                max_blocks=512,
+                sequencer=JsonRpc(service.url + "/"),
+            )
+            assert batcher.step() is not None  # the deployment's blocks and the first promises
+            unposted = _promise(service, accounts, keeper, range(2, 4))
+            for p in unposted:
+                wait_sealed(service, 901, p["txHash"])
+            numbers = sorted({p["blockNumber"] for p in posted + unposted})
+            before = _headers(service, numbers)
+            service.stop()
+            for chain in engine.running():
+                os.kill(chain.pid, signal.SIGKILL)
+            engine.stop()
+            engine = Devnet([rollup], log_dir=tmp_path / "engine-1")
+            engine.start()
+            service = started()
+            try:
+                _check_kept(service, rollup, posted + unposted, before)
+                for n, block_hash in deployed.items():
+                    assert r2.eth.get_block(n)["hash"] == block_hash
+                _one_header_per_block(config.journal)
+            finally:
+                service.stop()
+        finally:
+            engine.stop()
