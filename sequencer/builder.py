@@ -294,6 +294,7 @@ class ChainRuntime:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     waiters: list[tuple[int, int, asyncio.Future]] = field(default_factory=list)
+    preload_failing: bool = False  # the preloader's current fault episode (logged once)
 
     def mark_durable(self, number: int, count: int) -> None:
         if count > self.durable.get(number, 0):
@@ -367,9 +368,14 @@ async def preload(runtime: ChainRuntime) -> None:
                 if count > runtime.loaded:
                     await _send(runtime, number, block.txs[runtime.loaded : count])
                     runtime.loaded = count
+                runtime.preload_failing = False
             except Exception as exc:  # noqa: BLE001 - the slot reloads the whole block
                 runtime.loaded_for = None
-                log.warning("preload failed", extra={"chain": runtime.chain_id, "error": str(exc)})
+                if not runtime.preload_failing:  # once per episode
+                    log.warning(
+                        "preload failed", extra={"chain": runtime.chain_id, "error": str(exc)}
+                    )
+                runtime.preload_failing = True
 
 
 async def load_planned_block(runtime: ChainRuntime, block: PlannedBlock) -> None:
