@@ -422,6 +422,16 @@ async def seal_planned_block(
     return await verify_and_sign(runtime.engine, block.number, want, signer, domain, journal)
 
 
+async def engine_head(engine: Engine) -> HeadInfo:
+    """The engine's latest block; EngineFault for an answer that is not a block."""
+    latest = await engine.call("eth_getBlockByNumber", ["latest", False])
+    try:
+        return head_from_block(latest)
+    except (TypeError, KeyError, ValueError, AttributeError):
+        answered = f"{latest!r:.100}"
+        raise EngineFault(f"chain {engine.chain_id}: latest block answered {answered}") from None
+
+
 async def check_head(runtime: ChainRuntime) -> None:
     """EngineFault unless the engine's latest block is the plan's head: a block is never mined
     on anything else (an engine restarted fresh, or one that lost blocks, is rebuilt first:
@@ -479,17 +489,21 @@ async def verify_and_sign(
     the Slasher punishes on its own): BuildError instead (the service halts)."""
     chain_id = engine.chain_id
     mined = await engine.call("eth_getBlockByNumber", [hex(number), False])
-    if mined is None:
-        raise BuildError(f"chain {chain_id}: block {number} was not mined")
-    got = [bytes.fromhex(h[2:]) for h in mined["transactions"]]
+    if mined is None:  # not mined, or a wrong answer: the slot's recovery finds out which
+        raise EngineFault(f"chain {chain_id}: block {number} was not mined")
+    try:
+        got = [bytes.fromhex(h[2:]) for h in mined["transactions"]]
+        head = head_from_block(mined)
+        parent_hash = bytes.fromhex(mined["parentHash"][2:])
+    except (TypeError, KeyError, ValueError, AttributeError):
+        answered = f"{mined!r:.100}"
+        raise EngineFault(f"chain {chain_id}: block {number} answered {answered}") from None
     if got != want:
         raise BuildError(
             f"chain {chain_id} block {number} differs from its plan: "
             f"{len(got)} txs mined, {len(want)} planned; first difference at index "
             f"{_first_difference(got, want)}"
         )
-    head = head_from_block(mined)
-    parent_hash = bytes.fromhex(mined["parentHash"][2:])
     if journal is not None:
         signed = journal.signed_hash(chain_id, head.number)
         if signed is not None and signed != head.block_hash:
@@ -904,7 +918,7 @@ class Builder:
         try:
             await self.journal.barrier()
             for runtime in self.chains:
-                number = int(await runtime.engine.call("eth_blockNumber"), 16)
+                number = (await engine_head(runtime.engine)).number
                 if number < runtime.plan.head.number and self.rebuild is not None:
                     # a fresh engine (the old one died): replay what the journal sealed
                     await self.rebuild(runtime)
@@ -934,9 +948,7 @@ class Builder:
 
     async def _recover_chain(self, runtime: ChainRuntime) -> None:
         head = runtime.plan.head
-        latest = head_from_block(
-            await runtime.engine.call("eth_getBlockByNumber", ["latest", False])
-        )
+        latest = await engine_head(runtime.engine)
         if latest.number == head.number + 1:
             want = self.journal.block_tx_hashes(runtime.chain_id, latest.number)
             sealed, mined = await verify_and_sign(

@@ -181,6 +181,8 @@ def _metric(service, name: str) -> float | None:
         ("eth_getBlockByNumber", "reset", False, 3),  # a check, past the call's own retries
         ("eth_getBlockByNumber", "stall", False, 3),  # no answer within engine_timeout_s
         ("txpool_status", "null", False, 3),  # a wrong-shaped answer
+        ("eth_getBlockByNumber", "null", False, 2),  # "no such block" that is not true
+        ("eth_getBlockByNumber", "array", False, 2),
     ],
 )
 def test_an_engine_reset_mid_slot_is_retried_and_every_promise_is_kept(
