@@ -623,21 +623,15 @@ class Journal:
         return [bytes(row[0]) for row in rows]
 
     def deadlines_after(self, chain_id: int, number: int) -> dict[int, int]:
-        """Per block of `chain_id` above `number`: the nearest deadline signed for it (the
-        pre-confirmations' and the bundle receipts' legs)."""
-        out: dict[int, int] = dict(
+        """Per block of `chain_id` above `number`: the nearest pre-confirmation deadline signed
+        for it."""
+        return dict(
             self._reader.execute(
                 "SELECT block_number, MIN(deadline) FROM txs WHERE chain_id = ? AND"
                 " block_number > ? AND leg = 0 AND deadline > 0 GROUP BY block_number",
                 (chain_id, number),
             ).fetchall()
         )
-        for legs, deadline in self._reader.execute("SELECT legs, deadline FROM bundles"):
-            for leg in legs.split(","):
-                c, b = (int(x) for x in leg.split(":")[:2])
-                if c == chain_id and b > number:
-                    out[b] = min(out.get(b, deadline), deadline)
-        return out
 
     def all_preconfs(self) -> list[PreconfRecord]:
         rows = self._reader.execute(

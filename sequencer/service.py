@@ -448,7 +448,7 @@ class Sequencer:
         self._l1_fault: str | None = None  # the L1 poll's current fault episode (logged once)
         # the last block of each rollup L1 holds (None: no SharedInbox to read it from)
         self.posted: dict[int, int] | None = None
-        # per rollup, per block not yet on L1: the nearest deadline signed for it
+        # per rollup, per block not yet on L1: the nearest pre-confirmation deadline signed for it
         self._due: dict[int, dict[int, int]] = defaultdict(dict)
         self._promising_at = -1.0  # when `check_promising` last judged (monotonic s)
         self._promising_refusal: deadlines.Refusal | None = None
@@ -767,8 +767,11 @@ class Sequencer:
             raise RpcError(refusal.code, refusal.message, refusal.data) from None
 
     def _promised(self, chain_id: int, number: int, deadline: int) -> None:
-        """A deadline was signed for block `number`: it counts until L1 holds the block. (Without
-        a SharedInbox nothing says when a block is posted: no backlog is tracked.)"""
+        """A pre-confirmation's deadline was signed for block `number`: it counts until L1 holds
+        the block. (Without a SharedInbox nothing says when a block is posted: no backlog is
+        tracked.) Bundle receipts are not counted: their deadline is the user's choice (down to
+        the earliest one the batcher can meet), and a short one must not stop every promise;
+        a receipt is signed only while its deadline can still be met (`BundleBook.select`)."""
         if self.posted is None:
             return
         due = self._due[chain_id]
@@ -1661,9 +1664,6 @@ class BundleBook:
             bundle.deadline,
             seq.signer.sign(seq.domain, msg),
         )
-        for chain_id, number, _, _ in positions:
-            if seq.posted is not None and number > seq.posted.get(chain_id, 0):
-                seq._promised(chain_id, number, bundle.deadline)
         if seq.journal.bundle(bundle.bundle_hash) is None:
             await seq.journal.store_bundle(record)
         bundle.status = "included"  # once the receipt is stored: seq_getBundleReceipt has it
