@@ -183,3 +183,28 @@ def test_a_bundle_deadline_the_term_end_makes_unmeetable_is_refused_and_the_earl
     assert posted.block_number <= earliest  # on L1 by the deadline signed
     tips = batcher.inbox.tips()
     assert tips[901][0] >= receipt["legs"][0]["blockNumber"]
+
+
+def test_a_bundle_with_a_short_deadline_does_not_stop_other_promises(leader):
+    """A bundle's deadline is its sender's choice, down to the earliest one the batcher can
+    meet: once receipted, that short deadline must not hold back everyone else's promises
+    (backpressure counts the pre-confirmations' deadlines)."""
+    service, w3, batcher = leader
+    earliest = service.result("/", "seq_status")["promising"]["earliestDeadline"]
+    bundle = {
+        "txs": {"902": [signed_transfer(USER_KEY, 902, 0, TO)]},
+        "beneficiary": TO,
+        "deadline": earliest + 1,
+    }
+    sent = service.result("/", "seq_sendBundle", [bundle])
+    _wait(lambda: service.result("/", "seq_getBundleReceipt", [sent["bundleHash"]]))
+    w3.provider.make_request("anvil_mine", [hex(2)])  # its deadline is now close
+    head = w3.eth.block_number
+    _wait(lambda: service.result("/", "seq_status")["l1Head"] >= head, what="the L1 head")
+    assert bundle["deadline"] - head < MARGIN
+    promise = service.result(
+        "/901", "seq_sendRawTransaction", [signed_transfer(USER_KEY, 901, 0, TO)]
+    )
+    assert promise["deadline"] == head + DEADLINE
+    assert batcher.step() is not None
+    assert w3.eth.block_number <= bundle["deadline"]  # and the receipt is kept
