@@ -1,19 +1,23 @@
 """The sequencer service on the harness's rollups: in-process (a thread with its own event loop)
-or as a `sequencer run` subprocess, with a manifest pointing at the harness's chain URLs."""
+or as a `sequencer run` subprocess, with a manifest pointing at the harness's chain URLs; and
+`l1_stack`, the service leading every term of a dedicated L1 with the contracts deployed."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import requests
 
 from sequencer.commitments import Domain
 from sequencer.config import ServiceConfig
-from sequencer.devnet import free_port
+from sequencer.devnet import L1_TEST_FLAGS, ROLLUP_FLAGS, ChainSpec, Devnet, free_port
 from sequencer.manifest import ChainEntry, Manifest
 from sequencer.metrics import Metrics
 from sequencer.rpc import HttpFront, RpcServer
@@ -167,3 +171,55 @@ def start_service(chains, manifest_path, tmp_path):
 @pytest.fixture
 def sequencer_service(start_service):
     return start_service()
+
+
+class L1Stack(NamedTuple):
+    """The service leading a dedicated L1 (`w3`, `contracts` as deployed) and two fresh rollup
+    engines (`rollup_urls` by chain id), with its `manifest`."""
+
+    service: ServiceThread
+    w3: object
+    contracts: dict
+    manifest: Path
+    rollup_urls: dict[int, str]
+
+
+@contextmanager
+def l1_stack(tmp_path: Path, term_blocks: int, **config) -> Iterator[L1Stack]:
+    """The devnet sequencer leading every term of a dedicated L1 (it is the only one staked;
+    `term_blocks`-block terms, automine, mined two terms in) with two fresh rollup engines and
+    the service running with `config` overrides; no batcher runs."""
+    from _chains import ApeChain
+    from _l1_params import L1Params
+    from deploy import deploy_l1, devnet_accounts
+    from web3 import Web3
+
+    l1_spec = ChainSpec("l1", "l1", 31337, free_port(), L1_TEST_FLAGS)
+    rollups = {c: ChainSpec(f"r{c}", "rollup", c, free_port(), ROLLUP_FLAGS) for c in (901, 902)}
+    with Devnet([l1_spec, *rollups.values()], log_dir=tmp_path / "chains"):
+        with ApeChain("l1", "l1", 31337, l1_spec.url).use():
+            contracts = deploy_l1(devnet_accounts(), L1Params(term_blocks=term_blocks))
+        w3 = Web3(Web3.HTTPProvider(l1_spec.url))
+        w3.provider.make_request("anvil_mine", [hex(2 * term_blocks)])  # into its terms
+        manifest = tmp_path / "manifest.json"
+        Manifest(
+            name="l1-stack",
+            chains={
+                "l1": ChainEntry("l1", "l1", 31337, l1_spec.url, contracts),
+                "rollup_a": ChainEntry("rollup_a", "rollup", 901, rollups[901].url),
+                "rollup_b": ChainEntry("rollup_b", "rollup", 902, rollups[902].url),
+            },
+        ).save(manifest)
+        values = {
+            "manifest": manifest,
+            "port": free_port(),
+            "journal": tmp_path / "journal.sqlite",
+            "key_source": "devnet",
+            **config,
+        }
+        service = ServiceThread(ServiceConfig(**values)).start()
+        try:
+            urls = {c: spec.url for c, spec in rollups.items()}
+            yield L1Stack(service, w3, contracts, manifest, urls)
+        finally:
+            service.stop()

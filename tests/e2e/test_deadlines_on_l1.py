@@ -12,17 +12,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from _chains import ApeChain
-from _l1_params import L1Params
-from deploy import deploy_l1, devnet_accounts
 from test_sequencer_preconfs import signed_transfer, wait_sealed
-from web3 import Web3
 
 from sequencer.batcher import Batcher, InboxView, JsonRpc
 from sequencer.commitments import Signer
-from sequencer.config import DEVNET_SEQUENCER_KEY, ServiceConfig
-from sequencer.devnet import L1_TEST_FLAGS, ROLLUP_FLAGS, ChainSpec, Devnet, free_port
-from sequencer.manifest import ChainEntry, Manifest
+from sequencer.config import DEVNET_SEQUENCER_KEY
 from sequencer.txmgr import TxManager
 
 _spec = importlib.util.spec_from_file_location(
@@ -30,7 +24,7 @@ _spec = importlib.util.spec_from_file_location(
 )
 _e2e = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_e2e)
-ServiceThread = _e2e.ServiceThread
+l1_stack = _e2e.l1_stack
 
 TERM_BLOCKS = 16
 DEADLINE = 12  # preconf_deadline_l1_blocks
@@ -53,36 +47,17 @@ def _wait(predicate, timeout=30.0, what="condition"):
 def leader(tmp_path):
     """The devnet sequencer leading every term of a dedicated L1 (it is the only one staked),
     with two fresh rollup engines; no batcher runs: the test posts when it wants."""
-    l1_spec = ChainSpec("l1", "l1", 31337, free_port(), L1_TEST_FLAGS)
-    rollups = {c: ChainSpec(f"r{c}", "rollup", c, free_port(), ROLLUP_FLAGS) for c in (901, 902)}
-    with Devnet([l1_spec, *rollups.values()], log_dir=tmp_path / "chains"):
-        handle = ApeChain("l1", "l1", 31337, l1_spec.url)
-        with handle.use():
-            contracts = deploy_l1(devnet_accounts(), L1Params(term_blocks=TERM_BLOCKS))
-        w3 = Web3(Web3.HTTPProvider(l1_spec.url))
-        w3.provider.make_request("anvil_mine", [hex(2 * TERM_BLOCKS)])  # into its terms
-        manifest = tmp_path / "manifest.json"
-        Manifest(
-            name="bp",
-            chains={
-                "l1": ChainEntry("l1", "l1", 31337, l1_spec.url, contracts),
-                "rollup_a": ChainEntry("rollup_a", "rollup", 901, rollups[901].url),
-                "rollup_b": ChainEntry("rollup_b", "rollup", 902, rollups[902].url),
-            },
-        ).save(manifest)
-        config = ServiceConfig(
-            manifest=manifest,
-            port=free_port(),
-            journal=tmp_path / "journal.sqlite",
-            slot_ms=250,
-            l1_poll_s=0.1,
-            follow_poll_s=0.2,
-            key_source="devnet",
-            handoff_l1_blocks=4,
-            preconf_deadline_l1_blocks=DEADLINE,
-            backpressure_margin_l1_blocks=MARGIN,
-        )
-        service = ServiceThread(config).start()
+    with l1_stack(
+        tmp_path,
+        TERM_BLOCKS,
+        slot_ms=250,
+        l1_poll_s=0.1,
+        follow_poll_s=0.2,
+        handoff_l1_blocks=4,
+        preconf_deadline_l1_blocks=DEADLINE,
+        backpressure_margin_l1_blocks=MARGIN,
+    ) as stack:
+        service, w3, contracts = stack.service, stack.w3, stack.contracts
         inbox = InboxView(
             w3,
             (contracts["SharedInbox"].address, contracts["SharedInbox"].abi),
@@ -91,19 +66,16 @@ def leader(tmp_path):
         batcher = Batcher(
             inbox,
             TxManager(w3, Signer(DEVNET_SEQUENCER_KEY).local_account(), confirmations=1),
-            {c: JsonRpc(spec.url) for c, spec in rollups.items()},
+            {c: JsonRpc(url) for c, url in stack.rollup_urls.items()},
             mode="calldata",
             max_blocks=512,
             sequencer=JsonRpc(service.url + "/"),
         )
-        try:
-            _wait(
-                lambda: service.result("/", "seq_status")["leader"]["accepting"],
-                what="the sequencer to lead",
-            )
-            yield service, w3, batcher
-        finally:
-            service.stop()
+        _wait(
+            lambda: service.result("/", "seq_status")["leader"]["accepting"],
+            what="the sequencer to lead",
+        )
+        yield service, w3, batcher
 
 
 def _metric(service, name: str) -> float | None:
