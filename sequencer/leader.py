@@ -220,7 +220,8 @@ class FollowState:
 class PostedTips:
     """The last block of each rollup that L1 holds, read incrementally from the SharedInbox's
     `BatchPosted` events (blocking: call from a thread). A tip that the inbox no longer
-    matches (`rollup_tip_matches`: an L1 reorg dropped a batch) makes it read from the start."""
+    matches at the block read to (`rollup_tip_matches`: an L1 reorg dropped a batch) makes it read
+    from the start."""
 
     def __init__(self, inbox: Any) -> None:
         self.inbox = inbox
@@ -243,7 +244,11 @@ class PostedTips:
             self.scanned_to = to_block
         f = self.inbox.functions
         for chain_id, (number, block_hash) in list(self.tips.items()):
-            if not f.rollup_tip_matches(chain_id, number, block_hash).call():
+            # checked at `to_block`, where the events were read: at the latest block a batch
+            # landed since would fail every check, and the read would start over forever
+            if not f.rollup_tip_matches(chain_id, number, block_hash).call(
+                block_identifier=to_block
+            ):
                 self.tips, self.scanned_to = {}, -1
                 return self._read(to_block)
         return {chain_id: number for chain_id, (number, _) in self.tips.items()}

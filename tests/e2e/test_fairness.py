@@ -45,6 +45,7 @@ from web3.exceptions import ContractLogicError
 
 from sequencer.config import DEVNET_SEQUENCER_ADDRESS
 from sequencer.fisherman import SignedPreconf, SignedReceipt, bundle_evidence_id, late_evidence
+from sequencer.leader import PostedTips
 
 _spec = importlib.util.spec_from_file_location(
     "e2e_service_fair", Path(__file__).with_name("conftest.py")
@@ -65,14 +66,14 @@ SWEEP_HEADS = (TERM_BLOCKS - 1, TERM_BLOCKS // 2, 5, 4, 3, 2, 1, 0)
 ISSUE_HEAD, ISSUE_DEADLINE = 4, 2  # head 59, deadline 61, term ends at 63: distances from 63
 
 
-def _wait(predicate, timeout=60.0, what="condition"):
+def _wait(predicate, timeout=60.0, what="condition", detail=lambda: ""):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = predicate()
         if value:
             return value
         time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what} {detail()}")
 
 
 class Honest:
@@ -237,7 +238,12 @@ def _sweep(run: Honest, nonces: dict[int, int]) -> list[tuple[int, int, str]]:
     """Bundles (a leg on each rollup) with deadlines term_end - k and term_end + k for k in
     0..TERM_BLOCKS + 2, the L1 head held still: (head, deadline, outcome) for each."""
     head = run.w3.eth.block_number
-    _wait(lambda: run.service.result("/", "seq_status")["l1Head"] == head, what="the L1 head")
+    seen = []
+    _wait(
+        lambda: seen.append(run.service.result("/", "seq_status")) or seen[-1]["l1Head"] == head,
+        what="the service to see the L1 head",
+        detail=lambda: (head, run.w3.eth.block_number, seen[-1]),
+    )
     end = (head // TERM_BLOCKS + 1) * TERM_BLOCKS - 1
     deadlines = sorted({end + s * k for k in range(TERM_BLOCKS + 3) for s in (-1, 1)})
     outcomes, sent = [], []
@@ -445,3 +451,25 @@ def test_broken_bundle_receipts_posted_late_or_past_a_block_are_slashed_once(
     assert again.add_receipt(late) and again.add_receipt(short)
     assert again.step() == [] and again.stats.already_used == 2
     assert registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call() == stake - 2 * slash
+
+
+def test_what_l1_holds_is_read_as_of_a_head_a_later_batch_does_not_stall_it(l1, rollup_a, rollup_b):
+    """Found by the honest run above: the service reads the rollups' posted tips from the
+    inbox's events up to the L1 head it read, then checked each tip against the inbox at the
+    latest block; a batch landing in between failed every check and the read started over
+    forever (until RecursionError), so the service's L1 view went stale and it refused every
+    promise ('sequencer busy'). The check is made at the head read."""
+    w3, contracts = l1
+    batcher = _batcher(w3, contracts, [rollup_a, rollup_b], "calldata")
+    tips = PostedTips(_contract(w3, contracts["SharedInbox"]))
+    posted = []
+    nonce = None
+    for _ in range(2):
+        nonce = _traffic(rollup_a, 1, nonce)
+        while (confirmed := batcher.step()) is None:
+            _mine(w3, 1)  # the term's last blocks: the batcher waits for the next term
+        posted.append((confirmed.block_number, rollup_a.w3.eth.block_number))
+    (first_at, first_tip), (second_at, second_tip) = posted
+    assert tips.read(second_at - 1) == {901: first_tip}  # the second batch landed after it
+    assert tips.read(second_at) == {901: second_tip}
+    assert tips.read(first_at - 1) == {}  # a head gone back (a reorg): what L1 held then
