@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from eth_account.typed_transactions.base import Blob, BlobPooledTransactionData
 from eth_utils import keccak
-from hexbytes import HexBytes
 from web3 import Web3
 
 from sequencer import batch_codec as bc
 from sequencer import commitments as cm
+from sequencer import kzg
 from sequencer.txmgr import Confirmed, TxManager, TxRequest
 
 log = logging.getLogger("sequencer.batcher")
@@ -74,8 +73,8 @@ def from_blob(blob: bytes) -> bytes:
 
 
 def blob_versioned_hash(blob: bytes) -> bytes:
-    data = BlobPooledTransactionData(blobs=[Blob(data=HexBytes(blob))])
-    return bytes(data.versioned_hashes[0].data)
+    """The EIP-4844 versioned hash of a blob (the process's one KZG setup: `sequencer.kzg`)."""
+    return kzg.sidecar(blob).versioned_hash
 
 
 # --- engine reads ---
@@ -338,6 +337,7 @@ class Batch:
     mode: str  # "calldata" or "blob"
     blob: bytes | None
     ranges: tuple[SealedRange, ...]
+    sidecar: kzg.BlobSidecar | None = None  # the blob's commitment and proof, computed once
 
     @property
     def tx_count(self) -> int:
@@ -372,10 +372,11 @@ def build_batch(
     if mode == "calldata":
         if len(payload) > MAX_CALLDATA_PAYLOAD:
             raise PayloadTooLarge(f"payload of {len(payload)} bytes is too large for calldata")
-        blob, data_hash = None, keccak(payload)
+        blob, sidecar, data_hash = None, None, keccak(payload)
     elif mode == "blob":
         blob = to_blob(payload)
-        data_hash = blob_versioned_hash(blob)
+        sidecar = kzg.sidecar(blob)
+        data_hash = sidecar.versioned_hash
     else:
         raise BatcherError(f"unknown posting mode {mode!r}")
     header = cm.BatchHeader(
@@ -387,7 +388,7 @@ def build_batch(
         forced_through=state.forced_through if forced_through is None else forced_through,
         data_hash=data_hash,
     )
-    return Batch(header, payload, mode, blob, tuple(ranges))
+    return Batch(header, payload, mode, blob, tuple(ranges), sidecar)
 
 
 # --- the loop ---
@@ -517,7 +518,7 @@ class Batcher:
             request = TxRequest(
                 to=self.inbox.inbox.address,
                 data=self.inbox.post_blob_calldata(batch.header),
-                blobs=(batch.blob,),
+                blobs=(batch.sidecar,),
             )
         confirmed = self.txmgr.send_and_wait(request, timeout)
         if confirmed.status != 1:
