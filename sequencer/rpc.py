@@ -37,6 +37,7 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 LIMIT_EXCEEDED = -32005
+MAX_SUMMARY_BLOCKS = 10_000  # seq_getBlockSummaries: blocks per call
 
 # Read methods served from the rollup's engine, unchanged.
 PROXIED = frozenset(
@@ -344,6 +345,14 @@ class RpcServer:
                 {"chainId": chain, "blockNumber": number, "indexes": list(indexes)}
                 for chain, number, indexes in seq.journal.forced_placed_from(quantity(params, 0, 1))
             ]
+        if method == "seq_getBlockSummaries":
+            chain, first, last = (quantity(params, i, 3) for i in range(3))
+            if not first <= last < first + MAX_SUMMARY_BLOCKS:
+                raise RpcError(
+                    INVALID_PARAMS,
+                    f"invalid block range {first}..{last}: at most {MAX_SUMMARY_BLOCKS} blocks",
+                )
+            return seq.journal.block_summaries(chain, first, last)
         if method == "seq_sendBundle":
             txs, beneficiary, deadline = bundle_params(params)
             bundle = await seq.bundle_book.submit(txs, beneficiary, deadline)
