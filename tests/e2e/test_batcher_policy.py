@@ -123,6 +123,18 @@ def test_the_policy_posts_no_empty_block_and_a_promise_before_its_deadline(
     wait_sealed(service, 901, pre["txHash"])
     _wait(lambda: service.result("/", "seq_getPreconfirmation", [pre["txHash"]]) is not None)
     deadline = pre["deadline"]
+    [summary] = service.result(
+        "/", "seq_getBlockSummaries", [901, pre["blockNumber"], pre["blockNumber"]]
+    )
+    assert summary == {
+        "blockNumber": pre["blockNumber"],
+        "txCount": 1,
+        "bytes": len(bytes.fromhex(transfer[2:])),
+        "forced": 0,
+        "deadline": deadline,
+    }
+    too_many = service.rpc("/", "seq_getBlockSummaries", [901, 1, 10_001])
+    assert too_many["error"]["code"] == -32602 and "at most 10000" in too_many["error"]["message"]
     assert batcher.step() is None and batcher.stats.waits.get("wait") == 1  # far from due
     assert batcher.stats.deadline_slack == deadline - l1w3.eth.block_number
     # L1 moves to the margin before the deadline (in the next term, far from its end)
