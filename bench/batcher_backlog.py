@@ -331,6 +331,10 @@ def main() -> None:
             sampler.join()
             after = _batcher_metrics(metrics_url)
             verdict = late_blocks(base, view)
+            log_lines = (tmp / "batcher.log").read_text(errors="replace").splitlines()
+            results["batcher_errors"] = [
+                line for line in log_lines if "revert" in line or "failed" in line
+            ][-10:]
         finally:
             for child in reversed(children):
                 child.terminate()
@@ -390,6 +394,8 @@ def main() -> None:
     for s in every10:
         slack_text = "-" if s["slack"] is None else s["slack"]
         lines.append(f"| {s['t']} | {s['l1_head']} | {s['backlog_blocks']} | {slack_text} |")
+    if results["batcher_errors"]:
+        lines += ["", "Batcher log, last errors:", "", "```", *results["batcher_errors"], "```"]
     markdown = "\n".join(lines) + "\n"
     print(markdown)
     path = write_results("batcher_backlog", results, markdown)

@@ -531,6 +531,9 @@ class Batcher:
         self._clock = clock
         self._on_round = on_round  # called after each round (metrics)
         self._summaries: dict[int, dict[int, _Summary]] = {c: {} for c in self.engines}
+        self.idle_full_every_s = 10.0
+        self._idle_state: InboxState | None = None  # L1's view when the last full round was idle
+        self._idle_full_at = 0.0
 
     def _fees(self) -> tuple[int, int]:
         w3 = self.inbox.w3
@@ -545,21 +548,11 @@ class Batcher:
         if self.sequencer is None:
             raise BatcherError("the posting policy needs the sequencer's RPC")
         now = self._clock()
+        self._refresh_summaries(state.last_block, heads, now)
         blocks = txs = nbytes = forced = 0
         deadlines: list[int] = []
         seen: list[float] = []
-        for chain_id in self.engines:
-            first, head = state.last_block[chain_id] + 1, heads[chain_id]
-            known = self._summaries[chain_id]
-            for number in [n for n in known if n < first or n > head]:
-                del known[number]  # posted (or rewound: read again)
-            start = max([first, *(n + 1 for n in known)])
-            for lo in range(start, head + 1, MAX_SUMMARY_BLOCKS):
-                hi = min(head, lo + MAX_SUMMARY_BLOCKS - 1)
-                for item in self.sequencer.call("seq_getBlockSummaries", [chain_id, lo, hi]):
-                    known[item["blockNumber"]] = _Summary(
-                        item["txCount"], item["bytes"], item["forced"], item["deadline"], now
-                    )
+        for known in self._summaries.values():
             for summary in known.values():
                 blocks += 1
                 txs += summary.txs
@@ -583,6 +576,45 @@ class Batcher:
             l1_head=l1_head,
             window_end=l1_head + left - self.term_margin,
         )
+
+    def _refresh_summaries(
+        self, last_posted: dict[int, int], heads: dict[int, int], now: float
+    ) -> bool:
+        """Bring the cached block summaries to blocks last_posted+1..head of each rollup (read
+        from the sequencer only for blocks not seen yet); True when a new one has content."""
+        assert self.sequencer is not None
+        content = False
+        for chain_id in self.engines:
+            first, head = last_posted[chain_id] + 1, heads[chain_id]
+            known = self._summaries[chain_id]
+            for number in [n for n in known if n < first or n > head]:
+                del known[number]  # posted (or rewound: read again)
+            start = max([first, *(n + 1 for n in known)])
+            for lo in range(start, head + 1, MAX_SUMMARY_BLOCKS):
+                hi = min(head, lo + MAX_SUMMARY_BLOCKS - 1)
+                for item in self.sequencer.call("seq_getBlockSummaries", [chain_id, lo, hi]):
+                    summary = _Summary(
+                        item["txCount"], item["bytes"], item["forced"], item["deadline"], now
+                    )
+                    known[item["blockNumber"]] = summary
+                    content = content or bool(summary.txs or summary.forced)
+        return content
+
+    def _idle_round(self) -> bool:
+        """While the last full round found only empty blocks unposted: True (and nothing else
+        done) if the blocks sealed since are empty too. A full round (L1 read again) still runs
+        every `idle_full_every_s`, so a batch an L1 reorg removed is noticed."""
+        if self._idle_state is None or self.sequencer is None:
+            return False
+        now = self._clock()
+        if now - self._idle_full_at >= self.idle_full_every_s:
+            return False
+        chains = self.sequencer.call("seq_status")["chains"]
+        heads = {c: int(chains[str(c)]["head"]) for c in self.engines}
+        if self._refresh_summaries(self._idle_state.last_block, heads, now):
+            return False
+        self.stats.waits["empty"] = self.stats.waits.get("empty", 0) + 1
+        return True
 
     def next_batch(
         self, state: InboxState | None = None, heads: dict[int, int] | None = None
@@ -695,7 +727,9 @@ class Batcher:
 
     def post(self, batch: Batch, timeout: float = 120.0) -> Confirmed:
         request = self._request(batch)
-        confirmed = self.txmgr.send_and_wait(request, timeout)
+        sent = self.txmgr.send(request)
+        sent_at = self.inbox.w3.eth.block_number
+        confirmed = self.txmgr.wait(sent, timeout)
         if confirmed.status != 1:
             reason = self._revert_reason(request, confirmed)
             self.stats.reverts += 1
@@ -705,6 +739,8 @@ class Batcher:
                 "reason": reason,
                 "tx": "0x" + confirmed.tx_hash.hex(),
                 "l1_block": confirmed.block_number,
+                "sent_at_l1_head": sent_at,
+                "attempts": confirmed.attempts,
             }
             log.error("batch reverted on L1: %s", self.stats.last_revert)
             raise BatcherError(
@@ -770,6 +806,9 @@ class Batcher:
                 self._on_round(self)
 
     def _step(self, force: bool) -> Confirmed | None:
+        if self.policy is not None and not force and self._idle_round():
+            return None
+        self._idle_state = None
         if not self.inbox.can_post(self.txmgr.address):
             log.debug("not the leader of this term: not posting")
             return None
@@ -787,6 +826,8 @@ class Batcher:
                 None if backlog.nearest_deadline is None else backlog.nearest_deadline - l1_head
             )
             decision = decide(self.policy, backlog)
+            if decision.reason == "empty":
+                self._idle_state, self._idle_full_at = state, self._clock()
             if not (decision.post or (force and backlog.blocks)):
                 self.stats.waits[decision.reason] = self.stats.waits.get(decision.reason, 0) + 1
                 return None
