@@ -37,6 +37,9 @@ FIELD_ELEMENTS = 4096
 BLOB_CAPACITY = FIELD_ELEMENTS * 31 - 4  # 31 payload bytes per field element, 4-byte length
 MAX_CALLDATA_PAYLOAD = 65_536  # SharedInbox.MAX_PAYLOAD_BYTES
 MAX_SUMMARY_BLOCKS = 10_000  # blocks per seq_getBlockSummaries call (the RPC's limit)
+# Most blocks per rollup read for one batch when `max_blocks` is not set: bounds a build's time
+# (about 3.5 hours of 250 ms slots; an empty block costs a few payload bytes).
+MAX_BLOCKS_READ = 50_000
 CALLDATA_FLOOR_PER_TOKEN = 10  # EIP-7623 (prague): floor gas per calldata token
 POST_EXECUTION_GAS = 120_000  # gas the inbox spends beyond data, for the auto choice only
 
@@ -630,9 +633,8 @@ class Batcher:
             first = state.last_block[chain_id] + 1
             if heads[chain_id] < first:
                 continue
-            last = heads[chain_id]
-            if self.max_blocks is not None:
-                last = min(last, first + self.max_blocks - 1)
+            cap = MAX_BLOCKS_READ if self.max_blocks is None else self.max_blocks
+            last = min(heads[chain_id], first + cap - 1)
             full.append(self._read(chain_id, engine, first, last))
         if not full:
             return None
