@@ -23,7 +23,7 @@ from sequencer.txmgr import TxManager
 
 def _to_term_end(w3, batcher, left: int) -> None:
     """Mine until `left` L1 blocks of the term remain after the head."""
-    term_blocks = batcher.inbox.term_blocks()
+    term_blocks = batcher.inbox.registry.functions.TERM_BLOCKS().call()
     to_go = (term_blocks - 1 - w3.eth.block_number % term_blocks - left) % term_blocks
     if to_go:
         w3.provider.make_request("anvil_mine", [hex(to_go)])
