@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import itertools
 import random
 import sys
@@ -157,13 +158,18 @@ async def seal(url: str, chain_id: int, blocks: list[list[bytes]]) -> float:
         return time.perf_counter() - started
 
 
+@functools.cache
+def _compiled(path: str):
+    return compile_contract(path)
+
+
 @contextlib.contextmanager
 def l1_inbox():
     """A fresh L1 with the registry, inbox and slasher, the devnet sequencer staked and leading:
     (w3, InboxView, TxManager)."""
-    registry_c = compile_contract("contracts/l1/SequencerRegistry.vy")
-    inbox_c = compile_contract("contracts/l1/SharedInbox.vy")
-    slasher_c = compile_contract("contracts/l1/Slasher.vy")
+    registry_c = _compiled("contracts/l1/SequencerRegistry.vy")
+    inbox_c = _compiled("contracts/l1/SharedInbox.vy")
+    slasher_c = _compiled("contracts/l1/Slasher.vy")
     sequencer = Signer(DEVNET_SEQUENCER_KEY).local_account()
     with anvil() as w3:
         treasury = w3.eth.accounts[3]
