@@ -104,6 +104,7 @@ class Sampler(threading.Thread):
         self.samples: list[dict] = []
         self.stop = threading.Event()
         self.started_at = time.monotonic()
+        self.deadlines: dict[int, dict[int, int | None]] = {c: {} for c in CHAIN_IDS}
 
     def sample(self) -> dict:
         status = _rpc(self.base, "seq_status")
@@ -114,11 +115,15 @@ class Sampler(threading.Thread):
             sealed = int(status["chains"][str(chain_id)]["head"])
             first = tips.get(chain_id, (0, b""))[0] + 1
             backlog += max(0, sealed - first + 1)
-            for lo in range(first, sealed + 1, 10_000):
+            known = self.deadlines[chain_id]  # sealed blocks do not change: read each once
+            for number in [n for n in known if n < first]:
+                del known[number]
+            start = max([first, *(n + 1 for n in known)])
+            for lo in range(start, sealed + 1, 10_000):
                 hi = min(sealed, lo + 9_999)
                 for s in _rpc(self.base, "seq_getBlockSummaries", [chain_id, lo, hi]):
-                    if s["deadline"] is not None:
-                        deadlines.append(s["deadline"])
+                    known[s["blockNumber"]] = s["deadline"]
+            deadlines += [d for n, d in known.items() if d is not None and n <= sealed]
         return {
             "t": round(time.monotonic() - self.started_at, 1),
             "l1_head": head,

@@ -28,7 +28,7 @@ from sequencer import batch_codec as bc
 from sequencer import commitments as cm
 from sequencer import kzg
 from sequencer.posting import Backlog, PostingPolicy, decide
-from sequencer.txmgr import Confirmed, TxManager, TxRequest
+from sequencer.txmgr import Confirmed, NotSent, TxManager, TxRequest
 
 log = logging.getLogger("sequencer.batcher")
 
@@ -492,6 +492,7 @@ class _Summary:
     forced: int
     deadline: int | None
     seen_at: float
+    block_hash: bytes = b""  # as the sequencer sealed (and signed) it
 
 
 class Batcher:
@@ -597,7 +598,12 @@ class Batcher:
                 hi = min(head, lo + MAX_SUMMARY_BLOCKS - 1)
                 for item in self.sequencer.call("seq_getBlockSummaries", [chain_id, lo, hi]):
                     summary = _Summary(
-                        item["txCount"], item["bytes"], item["forced"], item["deadline"], now
+                        item["txCount"],
+                        item["bytes"],
+                        item["forced"],
+                        item["deadline"],
+                        now,
+                        _b(item["blockHash"]) if item.get("blockHash") else b"",
                     )
                     known[item["blockNumber"]] = summary
                     content = content or bool(summary.txs or summary.forced)
@@ -663,7 +669,19 @@ class Batcher:
         return build(fits)
 
     def _read(self, chain_id: int, engine: JsonRpc, first: int, last: int) -> SealedRange:
-        headers = self._sealed_headers(chain_id, first, last)
+        """Blocks first..last from the engine, each checked against the hash the sequencer
+        sealed: from the cached block summaries when the policy has read them (then the signed
+        headers are fetched only for blocks that processed forced items), else from every
+        block's signed header (`seq_getBlockHeader`)."""
+        known = self._summaries.get(chain_id, {})
+        numbers = range(first, last + 1)
+        if self.sequencer is not None and all(n in known and known[n].block_hash for n in numbers):
+            sealed = {n: known[n].block_hash for n in numbers}
+            wanted = [n for n in numbers if known[n].forced]
+            headers = self._sealed_headers(chain_id, wanted)
+        else:
+            headers = self._sealed_headers(chain_id, list(numbers))
+            sealed = {n: _b(h["blockHash"]) for n, h in headers.items()}
         forced = {
             n: (tuple(h["forced"]), tuple(h["forcedSkipped"]))
             for n, h in headers.items()
@@ -671,8 +689,8 @@ class Batcher:
         }
         rng = read_range(engine, chain_id, first, last, forced, self.inbox.forced_hash)
         for record in rng.records:
-            header = headers.get(record.number)
-            if header is not None and _b(header["blockHash"]) != record.block_hash:
+            block_hash = sealed.get(record.number)
+            if block_hash is not None and block_hash != record.block_hash:
                 raise BatcherError(
                     f"rollup {chain_id} block {record.number}: the engine's block is "
                     "not the one the sequencer sealed and signed"
@@ -690,14 +708,12 @@ class Batcher:
                 heads[chain_id] = min(heads[chain_id], int(chains[str(chain_id)]["head"]))
         return heads
 
-    def _sealed_headers(self, chain_id: int, first: int, last: int) -> dict[int, dict]:
-        """The sequencer's signed headers of blocks first..last, by number (with the forced-queue
+    def _sealed_headers(self, chain_id: int, numbers: Sequence[int]) -> dict[int, dict]:
+        """The sequencer's signed headers of these blocks, by number (with the forced-queue
         items each processed); blocks it did not seal (e.g. the deployment's) have none."""
-        if self.sequencer is None:
+        if self.sequencer is None or not numbers:
             return {}
-        headers = self.sequencer.batch(
-            [("seq_getBlockHeader", [chain_id, n]) for n in range(first, last + 1)]
-        )
+        headers = self.sequencer.batch([("seq_getBlockHeader", [chain_id, n]) for n in numbers])
         return {h["blockNumber"]: h for h in headers if h is not None}
 
     def _forced_through(self, state: InboxState, ranges: Sequence[SealedRange]) -> int:
@@ -727,9 +743,13 @@ class Batcher:
             blobs=(batch.sidecar or batch.blob,),
         )
 
-    def post(self, batch: Batch, timeout: float = 120.0) -> Confirmed:
+    def post(
+        self, batch: Batch, timeout: float = 120.0, guard: Callable[[], bool] | None = None
+    ) -> Confirmed:
+        """Send `batch` and wait for it; `guard` runs after signing, right before the raw
+        transaction goes out (TxManager.send): False drops it unsent (`NotSent`)."""
         request = self._request(batch)
-        sent = self.txmgr.send(request)
+        sent = self.txmgr.send(request, guard=guard)
         sent_at = self.inbox.w3.eth.block_number
         confirmed = self.txmgr.wait(sent, timeout)
         if confirmed.status != 1:
@@ -843,7 +863,11 @@ class Batcher:
             return None
         # L1 is the truth for the nonce too: after a reorg or an outside send it has moved.
         self.txmgr.resync_nonce()
-        return self.post(batch)
+        try:
+            # checked again once signed, immediately before the raw transaction goes out
+            return self.post(batch, guard=lambda: self._term_allows(batch))
+        except NotSent:
+            return None
 
     def _check_overdue(self, state: InboxState, batch: Batch, l1_head: int) -> None:
         """Refuse to send a batch the inbox would revert for leaving an overdue forced item

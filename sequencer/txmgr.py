@@ -63,6 +63,11 @@ class TxManagerError(RuntimeError):
     """A transaction could not be sent, was refused, or did not confirm in time."""
 
 
+class NotSent(TxManagerError):
+    """The caller's guard refused the transaction at the last moment: nothing was broadcast
+    and the nonce is not used."""
+
+
 @dataclass(frozen=True)
 class TxRequest:
     """What a caller wants on L1; the manager chooses nonce, gas and fees."""
@@ -186,15 +191,17 @@ class TxManager:
         """Forget the local nonce (after a restart or an external send) and re-read it."""
         self._next_nonce = None
 
-    def send(self, request: TxRequest) -> SentTx:
-        """Sign and broadcast `request` with the next nonce."""
+    def send(self, request: TxRequest, guard: Callable[[], bool] | None = None) -> SentTx:
+        """Sign and broadcast `request` with the next nonce. `guard`, if given, is asked right
+        before the signed bytes go out (after the estimate, the fees and the signature): False
+        raises `NotSent` and nothing is broadcast."""
         nonce = self.nonce()
         gas = request.gas
         if gas is None:
             gas = self._estimate(request) * 6 // 5 + 10_000
         sent = SentTx(request=request, nonce=nonce, gas=gas)
         max_fee, tip, blob_fee = self._fees(bool(request.blobs))
-        self._broadcast(sent, max_fee, tip, blob_fee)
+        self._broadcast(sent, max_fee, tip, blob_fee, guard)
         self._next_nonce = nonce + 1
         return sent
 
@@ -240,8 +247,17 @@ class TxManager:
             raw = bytes(self._account.sign_transaction(tx).raw_transaction)
         return Attempt(transaction_hash(raw), raw, max_fee, tip, blob_fee)
 
-    def _broadcast(self, sent: SentTx, max_fee: int, tip: int, blob_fee: int) -> None:
+    def _broadcast(
+        self,
+        sent: SentTx,
+        max_fee: int,
+        tip: int,
+        blob_fee: int,
+        guard: Callable[[], bool] | None = None,
+    ) -> None:
         attempt = self._sign(sent, max_fee, tip, blob_fee)
+        if guard is not None and not guard():
+            raise NotSent(f"nonce {sent.nonce}: refused by the caller right before sending")
         self._send_raw(attempt.raw)
         sent.attempts.append(attempt)
         sent.sent_at = self._clock()

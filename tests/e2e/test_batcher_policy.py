@@ -57,6 +57,35 @@ def test_a_build_that_crosses_into_the_next_term_is_rebuilt_not_sent(
     assert posted is not None and posted.status == 1 and batcher.stats.batches == 1
 
 
+def test_a_send_that_crosses_into_the_next_term_is_dropped_unsent(
+    l1,  # noqa: F811
+    rollup_a,
+    rollup_b,
+):
+    """The term is checked again once the transaction is signed, immediately before it goes
+    out: a slow estimate or fee read that reaches the term's last blocks drops it unsent."""
+    w3, contracts = l1
+    _traffic(rollup_a, 1)
+    batcher = _batcher(w3, contracts, [rollup_a, rollup_b], "calldata")
+    _to_term_end(w3, batcher, batcher.term_margin + 1)
+    estimate = batcher.txmgr._estimate
+
+    def slow_estimate(request):
+        gas = estimate(request)
+        w3.provider.make_request("anvil_mine", [hex(3)])  # to the term's last block meanwhile
+        return gas
+
+    batcher.txmgr._estimate = slow_estimate
+    nonce = w3.eth.get_transaction_count(batcher.txmgr.address)
+    assert batcher.step() is None
+    assert batcher.stats.rebuilt == 1 and batcher.stats.reverts == 0
+    assert w3.eth.get_transaction_count(batcher.txmgr.address) == nonce  # nothing sent
+    batcher.txmgr._estimate = estimate
+    w3.provider.make_request("anvil_mine", [hex(2)])  # into the new term
+    posted = batcher.step()
+    assert posted is not None and posted.status == 1
+
+
 def test_a_reverted_post_reports_the_inbox_reason(l1, rollup_a, rollup_b):  # noqa: F811
     w3, contracts = l1
     _traffic(rollup_a, 1)
@@ -126,8 +155,10 @@ def test_the_policy_posts_no_empty_block_and_a_promise_before_its_deadline(
     [summary] = service.result(
         "/", "seq_getBlockSummaries", [901, pre["blockNumber"], pre["blockNumber"]]
     )
+    header = service.result("/", "seq_getBlockHeader", [901, pre["blockNumber"]])
     assert summary == {
         "blockNumber": pre["blockNumber"],
+        "blockHash": header["blockHash"],
         "txCount": 1,
         "bytes": len(bytes.fromhex(transfer[2:])),
         "forced": 0,
