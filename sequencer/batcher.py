@@ -40,6 +40,7 @@ MAX_SUMMARY_BLOCKS = 10_000  # blocks per seq_getBlockSummaries call (the RPC's 
 # Most blocks per rollup read for one batch when `max_blocks` is not set: bounds a build's time
 # (about 3.5 hours of 250 ms slots; an empty block costs a few payload bytes).
 MAX_BLOCKS_READ = 50_000
+READ_BYTES_PER_CARRIER = 3  # raw transaction bytes read per batch, in carriers (compression ~2x)
 CALLDATA_FLOOR_PER_TOKEN = 10  # EIP-7623 (prague): floor gas per calldata token
 POST_EXECUTION_GAS = 120_000  # gas the inbox spends beyond data, for the auto choice only
 
@@ -51,6 +52,10 @@ class BatcherError(RuntimeError):
 class PayloadTooLarge(BatcherError):
     """The payload does not fit its carrier (64 KiB of calldata, or one blob)."""
 
+    def __init__(self, message: str, size: int = 0) -> None:
+        super().__init__(message)
+        self.size = size  # the payload's bytes
+
 
 # --- blobs ---
 
@@ -59,7 +64,9 @@ def to_blob(payload: bytes) -> bytes:
     """Pack a payload into one blob: a 4-byte big-endian length, then the bytes, 31 per field
     element (each element's first byte is zero, so it is always below the BLS modulus)."""
     if len(payload) > BLOB_CAPACITY:
-        raise PayloadTooLarge(f"payload of {len(payload)} bytes exceeds one blob ({BLOB_CAPACITY})")
+        raise PayloadTooLarge(
+            f"payload of {len(payload)} bytes exceeds one blob ({BLOB_CAPACITY})", len(payload)
+        )
     data = len(payload).to_bytes(4, "big") + payload
     data += b"\x00" * (FIELD_ELEMENTS * 31 - len(data))
     return b"".join(b"\x00" + data[i : i + 31] for i in range(0, FIELD_ELEMENTS * 31, 31))
@@ -440,7 +447,9 @@ def build_batch(
         mode = "calldata" if fits_calldata and calldata_cost <= blob_cost else "blob"
     if mode == "calldata":
         if len(payload) > MAX_CALLDATA_PAYLOAD:
-            raise PayloadTooLarge(f"payload of {len(payload)} bytes is too large for calldata")
+            raise PayloadTooLarge(
+                f"payload of {len(payload)} bytes is too large for calldata", len(payload)
+            )
         blob, sidecar, data_hash = None, None, keccak(payload)
     elif mode == "blob":
         blob = to_blob(payload)
@@ -535,6 +544,7 @@ class Batcher:
         self._clock = clock
         self._on_round = on_round  # called after each round (metrics)
         self._summaries: dict[int, dict[int, _Summary]] = {c: {} for c in self.engines}
+        self._ratio = 0.5  # payload bytes per raw tx byte of the last full batch (a guess first)
         self.idle_full_every_s = 10.0
         self._idle_state: InboxState | None = None  # L1's view when the last full round was idle
         self._idle_full_at = 0.0
@@ -634,13 +644,15 @@ class Batcher:
         state = self.inbox.state(list(self.engines)) if state is None else state
         heads = self._sealed_heads() if heads is None else heads
         base, blob = self._fees()
+        capacity = MAX_CALLDATA_PAYLOAD if self.mode == "calldata" else BLOB_CAPACITY
         full: list[SealedRange] = []
         for chain_id, engine in self.engines.items():
             first = state.last_block[chain_id] + 1
             if heads[chain_id] < first:
                 continue
             cap = MAX_BLOCKS_READ if self.max_blocks is None else self.max_blocks
-            last = min(heads[chain_id], first + cap - 1)
+            bound = self._read_bound(chain_id, first, capacity)
+            last = min(heads[chain_id], first + cap - 1, bound)
             full.append(self._read(chain_id, engine, first, last))
         if not full:
             return None
@@ -651,22 +663,66 @@ class Batcher:
             return build_batch(state, ranges, self.mode, base, blob, through)
 
         longest = max(len(r.blocks) for r in full)
+        prefix_bytes = [0] * (longest + 1)  # raw tx bytes of the first n blocks of each rollup
+        for r in full:
+            for i, b in enumerate(r.blocks):
+                prefix_bytes[i + 1] += sum(len(t) for t in b.txs)
+        for i in range(1, longest + 1):
+            prefix_bytes[i] += prefix_bytes[i - 1]
+
+        def raw_bytes(n: int) -> int:
+            return prefix_bytes[n]
+
         try:
-            return build(longest)
-        except PayloadTooLarge:
+            return self._sized(build(longest), raw_bytes(longest))
+        except PayloadTooLarge as exc:
             if longest == 1:
                 raise
-        fits, too_large = 0, longest  # binary search: the most blocks whose payload fits
-        while too_large - fits > 1:
-            mid = (fits + too_large) // 2
+            ratio = exc.size / max(1, raw_bytes(longest))
+        # The most blocks that fit, to within 2 %: a binary search whose first probe is the
+        # guess from the compression ratio just seen (each probe encodes the payload).
+        fits: Batch | None = None
+        lo, hi = 0, longest  # lo blocks fit (0: none known), hi blocks do not
+        guess = longest - 1
+        while guess > 1 and raw_bytes(guess) * ratio > 0.97 * capacity:
+            guess -= 1
+        probe = guess
+        while hi - lo > max(1, hi // 50):
             try:
-                build(mid)
-                fits = mid
+                fits, lo = build(probe), probe
+                if len(fits.payload) >= 0.9 * capacity:
+                    break  # full enough: spare the encodes of a finer search
             except PayloadTooLarge:
-                too_large = mid
-        if fits == 0:
-            raise PayloadTooLarge("one block of each rollup does not fit the carrier")
-        return build(fits)
+                hi = probe
+            probe = (lo + hi) // 2
+        if fits is None:
+            if lo == 0:
+                fits = build(1) if hi > 1 else None
+            if fits is None:
+                raise PayloadTooLarge("one block of each rollup does not fit the carrier")
+        return self._sized(fits, raw_bytes(len(fits.ranges[0].blocks)))
+
+    def _sized(self, batch: Batch, raw: int) -> Batch:
+        """Remember the compression ratio of a batch with transactions (it bounds the next
+        batch's read)."""
+        if raw > 4096:
+            self._ratio = len(batch.payload) / raw
+        return batch
+
+    def _read_bound(self, chain_id: int, first: int, capacity: int) -> int:
+        """The last block worth reading for one batch: from the cached summaries (when the
+        policy has read them), the blocks whose raw transactions stay within this rollup's
+        share of what one carrier holds at the last batch's compression ratio (plus 15 %);
+        otherwise no bound. The payload decides in the end."""
+        known = self._summaries.get(chain_id, {})
+        share = min(READ_BYTES_PER_CARRIER, 1.15 / self._ratio) * capacity / len(self.engines)
+        total, number = 0, first
+        while number in known:
+            total += known[number].nbytes
+            if total > share and number > first:
+                return number - 1
+            number += 1
+        return number - 1 if number > first else 2**63
 
     def _read(self, chain_id: int, engine: JsonRpc, first: int, last: int) -> SealedRange:
         """Blocks first..last from the engine, each checked against the hash the sequencer
