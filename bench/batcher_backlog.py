@@ -337,6 +337,8 @@ def main() -> None:
             after = _batcher_metrics(metrics_url)
             verdict = late_blocks(base, view)
             log_lines = (tmp / "batcher.log").read_text(errors="replace").splitlines()
+            (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
+            (ROOT / "bench" / "results" / "batcher_backlog.log").write_text("\n".join(log_lines))
             results["batcher_errors"] = [
                 line for line in log_lines if "revert" in line or "failed" in line
             ][-10:]
