@@ -210,8 +210,12 @@ def batch(
         batcher_metrics.serve(lambda: batcher.stats, metrics_port)
         click.echo(f"batcher metrics on http://127.0.0.1:{metrics_port}/metrics")
     if once:
+        # everything sealed now, in as many batches as it takes (blocks sealed meanwhile wait)
+        target = batcher._sealed_heads()
         while batcher.step(force=True) is not None:
-            pass
+            tips = batcher.inbox.tips()
+            if all(tips.get(c, (0, b""))[0] >= head for c, head in target.items()):
+                break
         click.echo(json.dumps(batcher.stats.last))
         return
     _run_until_interrupted(batcher.run, interval)
