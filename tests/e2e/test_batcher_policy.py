@@ -5,6 +5,7 @@ one batch reaches an overdue forced item however far past L1's tip its block lie
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -221,3 +222,37 @@ def test_after_a_long_outage_one_batch_consumes_an_overdue_forced_item(
     assert posted is not None and posted.status == 1
     assert inbox.forced_through() == 1
     assert batcher.stats.last["blocks"] > 2 * 64
+
+
+def test_sequencer_batch_once_posts_what_is_sealed_then_exits(
+    start_service,
+    manifest_path,  # noqa: F811
+    l1_entries,  # noqa: F811
+    chains,
+    lp,
+    keeper,
+):
+    from click.testing import CliRunner
+
+    from sequencer.cli import main as cli_main
+
+    service = start_service(slot_ms=100, l1_poll_s=0.1)
+    l1w3 = Web3(Web3.HTTPProvider(chains["l1"].url))
+    l1w3.provider.make_request("anvil_mine", [hex(80)])  # a term the staked sequencer leads
+    transfer = signed_transfer(lp.private_key, 901, 0, keeper.address)
+    pre = service.result("/901", "seq_sendRawTransaction", [transfer])
+    wait_sealed(service, 901, pre["txHash"])
+    term_blocks = 32
+    if term_blocks - 1 - l1w3.eth.block_number % term_blocks < 4:
+        l1w3.provider.make_request("anvil_mine", [hex(5)])  # out of the term's last blocks
+    args = ["batch", "--manifest", str(manifest_path), "--devnet-key", "--mode", "calldata"]
+    result = CliRunner().invoke(
+        cli_main, [*args, "--sequencer-rpc", service.url, "--once"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    last = json.loads(result.output.strip().splitlines()[-1])
+    assert last["sequence"] == 0 and last["l2_txs"] >= 1 and last["mode"] == "calldata"
+    inbox = l1w3.eth.contract(
+        address=l1_entries["SharedInbox"].address, abi=l1_entries["SharedInbox"].abi
+    )
+    assert inbox.functions.next_sequence().call() >= 1
