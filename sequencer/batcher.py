@@ -545,6 +545,7 @@ class Batcher:
         self._on_round = on_round  # called after each round (metrics)
         self._summaries: dict[int, dict[int, _Summary]] = {c: {} for c in self.engines}
         self._ratio = 0.5  # payload bytes per raw tx byte of the last full batch (a guess first)
+        self.timings: dict[str, float] = {}  # of the last round that built a batch (for the log)
         self.idle_full_every_s = 10.0
         self._idle_state: InboxState | None = None  # L1's view when the last full round was idle
         self._idle_full_at = 0.0
@@ -645,6 +646,7 @@ class Batcher:
         heads = self._sealed_heads() if heads is None else heads
         base, blob = self._fees()
         capacity = MAX_CALLDATA_PAYLOAD if self.mode == "calldata" else BLOB_CAPACITY
+        started = time.perf_counter()
         full: list[SealedRange] = []
         for chain_id, engine in self.engines.items():
             first = state.last_block[chain_id] + 1
@@ -656,10 +658,13 @@ class Batcher:
             full.append(self._read(chain_id, engine, first, last))
         if not full:
             return None
+        self.timings["read_s"] = time.perf_counter() - started
+        self.timings["encodes"] = 0
 
         def build(n: int) -> Batch:
             ranges = [r.prefix(n) for r in full]
             through = self._forced_through(state, ranges)
+            self.timings["encodes"] += 1
             return build_batch(state, ranges, self.mode, base, blob, through)
 
         longest = max(len(r.blocks) for r in full)
@@ -673,12 +678,14 @@ class Batcher:
         def raw_bytes(n: int) -> int:
             return prefix_bytes[n]
 
-        try:
-            return self._sized(build(longest), raw_bytes(longest))
-        except PayloadTooLarge as exc:
-            if longest == 1:
-                raise
-            ratio = exc.size / max(1, raw_bytes(longest))
+        ratio = self._ratio
+        if raw_bytes(longest) * ratio <= 0.97 * capacity or longest == 1:
+            try:  # everything read fits, by the last batch's ratio: one encode
+                return self._sized(build(longest), raw_bytes(longest))
+            except PayloadTooLarge as exc:
+                if longest == 1:
+                    raise
+                ratio = exc.size / max(1, raw_bytes(longest))
         # The most blocks that fit, to within 2 %: a binary search whose first probe is the
         # guess from the compression ratio just seen (each probe encodes the payload).
         fits: Batch | None = None
@@ -840,6 +847,7 @@ class Batcher:
             "l2_txs": batch.tx_count,
             "l1_gas": confirmed.gas_used,
             "l1_block": confirmed.block_number,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
         log.info("posted batch %s", s.last)
         return confirmed
@@ -884,6 +892,7 @@ class Batcher:
                 self._on_round(self)
 
     def _step(self, force: bool) -> Confirmed | None:
+        round_started = time.perf_counter()
         if self.policy is not None and not force and self._idle_round():
             return None
         self._idle_state = None
@@ -911,9 +920,12 @@ class Batcher:
                 return None
             reason = decision.reason if decision.post else "forced"
             self.stats.triggers[reason] = self.stats.triggers.get(reason, 0) + 1
+        built = time.perf_counter()
         batch = self.next_batch(state, heads)
         if batch is None:
             return None
+        self.timings["build_s"] = time.perf_counter() - built
+        self.timings["round_s"] = time.perf_counter() - round_started
         self._check_overdue(state, batch, l1_head)
         if not self._term_allows(batch):
             return None
