@@ -174,7 +174,7 @@ def l1_inbox():
     with anvil() as w3:
         treasury = w3.eth.accounts[3]
         registry = deploy(w3, registry_c, 10**18, 32, 1000, 600, 1000, 5000, treasury)
-        inbox = deploy(w3, inbox_c, registry.address, 120, 60, 10**15)
+        inbox = deploy(w3, inbox_c, registry.address, 120, 60, 10**15, list(engines))
         slasher = deploy(w3, slasher_c, registry.address, inbox.address, 10**17)
         w3.eth.wait_for_transaction_receipt(
             registry.functions.set_slasher(slasher.address).transact()

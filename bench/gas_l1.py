@@ -237,6 +237,14 @@ def run() -> None:
     table.add("SharedInbox.post_batch (2 rollups, draws the term's leader)", r)
     _, r = driver.post(two_rollups())
     table.add("SharedInbox.post_batch (2 rollups, 1 KiB payload)", r, POST_BATCH_TARGET)
+    # `posted_block` packs four sequences per slot: the batch whose sequence is a multiple of
+    # four writes a fresh slot (zero to non-zero), the other three one already written
+    while driver.sequence % 4 != 0:
+        driver.post(two_rollups())
+    _, r = driver.post(two_rollups())
+    table.add("SharedInbox.post_batch (2 rollups, opens a posted_block slot)", r)
+    _, r = driver.post(two_rollups())
+    table.add("SharedInbox.post_batch (2 rollups, shares a posted_block slot)", r)
     mine_to_next_term(registry)
     term = (chain.provider.web3.eth.block_number + 1) // params.term_blocks
     table.add(
@@ -269,6 +277,7 @@ def run() -> None:
     _, r = driver.post(two_rollups(), forced_through=1)
     table.add("SharedInbox.post_batch (consumes 1 forced)", r, POST_BATCH_TARGET)
     table.add("SharedInbox.sweep_fees", inbox.sweep_fees(sender=trader))
+    table.add("SharedInbox.set_rollup (a new rollup)", inbox.set_rollup(903, True, sender=deployer))
 
     # --- slasher: a committed range of 1024 leaves (one block of 1023 txs): 10-level proofs ---
     big = driver.blocks(CHAIN_A, [1023])
@@ -410,12 +419,12 @@ def run() -> None:
         0,
         *driver.tips[CHAIN_A],
     )
-    # posted late: the batch covering the promised blocks carries a term that began after the
-    # deadline (posted now, long after it)
+    # posted late: the batch covering the promised blocks was posted after the deadline (now,
+    # long after it)
     late_blocks = driver.blocks(CHAIN_A, [3, 3])
     late_rc, _ = driver.commitment(late_blocks)
     late_header, _ = driver.post([late_rc])
-    assert late_header.term * params.term_blocks > deadline
+    assert inbox.posted_block(late_header.sequence) > deadline
     p = c.PreconfMsg(CHAIN_A, late_blocks[0].number, 0, os.urandom(32), deadline)
     slash(
         "slash_preconf_posted_late",
@@ -437,11 +446,23 @@ def run() -> None:
         header_tuple(late_header),
         0,
     )
-    # censorship last: it jails the sequencer
+    # censorship last: it jails the sequencer. A forced item consumed late (by a batch posted
+    # after its deadline; `on_time` was the last batch before it), then one never consumed.
+    inbox.force_include(CHAIN_B, os.urandom(150), value=params.force_fee, sender=trader)
+    late_index = inbox.forced_count() - 1
+    on_time, _ = driver.post(two_rollups())
+    chain.mine(params.force_delay_blocks + 1)
+    driver.post(two_rollups(), forced_through=late_index + 1)
     inbox.force_include(CHAIN_B, os.urandom(150), value=params.force_fee, sender=trader)
     index = inbox.forced_count() - 1
     chain.mine(params.force_delay_blocks + 1)
     slash("slash_censorship", slasher.slash_censorship, index)
+    slash(
+        "slash_censorship_late",
+        slasher.slash_censorship_late,
+        late_index,
+        header_tuple(on_time),
+    )
 
     # --- registry: exit ---
     chain.mine(params.unbonding_blocks)

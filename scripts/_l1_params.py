@@ -30,3 +30,4 @@ class L1Params:
     force_fee: int = ETHER // 1_000  # wei per forced-inclusion request
     slash_amount: int = ETHER // 2  # wei per proven violation
     sequencer_stake: int = 2 * ETHER  # what the devnet sequencer role registers with
+    rollups: tuple[int, ...] = (901, 902)  # chain ids open for forced inclusion (SharedInbox)

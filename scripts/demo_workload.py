@@ -40,6 +40,9 @@ from sequencer.manifest import Manifest, load_manifest  # noqa: E402
 
 # anvil's well-known account 9 (mnemonic "test test ... junk"). DEVNET ONLY: the key is public.
 FUNDER_KEY = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"
+# backpressure refusals ("sequencer busy", docs/service-and-rpc.md): retried
+BUSY_REASONS = ("backlog", "l1_stale", "deadline")
+BUSY_RETRIES = 60
 GWEI = 10**9
 
 
@@ -71,7 +74,12 @@ class Sender:
             "maxFeePerGas": 50 * GWEI,
         }
         raw = "0x" + bytes(self.account.sign_transaction(tx).raw_transaction).hex()
-        answer = rpc(self.seq_url, "seq_sendRawTransaction", [raw])
+        for _ in range(BUSY_RETRIES):  # "sequencer busy" (backpressure): retry as it says
+            answer = rpc(self.seq_url, "seq_sendRawTransaction", [raw])
+            data = answer.get("error", {}).get("data")
+            if not (isinstance(data, dict) and data.get("reason") in BUSY_REASONS):
+                break
+            time.sleep(1.0)
         if "error" in answer:
             raise RuntimeError(f"sequencer refused a demo tx: {answer['error']}")
         self.nonce += 1

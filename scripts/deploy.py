@@ -51,8 +51,10 @@ def deploy_l1(roles: dict, params: L1Params | None = None) -> dict[str, Contract
     """The L1 contracts: registry, inbox and slasher wired together, and the devnet `sequencer`
     role registered with `params.sequencer_stake` (eligible to lead from the next term).
 
-    Order: ChainProbe, SequencerRegistry, SharedInbox(registry), Slasher(registry, inbox), then
-    registry.set_slasher(slasher) by the deployer (the registry's owner; the only power it has).
+    Order: ChainProbe, SequencerRegistry, SharedInbox(registry, rollups), Slasher(registry,
+    inbox), then registry.set_slasher(slasher) by the deployer (the registry's owner; the only
+    power it has). The inbox's owner (the deployer) may open or close forced inclusion for a
+    rollup (`set_rollup`); `params.rollups` are open from the start.
     """
     params = params or L1Params()
     deployer = roles["deployer"]
@@ -68,7 +70,12 @@ def deploy_l1(roles: dict, params: L1Params | None = None) -> dict[str, Contract
         sender=deployer,
     )
     inbox = project.SharedInbox.deploy(
-        registry, params.escape_blocks, params.force_delay_blocks, params.force_fee, sender=deployer
+        registry,
+        params.escape_blocks,
+        params.force_delay_blocks,
+        params.force_fee,
+        list(params.rollups),
+        sender=deployer,
     )
     slasher = project.Slasher.deploy(registry, inbox, params.slash_amount, sender=deployer)
     registry.set_slasher(slasher, sender=deployer)
@@ -162,7 +169,7 @@ def deploy(chains: list[ApeChain], name: str) -> Manifest:
     for chain in chains:
         with chain.use(), chain.automining():
             if chain.role == "l1":
-                contracts = deploy_l1(roles)
+                contracts = deploy_l1(roles, L1Params(rollups=tuple(rollup_chain_ids)))
             else:
                 contracts = deploy_rollup(roles, rollup_chain_ids)
         entries[chain.name] = ChainEntry(

@@ -63,6 +63,12 @@ class BuildError(RuntimeError):
     promise silently."""
 
 
+class EngineFault(RuntimeError):
+    """A rollup engine did not answer, or not as JSON-RPC (a reset, a stall, a wrong shape): a
+    slot that meets one is recovered and built again (`Builder.run`); only a fault that lasts
+    longer than the retry budget halts the service. (The service's `EngineError` is one.)"""
+
+
 # --- the plan (pure) ---
 
 
@@ -133,6 +139,11 @@ class ChainPlan:
         # Called when a block opens, with (block number, gas room): the forced transactions that
         # go first in it (indices 0..), before any promised transaction (see sequencer/forced.py).
         self.opener: Callable[[int, int], list[PlannedTx]] | None = None
+        # The gas the forced queue's next item needs at the start of the next block (0: none).
+        # A transaction that would leave it no room goes to the block after, and the next block
+        # opens for the forced queue alone (`target`): a sender of transactions with gas limits
+        # near the block's cannot keep a forced item out of every block (and the leader liable).
+        self.forced_demand: Callable[[], int] = lambda: 0
 
     # --- reading ---
 
@@ -149,6 +160,8 @@ class ChainPlan:
         block = self.open_block()
         if block is not None and block.gas + gas <= self.gas_limit:
             return block.number
+        if gas + self.forced_demand() > self.gas_limit:
+            return self.last_number + 2  # the next block opens for the forced queue alone
         return self.last_number + 1
 
     def base_fee_bound(self, number: int) -> int:
@@ -190,6 +203,8 @@ class ChainPlan:
             current = self.open_block()
             if current is not None:
                 current.closed = True
+            if number > self.last_number + 1:  # see `forced_demand`
+                self._open(self.last_number + 1).closed = True
             block = self._open(number, reserve=tx.gas)
         block.txs.append(tx)
         block.gas += tx.gas
@@ -240,6 +255,10 @@ class BundleSource(Protocol):
         dropped: list[Bundle],
     ) -> None: ...
 
+    def requeue(self, bundles: list[Bundle]) -> None:
+        """The slot that selected `bundles` was undone (an engine fault): offer them again."""
+        ...
+
 
 class Engine(Protocol):
     """What the builder needs of a rollup engine's JSON-RPC client."""
@@ -284,6 +303,7 @@ class ChainRuntime:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     waiters: list[tuple[int, int, asyncio.Future]] = field(default_factory=list)
+    preload_failing: bool = False  # the preloader's current fault episode (logged once)
 
     def mark_durable(self, number: int, count: int) -> None:
         if count > self.durable.get(number, 0):
@@ -324,6 +344,8 @@ async def _send(runtime: ChainRuntime, number: int, txs: Sequence[PlannedTx]) ->
         chunk = txs[start : start + SEND_CHUNK]
         answers = await runtime.engine.send_in_order([tx.raw for tx in chunk])
         for tx, answer in zip(chunk, answers, strict=True):
+            if answer.get("result") != "0x" + tx.tx_hash.hex() and "error" not in answer:
+                raise EngineFault(f"chain {runtime.chain_id}: send answered {answer!r:.100}")
             if answer.get("result") != "0x" + tx.tx_hash.hex():
                 raise BuildError(
                     f"chain {runtime.chain_id} block {number}: engine refused promised tx "
@@ -355,9 +377,14 @@ async def preload(runtime: ChainRuntime) -> None:
                 if count > runtime.loaded:
                     await _send(runtime, number, block.txs[runtime.loaded : count])
                     runtime.loaded = count
+                runtime.preload_failing = False
             except Exception as exc:  # noqa: BLE001 - the slot reloads the whole block
                 runtime.loaded_for = None
-                log.warning("preload failed", extra={"chain": runtime.chain_id, "error": str(exc)})
+                if not runtime.preload_failing:  # once per episode
+                    log.warning(
+                        "preload failed", extra={"chain": runtime.chain_id, "error": str(exc)}
+                    )
+                runtime.preload_failing = True
 
 
 async def load_planned_block(runtime: ChainRuntime, block: PlannedBlock) -> None:
@@ -372,7 +399,12 @@ async def load_planned_block(runtime: ChainRuntime, block: PlannedBlock) -> None
     await _send(runtime, block.number, block.txs[runtime.loaded :])
     runtime.loaded = len(block.txs)
     status = await runtime.engine.call("txpool_status")
-    if int(status["pending"], 16) != len(block.txs) or int(status["queued"], 16) != 0:
+    try:
+        pending, queued = int(status["pending"], 16), int(status["queued"], 16)
+    except (TypeError, KeyError, ValueError):
+        answered = f"{status!r:.100}"
+        raise EngineFault(f"chain {runtime.chain_id}: txpool_status answered {answered}") from None
+    if pending != len(block.txs) or queued != 0:
         log.warning(
             "stray transactions in the engine pool: reloading the block",
             extra={"chain": runtime.chain_id, "block": block.number, "pool": str(status)},
@@ -389,12 +421,42 @@ async def seal_planned_block(
     signer: Signer,
     domain: Domain,
     extra: Sequence[bytes] = (),
+    journal: Journal | None = None,
 ) -> tuple[SealedBlock, HeadInfo]:
     """Mine the loaded pool with the slot's timestamp, check it is the plan (then `extra`, the
     relays sent after it), sign the header."""
+    await check_head(runtime)
     await runtime.engine.call("evm_mine", [{"timestamp": timestamp}])
     want = [tx.tx_hash for tx in block.txs] + list(extra)
-    return await verify_and_sign(runtime.engine, block.number, want, signer, domain)
+    return await verify_and_sign(runtime.engine, block.number, want, signer, domain, journal)
+
+
+async def engine_head(engine: Engine) -> HeadInfo:
+    """The engine's latest block; EngineFault for an answer that is not a block."""
+    latest = await engine.call("eth_getBlockByNumber", ["latest", False])
+    try:
+        return head_from_block(latest)
+    except (TypeError, KeyError, ValueError, AttributeError):
+        answered = f"{latest!r:.100}"
+        raise EngineFault(f"chain {engine.chain_id}: latest block answered {answered}") from None
+
+
+async def check_head(runtime: ChainRuntime) -> None:
+    """EngineFault unless the engine's latest block is the plan's head: a block is never mined
+    on anything else (an engine restarted fresh, or one that lost blocks, is rebuilt first:
+    `Builder.recover`)."""
+    latest = await runtime.engine.call("eth_getBlockByNumber", ["latest", False])
+    head = runtime.plan.head
+    if (
+        not isinstance(latest, dict)
+        or latest.get("number") != hex(head.number)
+        or latest.get("hash") != "0x" + head.block_hash.hex()
+    ):
+        number = latest.get("number") if isinstance(latest, dict) else None
+        raise EngineFault(
+            f"chain {runtime.chain_id}: the engine's head is {number}, not the plan's block "
+            f"{head.number}: was the engine restarted?"
+        )
 
 
 async def rewind(engine: Engine, parent: HeadInfo) -> bool:
@@ -422,22 +484,43 @@ async def rewind(engine: Engine, parent: HeadInfo) -> bool:
 
 
 async def verify_and_sign(
-    engine: Engine, number: int, want: list[bytes], signer: Signer, domain: Domain
+    engine: Engine,
+    number: int,
+    want: list[bytes],
+    signer: Signer,
+    domain: Domain,
+    journal: Journal | None = None,
 ) -> tuple[SealedBlock, HeadInfo]:
-    """Check that mined block `number` holds exactly `want`, in order; sign its header."""
+    """Check that mined block `number` holds exactly `want`, in order; sign its header.
+
+    With the `journal`: never sign a header for a (chain, block) the journal already holds a
+    different signed header for, whatever the engine says (that would be equivocation, which
+    the Slasher punishes on its own): BuildError instead (the service halts)."""
     chain_id = engine.chain_id
     mined = await engine.call("eth_getBlockByNumber", [hex(number), False])
-    if mined is None:
-        raise BuildError(f"chain {chain_id}: block {number} was not mined")
-    got = [bytes.fromhex(h[2:]) for h in mined["transactions"]]
+    if mined is None:  # not mined, or a wrong answer: the slot's recovery finds out which
+        raise EngineFault(f"chain {chain_id}: block {number} was not mined")
+    try:
+        got = [bytes.fromhex(h[2:]) for h in mined["transactions"]]
+        head = head_from_block(mined)
+        parent_hash = bytes.fromhex(mined["parentHash"][2:])
+    except (TypeError, KeyError, ValueError, AttributeError):
+        answered = f"{mined!r:.100}"
+        raise EngineFault(f"chain {chain_id}: block {number} answered {answered}") from None
     if got != want:
         raise BuildError(
             f"chain {chain_id} block {number} differs from its plan: "
             f"{len(got)} txs mined, {len(want)} planned; first difference at index "
             f"{_first_difference(got, want)}"
         )
-    head = head_from_block(mined)
-    parent_hash = bytes.fromhex(mined["parentHash"][2:])
+    if journal is not None:
+        signed = journal.signed_hash(chain_id, head.number)
+        if signed is not None and signed != head.block_hash:
+            raise BuildError(
+                f"chain {chain_id} block {number}: the engine's block 0x{head.block_hash.hex()} "
+                f"is not the one already signed (0x{signed.hex()}); refusing to sign a second "
+                "header (give it a fresh engine: the service rebuilds it, docs/operations.md)"
+            )
     signature = signer.sign(
         domain, BlockHeaderMsg(chain_id, head.number, head.block_hash, parent_hash)
     )
@@ -527,8 +610,19 @@ class Builder:
         on_sealed: Callable[[ChainRuntime, SealedBlock, HeadInfo, float], Awaitable[None] | None],
         bundles: BundleSource | None = None,
         relays: RelayQueue | None = None,
+        engine_retry_s: float = 30.0,
+        on_engine_fault: Callable[[], None] | None = None,
+        rebuild: Callable[[ChainRuntime], Awaitable[int]] | None = None,
     ) -> None:
         self.chains = list(chains)
+        self.engine_retry_s = engine_retry_s
+        self.on_engine_fault = on_engine_fault  # called once per slot retried
+        self.rebuild = rebuild  # replays what an engine lost (Sequencer.rebuild_engine)
+        self.engine_faults = 0  # slots retried after an engine fault (since start)
+        self._recovering = False  # a slot met an engine fault: recover before the next one
+        self._taken: dict[int, list[RelayTx]] = {}  # relays journaled for an unsealed block
+        # a bundle slot being mined: its bundles and the relay queue before it
+        self._bundle_slot: tuple[list[Bundle], Any] | None = None
         self.bundles = bundles
         self.relays = relays
         self.journal = journal
@@ -571,6 +665,7 @@ class Builder:
                         self.signer,
                         self.domain,
                         [r.tx_hash for r in relays],
+                        self.journal,
                     )
                     await self._collect_messages(runtime, sealed.block_hash)
                     await self._record(runtime, sealed, head, started)
@@ -637,6 +732,7 @@ class Builder:
         else:
             self.journal.seal_nowait(sealed)
         runtime.plan.sealed(head)
+        self._taken.pop(runtime.chain_id, None)
         runtime.loaded_for, runtime.loaded = None, 0
         for number in [n for n in runtime.durable if n <= head.number]:
             del runtime.durable[number]
@@ -651,17 +747,19 @@ class Builder:
         (and before `legs_gas` of bundle legs); the engine must accept them all."""
         if self.relays is None or not self.relays.waiting_for(runtime.chain_id):
             return []
-        nonce = int(
-            await runtime.engine.call(
-                "eth_getTransactionCount", [self.relays.address, hex(block.number - 1)]
-            ),
-            16,
+        account = [self.relays.address, hex(block.number - 1)]
+        answers = await runtime.engine.batch(
+            [("eth_getTransactionCount", account), ("eth_getBalance", account)]
         )
+        if any("error" in a for a in answers):
+            raise BuildError(f"chain {runtime.chain_id}: the relayer's account: {answers}")
         relays = self.relays.take(
             runtime.chain_id,
-            nonce,
+            int(answers[0]["result"], 16),
             runtime.plan.gas_limit - block.gas - legs_gas,
             runtime.plan.base_fee_bound(block.number),
+            balance=int(answers[1]["result"], 16),
+            block_gas_limit=runtime.plan.gas_limit,
         )
         if not relays:
             return []
@@ -672,6 +770,7 @@ class Builder:
                 for i, relay in enumerate(relays)
             ]
         )
+        self._taken[runtime.chain_id] = relays  # given back if the block is never mined
         answers = await runtime.engine.send_in_order([relay.raw for relay in relays])
         for relay, answer in zip(relays, answers, strict=True):
             if answer.get("result") != "0x" + relay.tx_hash.hex():
@@ -715,6 +814,7 @@ class Builder:
             {rt.chain_id: b.number for rt, b in zip(self.chains, blocks, strict=True)}
         )
         relay_state = self.relays.checkpoint() if self.relays is not None else None
+        self._bundle_slot = (list(bundles), relay_state)
         while True:
             failed: list[Bundle] = []
             mined: list[tuple[ChainRuntime, PlannedBlock, list[RelayTx], list[Leg]]] = []
@@ -764,6 +864,10 @@ class Builder:
                 await self.journal.drop_legs(runtime.chain_id, block.number)
                 runtime.loaded_for = None
                 await load_planned_block(runtime, block)
+            self._bundle_slot = (list(bundles), relay_state)
+        # Every block of the slot is mined: from here the slot is only sealed, never undone
+        # (an engine fault is retried in place; one that lasts halts, and the restart seals).
+        self._bundle_slot = None
         included: list[tuple[Bundle, list[tuple[int, int, int, bytes]]]] = []
         positions: dict[bytes, tuple[int, int, int, bytes]] = {}
         for runtime, block, relays, legs in mined:
@@ -772,8 +876,10 @@ class Builder:
                 + [r.tx_hash for r in relays]
                 + [leg.tx_hash for leg in legs]
             )
-            sealed, head = await verify_and_sign(
-                runtime.engine, block.number, want, self.signer, self.domain
+            sealed, head = await self._retried(
+                lambda runtime=runtime, block=block, want=want: verify_and_sign(
+                    runtime.engine, block.number, want, self.signer, self.domain, self.journal
+                )
             )
             first = len(block.txs) + len(relays)
             for i, leg in enumerate(legs):
@@ -787,6 +893,101 @@ class Builder:
             included.append((bundle, [positions[leg.tx_hash] for leg in bundle.legs]))
         await self.bundles.settled(included, dropped)
 
+    async def _retried(self, step: Callable[[], Awaitable[Any]]) -> Any:
+        """Run an idempotent step (engine reads), retrying engine faults for up to
+        `engine_retry_s`; past that the fault is persistent: BuildError (halt)."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return await step()
+            except EngineFault as exc:
+                if time.monotonic() - started > self.engine_retry_s:
+                    raise BuildError(f"engine fault while sealing a bundle slot: {exc}") from exc
+                attempt += 1
+                await asyncio.sleep(min(0.05 * 2 ** min(attempt, 5), 1.0))
+
+    async def recover(self) -> None:
+        """After an engine fault in a slot: bring each rollup back to a state its plan
+        explains, so the next slot is built as if nothing happened.
+
+        - A bundle slot still being mined is undone: every engine is rolled back to its plan's
+          head, the legs and relays journaled for the slot are forgotten, the relay queue is
+          restored and the bundles are offered again (no block of it was sealed).
+        - A block the engine mined but the slot did not seal (the fault cut the answer to
+          `evm_mine` or a read after it) is checked against what the journal holds for it (its
+          promises, forced transactions and relays, in order) and sealed; anything else mined
+          is a BuildError (halt).
+        - An engine below the plan (a fresh engine after the old one died) is rebuilt from L1
+          and the journal (`rebuild`), every block with the header already signed for it.
+        - A block that was not mined keeps its plan: the pool is reloaded from scratch at the
+          next slot (dropping whatever a cut-off send left there, so nothing is placed twice),
+          and relays journaled for it go back to the front of the relay queue.
+        """
+        for runtime in self.chains:
+            await runtime.lock.acquire()
+        try:
+            await self.journal.barrier()
+            for runtime in self.chains:
+                number = (await engine_head(runtime.engine)).number
+                if number < runtime.plan.head.number and self.rebuild is not None:
+                    # a fresh engine (the old one died): replay what the journal sealed
+                    await self.rebuild(runtime)
+            if self._bundle_slot is not None:
+                bundles, relay_state = self._bundle_slot
+                for runtime in self.chains:
+                    await rewind(runtime.engine, runtime.plan.head)
+                    await self.journal.drop_legs(runtime.chain_id, runtime.plan.head.number + 1)
+                    runtime.loaded_for = None
+                if self.relays is not None and relay_state is not None:
+                    self.relays.restore(relay_state)
+                self._taken.clear()
+                await self.journal.end_bundle_slot()
+                self._bundle_slot = None
+                assert self.bundles is not None
+                self.bundles.requeue(bundles)
+                log.warning(
+                    "bundle slot undone after an engine fault", extra={"bundles": len(bundles)}
+                )
+            for runtime in self.chains:
+                await self._recover_chain(runtime)
+            self._recovering = False
+        finally:
+            for runtime in self.chains:
+                runtime.lock.release()
+                runtime.wake.set()
+
+    async def _recover_chain(self, runtime: ChainRuntime) -> None:
+        head = runtime.plan.head
+        latest = await engine_head(runtime.engine)
+        if latest.number == head.number + 1:
+            want = self.journal.block_tx_hashes(runtime.chain_id, latest.number)
+            sealed, mined = await verify_and_sign(
+                runtime.engine, latest.number, want, self.signer, self.domain, self.journal
+            )
+            relays = len(self._taken.get(runtime.chain_id, ()))
+            await self._collect_messages(runtime, sealed.block_hash)
+            await self._record(runtime, sealed, mined, time.perf_counter())
+            self.relays_sealed += relays
+            log.info(
+                "sealed a block mined before an engine fault",
+                extra={"chain": runtime.chain_id, "block": latest.number},
+            )
+        elif latest.number == head.number and latest.block_hash == head.block_hash:
+            taken = self._taken.pop(runtime.chain_id, [])
+            if taken:
+                await self.journal.drop_legs(runtime.chain_id, head.number + 1)
+                assert self.relays is not None
+                queue = self.relays.waiting.get(runtime.chain_id, [])
+                self.relays.waiting[runtime.chain_id] = [r.message for r in taken] + queue
+                self.relays.relayed -= len(taken)
+        else:
+            raise BuildError(
+                f"chain {runtime.chain_id}: after an engine fault the engine is at block "
+                f"{latest.number}, the plan at {head.number}: the engine lost or gained blocks"
+            )
+        runtime.loaded_for, runtime.loaded = None, 0
+
     async def run(self, gate: Callable[[], Awaitable[bool]] | None = None) -> None:
         """Build a slot every `slot_ms`, on the wall clock; a late slot starts at once.
 
@@ -794,12 +995,40 @@ class Builder:
         skips it (the gate did its own waiting) and restarts the slot clock."""
         next_at = time.monotonic()
         loaders = [asyncio.create_task(preload(rt)) for rt in self.chains]
+        fault_since: float | None = None  # the current episode of engine faults
+        attempt = 0  # slots retried in this episode
         try:
             while True:
                 if gate is not None and not await gate():
                     next_at = time.monotonic()
                     continue
-                await self.build_slot()
+                try:
+                    if self._recovering:
+                        await self.recover()
+                    await self.build_slot()
+                except EngineFault as exc:
+                    now = time.monotonic()
+                    if fault_since is None:
+                        fault_since = now
+                        log.warning(
+                            "engine fault: the slot is recovered and built again",
+                            extra={"event": "engine_fault", "error": str(exc)},
+                        )
+                    if now - fault_since > self.engine_retry_s:
+                        raise EngineFault(
+                            f"engine fault for over {self.engine_retry_s:g} s: {exc}"
+                        ) from exc
+                    self._recovering = True
+                    self.engine_faults += 1
+                    attempt += 1
+                    if self.on_engine_fault is not None:
+                        self.on_engine_fault()
+                    await asyncio.sleep(min(0.05 * 2 ** min(attempt, 5), 1.0))
+                    next_at = time.monotonic()
+                    continue
+                if fault_since is not None:
+                    log.info("engine fault over", extra={"event": "engine_recovered"})
+                    fault_since, attempt = None, 0
                 next_at += self.slot_s
                 delay = next_at - time.monotonic()
                 if delay > 0:

@@ -254,6 +254,19 @@ def devnet_status(state_file: Path) -> None:
     "blocks before the end of this one [default: 8].",
 )
 @click.option(
+    "--batcher-interval-l1-blocks",
+    type=int,
+    default=None,
+    help="L1 blocks between the batcher's rounds, for the earliest deadline signed [default: 2].",
+)
+@click.option(
+    "--backpressure-margin-l1-blocks",
+    type=int,
+    default=None,
+    help="Refuse new promises while a promised block not yet on L1 is due within this many L1 "
+    "blocks [default: 16].",
+)
+@click.option(
     "--leader-url",
     "leader_urls",
     multiple=True,
@@ -271,12 +284,16 @@ def run(
     keystore: Path | None,
     slasher_address: str | None,
     handoff_l1_blocks: int | None,
+    batcher_interval_l1_blocks: int | None,
+    backpressure_margin_l1_blocks: int | None,
     leader_urls: tuple[str, ...],
 ) -> None:
     """Run the sequencer service for the rollups of a deployment manifest.
 
     With a SequencerRegistry and a SharedInbox in the manifest it builds only in the terms its
-    key leads, and otherwise follows L1 and forwards writes to the leader."""
+    key leads, and otherwise follows L1 and forwards writes to the leader. A rollup engine that
+    lost blocks (restarted fresh) is rebuilt from the journal and L1 before anything is built
+    (docs/operations.md); every other setting is a SEQUENCER_* variable (docs/options.md)."""
     from pydantic import ValidationError
 
     from sequencer.config import ConfigError, ServiceConfig
@@ -291,6 +308,8 @@ def run(
         "keystore": keystore,
         "slasher_address": slasher_address,
         "handoff_l1_blocks": handoff_l1_blocks,
+        "batcher_interval_l1_blocks": batcher_interval_l1_blocks,
+        "backpressure_margin_l1_blocks": backpressure_margin_l1_blocks,
     }
     overrides = {k: v for k, v in given.items() if v is not None}
     peers = {}

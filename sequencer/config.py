@@ -93,9 +93,107 @@ class ServiceConfig(BaseSettings):
         default=None,
         description="EIP-712 verifying contract; used only when the manifest has no Slasher.",
     )
-    # --- limits ---
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
-    max_batch_len: int = Field(default=1000, gt=0)
+    # --- deadlines and backpressure (sequencer/deadlines.py) ---
+    batcher_interval_l1_blocks: int = Field(
+        default=2,
+        ge=1,
+        description="L1 blocks between two rounds of the batcher (its --interval over the L1 "
+        "block time): part of the earliest deadline the service signs.",
+    )
+    batcher_confirmations: int = Field(
+        default=1,
+        ge=0,
+        description="The batcher's confirmation depth (its --confirmations): a signed deadline "
+        "leaves the batch this many L1 blocks more.",
+    )
+    batcher_max_blocks: int = Field(
+        default=64,
+        ge=1,
+        description="Rollup blocks the batcher takes per rollup per batch (its --max-blocks): "
+        "each full batch of unposted blocks ahead of a new one is one more batcher round.",
+    )
+    deadline_spare_l1_blocks: int = Field(
+        default=1,
+        ge=0,
+        description="L1 blocks added to the earliest deadline the service signs, for the slot's "
+        "seal and a fee bump.",
+    )
+    backpressure_margin_l1_blocks: int = Field(
+        default=16,
+        ge=1,
+        description="Refuse new promises (eth_sendRawTransaction, seq_sendRawTransaction, "
+        "seq_sendBundle: -32000 'sequencer busy', with a retry hint) while a promised block not "
+        "yet on L1 has its deadline fewer than this many L1 blocks after the L1 head.",
+    )
+    l1_max_age_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Refuse new promises while the service's last good read of the L1 head is "
+        "older than this (deadlines count from the L1 head).",
+    )
+    evidence_window_l1_blocks: int = Field(
+        default=600,
+        ge=1,
+        description="Latest bundle deadline accepted, in L1 blocks after the head; the "
+        "registry's EVIDENCE_WINDOW_BLOCKS replaces it when the manifest has a registry.",
+    )
+    engine_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a call to L1 or a rollup engine may take (a pipelined send: "
+        "seconds without answer bytes) before it counts as a stall: retried, never waited "
+        "for forever.",
+    )
+    engine_retry_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a slot retries a rollup engine that resets or stalls before the "
+        "service halts (a persistent fault).",
+    )
+    # --- limits (each one's JSON-RPC error is listed in docs/service-and-rpc.md) ---
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        gt=0,
+        description="Largest request body; a larger one is answered HTTP 413 without being read.",
+    )
+    max_batch_len: int = Field(default=1000, gt=0, description="Most calls in one batch.")
+    max_json_depth: int = Field(
+        default=64,
+        ge=2,
+        le=512,
+        description="Deepest nesting of arrays and objects in a body (a batch of calls with "
+        "array params is 3 deep); deeper is a parse error (-32700).",
+    )
+    max_connections_per_client: int = Field(
+        default=512,
+        gt=0,
+        description="Open connections per client IP address; one more is closed as soon as it "
+        "is accepted. Behind a proxy every client has the proxy's address: raise it there.",
+    )
+    idle_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A kept-alive connection with no complete request this long after it opened "
+        "or after its last answer is closed.",
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request's headers must be complete this long after its first byte, or "
+        "the connection is closed (slowloris).",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request's body must be complete this long after its headers, or it is "
+        "answered HTTP 408 (-32600) and the connection closed.",
+    )
+    write_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A connection whose client reads nothing of its answers this long (they back "
+        "up beyond the write buffer) is aborted.",
+    )
     rate_per_client_per_s: float = Field(
         default=20_000.0, gt=0, description="JSON-RPC calls per second per client address."
     )
@@ -133,6 +231,20 @@ class ServiceConfig(BaseSettings):
             raise ValueError(
                 "preconf_deadline_l1_blocks must be at least handoff_l1_blocks: a promise made "
                 "just before the handoff must still be postable by its deadline"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_deadline_leaves_margin(self) -> ServiceConfig:
+        if self.preconf_deadline_l1_blocks <= self.backpressure_margin_l1_blocks:
+            raise ValueError(
+                "preconf_deadline_l1_blocks must exceed backpressure_margin_l1_blocks: otherwise "
+                "every promise would stop the service from promising"
+            )
+        if self.preconf_deadline_l1_blocks > self.evidence_window_l1_blocks:
+            raise ValueError(
+                "preconf_deadline_l1_blocks must be within evidence_window_l1_blocks: a promise "
+                "past the evidence window could never be proven broken"
             )
         return self
 

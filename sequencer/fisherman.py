@@ -1,9 +1,11 @@
 """The fisherman: watches L1 and the sequencer's signed promises, and submits evidence of every
 broken one to the Slasher (DESIGN §5).
 
-Owns, in a pure core: which forced items are overdue, whether a committed range keeps a signed
-pre-confirmation (its leaves rebuilt from the batch payload as derivation does, with proofs drawn
-from them), and whether two signed block headers conflict; at the edge (`Fisherman`): reading the
+Owns, in a pure core: the Slasher's lateness rule (a batch posted in L1 block P is late for
+deadline D iff P > D), which forced items are overdue or were consumed late, whether a committed
+range keeps a signed pre-confirmation (its leaves rebuilt from the batch payload as derivation
+does, with proofs drawn from them), which batch proves a block was not covered by its deadline,
+and whether two signed block headers conflict; at the edge (`Fisherman`): reading the
 SharedInbox, the rollups and the sequencer's RPC, and sending evidence through the TxManager
 with its own key. It must never submit evidence it has not verified locally and dry-run with an
 `eth_call` to the Slasher, never submit an evidence id twice (the registry's `evidence_used` is
@@ -16,7 +18,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eth_abi import encode
@@ -167,6 +169,27 @@ class ForcedItem:
     consumed: bool
 
 
+def posted_late(posted_block: int, deadline: int) -> bool:
+    """The Slasher's rule for every deadline (an L1 block): a batch posted in L1 block
+    `posted_block` is late iff `posted_block > deadline`; the deadline block itself is on time."""
+    return posted_block > deadline
+
+
+def last_on_time(posted: Iterable[tuple[int, int]], deadline: int) -> int | None:
+    """Of batches given as (sequence, posted block), the sequence of the last one posted on time
+    for `deadline` (None: every one was posted after it)."""
+    on_time = [seq for seq, block in posted if not posted_late(block, deadline)]
+    return max(on_time, default=None)
+
+
+def consumed_late(
+    prev_through: int, through: int, posted_block: int, deadlines: Mapping[int, int]
+) -> list[int]:
+    """Queue indexes a batch posted in `posted_block` consumed (from `prev_through`, its
+    predecessor's `forced_through`, up to its own `through`) after their deadline."""
+    return [i for i in range(prev_through, through) if posted_late(posted_block, deadlines[i])]
+
+
 def overdue(items: Iterable[ForcedItem], l1_head: int) -> list[int]:
     """Queue indexes past their deadline and unconsumed at L1 block `l1_head` (the Slasher wants
     `block.number > deadline`, and the dry run executes at the head)."""
@@ -177,13 +200,15 @@ def overdue(items: Iterable[ForcedItem], l1_head: int) -> list[int]:
 class CommittedRange:
     """One rollup's range of one batch, its leaves rebuilt: tx hashes and counts from the payload,
     block hashes and statuses from a rollup node, skipped forced items from the L1 queue.
-    `verified`: the rebuilt leaves give the committed tx root, so proofs drawn here verify."""
+    `verified`: the rebuilt leaves give the committed tx root, so proofs drawn here verify;
+    `posted_block`: the L1 block its batch was posted in (the inbox's `posted_block`)."""
 
     header: cm.BatchHeader
     rollup_index: int
     blocks: tuple[cm.BlockRecord, ...]
     skipped: Mapping[int, Sequence[bytes]]
     verified: bool
+    posted_block: int
 
     @property
     def commitment(self) -> cm.RollupCommitment:
@@ -241,11 +266,12 @@ def judge_position(
     deadline: int,
     covering: CommittedRange | None,
     l1_head: int,
-    term_blocks: int,
     need_success: bool = False,
 ) -> Verdict:
     """Whether the batch covering a promised (chain, block, index, tx hash) keeps the promise
-    (`deadline`: L1 block). `need_success`: a bundle leg must also have succeeded."""
+    (`deadline`: L1 block; late as `posted_late` says). `need_success`: a bundle leg must also
+    have succeeded. No covering batch is `not_posted` once the L1 head is past the deadline (the
+    Slasher wants `block.number > deadline`, and the dry run executes at the head)."""
     _, number, index, tx_hash = position
     if covering is None:
         if l1_head > deadline:
@@ -259,18 +285,33 @@ def judge_position(
         return Verdict("wrong_tx", f"0x{tx.tx_hash.hex()} committed at that position")
     if need_success and tx.status != cm.STATUS_SUCCESS:
         return Verdict("wrong_tx", f"committed with status {tx.status}")
-    if covering.header.term * term_blocks > deadline:
-        return Verdict("posted_late", f"batch of term {covering.header.term}")
+    if posted_late(covering.posted_block, deadline):
+        return Verdict("posted_late", f"batch posted in L1 block {covering.posted_block}")
     return Verdict("kept")
 
 
-def judge_preconf(
-    preconf: cm.PreconfMsg, covering: CommittedRange | None, l1_head: int, term_blocks: int
-) -> Verdict:
+def judge_preconf(preconf: cm.PreconfMsg, covering: CommittedRange | None, l1_head: int) -> Verdict:
     """Whether the batch covering the promised block keeps `preconf`."""
     p = preconf
     position = (p.chain_id, p.block_number, p.index, p.tx_hash)
-    return judge_position(position, p.deadline, covering, l1_head, term_blocks)
+    return judge_position(position, p.deadline, covering, l1_head)
+
+
+def late_evidence(
+    batches: Iterable[tuple[cm.BatchHeader, int]], chain_id: int, number: int, deadline: int
+) -> tuple[cm.BatchHeader, int] | None:
+    """The race-free proof that no batch posted by `deadline` covers block `number` of rollup
+    `chain_id`, from committed batches given as (header, posted block) in sequence order: the
+    first one posted after the deadline whose range of that rollup starts at or below the block
+    (it covers the block late, or ends below it), as (header, rollup index) for the Slasher's
+    `slash_*_posted_late`. It never goes stale; the batch's payload is not needed."""
+    for header, posted_block in batches:
+        if not posted_late(posted_block, deadline):
+            continue
+        for index, rollup in enumerate(header.rollups):
+            if rollup.chain_id == chain_id and rollup.first_block <= number:
+                return header, index
+    return None
 
 
 def conflicting(seen: Iterable[SignedHeader], header: SignedHeader) -> SignedHeader | None:
@@ -293,6 +334,7 @@ class Submission:
     """Evidence sent to the Slasher and confirmed on L1."""
 
     kind: str  # censorship | preconf_<verdict> | bundle_<verdict> | equivocation
+    function: str  # the Slasher entry point the evidence went to
     evidence_id: bytes
     l1_tx: bytes
     l1_block: int
@@ -358,13 +400,15 @@ class Fisherman:
         self.rollups = dict(rollups)
         self.sequencer = sequencer
         self.domain = cm.Domain(w3.eth.chain_id, self.slasher.address)
-        self.term_blocks = self.registry.functions.TERM_BLOCKS().call()
         self.preconfs: dict[bytes, SignedPreconf] = {}  # by struct hash
         self.receipts: dict[bytes, SignedReceipt] = {}  # by struct hash
         self.settled: set[bytes] = set()  # promises judged kept or slashed (struct hashes)
         self.headers: dict[tuple[int, int], list[SignedHeader]] = {}
         self.watch_tx: set[bytes] = set()
         self.ranges: dict[int, list[CommittedRange]] = {}
+        self.batches: dict[int, tuple[cm.BatchHeader, int]] = {}  # sequence -> (header, posted)
+        self._deadlines: dict[int, int] = {}  # forced queue index -> deadline (L1 block)
+        self._late_checked = 0  # batches below this sequence were checked for late consumption
         self.done: set[bytes] = set()  # evidence ids sent or found used
         self.submissions: list[Submission] = []
         self.stats = FishermanStats()
@@ -437,7 +481,8 @@ class Fisherman:
     # --- one round ---
 
     def step(self) -> list[Submission]:
-        """One round, in priority order: censorship, pre-confirmations, equivocation, bundles."""
+        """One round, in priority order: censorship (unconsumed, then consumed late),
+        pre-confirmations, equivocation, bundles."""
         sent: list[Submission] = []
         l1_head = self.w3.eth.block_number
         sent += self.check_censorship(l1_head)
@@ -446,6 +491,7 @@ class Fisherman:
         except Exception as exc:  # noqa: BLE001 - a silent sequencer must not stop the watch
             log.warning("the sequencer's RPC does not answer: %s", exc)
         self._read_batches()
+        sent += self.check_late_forced()
         sent += self.check_preconfs(l1_head)
         sent += self.check_headers()
         sent += self.check_receipts(l1_head)
@@ -484,6 +530,42 @@ class Fisherman:
                 sent.append(result)
         return sent
 
+    def check_late_forced(self) -> list[Submission]:
+        """Forced items that a batch consumed after their deadline (every batch read is checked
+        once): slashable with the last batch posted by the deadline (`slash_censorship_late`),
+        or, when the first batch ever came after it, with none (`slash_censorship`)."""
+        sent = []
+        posted = [(seq, block) for seq, (_, block) in self.batches.items()]
+        while self._late_checked in self.batches:
+            seq = self._late_checked
+            header, block = self.batches[seq]
+            prev = self.batches[seq - 1][0].forced_through if seq else 0
+            for index in range(prev, header.forced_through):
+                if index not in self._deadlines:
+                    self._deadlines[index] = self.inbox.functions.forced_status(index).call()[1]
+            for index in consumed_late(prev, header.forced_through, block, self._deadlines):
+                evidence_id = censorship_evidence_id(index)
+                if evidence_id in self.done:
+                    continue
+                deadline = self._deadlines[index]
+                last = last_on_time(posted, deadline)
+                log.info(
+                    "forced item %d (deadline %d) consumed late, by batch %d in L1 block %d",
+                    index,
+                    deadline,
+                    seq,
+                    block,
+                )
+                if last is None:
+                    fn, args = "slash_censorship", [index]
+                else:
+                    fn, args = "slash_censorship_late", [index, self.batches[last][0].as_tuple()]
+                result = self._submit("censorship", evidence_id, fn, args)
+                if result is not None:
+                    sent.append(result)
+            self._late_checked = seq + 1
+        return sent
+
     # --- 2. pre-confirmations ---
 
     def _covering(self, chain_id: int, number: int) -> CommittedRange | None:
@@ -506,7 +588,7 @@ class Fisherman:
                 continue
             p = signed.msg
             covering = self._covering(p.chain_id, p.block_number)
-            verdict = judge_preconf(p, covering, l1_head, self.term_blocks)
+            verdict = judge_preconf(p, covering, l1_head)
             self.stats.bump(self.stats.checks, "preconf")
             self.stats.bump(self.stats.verdicts, f"preconf_{verdict.kind}")
             log.info(
@@ -524,11 +606,12 @@ class Fisherman:
             if verdict.kind == "waiting":
                 continue
             position = (p.chain_id, p.block_number, p.index, p.tx_hash)
-            extra = self._evidence(verdict, covering, position)
-            if extra is None:
+            evidence = self._evidence(verdict, covering, position, p.deadline)
+            if evidence is None:
                 continue
+            form, extra = evidence
             preconf, signature = signed.as_args()
-            fn, args = f"slash_preconf_{verdict.kind}", [preconf, signature, *extra]
+            fn, args = f"slash_preconf_{form}", [preconf, signature, *extra]
             result = self._submit(f"preconf_{verdict.kind}", preconf_evidence_id(p), fn, args)
             if result is not None:
                 sent.append(result)
@@ -541,16 +624,23 @@ class Fisherman:
         verdict: Verdict,
         covering: CommittedRange | None,
         position: tuple[int, int, int, bytes],
-    ) -> list[Any] | None:
-        """The arguments after the signed message that the Slasher's `slash_*_<verdict>` wants
-        for a broken promise at `position`, or None when no proof can be drawn."""
+        deadline: int,
+    ) -> tuple[str, list[Any]] | None:
+        """The Slasher entry point's suffix (`slash_*_<form>`) and the arguments after the
+        signed message it wants for a broken promise at `position`, or None when no proof can
+        be drawn. A block not covered by the deadline is proven by a batch posted after it
+        (`posted_late`, race-free) whenever one names the rollup; only when none does yet, by
+        the rollup's current tip (`not_posted`, stale if a batch naming it lands first: the
+        next round then has such a batch)."""
         chain_id, number, index, tx_hash = position
-        if verdict.kind == "not_posted":
-            return list(self._tip(chain_id))
+        if verdict.kind in ("not_posted", "posted_late"):
+            batches = (self.batches[seq] for seq in sorted(self.batches))
+            late = late_evidence(batches, chain_id, number, deadline)
+            if late is not None:
+                return "posted_late", [late[0].as_tuple(), late[1]]
+            return "not_posted", list(self._tip(chain_id))
         assert covering is not None
         where = [covering.header.as_tuple(), covering.rollup_index]
-        if verdict.kind == "posted_late":
-            return where
         if not covering.verified:
             self.stats.unprovable += 1
             log.warning(
@@ -560,8 +650,8 @@ class Fisherman:
             )
             return None
         if verdict.kind == "wrong_tx":
-            return [*where, *covering.tx_proof(number, index)]
-        return [*where, *covering.block_proof(number)]
+            return "wrong_tx", [*where, *covering.tx_proof(number, index)]
+        return "short_block", [*where, *covering.block_proof(number)]
 
     # --- 3. equivocation ---
 
@@ -624,9 +714,7 @@ class Fisherman:
             broken, waiting = None, False
             for leg_index, leg in enumerate(signed.legs):
                 covering = self._covering(leg[0], leg[1])
-                verdict = judge_position(
-                    leg, signed.msg.deadline, covering, l1_head, self.term_blocks, True
-                )
+                verdict = judge_position(leg, signed.msg.deadline, covering, l1_head, True)
                 waiting = waiting or verdict.kind == "waiting"
                 if verdict.broken:
                     broken = (leg_index, leg, verdict, covering)
@@ -639,15 +727,16 @@ class Fisherman:
                     self.settled.add(key)
                 continue
             leg_index, leg, verdict, covering = broken
-            extra = self._evidence(verdict, covering, leg)
-            if extra is None:
+            evidence = self._evidence(verdict, covering, leg, signed.msg.deadline)
+            if evidence is None:
                 continue
+            form, extra = evidence
             receipt, signature, legs = signed.as_args()
             evidence_id = bundle_evidence_id(signed.msg)
             result = self._submit(
                 f"bundle_{verdict.kind}",
                 evidence_id,
-                f"slash_bundle_{verdict.kind}",
+                f"slash_bundle_{form}",
                 [receipt, signature, legs, leg_index, *extra],
             )
             if result is not None:
@@ -692,6 +781,8 @@ class Fisherman:
             # every promise again (evidence already used stays used: the registry is asked).
             log.warning("L1 reorg: a batch read before is gone; reading the inbox again")
             self.ranges.clear()
+            self.batches.clear()
+            self._late_checked = 0
             self.settled.clear()
             self._l1_compared.clear()
             self._forced_cursor.clear()
@@ -702,6 +793,7 @@ class Fisherman:
         posted = self.source.batches(self._next_l1_block, head)
         queue = self.source.forced_queue() if posted else {}
         for item in posted:
+            self.batches[item.header.sequence] = (item.header, item.l1_block)
             try:
                 data = bc.decode(item.payload)
             except bc.CodecError as exc:
@@ -717,7 +809,9 @@ class Fisherman:
                         commitment.chain_id,
                     )
                     continue
-                committed = self._rebuild(item.header, index, rng, queue.get(rng.chain_id, []))
+                committed = self._rebuild(
+                    item.header, index, rng, queue.get(rng.chain_id, []), item.l1_block
+                )
                 self.ranges.setdefault(commitment.chain_id, []).append(committed)
                 log.info(
                     "batch %d rollup %d blocks %d..%d read (leaves %s)",
@@ -735,6 +829,7 @@ class Fisherman:
         rollup_index: int,
         rng: bc.RangeData,
         queue: Sequence[tuple[int, bytes]],
+        posted_block: int,
     ) -> CommittedRange:
         """The range's leaves: tx hashes and positions from the payload; statuses and block hashes
         from the rollup node; skipped forced items from the L1 queue (as `derive` does)."""
@@ -769,11 +864,13 @@ class Fisherman:
             )
             blocks.append(cm.BlockRecord(chain_id, block.number, block_hash, txs))
         self._forced_cursor[chain_id] = cursor
-        committed = CommittedRange(header, rollup_index, tuple(blocks), skipped, False)
+        committed = CommittedRange(
+            header, rollup_index, tuple(blocks), skipped, False, posted_block
+        )
         verified = (
             consistent and cm.MerkleTree(committed.leaves()).root == committed.commitment.tx_root
         )
-        return CommittedRange(header, rollup_index, tuple(blocks), skipped, verified)
+        return replace(committed, verified=verified)
 
     # --- sending ---
 
@@ -814,7 +911,13 @@ class Fisherman:
             self.done.add(evidence_id)
             self.stats.bump(self.stats.submitted, kind)
         submission = Submission(
-            kind, evidence_id, confirmed.tx_hash, confirmed.block_number, confirmed.status, amount
+            kind,
+            fn_name,
+            evidence_id,
+            confirmed.tx_hash,
+            confirmed.block_number,
+            confirmed.status,
+            amount,
         )
         self.submissions.append(submission)
         log.info(

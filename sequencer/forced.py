@@ -11,19 +11,26 @@ The service places items as soon as it can; an item still queued when its L1 dea
 `forced_deadline_margin_l1_blocks` of the L1 head is *at risk* (`deadline_at_risk`, pure): it is
 logged as a warning once and counted in `seq_forced_deadline_at_risk`.
 
-An item is checked against the sender's pending state on the rollup when the block opens (the
-same checks as a pre-confirmation: chain id, nonce exactly next, funds, fee cap at the block's
-base-fee bound, an EOA sender), so a placed forced transaction is as certain to execute as a
-promise and never moves one. An item whose sender's account is not read yet waits (with every
-later item of its rollup: the queue's order is kept) until the next poll has read it.
+Each item is judged when the block opens by the same judge as a pre-confirmation
+(`sequencer/judge.py`: decoding, chain id, block gas limit, intrinsic and floor gas, fees, an EOA
+sender, nonce exactly next, funds, fee cap at the block's base-fee bound), so a placed forced
+transaction is as certain to execute as a promise and never moves one. Whatever the judge
+refuses is skipped, for good or for now alike: an item that waits on its sender's state could
+stall the queue past its deadline and make the honest leader liable for censorship. An item
+waits (with every later item of its rollup: the queue's order is kept) only for what the
+sequencer itself settles soon: its sender's account being read (the next poll), a bundle slot
+of its sender being mined, or a block opened with room for its gas. The plan makes that room:
+a transaction that would open a block without room for the queue's next item (`forced_demand`)
+goes to the block after, and the next block opens for the forced queue alone.
 It never signs a promise for a forced transaction and never talks to a rollup engine directly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +39,8 @@ from eth_utils import keccak
 
 from sequencer.builder import PlannedTx
 from sequencer.journal import PreconfRecord
-from sequencer.mempool import DecodedTx, SenderLedger, TxRejected, decode_tx
+from sequencer.judge import Accept, ChainRules, Reject, Verdict, judge_pending, judge_raw
+from sequencer.mempool import DecodedTx, SenderLedger
 
 if TYPE_CHECKING:
     from sequencer.service import ChainState, Sequencer
@@ -93,54 +101,55 @@ class Selection:
 
 def select_forced(
     items: Sequence[ForcedItem],
-    chain_id: int,
+    rules: ChainRules,
     ledger: SenderLedger,
     gas_room: int,
     base_fee: int,
-    seen: set[bytes],
     cap: int = MAX_FORCED_PER_BLOCK,
-    reserved: frozenset[str] = frozenset(),
+    held: Collection[str] = frozenset(),
 ) -> Selection:
-    """The items (a prefix of `items`, in queue order) that open a block of `chain_id`: each one
-    the rollup would accept is placed (and counted in `ledger` as pending), each one it would
-    refuse is skipped. Stops at `cap` items, at an item that does not fit `gas_room`, or at one
-    whose sender's account the ledger does not know yet (those wait for a later block)."""
+    """The items (a prefix of `items`, in queue order) that open a block of `rules.chain_id`:
+    each one the judge accepts is placed (and counted in `ledger` as pending), each one it
+    refuses, for good or for now, is skipped (the queue never waits on an outsider's state).
+
+    Stops at `cap` items, or at an accepted item that waits for a later block: one that does not
+    fit `gas_room` (it fits a block with more room: the judge refused any above the block gas
+    limit), whose sender's account the ledger does not know yet, or whose sender is `held` (a
+    bundle leg of it is being mined: its state moves)."""
     out = Selection()
     for item in items:
         if len(out.queue_indexes) >= cap:
             break
-        reason = ""
-        tx: DecodedTx | None = None
-        try:
-            tx = decode_tx(item.raw)
-        except TxRejected as exc:
-            reason = exc.message
-        if tx is not None:
-            if tx.chain_id != chain_id:
-                reason = f"wrong chain: transaction for chain {tx.chain_id}, queued for {chain_id}"
-            elif tx.tx_hash in seen:
-                reason = "already known"
-            elif tx.sender in reserved:
-                reason = f"sender {tx.sender} is the sequencer's relayer"
-            elif not ledger.known(tx.sender):
-                break  # read its account first
-            elif tx.gas > gas_room:
-                break  # waits for the next block
-            else:
-                try:
-                    ledger.check(tx, base_fee)
-                except TxRejected as exc:
-                    reason = exc.message
+        verdict = _static(item.raw, rules)
+        if isinstance(verdict, Accept):
+            tx = verdict.tx
+            if not ledger.known(tx.sender) or tx.sender in held or tx.gas > gas_room:
+                break  # waits for its account, its bundle slot, or a block with more room
+            verdict = judge_pending(tx, ledger, base_fee)
         out.queue_indexes.append(item.index)
-        if reason or tx is None:
+        if isinstance(verdict, Reject):
             out.skipped.append(len(out.queue_indexes) - 1)
-            out.reasons.append(reason)
+            out.reasons.append(verdict.message)
             continue
-        ledger.add(tx)
-        seen.add(tx.tx_hash)
-        gas_room -= tx.gas
-        out.txs.append(tx)
+        ledger.add(verdict.tx)
+        gas_room -= verdict.tx.gas
+        out.txs.append(verdict.tx)
     return out
+
+
+def forced_demand(items: Sequence[ForcedItem], rules: ChainRules) -> int:
+    """The gas the next block must leave for the first of `items` the static rules accept (0:
+    none): the items before it are skipped, whatever the state. Pure."""
+    for item in items[:MAX_FORCED_PER_BLOCK]:
+        verdict = _static(item.raw, rules)
+        if isinstance(verdict, Accept):
+            return verdict.tx.gas
+    return 0
+
+
+@functools.lru_cache(maxsize=1024)  # the queue's head is judged at each poll and block
+def _static(raw: bytes, rules: ChainRules) -> Verdict:
+    return judge_raw(raw, rules)
 
 
 def deadline_at_risk(items: Sequence[ForcedItem], l1_head: int, margin: int) -> list[ForcedItem]:
@@ -162,6 +171,7 @@ class ForcedInbox:
         self.from_block = 0
         self.next_index: dict[int, int] = {}  # per rollup: the first queue index not processed
         self.queued: dict[int, list[ForcedItem]] = {c: [] for c in seq.chains}
+        self.demand: dict[int, int] = {}  # per rollup: gas of the first item a block must fit
         self.placed = 0  # forced transactions placed at the start of a block (since start)
         self.skipped = 0  # queue items refused (since start)
 
@@ -182,6 +192,7 @@ class ForcedInbox:
             chain.plan.opener = lambda number, room, chain=chain: self.open_block(
                 chain, number, room
             )
+            chain.plan.forced_demand = lambda chain_id=chain_id: self.demand.get(chain_id, 0)
         try:
             await self.poll()
         except Exception as exc:  # noqa: BLE001 - `run` polls again; the rollups go on meanwhile
@@ -217,7 +228,13 @@ class ForcedInbox:
         for entry in logs:
             item = decode_forced_log(entry)
             queue = self.queued.get(item.chain_id)
-            if queue is None or item.index < self.next_index[item.chain_id]:
+            if queue is None:  # the inbox's rollup set names a chain this service does not run
+                log.error(
+                    "forced item for a rollup this sequencer does not run: nobody consumes it",
+                    extra={"chain": item.chain_id, "queue_index": item.index},
+                )
+                continue
+            if item.index < self.next_index[item.chain_id]:
                 continue
             if any(q.index == item.index for q in queue):
                 continue
@@ -229,13 +246,11 @@ class ForcedInbox:
         self.warn_at_risk()
         for chain_id, queue in self.queued.items():
             chain = self.seq.chains[chain_id]
+            self.demand[chain_id] = forced_demand(queue, chain.rules)
             for item in queue:
-                try:
-                    sender = decode_tx(item.raw).sender
-                except TxRejected:
-                    continue
-                if not chain.ledger.known(sender):
-                    await self.seq._ensure_account(chain, sender)
+                verdict = _static(item.raw, chain.rules)
+                if isinstance(verdict, Accept) and not chain.ledger.known(verdict.tx.sender):
+                    await self.seq._ensure_account(chain, verdict.tx.sender)
 
     def at_risk(self) -> list[ForcedItem]:
         """Queued items whose L1 deadline is within the margin of the last L1 head polled."""
@@ -274,16 +289,16 @@ class ForcedInbox:
             return []
         selection = select_forced(
             queue,
-            chain.chain_id,
+            chain.rules,
             chain.ledger,
             gas_room,
             chain.plan.base_fee_bound(number),
-            self.seq._seen,
-            reserved=self.seq.reserved_senders,
+            held=self.seq.bundle_book.held.get(chain.chain_id, frozenset()),
         )
         if not selection.queue_indexes:
             return []
         del queue[: len(selection.queue_indexes)]
+        self.demand[chain.chain_id] = forced_demand(queue, chain.rules)
         self.placed += len(selection.txs)
         self.skipped += len(selection.skipped)
         self.next_index[chain.chain_id] = selection.queue_indexes[-1] + 1
@@ -293,6 +308,7 @@ class ForcedInbox:
         ]
         for record in records:
             self.seq.promises[record.tx_hash] = record  # pending until sealed, like a promise
+            self.seq._seen.add(record.tx_hash)
         self.seq.journal.record_forced_nowait(
             chain.chain_id, number, records, selection.queue_indexes, selection.skipped
         )

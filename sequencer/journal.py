@@ -8,7 +8,9 @@ restart `load()` gives back every promised transaction at its promised position 
 sealed block of each rollup, and the bundles received and not yet settled (`bundle_requests`),
 and the marker of a bundle slot that was being mined (`begin_bundle_slot`), which the restart
 rewinds so that a bundle never lands on one rollup alone (the same marker covers blocks being
-abandoned, `abandon_after`).
+abandoned, `abandon_after`). Every header ever signed stays in `signed_headers` (never deleted):
+a second, different header for a (chain, block) is refused (`_insert_block`, and the signer's
+check `signed_hash`), whatever the engine says.
 It never decides positions and never talks to a chain; one writer thread does every write.
 """
 
@@ -81,6 +83,12 @@ CREATE TABLE IF NOT EXISTS bundle_requests (
 CREATE TABLE IF NOT EXISTS bundle_slot (
     chain_id INTEGER PRIMARY KEY,
     block_number INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signed_headers (
+    chain_id INTEGER NOT NULL,
+    number INTEGER NOT NULL,
+    block_hash BLOB NOT NULL,
+    PRIMARY KEY (chain_id, number)
 );
 CREATE TABLE IF NOT EXISTS blocks (
     chain_id INTEGER NOT NULL,
@@ -206,6 +214,11 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._connect()
         self._db.executescript(SCHEMA)
+        # every header ever signed (journals from before the table: their sealed blocks)
+        self._db.execute(
+            "INSERT OR IGNORE INTO signed_headers (chain_id, number, block_hash)"
+            " SELECT chain_id, number, block_hash FROM blocks"
+        )
         # Commits never checkpoint (that would put a database fsync inside a request's commit);
         # a checkpointer thread copies the WAL into the database in the background instead.
         self._db.execute("PRAGMA wal_autocheckpoint=0")
@@ -631,6 +644,49 @@ class Journal:
         ).fetchall()
         return [(chain_id, number, bytes(tx_hash)) for chain_id, number, tx_hash in rows]
 
+    def signed_hash(self, chain_id: int, number: int) -> bytes | None:
+        """The hash of the header signed for (chain, block), if any ever was: kept even when
+        the block is abandoned (`abandon_after`), so no second header is ever signed for it."""
+        row = self._reader.execute(
+            "SELECT block_hash FROM signed_headers WHERE chain_id = ? AND number = ?",
+            (chain_id, number),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def last_sealed(self, chain_id: int) -> int | None:
+        row = self._reader.execute(
+            "SELECT MAX(number) FROM blocks WHERE chain_id = ?", (chain_id,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def block_raws(self, chain_id: int, number: int) -> list[bytes]:
+        """The raw transactions journaled for block `number`, in position order."""
+        rows = self._reader.execute(
+            "SELECT raw FROM txs WHERE chain_id = ? AND block_number = ? ORDER BY idx",
+            (chain_id, number),
+        ).fetchall()
+        return [bytes(row[0]) for row in rows]
+
+    def block_tx_hashes(self, chain_id: int, number: int) -> list[bytes]:
+        """The transactions journaled for block `number` (promised, forced, relays and legs),
+        in position order: what the block must hold once mined."""
+        rows = self._reader.execute(
+            "SELECT tx_hash FROM txs WHERE chain_id = ? AND block_number = ? ORDER BY idx",
+            (chain_id, number),
+        ).fetchall()
+        return [bytes(row[0]) for row in rows]
+
+    def deadlines_after(self, chain_id: int, number: int) -> dict[int, int]:
+        """Per block of `chain_id` above `number`: the nearest pre-confirmation deadline signed
+        for it."""
+        return dict(
+            self._reader.execute(
+                "SELECT block_number, MIN(deadline) FROM txs WHERE chain_id = ? AND"
+                " block_number > ? AND leg = 0 AND deadline > 0 GROUP BY block_number",
+                (chain_id, number),
+            ).fetchall()
+        )
+
     def all_preconfs(self) -> list[PreconfRecord]:
         rows = self._reader.execute(
             "SELECT chain_id, block_number, idx, tx_hash, raw, sender, nonce, max_cost, deadline,"
@@ -700,6 +756,19 @@ def _insert_txs(db: sqlite3.Connection, records: Sequence[PreconfRecord]) -> Non
 
 
 def _insert_block(db: sqlite3.Connection, block: SealedBlock) -> None:
+    signed = db.execute(
+        "SELECT block_hash FROM signed_headers WHERE chain_id = ? AND number = ?",
+        (block.chain_id, block.number),
+    ).fetchone()
+    if signed is not None and bytes(signed[0]) != block.block_hash:
+        raise JournalError(
+            f"chain {block.chain_id} block {block.number}: a different header "
+            f"(0x{bytes(signed[0]).hex()}) was signed before; refusing a second one"
+        )
+    db.execute(
+        "INSERT OR IGNORE INTO signed_headers (chain_id, number, block_hash) VALUES (?, ?, ?)",
+        (block.chain_id, block.number, block.block_hash),
+    )
     db.execute(
         "INSERT INTO blocks (chain_id, number, block_hash, parent_hash, timestamp, tx_count,"
         " signature) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -62,6 +62,7 @@ import asyncio
 import contextvars
 import enum
 import logging
+import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -75,14 +76,13 @@ from sequencer import batch_codec as bc
 from sequencer.builder import Builder, BuildError, head_from_block, rewind
 from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch, header_from_abi
 from sequencer.mempool import SenderLedger
+from sequencer.rpc_errors import ERR_INTERNAL, ERR_SERVER, RpcError
 
 if TYPE_CHECKING:
     from sequencer.service import ChainState, Sequencer
 
 log = logging.getLogger("sequencer.leader")
 
-ERR_SERVER = -32000
-ERR_INTERNAL = -32603
 FORWARDED_HEADER = "X-Sequencer-Forwarded-By"
 # Writes a follower sends to the leader (plus eth_getTransactionCount "pending", see below).
 FORWARDED_WRITES = frozenset({"eth_sendRawTransaction", "seq_sendRawTransaction", "seq_sendBundle"})
@@ -101,14 +101,8 @@ class LeaderError(RuntimeError):
     """The registry or L1 cannot be read, or the follower cannot continue the posted chain."""
 
 
-class NotAccepting(Exception):
+class NotAccepting(RpcError):
     """This node takes no writes now; carries the JSON-RPC error to answer with."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
 
 
 # --- the term schedule (pure) ---
@@ -223,6 +217,38 @@ class FollowState:
     forced_queue: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
 
 
+class PostedTips:
+    """The last block of each rollup that L1 holds, read incrementally from the SharedInbox's
+    `BatchPosted` events (blocking: call from a thread). A tip that the inbox no longer
+    matches (`rollup_tip_matches`: an L1 reorg dropped a batch) makes it read from the start."""
+
+    def __init__(self, inbox: Any) -> None:
+        self.inbox = inbox
+        self.tips: dict[int, tuple[int, bytes]] = {}
+        self.scanned_to = -1
+        self._lock = threading.Lock()
+
+    def read(self, to_block: int) -> dict[int, int]:
+        with self._lock:
+            return self._read(to_block)
+
+    def _read(self, to_block: int) -> dict[int, int]:
+        if to_block > self.scanned_to:
+            logs = self.inbox.events.BatchPosted().get_logs(
+                from_block=self.scanned_to + 1, to_block=to_block
+            )
+            for entry in sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"])):
+                for rollup in header_from_abi(entry["args"]["header"]).rollups:
+                    self.tips[rollup.chain_id] = (rollup.last_block, rollup.last_block_hash)
+            self.scanned_to = to_block
+        f = self.inbox.functions
+        for chain_id, (number, block_hash) in list(self.tips.items()):
+            if not f.rollup_tip_matches(chain_id, number, block_hash).call():
+                self.tips, self.scanned_to = {}, -1
+                return self._read(to_block)
+        return {chain_id: number for chain_id, (number, _) in self.tips.items()}
+
+
 class LeaderNode:
     """Leader awareness of one running `Sequencer` (see the module docstring)."""
 
@@ -238,6 +264,7 @@ class LeaderNode:
         self.confirmations = config.follow_confirmations
         self.overrides = {k.lower(): v.rstrip("/") for k, v in config.leader_urls.items()}
         self.term_blocks = 0
+        self.evidence_window = config.evidence_window_l1_blocks  # the registry's, from start()
         self.view: TermView | None = None
         self.role = Role.FOLLOW
         self.endpoints: dict[str, str] = {}  # published URLs, by lower-case address
@@ -247,6 +274,7 @@ class LeaderNode:
 
         w3 = Web3(Web3.HTTPProvider(seq.manifest.l1.rpc_url, request_kwargs={"timeout": 30}))
         self._source = L1BatchSource(w3, *inbox)
+        self._tips = PostedTips(self._source.inbox)
         self.derived_blocks = 0
         self.abandoned_blocks = 0
 
@@ -258,6 +286,15 @@ class LeaderNode:
             "eth_call", [_call(self.registry, "TERM_BLOCKS()", [], []), "latest"]
         )
         self.term_blocks = int(answer, 16)
+        answer = await self.seq._l1.call(
+            "eth_call", [_call(self.registry, "EVIDENCE_WINDOW_BLOCKS()", [], []), "latest"]
+        )
+        self.evidence_window = int(answer, 16)
+        if self.deadline_blocks > self.evidence_window:
+            raise LeaderError(
+                f"preconf_deadline_l1_blocks ({self.deadline_blocks}) is beyond the registry's "
+                f"evidence window ({self.evidence_window} L1 blocks)"
+            )
         if self.handoff >= self.term_blocks:
             raise LeaderError(
                 f"handoff_l1_blocks ({self.handoff}) must be shorter than a term "
@@ -268,23 +305,25 @@ class LeaderNode:
     async def posted_tips(self) -> dict[int, int]:
         """The last block of each rollup that L1 holds (0: none), from the batch headers."""
 
-        def scan() -> dict[int, int]:
-            tips: dict[int, int] = {}
-            for entry in self._source.inbox.events.BatchPosted().get_logs(from_block=0):
-                for rollup in header_from_abi(entry["args"]["header"]).rollups:
-                    tips[rollup.chain_id] = max(tips.get(rollup.chain_id, 0), rollup.last_block)
-            return tips
-
-        return await asyncio.to_thread(scan)
+        assert self.seq._l1 is not None
+        head = int(await self.seq._l1.call("eth_blockNumber"), 16)
+        return await asyncio.to_thread(self._tips.read, head)
 
     async def watch(self) -> None:
         """Re-read the registry every `l1_poll_s` (the role changes with the L1 head)."""
+        failing = False
         while True:
             await asyncio.sleep(self.poll_s)
             try:
                 await self.refresh()
             except Exception as exc:  # noqa: BLE001 - keep the last view; try again
-                log.warning("registry unreadable", extra={"error": str(exc)})
+                if not failing:  # once per episode
+                    log.warning("registry unreadable; retrying", extra={"error": str(exc)})
+                failing = True
+            else:
+                if failing:
+                    log.info("registry readable again")
+                failing = False
 
     async def refresh(self) -> None:
         l1 = self.seq._l1
@@ -631,6 +670,9 @@ class LeaderNode:
             await self.seq.journal.end_bundle_slot()
         for record in promised:
             self.seq.promises.pop(record.tx_hash, None)
+        due = self.seq._due[chain_id]  # their deadlines are broken: they no longer hold back
+        for number in [n for n in due if n > latest.number]:
+            del due[number]
         self._reset_chain(chain, latest)
         self.abandoned_blocks += mined
         log.error(

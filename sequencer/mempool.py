@@ -1,11 +1,12 @@
-"""Transaction admission: decode, validate, per-sender pending accounting, and ordering policy.
+"""Transaction admission helpers: decoding, per-sender pending accounting, and ordering policy.
 
-Owns the rules a transaction must pass before the sequencer promises it a position: size, type
-(0, 1, 2 only), chain id, a low-s signature, intrinsic and floor gas, the block gas limit, fees
-against the base fee its block can have, the nonce against the engine plus pending, and a balance
-covering every pending maximum cost of its sender. Errors carry geth's words, so wallets and
-libraries understand them. Pure: it never talks to a chain, never stores or signs anything; the
-service passes in the account states it read from the engine.
+Owns decoding a raw signed transaction (size, type 0, 1 or 2 only, canonical RLP, a low-s
+signature, the recovered sender), the gas arithmetic the rules use (intrinsic and EIP-7623 floor
+gas, the EIP-1559 base fee), each sender's pending transactions on a rollup (`SenderLedger`), and
+the order in which a batch of arrivals is offered positions. The rules themselves (which
+transaction may take a position) are `sequencer/judge.py`'s. Errors carry geth's words, so
+wallets and libraries understand them. Pure: it never talks to a chain, never stores or signs
+anything; the service passes in the account states it read from the engine.
 """
 
 from __future__ import annotations
@@ -235,10 +236,15 @@ def decode_tx(raw: bytes) -> DecodedTx:
 
 
 def _rlp_list(payload: bytes, what: str) -> list:
+    """The top-level RLP list of a transaction. pyrlp decodes nested lists recursively: lists
+    nested deeper than the interpreter's recursion allows (a 128 KiB body can nest ~40 000 deep;
+    a transaction needs 4 levels) are refused as invalid RLP, like any other malformed body."""
     try:
         decoded = rlp.decode(payload, strict=True)
     except rlp.exceptions.DecodingError as exc:
         raise TxRejected("invalid_rlp", f"rlp: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise TxRejected("invalid_rlp", "rlp: lists nested too deep") from None
     if not isinstance(decoded, list):
         raise TxRejected("invalid_rlp", f"rlp: expected input list for {what}")
     return decoded
@@ -316,53 +322,7 @@ def next_base_fee(parent_base_fee: int, parent_gas_used: int, parent_gas_limit: 
     return max(0, parent_base_fee - delta // BASE_FEE_CHANGE_DENOMINATOR)
 
 
-# --- validation ---
-
-
-@dataclass(frozen=True)
-class ChainRules:
-    """What a transaction is checked against on one rollup."""
-
-    chain_id: int
-    block_gas_limit: int
-
-
-def check_static(tx: DecodedTx, rules: ChainRules) -> None:
-    """The checks that need no account state. Raises TxRejected."""
-    if tx.chain_id != rules.chain_id:
-        raise TxRejected(
-            "invalid_chain_id",
-            f"invalid chain id for signer: have {tx.chain_id} want {rules.chain_id}",
-        )
-    if tx.nonce >= UINT64_MAX:
-        raise TxRejected("nonce_max", "nonce has max value")
-    if tx.gas > rules.block_gas_limit:
-        raise TxRejected("gas_limit", "exceeds block gas limit")
-    if tx.to is None and len(tx.data) > MAX_INITCODE_SIZE:
-        raise TxRejected(
-            "initcode",
-            f"max initcode size exceeded: code size {len(tx.data)}, limit {MAX_INITCODE_SIZE}",
-        )
-    if tx.tip_cap > tx.fee_cap:
-        raise TxRejected(
-            "tip_above_fee_cap",
-            f"max priority fee per gas higher than max fee per gas: address {tx.sender}, "
-            f"maxPriorityFeePerGas: {tx.tip_cap}, maxFeePerGas: {tx.fee_cap}",
-        )
-    if tx.gas * tx.fee_cap > UINT256_MAX:
-        raise TxRejected("fee_overflow", "gas * gasFeeCap overflows uint256")
-    needed = intrinsic_gas(tx)
-    if tx.gas < needed:
-        raise TxRejected(
-            "intrinsic_gas",
-            f"intrinsic gas too low: gas {tx.gas}, minimum needed {needed}",
-        )
-    floor = floor_data_gas(tx)
-    if tx.gas < floor:
-        raise TxRejected(
-            "floor_data_gas",
-            f"insufficient gas for floor data gas cost: gas {tx.gas}, minimum needed {floor}",
-        )
+# --- pending accounting (the rules are `sequencer/judge.py`'s) ---
 
 
 @dataclass
@@ -409,39 +369,8 @@ class SenderLedger:
     def pending_count(self) -> int:
         return sum(len(q) for q in self.pending.values())
 
-    def check(self, tx: DecodedTx, base_fee: int) -> None:
-        """Stateful checks against the sender's account and pending transactions."""
-        state = self.accounts[tx.sender]
-        if state.is_contract:
-            raise TxRejected("sender_not_eoa", f"sender not an eoa: address {tx.sender}")
-        queue = self.pending.get(tx.sender, ())
-        expected = state.nonce + len(queue)
-        if tx.nonce < expected:
-            raise TxRejected(
-                "nonce_too_low",
-                f"nonce too low: address {tx.sender}, tx: {tx.nonce} state: {expected}",
-            )
-        if tx.nonce > expected:
-            raise TxRejected(
-                "nonce_too_high",
-                f"nonce too high: address {tx.sender}, tx: {tx.nonce} state: {expected}",
-            )
-        if tx.fee_cap < base_fee:
-            raise TxRejected(
-                "fee_cap_too_low",
-                f"max fee per gas less than block base fee: address {tx.sender}, "
-                f"maxFeePerGas: {tx.fee_cap}, baseFee: {base_fee}",
-            )
-        cost = tx.max_cost + sum(p.max_cost for p in queue)
-        if state.balance < cost:
-            raise TxRejected(
-                "insufficient_funds",
-                f"insufficient funds for gas * price + value: balance {state.balance}, "
-                f"tx cost {cost}, overshot {cost - state.balance}",
-            )
-
     def add(self, tx: DecodedTx) -> None:
-        """Count a promised transaction as pending (after check passed)."""
+        """Count a placed transaction as pending (after the judge accepted it)."""
         self.pending.setdefault(tx.sender, deque()).append(
             PendingTx(tx.tx_hash, tx.nonce, tx.max_cost)
         )

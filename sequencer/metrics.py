@@ -53,6 +53,9 @@ class QueueSample:
     bundles_pending: int = 0
     bundles_included: int = 0
     bundles_dropped: int = 0
+    deadline_slack: int | None = None  # L1 blocks to the nearest deadline not yet on L1
+    unposted_blocks: int = 0  # of the busiest rollup: sealed or planned, not yet on L1
+    l1_age_s: float = 0.0  # since the L1 head was last read
 
 
 class _QueueCollector:
@@ -98,6 +101,18 @@ class _QueueCollector:
             "seq_bundles_included", "Bundles landed with a receipt", q.bundles_included
         )
         yield CounterMetricFamily("seq_bundles_dropped", "Bundles dropped", q.bundles_dropped)
+        if q.deadline_slack is not None:
+            yield GaugeMetricFamily(
+                "seq_deadline_slack_l1_blocks",
+                "L1 blocks between the L1 head and the nearest deadline of a block not yet on L1",
+                q.deadline_slack,
+            )
+        yield GaugeMetricFamily(
+            "seq_unposted_blocks", "Blocks sealed or planned, not yet on L1", q.unposted_blocks
+        )
+        yield GaugeMetricFamily(
+            "seq_l1_view_age_seconds", "Seconds since the L1 head was last read", q.l1_age_s
+        )
 
 
 class Metrics:
@@ -146,6 +161,28 @@ class Metrics:
         )
         self.rpc_errors = Counter(
             "seq_rpc_errors", "JSON-RPC errors answered, by code", ["code"], registry=r
+        )
+        self.refused = Counter(
+            "seq_promises_refused",
+            "New promises refused by backpressure (backlog, l1_stale, deadline)",
+            ["reason"],
+            registry=r,
+        )
+        self.l1_faults = Counter(
+            "seq_l1_fault_episodes", "Episodes of failing L1 reads (each logged once)", registry=r
+        )
+        self.engine_faults = Counter(
+            "seq_engine_faults",
+            "Slots recovered and retried after a rollup engine fault",
+            registry=r,
+        )
+        self.task_restarts = Counter(
+            "seq_task_restarts", "Background tasks restarted after failing", ["task"], registry=r
+        )
+        self.engine_rebuilt_blocks = Counter(
+            "seq_engine_rebuilt_blocks",
+            "Blocks replayed onto a rollup engine that lost them (sequencer/recovery.py)",
+            registry=r,
         )
         self._queues = _QueueCollector()
         r.register(self._queues)

@@ -8,8 +8,10 @@ that block's promised transactions, and hands it every sealed block (`collect`).
 of a slot is sealed before rollup B's, so A->B messages are relayed in B's block of the same slot
 and B->A messages at the start of A's next block (after its promised transactions).
 
-A relay that reverts is still mined (its status 0 is journaled like any transaction's) and is
-not retried: the message stays unrelayed in the messenger, and the relayer's nonce moved on.
+Each relay is judged like any transaction (`sequencer/judge.py`, in `take`): one the judge
+refuses (a relayer short of funds) is never sent, it waits. A relay that reverts is still mined
+(its status 0 is journaled like any transaction's) and is not retried: the message stays
+unrelayed in the messenger, and the relayer's nonce moved on.
 `checkpoint`/`restore` undo a slot the builder rewinds (a dropped bundle).
 
 The queue lives in memory; on start it is rebuilt from the chains and the journal (`resume`),
@@ -33,7 +35,9 @@ from typing import Any
 from eth_account import Account
 from eth_utils import keccak
 
+from sequencer.judge import Accept, ChainRules, Reject, judge_account, judge_static
 from sequencer.manifest import Manifest
+from sequencer.mempool import UINT64_MAX, UINT256_MAX, AccountState, decode_tx
 from sequencer.messages import Message, MessageError, messages_from_receipt, relay_transaction
 
 log = logging.getLogger("sequencer.relays")
@@ -126,19 +130,48 @@ class RelayQueue:
     def waiting_for(self, chain_id: int) -> int:
         return len(self.waiting.get(chain_id, []))
 
-    def take(self, chain_id: int, nonce: int, gas_room: int, max_fee: int) -> list[RelayTx]:
+    def take(
+        self,
+        chain_id: int,
+        nonce: int,
+        gas_room: int,
+        max_fee: int,
+        balance: int | None = None,
+        block_gas_limit: int = UINT64_MAX,
+    ) -> list[RelayTx]:
         """The signed relays for chain `chain_id`'s block being built, oldest message first,
-        from the relayer's `nonce` on, as many as fit in `gas_room`; the rest wait for its next
-        block."""
+        from the relayer's `nonce` on, as many as fit in `gas_room` and as the judge accepts
+        (`sequencer/judge.py`: the static rules, then the relayer's `balance` (wei; None: not
+        checked) against their costs, and `max_fee` against the block's base-fee bound); the
+        rest wait for its next block. A relay the judge refuses is never sent (the engine would
+        refuse it and halt the builder): it and the messages behind it wait, with an error
+        logged (a relayer short of funds is topped up by its operator)."""
         queue = self.waiting.get(chain_id, [])
         count = min(len(queue), max(gas_room, 0) // self.gas)
         messenger = self.messengers[chain_id]
-        out = [
-            sign_relay(message, messenger, self.key, nonce + i, self.gas, max_fee)
-            for i, message in enumerate(queue[:count])
-        ]
-        self.waiting[chain_id] = queue[count:]
-        self.relayed += count
+        rules = ChainRules(chain_id, block_gas_limit)
+        account = AccountState(nonce, UINT256_MAX if balance is None else balance)
+        out: list[RelayTx] = []
+        for i, message in enumerate(queue[:count]):
+            relay = sign_relay(message, messenger, self.key, nonce + i, self.gas, max_fee)
+            tx = decode_tx(relay.raw)
+            verdict = judge_static(tx, rules)
+            if isinstance(verdict, Accept):
+                cost = sum(r.max_cost for r in out)
+                verdict = judge_account(tx, account, nonce + i, cost, max_fee)
+            if isinstance(verdict, Reject):
+                log.error(
+                    "relay refused by the judge: it waits",
+                    extra={
+                        "chain": chain_id,
+                        "message_hash": message.hash.hex(),
+                        "error": verdict.message,
+                    },
+                )
+                break
+            out.append(relay)
+        self.waiting[chain_id] = queue[len(out) :]
+        self.relayed += len(out)
         return out
 
     def collect(self, chain_id: int, receipts: Sequence[Mapping[str, Any]]) -> list[Message]:

@@ -3,22 +3,31 @@
 Owns the wire: `/<chain_id>` is a standard Ethereum endpoint for that rollup (reads proxied to
 its engine; `eth_sendRawTransaction` and `eth_getTransactionCount(.., "pending")` answered by the
 sequencer), `/` serves the seq_* methods for every rollup, `/metrics` is Prometheus text. It
-enforces the body size, batch length and per-client rate limits, and turns every failure into a
-JSON-RPC error with the standard code (-32700, -32600, -32601, -32602) or geth's words; a request
-can never crash the service. It holds no state of its own besides the rate buckets (a client's
-bucket is forgotten once idle long enough to be full again, so they stay bounded).
+follows JSON-RPC 2.0 to the letter: every body is answered with JSON-RPC (-32700 for one that
+is not JSON, not UTF-8 or nested deeper than `max_json_depth`; -32600 for what is not a request),
+notifications (no `id`) get no answer, the id is echoed wherever the body could be read, no
+answer holds NaN or Infinity, and every user number is bounded before use (-32602). It enforces
+the body size, batch length, per-client rate and connection limits and the idle, header, body
+and write timeouts (`HttpFront`); a request can never crash the service. It holds no state of
+its own besides the rate buckets (a client's bucket is forgotten once idle long enough to be
+full again) and the count of open connections per client address.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
+import math
 import re
 import signal
+import socket
+import struct
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,17 +35,26 @@ import uvloop
 from aiohttp import web
 
 from sequencer.config import ServiceConfig, load_manifest_checked
-from sequencer.leader import FORWARDED_HEADER, NotAccepting, forwarded_by, forwards
+from sequencer.leader import FORWARDED_HEADER, forwarded_by, forwards
 from sequencer.metrics import Metrics, setup_logging
-from sequencer.service import ERR_INTERNAL, EngineError, RpcError, Sequencer
+from sequencer.rpc_errors import (
+    ERR_INTERNAL,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    LIMIT_EXCEEDED,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    RpcError,
+    answer_code,
+)
+from sequencer.service import EngineError, Sequencer
 
 log = logging.getLogger("sequencer.rpc")
 
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-LIMIT_EXCEEDED = -32005
+# The largest number a parameter may carry: block numbers, indexes, chain ids and deadlines are
+# stored as SQLite INTEGER (signed 64-bit) and signed as ABI uint64, so 2^63 - 1 fits both.
+MAX_QUANTITY = 2**63 - 1
+MAX_QUANTITY_HEX_DIGITS = 16
 MAX_SUMMARY_BLOCKS = 10_000  # seq_getBlockSummaries: blocks per call
 
 # Read methods served from the rollup's engine, unchanged.
@@ -74,6 +92,7 @@ PROXIED = frozenset(
 )
 HEX_RE = re.compile(r"^0x[0-9a-fA-F]*$")
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+CHAIN_KEY_RE = re.compile(r"^[0-9]{1,19}$")  # ASCII digits only (str.isdigit takes "²")
 
 
 # --- parameters, in geth's words ---
@@ -124,28 +143,198 @@ def address(params: list[Any], i: int, want: int) -> str:
     return value
 
 
-def quantity(params: list[Any], i: int, want: int) -> int:
+def quantity(params: list[Any], i: int, want: int, limit: int = MAX_QUANTITY) -> int:
+    """A non-negative integer (a JSON number or 0x-hex), at most `limit` (2^63 - 1: what the
+    journal and an ABI uint64 can hold); anything else is -32602 before it is used."""
     value = _arg(params, i, want)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str) and HEX_RE.match(value) and len(value) > 2:
-        return int(value, 16)
-    raise RpcError(INVALID_PARAMS, f"invalid argument {i}: invalid quantity")
+        number = value
+    elif isinstance(value, str) and HEX_RE.match(value) and len(value) > 2:
+        digits = value[2:].lstrip("0") or "0"
+        if len(digits) > MAX_QUANTITY_HEX_DIGITS:
+            raise RpcError(INVALID_PARAMS, f"invalid argument {i}: quantity above {limit}")
+        number = int(digits, 16)
+    else:
+        raise RpcError(INVALID_PARAMS, f"invalid argument {i}: invalid quantity")
+    if number > limit:
+        raise RpcError(INVALID_PARAMS, f"invalid argument {i}: quantity above {limit}")
+    return number
+
+
+def _reword(i: int, check: Callable[[], Any], what: str = "") -> Any:
+    """`check()`, with its -32602 naming argument `i` (and the field `what`)."""
+    try:
+        return check()
+    except RpcError as exc:
+        detail = re.sub(r"^invalid argument \d+: ", "", exc.message)
+        where = f"{what}: " if what else ""
+        raise RpcError(INVALID_PARAMS, f"invalid argument {i}: {where}{detail}") from None
 
 
 def bundle_params(params: list[Any]) -> tuple[dict[int, list[bytes]], str, int]:
-    """`[{"txs": {"<chainId>": ["0x<raw>", ...], ...}, "beneficiary": "0x..", "deadline": n}]`."""
+    """`[{"txs": {"<chainId>": ["0x<raw>", ...], ...}, "beneficiary": "0x..", "deadline": n}]`.
+
+    Chain ids are decimal strings of ASCII digits and, like the deadline (an L1 block number),
+    at most 2^63 - 1. Whether the deadline is acceptable is the bundle book's rule."""
     arg = _arg(params, 0, 1)
     if not isinstance(arg, dict) or not isinstance(arg.get("txs"), dict):
         raise RpcError(INVALID_PARAMS, "invalid argument 0: want {txs, beneficiary, deadline}")
     txs: dict[int, list[bytes]] = {}
     for key, raws in arg["txs"].items():
-        if not (isinstance(key, str) and key.isdigit()) or not isinstance(raws, list):
+        if not CHAIN_KEY_RE.match(key) or int(key) > MAX_QUANTITY or not isinstance(raws, list):
             raise RpcError(INVALID_PARAMS, "invalid argument 0: txs maps chain ids to raw txs")
-        txs[int(key)] = [hex_bytes([raw], 0, 1) for raw in raws]
-    beneficiary = address([arg.get("beneficiary")], 0, 1)
-    deadline = quantity([arg.get("deadline")], 0, 1)
+        txs[int(key)] = [_reword(0, lambda raw=raw: hex_bytes([raw], 0, 1), "txs") for raw in raws]
+    beneficiary = _reword(0, lambda: address([arg.get("beneficiary")], 0, 1), "beneficiary")
+    deadline = _reword(0, lambda: quantity([arg.get("deadline")], 0, 1), "deadline")
     return txs, beneficiary, deadline
+
+
+# --- proxied reads: the numbers an engine is given are bounded first ---
+
+MAX_FEE_HISTORY_BLOCKS = 1024  # geth's maxFeeHistory
+MAX_REWARD_PERCENTILES = 100
+# Positional arguments that are a block number or tag, per proxied method; `eth_getLogs`'s filter
+# and `eth_feeHistory` are checked by `check_proxied` itself.
+_BLOCK_ARGS: dict[str, tuple[int, ...]] = {
+    "eth_getBalance": (1,),
+    "eth_getCode": (1,),
+    "eth_getTransactionCount": (1,),
+    "eth_getStorageAt": (2,),
+    "eth_getProof": (2,),
+    "eth_call": (1,),
+    "eth_estimateGas": (1,),
+    "eth_createAccessList": (1,),
+    "eth_getBlockByNumber": (0,),
+    "eth_getBlockReceipts": (0,),
+    "eth_getBlockTransactionCountByNumber": (0,),
+    "eth_getTransactionByBlockNumberAndIndex": (0, 1),  # and the index
+    "eth_getTransactionByBlockHashAndIndex": (1,),  # the index
+}
+
+
+def _block_number(params: list[Any], i: int) -> None:
+    """A block number (or index) given as a number or 0x-hex is at most 2^63 - 1; a tag
+    ("latest", ...), an EIP-1898 object's number and anything else the engine judges."""
+    if i >= len(params):
+        return
+    value = params[i]
+    if isinstance(value, dict) and "blockNumber" in value:
+        value = value["blockNumber"]
+    if (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, str) and value.startswith("0x") and len(value) > 2
+    ):
+        quantity([value], 0, 1)  # -32602 "invalid argument 0: ..."; reworded below
+
+
+def check_proxied(method: str, params: list[Any]) -> None:
+    """-32602 for the numbers of a proxied read that are out of bounds, before the engine sees
+    them: anvil aborts (the whole process) on `eth_feeHistory` with a block count >= 2^64."""
+    for i in _BLOCK_ARGS.get(method, ()):
+        _reword(i, lambda i=i: _block_number(params, i))
+    if method == "eth_getLogs" and params and isinstance(params[0], dict):
+        for key in ("fromBlock", "toBlock"):
+            _reword(0, lambda key=key: _block_number([params[0].get(key)], 0), key)
+    if method == "eth_feeHistory":
+        _reword(0, lambda: quantity(params, 0, 3, limit=MAX_FEE_HISTORY_BLOCKS))
+        _reword(1, lambda: _block_number(params, 1))
+        rewards = params[2] if len(params) > 2 else []
+        if not isinstance(rewards, list) or len(rewards) > MAX_REWARD_PERCENTILES:
+            raise RpcError(
+                INVALID_PARAMS,
+                f"invalid argument 2: at most {MAX_REWARD_PERCENTILES} reward percentiles",
+            )
+
+
+# --- the body: JSON, bounded ---
+
+# A JSON string, or an unterminated one up to the end of the body (so that every quote starts
+# a match: one pass, linear even on a body of escaped quotes that never closes).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_OPEN_CLOSE = bytes.maketrans(b"{}", b"[]")
+
+
+class BodyError(ValueError):
+    """The body is not JSON the service reads: answered -32700."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400
+        raise BodyError(f"number {text[:32]} out of range")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise BodyError(f"{name} is not JSON")
+
+
+def nesting_exceeds(raw: bytes, limit: int) -> bool:
+    """Whether arrays and objects in `raw` may nest deeper than `limit` (True for some bodies
+    that are not JSON at all, which are parse errors anyway).
+
+    Strings are cut out, then only the brackets kept; each pass of removing every empty pair
+    "[]" takes exactly one level off, so `limit` passes empty the brackets of a body at most
+    that deep. All C-speed byte operations (milliseconds for 4 MiB), and bounded whatever the
+    body: json.loads recurses on the C stack once per level, up to the interpreter's recursion
+    limit, which a library may have raised far past what a thread's stack holds.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:  # most single calls
+        return False
+    brackets = _JSON_STRING.sub(b"", raw).translate(_OPEN_CLOSE, _NOT_BRACKETS)
+    if brackets.count(b"[") <= limit:
+        return False
+    for _ in range(limit):
+        brackets = brackets.replace(b"[]", b"")
+        if not brackets:
+            return False
+    return True
+
+
+def parse_body(raw: bytes, max_depth: int) -> Any:
+    """The JSON value of a request body, or BodyError: not UTF-8, arrays and objects nested
+    deeper than `max_depth` (checked before parsing), not JSON, NaN or Infinity (not JSON,
+    though Python reads them), a number beyond a double (1e400), an integer of more than 4300
+    digits."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyError(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    if nesting_exceeds(raw, max_depth):
+        raise BodyError(f"nested deeper than {max_depth}")
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:  # cannot happen after the nesting check; never a 500 all the same
+        raise BodyError(f"nested deeper than {max_depth}") from None
+    except ValueError as exc:  # JSONDecodeError, BodyError, an integer of too many digits
+        raise BodyError(str(exc).splitlines()[0][:200]) from None
+
+
+def valid_id(rid: Any) -> bool:
+    """JSON-RPC 2.0 §4: an id is a string, a number or null (never a bool, array or object)."""
+    return (
+        rid is None
+        or isinstance(rid, str | float)
+        or (isinstance(rid, int) and not isinstance(rid, bool))
+    )
+
+
+def encode_answer(body: Any) -> str:
+    """The JSON text of an answer (or batch of answers). `allow_nan=False`: a result holding
+    NaN or Infinity (from an engine) becomes -32603 for that call, never invalid JSON."""
+    try:
+        return json.dumps(body, allow_nan=False)
+    except (ValueError, TypeError, RecursionError):
+        items = body if isinstance(body, list) else [body]
+        safe = []
+        for item in items:
+            try:
+                json.dumps(item, allow_nan=False)
+                safe.append(item)
+            except (ValueError, TypeError, RecursionError):
+                rid = item.get("id") if isinstance(item, dict) else None
+                safe.append(_error(ERR_INTERNAL, "internal error: answer not representable", rid))
+        return json.dumps(safe if isinstance(body, list) else safe[0], allow_nan=False)
 
 
 # --- rate limiting ---
@@ -216,12 +405,15 @@ class RpcServer:
         self.limiter = RateLimiter(config.rate_per_client_per_s, config.rate_burst)
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.config.max_body_bytes)
+        app = web.Application(
+            client_max_size=self.config.max_body_bytes, middlewares=[_mark_in_request]
+        )
         app.router.add_post("/", self.handle)
         app.router.add_post("/{chain_id:[0-9]+}", self.handle)
         app.router.add_get("/metrics", self.handle_metrics)
         app.router.add_get("/health", self.handle_health)
         app.router.add_route("OPTIONS", "/{tail:.*}", self.handle_options)
+        app.router.add_post("/{tail:.*}", self.handle)  # no such endpoint: answered -32600
         return app
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
@@ -235,34 +427,54 @@ class RpcServer:
         return web.Response(headers=_CORS)
 
     def _reply(self, body: Any, status: int = 200) -> web.Response:
-        if isinstance(body, dict) and "error" in body:
-            self.metrics.rpc_errors.labels(str(body["error"]["code"])).inc()
-        elif isinstance(body, list):
-            for item in body:
-                if "error" in item:
-                    self.metrics.rpc_errors.labels(str(item["error"]["code"])).inc()
+        """The HTTP answer: the JSON text, or an empty body (204 unless refused) when every call
+        was a notification (JSON-RPC 2.0 §4.1, §6: nothing at all, not an empty array)."""
+        if body is None or body == []:
+            return web.Response(status=204 if status == 200 else status, headers=_CORS)
+        for item in body if isinstance(body, list) else [body]:
+            if "error" in item:
+                self.metrics.rpc_errors.labels(str(item["error"]["code"])).inc()
         return web.Response(
-            text=json.dumps(body), status=status, content_type="application/json", headers=_CORS
+            text=encode_answer(body), status=status, content_type="application/json", headers=_CORS
         )
 
     async def handle(self, request: web.Request) -> web.Response:
         chain_id: int | None = None
+        refused: RpcError | None = None  # answered to every call of the body, with its id
+        status = 200
         if "chain_id" in request.match_info:
-            chain_id = int(request.match_info["chain_id"])
+            digits = request.match_info["chain_id"]
+            chain_id = int(digits) if len(digits) <= 19 else -1
             if chain_id not in self.seq.chains:
-                return self._reply(
-                    _error(INVALID_REQUEST, f"no rollup with chain id {chain_id}"), 404
-                )
+                refused = RpcError(INVALID_REQUEST, f"no rollup with chain id {digits[:24]}")
+                status = 404
+        elif request.path != "/":
+            refused = RpcError(INVALID_REQUEST, f"no JSON-RPC endpoint at {request.path[:64]}")
+            status = 404
         if (request.content_length or 0) > self.config.max_body_bytes:
             return self._reply(_error(INVALID_REQUEST, "content length too large"), 413)
         try:
-            raw = await request.read()
+            async with asyncio.timeout(self.config.body_timeout_s):
+                raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._reply(_error(INVALID_REQUEST, "content length too large"), 413)
+        except web.RequestPayloadError as exc:  # not the gzip or deflate it claims to be
+            response = self._reply(_error(PARSE_ERROR, "parse error", data=str(exc)[:200]), 400)
+            response.force_close()
+            return response
+        except TimeoutError:  # answer, then close at once (no lingering read of the rest)
+            response = self._reply(
+                _error(INVALID_REQUEST, "request body not received in time"), 408
+            )
+            response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            request.protocol.force_close()
+            return response
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return self._reply(_error(PARSE_ERROR, "parse error"))
+            body = parse_body(raw, self.config.max_json_depth)
+        except BodyError as exc:
+            return self._reply(_error(PARSE_ERROR, "parse error", data=str(exc)))
         client = request.remote or "unknown"
         forwarded_by.set(request.headers.get(FORWARDED_HEADER))  # seen by LeaderNode.forward
         if isinstance(body, list):
@@ -275,41 +487,54 @@ class RpcServer:
                         f"batch too large: {len(body)} calls, limit {self.config.max_batch_len}",
                     )
                 )
-            if not self.limiter.allow(client, len(body)):
-                return self._reply(_error(LIMIT_EXCEEDED, "limit exceeded"), 429)
-            await self.seq.turns.enter(len(body))
-            answers = await asyncio.gather(*(self.call(chain_id, item) for item in body))
-            return self._reply([a for a in answers if a is not None])
-        if not self.limiter.allow(client, 1):
-            rid = body.get("id") if isinstance(body, dict) else None
-            return self._reply(_error(LIMIT_EXCEEDED, "limit exceeded", rid), 429)
-        await self.seq.turns.enter()
-        answer = await self.call(chain_id, body)
-        return self._reply(answer if answer is not None else [])
+            if refused is None and not self.limiter.allow(client, len(body)):
+                refused, status = RpcError(LIMIT_EXCEEDED, "limit exceeded"), 429
+            if refused is None:
+                await self.seq.turns.enter(len(body))
+            answers = await asyncio.gather(*(self.call(chain_id, item, refused) for item in body))
+            return self._reply([a for a in answers if a is not None], status)
+        if refused is None and not self.limiter.allow(client, 1):
+            refused, status = RpcError(LIMIT_EXCEEDED, "limit exceeded"), 429
+        if refused is None:
+            await self.seq.turns.enter()
+        return self._reply(await self.call(chain_id, body, refused), status)
 
-    async def call(self, chain_id: int | None, item: Any) -> dict[str, Any] | None:
-        """One JSON-RPC call; never raises."""
+    async def call(
+        self, chain_id: int | None, item: Any, refused: RpcError | None = None
+    ) -> dict[str, Any] | None:
+        """One JSON-RPC call: its answer, or None for a notification (a request without `id`,
+        which is still carried out). Never raises. `refused`: the error to answer instead of
+        carrying the call out (unknown endpoint, rate limit)."""
         if not isinstance(item, dict):
             return _error(INVALID_REQUEST, "invalid request")
         rid = item.get("id")
+        if not valid_id(rid):
+            return _error(INVALID_REQUEST, "invalid request: id must be a string, number or null")
         method = item.get("method")
         if not isinstance(method, str) or item.get("jsonrpc", "2.0") != "2.0":
             return _error(INVALID_REQUEST, "invalid request", rid)
-        params = item.get("params", [])
+        answer = await self._answer(chain_id, method, item.get("params"), rid, refused)
+        return answer if "id" in item else None
+
+    async def _answer(
+        self, chain_id: int | None, method: str, params: Any, rid: Any, refused: RpcError | None
+    ) -> dict[str, Any]:
         if params is None:
             params = []
         if not isinstance(params, list):
             return _error(INVALID_PARAMS, "non-array args", rid)
         try:
+            if refused is not None:
+                raise refused
             result = await self.dispatch(chain_id, method, params)
             if result is None and self.seq.leader is not None:  # a promise of the leader's?
                 result = await self.seq.leader.lookup(chain_id, method, params)
-        except (RpcError, NotAccepting) as exc:
-            return _error(exc.code, exc.message, rid, exc.data)
+        except RpcError as exc:  # and leader.NotAccepting
+            return _error(answer_code(exc.code), str(exc.message), rid, exc.data)
         except EngineError as exc:
             return _error(ERR_INTERNAL, f"engine unavailable: {exc}", rid)
         except Exception:  # noqa: BLE001 - a request must never take the service down
-            log.exception("internal error", extra={"event": "rpc_internal", "method": method})
+            log.exception("internal error", extra={"event": "rpc_internal", "method": method[:64]})
             return _error(ERR_INTERNAL, "internal error", rid)
         return {"jsonrpc": "2.0", "id": rid, "result": result}
 
@@ -365,7 +590,7 @@ class RpcServer:
         if chain_id is None:
             raise RpcError(
                 METHOD_NOT_FOUND,
-                f"the method {method} does not exist/is not available",
+                f"the method {method[:128]} does not exist/is not available",
                 "Ethereum methods are served per rollup at /<chain_id>",
             )
         if method == "eth_sendRawTransaction":
@@ -383,14 +608,19 @@ class RpcServer:
             if pending is not None and pending["chainId"] == hex(chain_id):
                 return pending
         if method in PROXIED or method == "eth_getTransactionCount":
+            check_proxied(method, params)
             answer = await seq.chains[chain_id].engine.request(method, params)
-            if "error" in answer:
-                err = answer["error"]
+            if not isinstance(answer, dict):
+                raise EngineError(f"{method}: the engine answered {str(answer)[:200]}")
+            if "error" in answer:  # the engine's code if standard (answer_code), else -32603
+                err = answer["error"] if isinstance(answer["error"], dict) else {}
                 raise RpcError(
-                    err.get("code", ERR_INTERNAL), err.get("message", ""), err.get("data")
+                    answer_code(err.get("code")), str(err.get("message", "")), err.get("data")
                 )
             return answer.get("result")
-        raise RpcError(METHOD_NOT_FOUND, f"the method {method} does not exist/is not available")
+        raise RpcError(
+            METHOD_NOT_FOUND, f"the method {method[:128]} does not exist/is not available"
+        )
 
 
 _CORS = {
@@ -398,6 +628,191 @@ _CORS = {
     "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type",
 }
+
+
+# --- connections ---
+
+
+class ConnectionGuard:
+    """The open connections of each client address, at most `per_client` at once."""
+
+    def __init__(self, per_client: int) -> None:
+        self.per_client = per_client
+        self.open: Counter[str] = Counter()
+
+    def admit(self, client: str) -> bool:
+        if self.open[client] >= self.per_client:
+            return False
+        self.open[client] += 1
+        return True
+
+    def release(self, client: str) -> None:
+        self.open[client] -= 1
+        if self.open[client] <= 0:
+            del self.open[client]
+
+
+class _GuardedHandler(web.RequestHandler):
+    """aiohttp's connection handler with the connection cap and a header-read timeout.
+
+    A connection over its client's cap is closed at once, before anything is read. The header
+    timer starts with the first byte that arrives while no request of the connection is being
+    handled, and closes the connection unless a request's headers are complete (its handler
+    starts) within `header_timeout_s`. aiohttp's keep-alive timer (`idle_timeout_s`) closes a
+    connection that has not completed a request that long after it opened or after its last
+    answer, so bytes that arrive while a request runs (a partial pipelined request) are bounded
+    by it. A client that stops reading its answers, so that they back up beyond the transport's
+    write buffer for `write_timeout_s`, has its connection aborted (a close would wait for the
+    buffer to drain, which it never does).
+    """
+
+    def __init__(
+        self,
+        manager: web.Server,
+        *,
+        guard: ConnectionGuard,
+        header_timeout_s: float,
+        write_timeout_s: float,
+        loop: asyncio.AbstractEventLoop,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(manager, loop=loop, **kwargs)
+        self._guard = guard
+        self._header_timeout_s = header_timeout_s
+        self._write_timeout_s = write_timeout_s
+        self._write_timer: asyncio.TimerHandle | None = None
+        self._event_loop = loop
+        self._client: str | None = None  # counted in the guard while set
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._in_request = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) and peer else "local"
+        if self._guard.admit(client):
+            self._client = client
+        else:
+            self.force_close()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._client is not None:
+            self._guard.release(self._client)
+            self._client = None
+        self._stop_header_timer()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+        super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self._event_loop.call_later(
+                self._write_timeout_s, self._write_timeout
+            )
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _write_timeout(self) -> None:
+        self._write_timer = None
+        transport = self.transport
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # reset, and free the kernel's send buffer now (no FIN behind it)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()  # connection_lost follows
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_timer is None and not self._in_request and self.transport is not None:
+            self._header_timer = self._event_loop.call_later(
+                self._header_timeout_s, self._header_timeout
+            )
+        super().data_received(data)
+
+    def request_started(self) -> None:
+        self._in_request = True
+        self._stop_header_timer()
+
+    def request_done(self) -> None:
+        self._in_request = False
+
+    def _stop_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        if not self._in_request:
+            self.force_close()
+
+
+@web.middleware
+async def _mark_in_request(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Tell the connection's handler that a request's headers are in (its header timer stops)."""
+    protocol = request.protocol
+    if not isinstance(protocol, _GuardedHandler):  # served by a plain aiohttp runner
+        return await handler(request)
+    protocol.request_started()
+    try:
+        return await handler(request)
+    finally:
+        protocol.request_done()
+
+
+class HttpFront:
+    """The listening socket of an `RpcServer`, with the connection limits of its config:
+    `max_connections_per_client`, `idle_timeout_s` (aiohttp's keep-alive timeout),
+    `header_timeout_s` and `write_timeout_s` (`_GuardedHandler`); `body_timeout_s` is the
+    RpcServer's own."""
+
+    BACKLOG = 1024  # connections the kernel queues before they are accepted
+
+    def __init__(self, rpc: RpcServer) -> None:
+        self.rpc = rpc
+        self.guard = ConnectionGuard(rpc.config.max_connections_per_client)
+        self._runner: web.AppRunner | None = None
+        self._listener: asyncio.AbstractServer | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        config = self.rpc.config
+        self._runner = web.AppRunner(self.rpc.app(), access_log=None)
+        await self._runner.setup()
+        manager = self._runner.server
+        assert manager is not None
+        loop = asyncio.get_running_loop()
+
+        def connection() -> _GuardedHandler:
+            return _GuardedHandler(
+                manager,
+                guard=self.guard,
+                header_timeout_s=config.header_timeout_s,
+                write_timeout_s=config.write_timeout_s,
+                loop=loop,
+                keepalive_timeout=config.idle_timeout_s,
+                access_log=None,
+            )
+
+        self._listener = await loop.create_server(
+            connection, host, port, backlog=self.BACKLOG, reuse_address=True
+        )
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        if self._runner is not None:
+            await self._runner.cleanup()  # closes the open connections
+            self._runner = None
 
 
 async def serve(config: ServiceConfig, on_ready: Callable[[str], None] | None = None) -> None:
@@ -408,10 +823,8 @@ async def serve(config: ServiceConfig, on_ready: Callable[[str], None] | None = 
     metrics = Metrics()
     seq = Sequencer(config, manifest, signer, domain, metrics)
     await seq.start()
-    runner = web.AppRunner(RpcServer(seq, config, metrics).app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
+    front = HttpFront(RpcServer(seq, config, metrics))
+    await front.start(config.host, config.port)
     url = f"http://{config.host}:{config.port}"
     log.info("listening", extra={"event": "listening", "url": url, "config": config.describe()})
     if on_ready is not None:
@@ -427,7 +840,7 @@ async def serve(config: ServiceConfig, on_ready: Callable[[str], None] | None = 
             except TimeoutError:
                 pass
     finally:
-        await runner.cleanup()
+        await front.stop()
         await seq.stop()
     if seq.halted is not None:
         raise SystemExit(f"sequencer halted: {seq.halted}")

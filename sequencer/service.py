@@ -8,13 +8,14 @@ it rolls back a bundle slot the crash left half mined (`_undo_bundle_slot`), sea
 engine mined before a crash only if they match the plan exactly, takes back the pending bundles
 and rebuilds the relay queue from the sealed blocks (`_resume_relays`). The `BundleBook` holds
 bundles (journaled) until a slot can take them and signs their receipts.
-It never serves HTTP (that is `rpc`) and never decides validity rules itself (that is `mempool`).
+It never serves HTTP (that is `rpc`) and never decides validity rules itself (that is `judge`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import itertools
 import json
@@ -30,12 +31,14 @@ import rlp
 from eth_utils import to_checksum_address
 from yarl import URL
 
+from sequencer import deadlines, recovery
 from sequencer.builder import (
     Builder,
     BuildError,
     Bundle,
     ChainPlan,
     ChainRuntime,
+    EngineFault,
     HeadInfo,
     Leg,
     PlannedBlock,
@@ -54,7 +57,7 @@ from sequencer.commitments import (
     Signer,
     legs_hash,
 )
-from sequencer.config import ServiceConfig
+from sequencer.config import BATCHER_TERM_MARGIN, ServiceConfig
 from sequencer.forced import ForcedInbox, forced_inbox_for
 from sequencer.journal import (
     BundleReceiptRecord,
@@ -64,16 +67,15 @@ from sequencer.journal import (
     PreconfRecord,
     SealedBlock,
 )
+from sequencer.judge import ChainRules, Reject, judge_pending, judge_raw, judge_static, require
 from sequencer.leader import LeaderNode, NotAccepting, leader_node_for
 from sequencer.manifest import Manifest
 from sequencer.mempool import (
     AccountState,
     Candidate,
-    ChainRules,
     DecodedTx,
     SenderLedger,
     TxRejected,
-    check_static,
     checksum_address,
     decode_tx,
     keccak,
@@ -83,12 +85,13 @@ from sequencer.messages import MESSAGE_SENT_TOPIC, Message, MessageError, messag
 from sequencer.metrics import Metrics, QueueSample
 from sequencer.recent import RecentHashes
 from sequencer.relays import RelayQueue, messages_of_block, relay_queue_for
+from sequencer.rpc_errors import ERR_INTERNAL, ERR_SERVER, RpcError
 from sequencer.turns import TurnGate
 
 log = logging.getLogger("sequencer.service")
 
-ERR_SERVER = -32000  # geth's code for every transaction-pool error
-ERR_INTERNAL = -32603
+PIPE_READ_TIMEOUT_S = 30.0  # default: a pipelined send waits this long for the next answer bytes
+PROMISING_CHECK_S = 0.05  # how long a verdict of `Sequencer.check_promising` is reused
 # One pipelined eth_sendRawTransaction body (EngineClient.send_in_order): id, raw tx hex.
 _SEND_RAW = b'{"jsonrpc":"2.0","id":%d,"method":"eth_sendRawTransaction","params":["0x%s"]}'
 
@@ -97,18 +100,37 @@ class _Held(Exception):
     """Admission must wait: the sender has a bundle leg in the slot being built."""
 
 
-class RpcError(Exception):
-    """A JSON-RPC error answer: standard code and message (geth's words where it has them)."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-
-class EngineError(RuntimeError):
+class EngineError(EngineFault):
     """A rollup engine or the L1 answered with an error or not at all."""
+
+
+class EngineUnreachable(EngineError):
+    """No JSON-RPC answer came back (a reset, a timeout, a body that is not JSON-RPC): the
+    request may or may not have been processed."""
+
+
+# Calls that change nothing on the node (or set what they set again): `EngineClient.call`
+# retries them at once when no answer came back.
+IDEMPOTENT = frozenset(
+    {
+        "eth_blockNumber",
+        "eth_chainId",
+        "eth_getBlockByNumber",
+        "eth_getBlockByHash",
+        "eth_getTransactionReceipt",
+        "eth_getBlockReceipts",
+        "eth_getLogs",
+        "eth_getTransactionCount",
+        "eth_getBalance",
+        "eth_getCode",
+        "eth_call",
+        "txpool_status",
+        "trace_block",
+        "anvil_dropAllTransactions",
+        "anvil_setNextBlockBaseFeePerGas",
+    }
+)
+CALL_RETRIES = 2  # extra attempts of an idempotent call, 0.1 s and 0.3 s later
 
 
 class _ClosedBeforeAnswer(Exception):
@@ -118,10 +140,17 @@ class _ClosedBeforeAnswer(Exception):
 class EngineClient:
     """JSON-RPC over HTTP to one anvil (keep-alive session, batches)."""
 
-    def __init__(self, url: str, chain_id: int, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        url: str,
+        chain_id: int,
+        session: aiohttp.ClientSession,
+        read_timeout_s: float = PIPE_READ_TIMEOUT_S,
+    ) -> None:
         self.url = url
         self.chain_id = chain_id
         self._session = session
+        self.read_timeout_s = read_timeout_s  # a pipelined send with no answer this long: stall
         self._ids = itertools.count(1)
         self._pipe: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._pipe_lock = asyncio.Lock()
@@ -131,12 +160,26 @@ class EngineClient:
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
         try:
             async with self._session.post(self.url, json=body) as response:
-                return await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
-            raise EngineError(f"{method} on {self.url}: {exc}") from exc
+                answer = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise EngineUnreachable(f"{method} on {self.url}: {exc}") from exc
+        if not isinstance(answer, dict) or ("result" not in answer and "error" not in answer):
+            raise EngineUnreachable(
+                f"{method} on {self.url}: not a JSON-RPC answer: {answer!r:.200}"
+            )
+        return answer
 
     async def call(self, method: str, params: list[Any] | None = None) -> Any:
-        answer = await self.request(method, params or [])
+        attempt = 0
+        while True:
+            try:
+                answer = await self.request(method, params or [])
+                break
+            except EngineUnreachable:
+                if method not in IDEMPOTENT or attempt >= CALL_RETRIES:
+                    raise
+                attempt += 1
+                await asyncio.sleep(0.1 * (2 * attempt - 1))
         if "error" in answer:
             raise EngineError(f"{method} on {self.url}: {answer['error']}")
         return answer.get("result")
@@ -196,7 +239,12 @@ class EngineClient:
             buffer = bytearray()
             while len(answers) < len(raws):
                 _quickack(sock)
-                chunk = await reader.read(1 << 16)
+                try:
+                    chunk = await asyncio.wait_for(reader.read(1 << 16), self.read_timeout_s)
+                except TimeoutError:
+                    raise EngineError(
+                        f"send to {self.url}: no answer for {self.read_timeout_s:g} s"
+                    ) from None
                 if not chunk:
                     if not answers:
                         raise _ClosedBeforeAnswer()
@@ -241,12 +289,28 @@ class EngineClient:
         try:
             async with self._session.post(self.url, json=body) as response:
                 answers = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
-            raise EngineError(f"batch on {self.url}: {exc}") from exc
-        if not isinstance(answers, list):
-            raise EngineError(f"batch on {self.url}: {answers}")
-        answers.sort(key=lambda a: a.get("id") or 0)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise EngineUnreachable(f"batch on {self.url}: {exc}") from exc
+        if (
+            not isinstance(answers, list)
+            or len(answers) != len(calls)
+            or not all(isinstance(a, dict) and isinstance(a.get("id"), int) for a in answers)
+        ):
+            raise EngineUnreachable(
+                f"batch on {self.url}: not a JSON-RPC batch answer: {answers!r:.200}"
+            )
+        answers.sort(key=lambda a: a["id"])
         return answers
+
+
+def quantity(value: Any, what: str) -> int:
+    """A JSON-RPC quantity ("0x..."), or EngineError for anything else (null, a list, bad hex)."""
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise EngineError(f"{what}: not a quantity: {value!r:.100}")
+    try:
+        return int(value, 16)
+    except ValueError:
+        raise EngineError(f"{what}: not a quantity: {value!r:.100}") from None
 
 
 _TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
@@ -369,6 +433,14 @@ class Sequencer:
         self.chains: dict[int, ChainState] = {}
         self.promises: dict[bytes, PreconfRecord] = {}  # unsealed promises, by tx hash
         self.l1_head = 0
+        self.l1_read_at = time.monotonic()  # when `l1_head` was last read from L1
+        self._l1_fault: str | None = None  # the L1 poll's current fault episode (logged once)
+        # the last block of each rollup L1 holds (None: no SharedInbox to read it from)
+        self.posted: dict[int, int] | None = None
+        # per rollup, per block not yet on L1: the nearest pre-confirmation deadline signed for it
+        self._due: dict[int, dict[int, int]] = defaultdict(dict)
+        self._promising_at = -1.0  # when `check_promising` last judged (monotonic s)
+        self._promising_refusal: deadlines.Refusal | None = None
         self.builder: Builder | None = None
         self._session: aiohttp.ClientSession | None = None
         self._l1: EngineClient | None = None
@@ -397,12 +469,13 @@ class Sequencer:
 
     async def _start(self, run_builder: bool) -> None:
         connector = aiohttp.TCPConnector(limit=64)
-        timeout = aiohttp.ClientTimeout(total=30)
+        timeout = aiohttp.ClientTimeout(total=self.config.engine_timeout_s)
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
         l1 = self.manifest.l1
         self._l1 = EngineClient(l1.rpc_url, l1.chain_id, self._session)
         await self._check_chain_id(self._l1)
-        self.l1_head = int(await self._l1.call("eth_blockNumber"), 16)
+        self.l1_head = quantity(await self._l1.call("eth_blockNumber"), "L1 eth_blockNumber")
+        self.l1_read_at = time.monotonic()
         self.journal.check_meta(
             {
                 "signer": self.signer.address,
@@ -414,24 +487,40 @@ class Sequencer:
         state = self.journal.load()
         self._seen.load(self.journal.recent_hashes(self.config.seen_keep_blocks), state.last_sealed)
         self.journal.start()
+        for entry in self.manifest.rollups:  # an engine that lost blocks is rebuilt first
+            engine = EngineClient(
+                entry.rpc_url, entry.chain_id, self._session, self.config.engine_timeout_s
+            )
+            await self._check_chain_id(engine)
+            await self.rebuild_engine(engine)
         await self._undo_bundle_slot(state.bundle_slot)
         self.leader = leader_node_for(self)
         posted = await self.leader.posted_tips() if self.leader is not None else {}
+        if self.leader is not None:
+            self.posted = dict(posted)
         for entry in self.manifest.rollups:
-            engine = EngineClient(entry.rpc_url, entry.chain_id, self._session)
+            engine = EngineClient(
+                entry.rpc_url, entry.chain_id, self._session, self.config.engine_timeout_s
+            )
             await self._check_chain_id(engine)
             await self._resume_chain(
                 engine, state.pending, state.last_sealed, posted.get(entry.chain_id, 0)
             )
+            if self.posted is not None:  # the deadlines signed for blocks L1 does not hold yet
+                self._due[entry.chain_id] = self.journal.deadlines_after(
+                    entry.chain_id, posted.get(entry.chain_id, 0)
+                )
         await self.bundle_book.resume()
         relays = self.relays = relay_queue_for(self.manifest, self.config.load_relayer_key())
         if relays is not None:  # its nonce is the builder's: nobody else sends from it
             self.reserved_senders = frozenset({relays.address})
+            for chain in self.chains.values():
+                chain.rules = dataclasses.replace(chain.rules, reserved=self.reserved_senders)
             await self._resume_relays(relays)
         self.forced = forced_inbox_for(self)
         if self.forced is not None:
             await self.forced.start()
-            self._tasks.append(asyncio.create_task(self.forced.run(), name="forced-poll"))
+            self._supervise("forced-poll", self.forced.run)
         self.builder = Builder(
             [c.runtime for c in self.chains.values()],
             self.journal,
@@ -441,13 +530,16 @@ class Sequencer:
             self._on_sealed,
             self.bundle_book,
             relays,
+            engine_retry_s=self.config.engine_retry_s,
+            on_engine_fault=self.metrics.engine_faults.inc,
+            rebuild=lambda runtime: self.rebuild_engine(runtime.engine),
         )
         if self.leader is not None:
             await self.leader.start()
-            self._tasks.append(asyncio.create_task(self.leader.watch(), name="leader-watch"))
+            self._supervise("leader-watch", self.leader.watch)
         for chain_id, number, hashes in self.journal.unsettled_blocks():
             self._background(self._fill_statuses(self.chains[chain_id], number, tuple(hashes)))
-        self._tasks.append(asyncio.create_task(self._poll_l1(), name="l1-poll"))
+        self._supervise("l1-poll", self._poll_l1)
         if run_builder:
             self._tasks.append(asyncio.create_task(self._run_builder(), name="builder"))
         log.info(
@@ -459,6 +551,24 @@ class Sequencer:
                 "restored_promises": len(self.promises),
             },
         )
+
+    def _supervise(self, name: str, loop) -> None:
+        """Run a background loop for the service's lifetime: if it ever ends or raises, that is
+        logged (error) and it is started again a second later; never a silent dead task."""
+
+        async def supervised() -> None:
+            while True:
+                try:
+                    await loop()
+                    log.error("background task ended; restarting", extra={"task": name})
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - restarted below
+                    log.exception("background task failed; restarting", extra={"task": name})
+                self.metrics.task_restarts.labels(name).inc()
+                await asyncio.sleep(1.0)
+
+        self._tasks.append(asyncio.create_task(supervised(), name=name))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -497,15 +607,195 @@ class Sequencer:
             self.halted = self.builder.halted or str(exc)
 
     async def _poll_l1(self) -> None:
+        """Read the L1 head (and what L1 holds of each rollup) every `l1_poll_s`, forever.
+
+        Any fault (no answer, a reset, a wrong-shaped answer) is retried at the next round; it
+        is logged once when it starts and once when it ends, and meanwhile the L1 view ages
+        (`l1_age_s`): past `l1_max_age_s` no new promise is signed."""
         assert self._l1 is not None
         while True:
             await asyncio.sleep(self.config.l1_poll_s)
             try:
-                self.l1_head = int(await self._l1.call("eth_blockNumber"), 16)
-            except EngineError as exc:
-                log.warning("L1 unreachable", extra={"event": "l1_error", "error": str(exc)})
+                await self._read_l1()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any fault of L1 is retried, never fatal
+                self._l1_episode(f"{type(exc).__name__}: {exc}")
+            else:
+                self._l1_episode(None)
+
+    async def _read_l1(self) -> None:
+        assert self._l1 is not None
+        head = quantity(await self._l1.call("eth_blockNumber"), "L1 eth_blockNumber")
+        if head < self.l1_head:
+            log.warning("L1 head went back", extra={"from": self.l1_head, "to": head})
+        if self.leader is not None:
+            tips = await self.leader.posted_tips()
+            self._posted_to(tips)
+        self.l1_head, self.l1_read_at = head, time.monotonic()
+
+    def _l1_episode(self, fault: str | None) -> None:
+        """Log an L1 fault once per episode (its start and its end), not once per round."""
+        if fault is not None and self._l1_fault is None:
+            log.warning("L1 view stale: reads fail", extra={"event": "l1_error", "error": fault})
+            self.metrics.l1_faults.inc()
+        elif fault is None and self._l1_fault is not None:
+            log.info("L1 reads recovered", extra={"event": "l1_recovered"})
+        self._l1_fault = fault
+
+    def _posted_to(self, tips: dict[int, int]) -> None:
+        """L1 now holds each rollup up to `tips`: those blocks' deadlines are met."""
+        self.posted = dict(tips)
+        for chain_id, due in self._due.items():
+            tip = tips.get(chain_id, 0)
+            for number in [n for n in due if n <= tip]:
+                del due[number]
+
+    def l1_age_s(self) -> float:
+        return time.monotonic() - self.l1_read_at
+
+    # --- deadlines and backpressure (the rules: sequencer/deadlines.py) ---
+
+    def posting_model(self) -> deadlines.PostingModel:
+        c = self.config
+        return deadlines.PostingModel(
+            cadence=c.batcher_interval_l1_blocks,
+            confirmations=c.batcher_confirmations,
+            spare=c.deadline_spare_l1_blocks,
+            term_blocks=self.leader.term_blocks if self.leader is not None else 0,
+            term_margin=BATCHER_TERM_MARGIN,
+            max_blocks_per_batch=c.batcher_max_blocks,
+        )
+
+    def unposted_blocks(self) -> int:
+        """Blocks of the busiest rollup that are sealed or planned but not yet on L1."""
+        out = 0
+        for chain_id, chain in self.chains.items():
+            tip = chain.plan.head.number  # without an inbox: the planned blocks only
+            if self.posted is not None:
+                tip = self.posted.get(chain_id, 0)
+            out = max(out, chain.plan.last_number - tip)
+        return out
+
+    def deadline_head(self) -> tuple[int, bool]:
+        """The L1 head deadlines count from (the newer of the L1 poll's and the leader view's:
+        they are read apart) and whether this node leads the term after the head's (always,
+        without a registry; unknown counts as no)."""
+        head = self.l1_head
+        if self.leader is None:
+            return head, True
+        view = self.leader.view
+        if view is None:
+            return head, False
+        head = max(head, view.l1_head)
+        if view.term != head // view.term_blocks or view.next_leader is None:
+            return head, False
+        return head, view.next_leader.lower() == self.signer.address.lower()
+
+    def evidence_window(self) -> int:
+        if self.leader is not None:
+            return self.leader.evidence_window
+        return self.config.evidence_window_l1_blocks
+
+    def nearest_due(self) -> int | None:
+        """The nearest deadline signed for a block not yet on L1 (None: none is waiting)."""
+        return min((min(d.values()) for d in self._due.values() if d), default=None)
+
+    def pressure(self) -> deadlines.Pressure:
+        return deadlines.Pressure(self.deadline_head()[0], self.l1_age_s(), self.nearest_due())
+
+    def earliest_deadline(self) -> int | None:
+        head, leads_next = self.deadline_head()
+        return deadlines.earliest_deadline(
+            head, self.posting_model(), self.unposted_blocks(), leads_next
+        )
+
+    def check_promising(self) -> None:
+        """Raise RpcError unless a new promise can be signed now and kept: the L1 view is
+        fresh, the backlog leaves every signed deadline its margin, and the deadline a
+        pre-confirmation would carry is one the batcher can meet. The verdict is reused for
+        `PROMISING_CHECK_S` (it changes with L1 blocks, not with requests): off the hot path."""
+        now = time.monotonic()
+        if now - self._promising_at > PROMISING_CHECK_S:
+            self._promising_refusal = self._promising_verdict()
+            self._promising_at = now
+        refusal = self._promising_refusal
+        if refusal is not None:
+            self.metrics.refused.labels(refusal.data.get("reason", "deadline")).inc()
+            raise RpcError(refusal.code, refusal.message, refusal.data)
+
+    def _promising_verdict(self) -> deadlines.Refusal | None:
+        limits = deadlines.PressureLimits(
+            self.config.backpressure_margin_l1_blocks, self.config.l1_max_age_s
+        )
+        refusal = deadlines.backpressure(self.pressure(), limits)
+        if refusal is None:
+            earliest = self.earliest_deadline()
+            deadline = self.l1_head + self.config.preconf_deadline_l1_blocks
+            if earliest is None or earliest > deadline:
+                refusal = deadlines.Refusal(
+                    ERR_SERVER,
+                    f"sequencer busy: a deadline of L1 block {deadline} cannot be met now "
+                    f"(earliest {earliest}); retry later",
+                    {"reason": "deadline", "earliestDeadline": earliest, "retryAfterSeconds": 2},
+                )
+        return refusal
+
+    def check_bundle_deadline(self, deadline: int) -> None:
+        """Raise RpcError unless a bundle receipt with this deadline can be kept and proven."""
+        self.check_promising()
+        head, leads_next = self.deadline_head()
+        try:
+            deadlines.check_bundle_deadline(
+                deadline,
+                head,
+                self.posting_model(),
+                self.evidence_window(),
+                self.unposted_blocks(),
+                leads_next,
+            )
+        except deadlines.Refusal as refusal:
+            raise RpcError(refusal.code, refusal.message, refusal.data) from None
+
+    def _promised(self, chain_id: int, number: int, deadline: int) -> None:
+        """A pre-confirmation's deadline was signed for block `number`: it counts until L1 holds
+        the block. (Without a SharedInbox nothing says when a block is posted: no backlog is
+        tracked.) Bundle receipts are not counted: their deadline is the user's choice (down to
+        the earliest one the batcher can meet), and a short one must not stop every promise;
+        a receipt is signed only while its deadline can still be met (`BundleBook.select`)."""
+        if self.posted is None:
+            return
+        due = self._due[chain_id]
+        current = due.get(number)
+        if current is None or deadline < current:
+            due[number] = deadline
 
     # --- resuming from the journal ---
+
+    async def rebuild_engine(self, engine: EngineClient) -> int:
+        """Replay onto `engine` what it lost: the blocks L1 holds and the journal's sealed
+        blocks, each with exactly the header signed for it (`sequencer/recovery.py`). At start
+        and whenever a slot finds its engine below the plan (a fresh engine after a crash)."""
+        inbox = self.manifest.l1.contracts.get("SharedInbox")
+
+        def load_l1() -> recovery.L1Blocks:
+            from web3 import Web3
+
+            from sequencer.derive import L1BatchSource
+
+            assert inbox is not None
+            w3 = Web3(Web3.HTTPProvider(self.manifest.l1.rpc_url, request_kwargs={"timeout": 30}))
+            return recovery.l1_blocks(L1BatchSource(w3, inbox.address, inbox.abi))
+
+        try:
+            count = await recovery.rebuild_engine(
+                engine, self.journal, load_l1 if inbox is not None else None
+            )
+        except recovery.RecoveryError as exc:
+            raise BuildError(str(exc)) from exc
+        if count:
+            self.metrics.engine_rebuilt_blocks.inc(count)
+        return count
 
     async def _undo_bundle_slot(self, slot: dict[int, int]) -> None:
         """A bundle slot was being mined when the service stopped (`Journal.begin_bundle_slot`),
@@ -527,7 +817,9 @@ class Sequencer:
         else:
             for chain_id, number in sorted(slot.items()):
                 entry = self.manifest.by_chain_id(chain_id)
-                engine = EngineClient(entry.rpc_url, chain_id, self._session)
+                engine = EngineClient(
+                    entry.rpc_url, chain_id, self._session, self.config.engine_timeout_s
+                )
                 await self._check_chain_id(engine)
                 parent = await engine.call("eth_getBlockByNumber", [hex(number - 1), False])
                 if parent is None:
@@ -576,7 +868,9 @@ class Sequencer:
         # Blocks mined before the crash but not yet journaled: seal them if they are the plan.
         for number in range(first_unsealed, latest.number + 1):
             want = [r.tx_hash for r in by_block.pop(number, [])]
-            sealed, _ = await verify_and_sign(engine, number, want, self.signer, self.domain)
+            sealed, _ = await verify_and_sign(
+                engine, number, want, self.signer, self.domain, self.journal
+            )
             await self.journal.seal(sealed)
             log.info(
                 "sealed block mined before restart", extra={"chain": chain_id, "block": number}
@@ -726,6 +1020,7 @@ class Sequencer:
             except NotAccepting as exc:
                 raise RpcError(exc.code, exc.message, exc.data) from None
         label = str(chain_id) if chain_id is not None else "any"
+        self.check_promising()
         try:
             tx = decode_tx(raw)
             if chain_id is None:
@@ -738,11 +1033,7 @@ class Sequencer:
                     f"invalid chain id for signer: have {tx.chain_id} want "
                     f"{' or '.join(str(c) for c in self.chains)}",
                 )
-            check_static(tx, chain.rules)
-            if tx.sender in self.reserved_senders:
-                raise TxRejected(
-                    "reserved_sender", f"sender {tx.sender} is the sequencer's relayer"
-                )
+            require(judge_static(tx, chain.rules))
         except TxRejected as exc:
             self.metrics.rejected.labels(label, exc.reason).inc()
             raise RpcError(ERR_SERVER, exc.message) from None
@@ -842,7 +1133,7 @@ class Sequencer:
         if tx.tx_hash in self.promises:
             raise TxRejected("already_known", "already known")
         target = chain.plan.target(tx.gas)
-        chain.ledger.check(tx, chain.plan.base_fee_bound(target))
+        require(judge_pending(tx, chain.ledger, chain.plan.base_fee_bound(target)))
         number, index = chain.plan.place(PlannedTx(tx.tx_hash, tx.raw, tx.sender, tx.gas))
         assert number == target
         chain.ledger.add(tx)
@@ -864,6 +1155,7 @@ class Sequencer:
         )
         self.promises[tx.tx_hash] = record
         self._seen.add(tx.tx_hash)
+        self._promised(chain.chain_id, number, deadline)
         return record
 
     def _answer_durable(
@@ -919,17 +1211,25 @@ class Sequencer:
         """Read a sealed block's receipts and journal each transaction's status."""
         if not hashes:
             return
-        for attempt in range(10):
+        attempt = 0
+        while True:  # until the engine answers (logged once); a restart fills what is left
             try:
+                mined = await chain.engine.call("eth_getBlockByNumber", [hex(number), False])
+                if not isinstance(mined, dict):  # a fresh engine being rebuilt: not yet
+                    raise EngineError(f"chain {chain.chain_id}: block {number} not on the engine")
                 statuses = await block_statuses(chain.engine, number, hashes)
                 await self.journal.set_statuses(hashes, statuses)
+                if attempt:
+                    log.info("receipts read", extra={"chain": chain.chain_id, "block": number})
                 return
-            except EngineError as exc:
-                log.warning(
-                    "receipts unavailable",
-                    extra={"chain": chain.chain_id, "block": number, "error": str(exc)},
-                )
-                await asyncio.sleep(0.2 * (attempt + 1))
+            except (EngineError, TypeError, KeyError, ValueError) as exc:  # wrong shapes too
+                if attempt == 0:
+                    log.warning(
+                        "receipts unavailable; retrying",
+                        extra={"chain": chain.chain_id, "block": number, "error": str(exc)},
+                    )
+                attempt += 1
+                await asyncio.sleep(min(0.2 * attempt, 2.0))
             except BuildError as exc:
                 self.halted = str(exc)
                 log.critical("receipts contradict the plan", extra={"error": str(exc)})
@@ -1005,7 +1305,29 @@ class Sequencer:
             bundles_pending=len(book.pending) + len(book.inflight) + len(book.arriving),
             bundles_included=book.included,
             bundles_dropped=book.dropped,
+            deadline_slack=deadlines.slack(self.pressure()),
+            unposted_blocks=self.unposted_blocks(),
+            l1_age_s=self.l1_age_s(),
         )
+
+    def _promising_json(self) -> dict[str, Any]:
+        """The backpressure view: how close the signed deadlines are (seq_status)."""
+        limits = deadlines.PressureLimits(
+            self.config.backpressure_margin_l1_blocks, self.config.l1_max_age_s
+        )
+        pressure = self.pressure()
+        refusal = self._promising_verdict()
+        return {
+            "accepting": refusal is None,
+            "reason": refusal.data.get("reason") if refusal is not None else None,
+            "nearestDeadline": pressure.oldest_unposted_deadline,
+            "slackBlocks": deadlines.slack(pressure),
+            "marginBlocks": limits.margin_blocks,
+            "unpostedBlocks": self.unposted_blocks(),
+            "postedTips": {str(c): n for c, n in (self.posted or {}).items()},
+            "earliestDeadline": self.earliest_deadline(),
+            "evidenceWindowBlocks": self.evidence_window(),
+        }
 
     def status(self) -> dict[str, Any]:
         q = self.queue_sample()
@@ -1013,6 +1335,8 @@ class Sequencer:
             "signer": self.signer.address,
             "domain": self.domain_json(),
             "l1Head": self.l1_head,
+            "l1AgeSeconds": round(self.l1_age_s(), 1),
+            "promising": self._promising_json(),
             "slotMs": self.config.slot_ms,
             "slots": self.builder.slots if self.builder else 0,
             "ordering": self.config.ordering,
@@ -1043,6 +1367,12 @@ class Sequencer:
         if self.leader is not None:
             out["leader"] = self.leader.status_json()
         return out
+
+
+@functools.lru_cache(maxsize=4096)  # a pending bundle's legs are judged again every slot
+def _decoded(raw: bytes) -> DecodedTx:
+    """A bundle leg's transaction (it decoded when the bundle was accepted)."""
+    return decode_tx(raw)
 
 
 def bundle_hash(legs: list[Leg], beneficiary: str, deadline: int) -> bytes:
@@ -1104,10 +1434,7 @@ class BundleBook:
 
     def _check(self, txs: dict[int, list[bytes]], beneficiary: str, deadline: int) -> Bundle:
         seq = self.seq
-        if deadline <= seq.l1_head:
-            raise RpcError(
-                ERR_SERVER, f"bundle deadline {deadline} is not after L1 block {seq.l1_head}"
-            )
+        seq.check_bundle_deadline(deadline)  # honourable and provable (sequencer/deadlines.py)
         legs: list[Leg] = []
         gas: dict[int, int] = defaultdict(int)
         for chain_id, raws in txs.items():
@@ -1115,11 +1442,10 @@ class BundleBook:
             if chain is None:
                 raise RpcError(ERR_SERVER, f"no rollup with chain id {chain_id}")
             for raw in raws:
-                try:
-                    tx = decode_tx(raw)
-                    check_static(tx, chain.rules)
-                except TxRejected as exc:
-                    raise RpcError(ERR_SERVER, exc.message) from None
+                verdict = judge_raw(raw, chain.rules)
+                if isinstance(verdict, Reject):
+                    raise RpcError(ERR_SERVER, verdict.message)
+                tx = verdict.tx
                 if tx.tx_hash in seq._seen or any(leg.tx_hash == tx.tx_hash for leg in legs):
                     raise RpcError(ERR_SERVER, "already known")
                 gas[chain_id] += tx.gas
@@ -1193,9 +1519,15 @@ class BundleBook:
         extra_gas: dict[int, int] = defaultdict(int)
         nonces: dict[tuple[int, str], int] = {}
         costs: dict[tuple[int, str], int] = defaultdict(int)
+        earliest = seq.earliest_deadline()  # a receipt is signed only for a deadline it can meet
         for bundle in list(self.pending.values()):
             if bundle.deadline < seq.l1_head:
                 self._drop(bundle, "deadline passed")
+                continue
+            if earliest is None:
+                continue  # no deadline can be met in this term: wait for the next
+            if bundle.deadline < earliest:
+                self._drop(bundle, f"deadline can no longer be met (earliest now {earliest})")
                 continue
             verdict = self._fits(bundle, blocks, extra_gas, nonces, costs, unreadable)
             if verdict == "wait":
@@ -1218,8 +1550,23 @@ class BundleBook:
         await self._save()  # after the senders are held: admission runs while this awaits
         return chosen
 
+    def requeue(self, bundles: list[Bundle]) -> None:
+        """The slot that selected `bundles` was undone after an engine fault (see
+        `Builder.recover`): they are pending again, ahead of the later ones, and their senders
+        are released."""
+        for bundle in bundles:
+            self.inflight.pop(bundle.bundle_hash, None)
+        self.pending = {b.bundle_hash: b for b in bundles} | self.pending
+        self.held.clear()
+        self.released.set()
+
     def _fits(self, bundle, blocks, extra_gas, nonces, costs, unreadable) -> str:
-        """ "ok", "wait" (not in this slot) or why the bundle can never land. Never awaits."""
+        """ "ok", "wait" (not in this slot) or why the bundle is dropped. Never awaits.
+
+        Each leg is judged (`judge.judge_pending`) after its sender's pending transactions and
+        the legs of this slot before it: a nonce gap or a fee cap below the block's base-fee
+        bound waits for a later slot, any other refusal (a nonce used, funds short, a contract
+        sender) drops the bundle."""
         seq = self.seq
         gas: dict[int, int] = defaultdict(int)
         local_nonce: dict[tuple[int, str], int] = {}
@@ -1238,21 +1585,21 @@ class BundleBook:
             ):
                 return "wait"
             key = (leg.chain_id, leg.sender)
-            state = chain.ledger.accounts.get(leg.sender)
-            if key in unreadable or state is None:
+            if key in unreadable or not chain.ledger.known(leg.sender):
                 return "wait"  # the engine did not answer, or the account was evicted meanwhile
-            expected = (
-                local_nonce.get(key) or nonces.get(key) or chain.ledger.pending_nonce(leg.sender)
+            verdict = judge_pending(
+                _decoded(leg.raw),
+                chain.ledger,
+                chain.plan.base_fee_bound(block.number),
+                nonce_after=local_nonce.get(key) or nonces.get(key),
+                extra_cost=costs[key] + local_cost[key],
             )
-            if leg.nonce < expected:
-                return f"nonce too low: leg tx 0x{leg.tx_hash.hex()}"
-            if leg.nonce > expected:
-                return "wait"
+            if isinstance(verdict, Reject):
+                if verdict.reason in ("nonce_too_high", "fee_cap_too_low"):
+                    return "wait"  # an earlier transaction is not placed yet; the fee may fall
+                return f"{verdict.message}: leg tx 0x{leg.tx_hash.hex()}"
             local_nonce[key] = leg.nonce + 1
             local_cost[key] += leg.max_cost
-            pending = sum(p.max_cost for p in chain.ledger.pending.get(leg.sender, ()))
-            if state.balance < pending + costs[key] + local_cost[key]:
-                return f"insufficient funds for gas * price + value: leg tx 0x{leg.tx_hash.hex()}"
         return "ok"
 
     async def _save(self) -> None:
@@ -1314,9 +1661,9 @@ class BundleBook:
             bundle.deadline,
             seq.signer.sign(seq.domain, msg),
         )
-        bundle.status = "included"  # the legs are sealed; the receipt is being stored
         if seq.journal.bundle(bundle.bundle_hash) is None:
             await seq.journal.store_bundle(record)
+        bundle.status = "included"  # once the receipt is stored: seq_getBundleReceipt has it
         self._done(bundle)
 
     def receipt_json(self, record: BundleReceiptRecord) -> dict[str, Any]:

@@ -11,12 +11,26 @@
      continues the last posted block of that rollup (number and parent hash, kept as one hash
      per rollup), `forced_through`
      never goes back nor beyond the queue, and no forced item past its deadline is left
-     unconsumed. Only the header hash is stored per sequence; the header itself is in the
-     `BatchPosted` event and is re-supplied to the Slasher as evidence. The first batch that
-     names a rollup anchors it (any first block and parent hash).
+     unconsumed. Per sequence only the header hash and the L1 block the batch was posted in
+     are stored (`batch_hash`, `posted_block`); the header itself is in the `BatchPosted` event
+     and is re-supplied to the Slasher as evidence. The first batch that names a rollup anchors
+     it (any first block and parent hash).
+     The posting block is what every deadline is judged by: a promise or forced item with
+     deadline D is kept on time by a batch with `posted_block <= D` (the deadline block itself is
+     on time) and late by one with `posted_block > D`. Sequences are posted in order, so
+     `posted_block` never decreases with the sequence.
+     Forced inclusion is open only for the registered rollups (`is_rollup`): an item for a chain
+     no sequencer runs could never be consumed, and would make the honest leader liable for
+     censorship. The owner (snekmate `ownable`, the deployer) changes the set with `set_rollup`.
 """
 
+from snekmate.auth import ownable
+
 from ..lib import commitments
+
+initializes: ownable
+
+exports: (ownable.owner, ownable.transfer_ownership, ownable.renounce_ownership)
 
 
 interface IRegistry:
@@ -30,9 +44,13 @@ interface IRegistry:
 MAX_PAYLOAD_BYTES: constant(uint256) = 65_536
 # @dev Largest raw transaction accepted for forced inclusion (bytes).
 MAX_FORCED_TX_BYTES: constant(uint256) = 4_096
+# @dev Most rollups the constructor registers (more with `set_rollup`).
+MAX_INITIAL_ROLLUPS: constant(uint256) = commitments.MAX_ROLLUPS
 # @dev Fields of the packed `_head` slot.
 _MASK64: constant(uint256) = 2**64 - 1
 _LAST_BLOCK_SHIFT: constant(uint256) = 64
+# @dev `_posted` holds four 64-bit posting blocks per slot (sequence % 4 picks the field).
+_POSTED_PER_SLOT_LOG2: constant(uint256) = 2
 _FORCED_THROUGH_SHIFT: constant(uint256) = 128
 _FORCED_COUNT_SHIFT: constant(uint256) = 192
 
@@ -59,8 +77,13 @@ rollup_tip: public(HashMap[uint256, bytes32])
 escape_poster: public(HashMap[uint256, address])
 # @notice Forced-inclusion fees not yet swept to the treasury (wei).
 fees_accrued: public(uint256)
+# @notice Whether `chain_id` is a registered rollup (forced inclusion is open only for those).
+is_rollup: public(HashMap[uint256, bool])
 
 _forced: HashMap[uint256, commitments.ForcedItem]
+# L1 block each batch was posted in: sequence s in slot s // 4, bits 64 * (s % 4) up. Packed so
+# that three batches in four write a slot that is already non-zero (5,000 gas, not 22,100).
+_posted: HashMap[uint256, uint256]
 # One slot read and written by every batch (64 bits each, low to high): next sequence,
 # L1 block of the last batch, forced items consumed, forced items requested.
 _head: uint256
@@ -89,9 +112,18 @@ event FeesSwept:
     amount: uint256
 
 
+event RollupSet:
+    chain_id: indexed(uint256)
+    enabled: bool
+
+
 @deploy
 def __init__(
-    registry: IRegistry, escape_blocks: uint256, force_delay_blocks: uint256, force_fee: uint256
+    registry: IRegistry,
+    escape_blocks: uint256,
+    force_delay_blocks: uint256,
+    force_fee: uint256,
+    rollups: DynArray[uint256, MAX_INITIAL_ROLLUPS],
 ):
     """
     @param registry The SequencerRegistry.
@@ -99,6 +131,7 @@ def __init__(
     @param force_delay_blocks L1 blocks a forced item may wait; with one term it must fit in
            the registry's evidence window (so a censoring leader cannot unbond first).
     @param force_fee Smallest forced-inclusion fee (wei).
+    @param rollups The chain ids of the rollups registered from the start (non-zero).
     """
     assert escape_blocks > 0, "inbox: zero escape delay"
     assert force_delay_blocks > 0, "inbox: zero force delay"
@@ -112,6 +145,9 @@ def __init__(
     FORCE_DELAY_BLOCKS = force_delay_blocks
     FORCE_FEE = force_fee
     self._head = block.number << _LAST_BLOCK_SHIFT
+    ownable.__init__()
+    for chain_id: uint256 in rollups:
+        self._set_rollup(chain_id, True)
 
 
 # --- batches ---
@@ -169,6 +205,31 @@ def last_batch_block() -> uint256:
 
 @external
 @view
+def posted_block(sequence: uint256) -> uint256:
+    """
+    @notice The L1 block in which batch `sequence` was posted: the block every deadline is
+            judged by (on time iff `posted_block <= deadline`).
+    @param sequence A sequence already posted (reverts "inbox: no such batch" otherwise).
+    @return The L1 block number.
+    """
+    assert sequence < self._head & _MASK64, "inbox: no such batch"
+    return self._posted_block(sequence)
+
+
+@external
+@view
+def batch_record(sequence: uint256) -> (bytes32, uint256):
+    """
+    @notice Header hash and posting L1 block of batch `sequence`, in one call (what the Slasher
+            reads of a batch it is shown); both zero for a sequence not yet posted.
+    @param sequence The batch's sequence.
+    @return (header hash, L1 block number).
+    """
+    return self.batch_hash[sequence], self._posted_block(sequence)
+
+
+@external
+@view
 def forced_through() -> uint256:
     """
     @notice Forced-inclusion items consumed so far (the queue index of the next one).
@@ -195,6 +256,21 @@ def rollup_tip_matches(chain_id: uint256, block_number: uint256, block_hash: byt
     return tip != empty(bytes32) and tip == keccak256(abi_encode(block_number, block_hash))
 
 
+# --- rollups ---
+
+
+@external
+def set_rollup(chain_id: uint256, enabled: bool):
+    """
+    @notice Open (`enabled`) or close forced inclusion for rollup `chain_id`. Only the owner.
+    @dev Items already queued for a rollup stay in the queue either way.
+    @param chain_id The rollup's chain id (non-zero).
+    @param enabled Whether `force_include` accepts items for it.
+    """
+    ownable._check_owner()
+    self._set_rollup(chain_id, enabled)
+
+
 # --- forced inclusion ---
 
 
@@ -205,13 +281,14 @@ def force_include(chain_id: uint256, raw_tx: Bytes[MAX_FORCED_TX_BYTES]) -> uint
     @notice Queue a signed rollup transaction that the sequencer must place, in queue order, at
             the start of the next block it opens; a batch must consume it within
             `FORCE_DELAY_BLOCKS` L1 blocks, or the term's leader can be slashed and jailed.
-    @param chain_id The rollup's chain id.
+    @param chain_id The rollup's chain id (a registered rollup: `is_rollup`).
     @param raw_tx The raw signed transaction (at most 4 KiB).
     @return The item's queue index.
     """
     assert msg.value >= FORCE_FEE, "inbox: fee too low"
     assert len(raw_tx) > 0, "inbox: empty transaction"
     assert chain_id != 0, "inbox: zero chain id"
+    assert self.is_rollup[chain_id], "inbox: unknown rollup"
     head: uint256 = self._head
     index: uint256 = head >> _FORCED_COUNT_SHIFT
     deadline: uint256 = block.number + FORCE_DELAY_BLOCKS
@@ -274,6 +351,13 @@ def sweep_fees():
 
 
 @internal
+def _set_rollup(chain_id: uint256, enabled: bool):
+    assert chain_id != 0, "inbox: zero chain id"
+    self.is_rollup[chain_id] = enabled
+    log RollupSet(chain_id=chain_id, enabled=enabled)
+
+
+@internal
 def _accept(header: commitments.BatchHeader):
     head: uint256 = self._head
     sequence: uint256 = head & _MASK64
@@ -319,6 +403,8 @@ def _accept(header: commitments.BatchHeader):
 
     header_hash: bytes32 = commitments._header_hash(header)
     self.batch_hash[sequence] = header_hash
+    slot: uint256 = sequence >> _POSTED_PER_SLOT_LOG2
+    self._posted[slot] = self._posted[slot] | (block.number << ((sequence & 3) << 6))
     self._head = (
         (sequence + 1)
         | (block.number << _LAST_BLOCK_SHIFT)
@@ -330,3 +416,9 @@ def _accept(header: commitments.BatchHeader):
     log BatchPosted(
         sequence=sequence, header_hash=header_hash, poster=msg.sender, escape=escape, header=header
     )
+
+
+@internal
+@view
+def _posted_block(sequence: uint256) -> uint256:
+    return (self._posted[sequence >> _POSTED_PER_SLOT_LOG2] >> ((sequence & 3) << 6)) & _MASK64

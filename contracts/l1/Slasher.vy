@@ -11,14 +11,36 @@
      1. equivocation: two signed `BlockHeader`s for one (chain, block) with different hashes;
      2. pre-confirmation violation: a signed `Preconf` and either a committed tx leaf at that
         position with another tx hash (or status skipped), or the block's leaf showing fewer
-        transactions, or no batch covering that block once the deadline has passed, or the
-        batch covering it carrying a term that began after the deadline (posted late: to the
-        granularity of a term);
-     3. bundle violation: a signed `BundleReceipt`, its legs, and for one leg the same four
-        kinds of proof (a committed tx other than the leg's, or not successful);
-     4. censorship: a forced item past its deadline and unconsumed: the leader of the term in
-        which the deadline fell is slashed and jailed;
+        transactions, or proof that no batch posted by the deadline covers the block (below);
+     3. bundle violation: a signed `BundleReceipt`, its legs, and for one leg the same kinds of
+        proof (a committed tx other than the leg's, or not successful);
+     4. censorship: a forced item that no batch posted by its deadline consumed (below): the
+        leader of the term holding the middle of the item's window is slashed and jailed;
      5. malformed batch: two different leaves for one position under one committed root.
+     Deadlines are L1 block numbers, judged by the block a batch was posted in (the inbox's
+     `posted_block`): a batch posted in block P keeps a deadline D on time iff P <= D (the
+     deadline block itself is on time); P > D is late. A promised (chain, block) is covered on
+     time iff some batch with P <= D covers it. Since each rollup's ranges are contiguous and
+     sequences are posted in order, that fails iff either
+       a. (`*_posted_late`, race-free) a committed batch with P > D names the rollup and starts
+          at or below the promised block (it covers the block late, or ends below it: every
+          batch posted by D ended that rollup below the block), or
+       b. (`*_not_posted`) the deadline has passed (block.number > D) and the rollup's current
+          tip is below the block (or the rollup was never posted): the current tip is checked
+          against `rollup_tip`, so this form goes stale when a batch naming the rollup lands;
+          that batch (P > D, starting at or below the block) is then evidence of form a, which
+          never goes stale. A leader that posts every L1 block cannot keep the evidence away.
+     A forced item with deadline D is consumed on time iff a batch with P <= D moved
+     `forced_through` past it. It is not, shown by either `slash_censorship` (the deadline
+     has passed and the item is still unconsumed, or the first batch ever was posted after D)
+     or `slash_censorship_late` (the last batch posted by D, re-supplied, left it unconsumed).
+     Either way one leader is slashed and jailed, once per item, however long the item stayed
+     overdue and whoever consumed it later: the leader of the term holding block
+     D - FORCE_DELAY_BLOCKS // 2, the middle of the item's window (it was requested at
+     D - FORCE_DELAY_BLOCKS). That leader led for at least min(TERM_BLOCKS,
+     FORCE_DELAY_BLOCKS // 2 + 1) blocks of the window, so an honest leader is never blamed for
+     an item a previous leader left it with a block or two to spare; leaders of the terms after
+     the deadline (who must consume the item in their first batch) are never blamed for it.
      The victim of a pre-confirmation violation is the reporter (the preconf names no account:
      whoever holds it is taken to be the user it was given to); of a bundle violation, the
      receipt's beneficiary; of censorship, the forced item's sender; equivocation and
@@ -49,9 +71,13 @@ interface IRegistry:
 
 interface IInbox:
     def batch_hash(sequence: uint256) -> bytes32: view
+    def batch_record(sequence: uint256) -> (bytes32, uint256): view
+    def posted_block(sequence: uint256) -> uint256: view
+    def next_sequence() -> uint256: view
     def rollup_tip(chain_id: uint256) -> bytes32: view
     def escape_poster(sequence: uint256) -> address: view
     def forced_status(index: uint256) -> (address, uint256, bool): view
+    def FORCE_DELAY_BLOCKS() -> uint256: view
 
 
 # @dev Conditions, as logged in `ViolationProven`.
@@ -70,6 +96,9 @@ INBOX: public(immutable(IInbox))
 SLASH_AMOUNT: public(immutable(uint256))
 # @notice The registry's term length (L1 blocks).
 TERM_BLOCKS: public(immutable(uint256))
+# @notice The inbox's forced-inclusion delay (L1 blocks): a forced item's window is
+#         [deadline - FORCE_DELAY_BLOCKS, deadline].
+FORCE_DELAY_BLOCKS: public(immutable(uint256))
 
 
 event ViolationProven:
@@ -94,6 +123,7 @@ def __init__(registry: IRegistry, inbox: IInbox, slash_amount: uint256):
     INBOX = inbox
     SLASH_AMOUNT = slash_amount
     TERM_BLOCKS = staticcall registry.TERM_BLOCKS()
+    FORCE_DELAY_BLOCKS = staticcall inbox.FORCE_DELAY_BLOCKS()
 
 
 # --- 1. equivocation ---
@@ -187,7 +217,9 @@ def slash_preconf_not_posted(
     preconf: commitments.PreconfMsg, signature: Bytes[65], tip_block: uint256, tip_hash: bytes32
 ) -> uint256:
     """
-    @notice The deadline has passed and no batch has covered the promised block.
+    @notice The deadline has passed and no batch has covered the promised block: the rollup's
+            current tip is below it. Goes stale when a batch naming the rollup lands; then use
+            `slash_preconf_posted_late` with that batch.
     @param tip_block The rollup's last committed block (from the last `BatchPosted` naming it;
            ignored if the rollup was never posted).
     @param tip_hash That block's hash.
@@ -209,9 +241,13 @@ def slash_preconf_posted_late(
     rollup_index: uint256,
 ) -> uint256:
     """
-    @notice The batch that covers the promised block was posted after the deadline: it carries
-            a term that began after the deadline. (Every block is covered by exactly one batch,
-            since each rollup's ranges are contiguous, so this batch was the first to cover it.)
+    @notice No batch posted by the deadline covers the promised block: `header`, a committed
+            batch posted after the deadline (`posted_block > deadline`), names the rollup and
+            starts at or below the block. It covers the block (posted late) or ends below it
+            (not posted yet); either way every batch posted by the deadline ended the rollup
+            below the block. Unlike `slash_preconf_not_posted`, this never goes stale.
+    @param header A committed batch header posted after the deadline.
+    @param rollup_index The index of the promised block's rollup in `header.rollups`.
     @return The wei slashed.
     """
     digest_id: bytes32 = commitments._preconf_struct_hash(preconf)
@@ -286,7 +322,9 @@ def slash_bundle_not_posted(
     tip_hash: bytes32,
 ) -> uint256:
     """
-    @notice The receipt's deadline has passed and no batch has covered one leg's block.
+    @notice The receipt's deadline has passed and no batch has covered one leg's block (the
+            leg rollup's current tip is below it; stale once a batch naming it lands: then use
+            `slash_bundle_posted_late`).
     @param tip_block The leg rollup's last committed block (ignored if never posted).
     @param tip_hash That block's hash.
     @return The wei slashed.
@@ -308,8 +346,9 @@ def slash_bundle_posted_late(
     rollup_index: uint256,
 ) -> uint256:
     """
-    @notice The batch that covers one leg's block carries a term that began after the
-            receipt's deadline.
+    @notice No batch posted by the receipt's deadline covers one leg's block: `header`, a
+            committed batch posted after the deadline, names the leg's rollup and starts at or
+            below the leg's block (as `slash_preconf_posted_late`).
     @return The wei slashed.
     """
     leg: commitments.Leg = self._leg(receipt, legs, leg_index)
@@ -325,8 +364,10 @@ def slash_bundle_posted_late(
 @external
 def slash_censorship(queue_index: uint256) -> uint256:
     """
-    @notice A forced item is past its deadline and unconsumed: slash and jail the leader of the
-            term in which the deadline fell. The item's sender is the victim.
+    @notice A forced item's deadline has passed and no batch posted by it consumed the item:
+            it is still unconsumed, or the first batch ever was posted after the deadline.
+            Slash and jail the leader of the term holding the middle of the item's window
+            (`censorship_term`); the item's sender is the victim.
     @param queue_index The item's position in the Inbox's forced queue.
     @return The wei slashed.
     """
@@ -335,11 +376,40 @@ def slash_censorship(queue_index: uint256) -> uint256:
     consumed: bool = False
     sender, deadline, consumed = staticcall INBOX.forced_status(queue_index)
     assert block.number > deadline, "slasher: deadline not passed"
-    assert not consumed, "slasher: forced item was consumed"
-    leader: address = extcall REGISTRY.fix_leader(deadline // TERM_BLOCKS)
-    assert leader != empty(address), "slasher: no leader in that term"
-    evidence_id: bytes32 = keccak256(abi_encode(CENSORSHIP, queue_index))
-    return self._slash(CENSORSHIP, leader, evidence_id, sender, True)
+    if consumed:
+        # consumed, and by a batch posted after the deadline if no batch came before it
+        assert staticcall INBOX.posted_block(0) > deadline, "slasher: forced item was consumed"
+    return self._slash_censorship(queue_index, sender, deadline)
+
+
+@external
+def slash_censorship_late(
+    queue_index: uint256, last_on_time: commitments.BatchHeader
+) -> uint256:
+    """
+    @notice A forced item was consumed only after its deadline: `last_on_time` is the last
+            batch posted at or before the deadline (committed, `posted_block <= deadline`, and
+            the next sequence was posted after the deadline or not at all) and it left the item
+            unconsumed (`forced_through <= queue_index`). Slash and jail the leader of
+            `censorship_term`; the item's sender is the victim.
+    @param queue_index The item's position in the Inbox's forced queue.
+    @param last_on_time The header of the last batch posted at or before the item's deadline.
+    @return The wei slashed.
+    """
+    sender: address = empty(address)
+    deadline: uint256 = 0
+    consumed: bool = False
+    sender, deadline, consumed = staticcall INBOX.forced_status(queue_index)
+    assert block.number > deadline, "slasher: deadline not passed"
+    posted: uint256 = self._committed_batch(last_on_time)
+    assert posted <= deadline, "slasher: batch posted after the deadline"
+    following: uint256 = last_on_time.sequence + 1
+    if following < staticcall INBOX.next_sequence():
+        assert (
+            staticcall INBOX.posted_block(following) > deadline
+        ), "slasher: not the last batch by the deadline"
+    assert last_on_time.forced_through <= queue_index, "slasher: forced item consumed on time"
+    return self._slash_censorship(queue_index, sender, deadline)
 
 
 # --- 5. malformed batch ---
@@ -408,6 +478,18 @@ def slash_malformed_block(
 
 
 # --- views ---
+
+
+@external
+@view
+def censorship_term(deadline: uint256) -> uint256:
+    """
+    @notice The term whose leader answers for a forced item with this deadline: the term holding
+            block `deadline - FORCE_DELAY_BLOCKS // 2`, the middle of the item's window.
+    @param deadline The forced item's deadline (L1 block).
+    @return The term number.
+    """
+    return self._censorship_term(deadline)
 
 
 @external
@@ -525,10 +607,30 @@ def _check_posted_late(
     block_number: uint256,
     deadline: uint256,
 ):
-    rollup: commitments.RollupCommitment = self._committed_rollup(header, rollup_index)
-    self._check_in_range(rollup, chain_id, block_number)
-    # the inbox only accepts a header carrying the term it is posted in
-    assert header.term * TERM_BLOCKS > deadline, "slasher: batch not late"
+    """
+    @dev Form a of "not covered on time" (see the contract's @dev): `header` is committed, was
+         posted after the deadline, names the chain and starts at or below the block.
+    """
+    posted: uint256 = self._committed_batch(header)
+    assert rollup_index < len(header.rollups), "slasher: no such rollup in batch"
+    rollup: commitments.RollupCommitment = header.rollups[rollup_index]
+    assert rollup.chain_id == chain_id, "slasher: batch rollup is another chain"
+    # a batch starting above the block: the block was covered by an earlier batch
+    assert rollup.first_block <= block_number, "slasher: block posted before this batch"
+    assert posted > deadline, "slasher: batch not late"
+
+
+@internal
+@view
+def _committed_batch(header: commitments.BatchHeader) -> uint256:
+    """
+    @dev The L1 block `header` was posted in; reverts unless the inbox holds its hash.
+    """
+    header_hash: bytes32 = empty(bytes32)
+    posted: uint256 = 0
+    header_hash, posted = staticcall INBOX.batch_record(header.sequence)
+    assert header_hash == commitments._header_hash(header), "slasher: header not committed"
+    return posted
 
 
 @internal
@@ -553,6 +655,20 @@ def _slash_preconf(signer: address, struct_hash: bytes32) -> uint256:
 def _slash_bundle(signer: address, struct_hash: bytes32, beneficiary: address) -> uint256:
     evidence_id: bytes32 = keccak256(abi_encode(BUNDLE_VIOLATION, struct_hash))
     return self._slash(BUNDLE_VIOLATION, signer, evidence_id, beneficiary, False)
+
+
+@internal
+def _slash_censorship(queue_index: uint256, sender: address, deadline: uint256) -> uint256:
+    leader: address = extcall REGISTRY.fix_leader(self._censorship_term(deadline))
+    assert leader != empty(address), "slasher: no leader in that term"
+    evidence_id: bytes32 = keccak256(abi_encode(CENSORSHIP, queue_index))
+    return self._slash(CENSORSHIP, leader, evidence_id, sender, True)
+
+
+@internal
+@view
+def _censorship_term(deadline: uint256) -> uint256:
+    return (deadline - min(deadline, FORCE_DELAY_BLOCKS // 2)) // TERM_BLOCKS
 
 
 @internal

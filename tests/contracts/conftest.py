@@ -12,6 +12,7 @@ from l1_helpers import (
     FORCE_FEE,
     MIN_STAKE,
     REPORTER_BPS,
+    ROLLUPS,
     SLASH_AMOUNT,
     TERM_BLOCKS,
     UNBONDING_BLOCKS,
@@ -41,7 +42,7 @@ def registry(project, deployer, treasury):
 @pytest.fixture
 def inbox(project, deployer, registry):
     return project.SharedInbox.deploy(
-        registry, ESCAPE_BLOCKS, FORCE_DELAY_BLOCKS, FORCE_FEE, sender=deployer
+        registry, ESCAPE_BLOCKS, FORCE_DELAY_BLOCKS, FORCE_FEE, ROLLUPS, sender=deployer
     )
 
 

@@ -27,6 +27,7 @@ SLASH_AMOUNT = ETHER // 2
 
 CHAIN_A = 901
 CHAIN_B = 902
+ROLLUPS = [CHAIN_A, CHAIN_B]  # open for forced inclusion from the inbox's deployment
 
 
 def rand32() -> bytes:

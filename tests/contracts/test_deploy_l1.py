@@ -22,5 +22,7 @@ def test_deploy_l1_wires_registry_inbox_slasher(
     assert registry.stake_of(sequencer_account) == params.sequencer_stake
     assert registry.TERM_BLOCKS() == params.term_blocks == inbox.TERM_BLOCKS()
     assert slasher.SLASH_AMOUNT() == params.slash_amount
+    assert inbox.owner() == deployer.address
+    assert [inbox.is_rollup(c) for c in (*params.rollups, 999)] == [True, True, False]
     abi_names = {item["name"] for item in entries["Slasher"].abi if "name" in item}
     assert {"slash_equivocation", "slash_censorship", "ViolationProven"} <= abi_names

@@ -202,9 +202,13 @@ def test_fees_go_to_the_treasury(inbox, trader, treasury, keeper):
 
 def test_constructor_refuses_a_force_delay_beyond_the_evidence_window(project, registry, deployer):
     with ape.reverts("inbox: force delay exceeds evidence window"):
-        project.SharedInbox.deploy(registry, ESCAPE_BLOCKS, 17, FORCE_FEE, sender=deployer)
+        project.SharedInbox.deploy(
+            registry, ESCAPE_BLOCKS, 17, FORCE_FEE, [CHAIN_A], sender=deployer
+        )
     with ape.reverts("inbox: zero escape delay"):
-        project.SharedInbox.deploy(registry, 0, FORCE_DELAY_BLOCKS, FORCE_FEE, sender=deployer)
+        project.SharedInbox.deploy(
+            registry, 0, FORCE_DELAY_BLOCKS, FORCE_FEE, [CHAIN_A], sender=deployer
+        )
 
 
 def blob_of(seed: bytes) -> bytes:

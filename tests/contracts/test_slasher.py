@@ -16,7 +16,6 @@ from l1_helpers import (
     CHAIN_B,
     FORCE_FEE,
     SLASH_AMOUNT,
-    TERM_BLOCKS,
     current_term,
     height,
     mine_to_term_start,
@@ -248,7 +247,7 @@ def test_preconf_and_bundle_posted_late(
     late = post_ranges(
         chain, inbox, model, [model.range(model.next_blocks(CHAIN_A, [1]))], fixture_ready
     )
-    assert late.term * TERM_BLOCKS > deadline >= on_time.term * TERM_BLOCKS
+    assert inbox.posted_block(late.sequence) > deadline >= inbox.posted_block(on_time.sequence)
 
     def preconf(block):
         p = c.PreconfMsg(CHAIN_A, block, 0, rand32(), deadline)
@@ -256,8 +255,14 @@ def test_preconf_and_bundle_posted_late(
 
     with ape.reverts("slasher: batch not late"):
         slasher.slash_preconf_posted_late(*preconf(1), on_time.as_tuple(), 0, sender=trader)
-    with ape.reverts("slasher: block not in batch"):
-        slasher.slash_preconf_posted_late(*preconf(2), on_time.as_tuple(), 0, sender=trader)
+    with ape.reverts("slasher: block posted before this batch"):  # block 1 was on time
+        slasher.slash_preconf_posted_late(*preconf(1), late.as_tuple(), 0, sender=trader)
+    with ape.reverts("slasher: header not committed"):
+        slasher.slash_preconf_posted_late(
+            *preconf(2), replace(late, sequence=9).as_tuple(), 0, sender=trader
+        )
+    with ape.reverts("slasher: no such rollup in batch"):
+        slasher.slash_preconf_posted_late(*preconf(2), late.as_tuple(), 1, sender=trader)
     evidence = preconf(2)
     payouts = Payouts(registry, trader)
     tx = slasher.slash_preconf_posted_late(*evidence, late.as_tuple(), 0, sender=trader)
@@ -416,7 +421,7 @@ def test_censorship_slashes_and_jails_the_terms_leader(
     assert tx.return_value == SLASH_AMOUNT
     assert registry.stake_of(sequencer) == stake - SLASH_AMOUNT
     assert registry.jailed(sequencer)
-    assert registry.leader_of(deadline // registry.TERM_BLOCKS()) == sequencer.address
+    assert registry.leader_of(slasher.censorship_term(deadline)) == sequencer.address
     check_split(payouts, fisherman, trader)  # the forced item's sender is the victim
     with ape.reverts("registry: evidence already used"):
         slasher.slash_censorship(0, sender=fisherman)

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from aiohttp import web
 
 from sequencer.commitments import Domain
 from sequencer.config import ServiceConfig
 from sequencer.devnet import free_port
 from sequencer.manifest import ChainEntry, Manifest
 from sequencer.metrics import Metrics
-from sequencer.rpc import RpcServer
+from sequencer.rpc import HttpFront, RpcServer
 from sequencer.service import Sequencer
 
 # The signing domain's verifying contract until the Slasher is deployed by scripts/deploy.py.
@@ -78,15 +77,14 @@ class ServiceThread:
             metrics,
         )
         await self.seq.start()
-        runner = web.AppRunner(RpcServer(self.seq, self.config, metrics).app())
-        await runner.setup()
-        await web.TCPSite(runner, self.config.host, self.config.port).start()
+        front = HttpFront(RpcServer(self.seq, self.config, metrics))
+        await front.start(self.config.host, self.config.port)
         self._stop = asyncio.Event()
         self._ready.set()
         try:
             await self._stop.wait()
         finally:
-            await runner.cleanup()
+            await front.stop()
             await self.seq.stop()
 
     def call_in_loop(self, fn):

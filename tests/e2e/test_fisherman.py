@@ -2,11 +2,14 @@
 the devnet sequencer leading, the harness's rollups, the real batcher posting batches.
 
 It slashes the leader for a forced item left unconsumed past its deadline (once: a second run,
-through `sequencer watch`, sends nothing); slashes every signed pre-confirmation and bundle
-receipt that a posted batch contradicts or that no batch covered by its deadline, while leaving
-kept ones and promises signed by a key with no stake alone; slashes two conflicting signed block
-headers (but not two headers from different signers); and finds nothing to slash in the real
-service's promises, polled over its RPC, until the same key signs a second header for a block.
+through `sequencer watch`, sends nothing), and for one consumed only by a batch posted after its
+deadline (but not for one consumed at its deadline); slashes every signed pre-confirmation and
+bundle receipt that a posted batch contradicts or that no batch covered by its deadline, while
+leaving kept ones and promises signed by a key with no stake alone, and does so for a block never
+posted while the real batcher posts a batch in every L1 block (the evidence it builds cannot be
+raced); slashes two conflicting signed block headers (but not two headers from different
+signers); and finds nothing to slash in the real service's promises, polled over its RPC, through
+several terms of batches, until the same key signs a second header for a block.
 """
 
 # ruff: noqa: F811 - `l1` is the dedicated-L1 fixture of test_batcher_derive, taken by every test
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from dataclasses import replace
 
 from click.testing import CliRunner
@@ -22,6 +27,7 @@ from test_batcher_derive import _batcher, _traffic, l1  # noqa: F401 - the L1 fi
 from test_sequencer_bundles import _wait
 from test_sequencer_preconfs import signed_transfer, wait_sealed
 
+from sequencer import batch_codec as bc
 from sequencer import commitments as cm
 from sequencer.batcher import JsonRpc
 from sequencer.cli import main as cli_main
@@ -347,3 +353,226 @@ def test_a_batch_dropped_by_an_l1_reorg_is_read_again(l1, rollup_a, rollup_b):
     assert batcher.step().status == 1  # the batcher posts it again
     assert fisher.step() == [] and fisher.stats.verdicts["preconf_kept"] == 2
     assert [r.header.sequence for r in fisher.ranges[901]] == [0]
+
+
+def _post_empty_batch(w3, contracts, forced_through: int) -> tuple[cm.BatchHeader, int]:
+    """The leader posts a batch naming no rollup that moves `forced_through` (as a sequencer
+    that consumed forced items would); returns its header and the L1 block it landed in."""
+    inbox = _contract(w3, contracts["SharedInbox"])
+    sequence = inbox.functions.next_sequence().call()
+    prev = bytes(inbox.functions.batch_hash(sequence - 1).call()) if sequence else cm.ZERO_HASH
+    payload = bc.encode(bc.BatchData(()))
+    term = (w3.eth.block_number + 1) // inbox.functions.TERM_BLOCKS().call()
+    header = cm.BatchHeader(
+        sequence, prev, term, (), os.urandom(32), forced_through, cm.keccak(payload)
+    )
+    data = bytes.fromhex(inbox.encode_abi("post_batch", args=[header.as_tuple(), payload])[2:])
+    sender = TxManager(w3, DEVNET_SEQUENCER_KEY, confirmations=1)
+    confirmed = sender.send_and_wait(TxRequest(inbox.address, data))
+    assert confirmed.status == 1
+    assert inbox.functions.posted_block(sequence).call() == confirmed.block_number
+    return header, confirmed.block_number
+
+
+def _force_include(w3, contracts, nonce: int) -> tuple[int, int]:
+    """The trader queues a forced transaction; returns its queue index and deadline."""
+    inbox = _contract(w3, contracts["SharedInbox"])
+    raw = signed_transfer(TRADER_KEY, 901, nonce, DEVNET_SEQUENCER_ADDRESS)
+    index = inbox.functions.forced_count().call()
+    data = bytes.fromhex(inbox.encode_abi("force_include", args=[901, raw])[2:])
+    fee = inbox.functions.FORCE_FEE().call()
+    assert TxManager(w3, TRADER_KEY).send_and_wait(TxRequest(inbox.address, data, fee)).status == 1
+    return index, inbox.functions.forced_status(index).call()[1]
+
+
+def test_a_forced_item_consumed_after_its_deadline_is_slashed_once(l1, rollup_a, rollup_b):
+    w3, contracts = l1
+    registry = _contract(w3, contracts["SequencerRegistry"])
+    slash = _contract(w3, contracts["Slasher"]).functions.SLASH_AMOUNT().call()
+    fisher = _fisherman(w3, contracts, [rollup_a, rollup_b])
+    stake = registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call()
+
+    # item 0 is consumed by a batch posted in its deadline block: on time
+    on_time, deadline = _force_include(w3, contracts, 0)
+    _post_empty_batch(w3, contracts, 0)  # a batch that leaves it for later
+    _mine(w3, deadline - 1 - w3.eth.block_number)
+    _, block = _post_empty_batch(w3, contracts, on_time + 1)
+    assert block == deadline
+    assert fisher.step() == [] and fisher.stats.refused == 0
+
+    # item 1 is consumed one block after its deadline: late, though it is consumed now
+    late, deadline = _force_include(w3, contracts, 1)
+    last_on_time, _ = _post_empty_batch(w3, contracts, on_time + 1)
+    _mine(w3, deadline - w3.eth.block_number)
+    _, block = _post_empty_batch(w3, contracts, late + 1)
+    assert block == deadline + 1
+    assert _contract(w3, contracts["SharedInbox"]).functions.forced_status(late).call()[2]
+    sent = fisher.step()
+    assert [(s.kind, s.function, s.evidence_id, s.status, s.slashed) for s in sent] == [
+        ("censorship", "slash_censorship_late", censorship_evidence_id(late), 1, slash)
+    ]
+    assert registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call() == stake - slash
+    assert registry.functions.jailed(DEVNET_SEQUENCER_ADDRESS).call()
+    assert not registry.functions.evidence_used(censorship_evidence_id(on_time)).call()
+    assert fisher.step() == []
+    again = _fisherman(w3, contracts, [rollup_a, rollup_b])  # a second fisherman, from scratch
+    assert again.step() == [] and again.stats.already_used == 1
+    assert last_on_time.sequence == max(
+        seq for seq, (_, b) in again.batches.items() if b <= deadline
+    )
+
+
+def test_a_block_never_posted_is_slashed_while_the_batcher_posts_every_block(
+    l1, rollup_a, rollup_b
+):
+    w3, contracts = l1
+    registry = _contract(w3, contracts["SequencerRegistry"])
+    slash = _contract(w3, contracts["Slasher"]).functions.SLASH_AMOUNT().call()
+    top_up = bytes.fromhex(registry.encode_abi("top_up", args=[])[2:])
+    sequencer = TxManager(w3, DEVNET_SEQUENCER_KEY, confirmations=1)
+    assert sequencer.send_and_wait(TxRequest(registry.address, top_up, 10 * slash)).status == 1
+    batcher = _batcher(w3, contracts, [rollup_a, rollup_b], "calldata")
+    fisher = _fisherman(w3, contracts, [rollup_a, rollup_b])
+    nonce = _traffic(rollup_a, 1)
+    posted = [batcher.step()]
+    promised = rollup_a.w3.eth.block_number + 500  # far beyond anything posted below
+    deadline = w3.eth.block_number + 3
+    first = cm.PreconfMsg(901, promised, 0, os.urandom(32), deadline)
+    assert fisher.add_preconf(_preconf_json(fisher.domain, first))
+
+    def post_one() -> None:
+        """One more rollup-A block and a batch naming it: the rollup's tip moves."""
+        nonlocal nonce
+        nonce = _traffic(rollup_a, 1, nonce)
+        while (confirmed := batcher.step()) is None:
+            assert not registry.functions.jailed(DEVNET_SEQUENCER_ADDRESS).call()
+            _mine(w3, 1)  # the term's last blocks: the batcher waits for the next term
+        assert confirmed.status == 1
+        posted.append(confirmed)
+
+    while posted[-1].block_number <= deadline:
+        post_one()
+    fisher._read_batches()  # the fisherman has read every batch so far, and then
+    post_one()  # one more lands before it judges: the rollup tip it read is stale
+    stake = registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call()
+    sent = fisher.check_preconfs(w3.eth.block_number)
+    assert [(s.kind, s.function, s.status, s.slashed) for s in sent] == [
+        ("preconf_not_posted", "slash_preconf_posted_late", 1, slash)
+    ]
+    assert fisher.stats.refused == 0
+
+    # a block posted only after its deadline: posted late (the covering batch is the evidence)
+    number = rollup_a.w3.eth.block_number + 1
+    post_one()
+    tx_hash = bytes(rollup_a.w3.eth.get_block(number)["transactions"][0])
+    late = cm.PreconfMsg(901, number, 0, tx_hash, deadline)  # the right tx, too late
+    assert fisher.add_preconf(_preconf_json(fisher.domain, late))
+    sent = fisher.step()
+    assert [(s.kind, s.function, s.status) for s in sent] == [
+        ("preconf_posted_late", "slash_preconf_posted_late", 1)
+    ]
+
+    # now live: the batcher posts in a loop (a batch in every L1 block it can) while new
+    # promises for unposted blocks fall due and the fisherman runs its rounds
+    stop, live_errors = threading.Event(), []
+
+    def live() -> None:
+        try:
+            while not stop.is_set():
+                post_one()
+        except Exception as exc:  # noqa: BLE001 - reported by the test below
+            live_errors.append(exc)
+
+    deadline = w3.eth.block_number + 2
+    second = cm.PreconfMsg(901, promised + 1, 0, os.urandom(32), deadline)
+    legs = [(901, promised + 2, 0, os.urandom(32))]
+    receipt = _receipt_json(fisher.domain, legs, deadline, STRANGER.address)
+    assert fisher.add_preconf(_preconf_json(fisher.domain, second))
+    assert fisher.add_receipt(receipt)
+    ids = [preconf_evidence_id(second), bundle_evidence_id(_receipt_msg(receipt))]
+    thread = threading.Thread(target=live, daemon=True)
+    before = len(posted)
+    thread.start()
+    try:
+        for _ in range(200):
+            fisher.step()
+            used = [registry.functions.evidence_used(i).call() for i in ids]
+            if all(used) and len(posted) > before + 2:
+                break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    assert not live_errors and not thread.is_alive()
+    assert all(registry.functions.evidence_used(i).call() for i in ids)
+    landed = [s for s in fisher.submissions if s.status == 1 and s.evidence_id in ids]
+    assert sorted((s.kind, s.function) for s in landed) == [
+        ("bundle_not_posted", "slash_bundle_posted_late"),
+        ("preconf_not_posted", "slash_preconf_posted_late"),
+    ]
+    # batches kept landing in between, and the stake paid for exactly these two promises
+    assert len(posted) > before + 2
+    assert registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call() == stake - 4 * slash
+    assert fisher.stats.submitted == {
+        "preconf_posted_late": 1,
+        "preconf_not_posted": 2,
+        "bundle_not_posted": 1,
+    }
+
+
+def test_an_honest_service_batcher_and_fisherman_over_several_terms_slash_nothing(
+    l1, start_service, rollup_a, rollup_b, accounts, tmp_path
+):
+    """The real service, its batcher and a fisherman polling both, for three L1 terms of
+    traffic, batches and a forced transaction: every promise is kept, nothing is slashed."""
+    w3, contracts = l1
+    manifest = _manifest(w3, contracts, [rollup_a, rollup_b], tmp_path / "l1-manifest.json")
+    service = start_service(manifest=manifest, slot_ms=300)
+    _wait(lambda: service.call_in_loop(lambda: service.seq.leader.accepting))
+    registry = _contract(w3, contracts["SequencerRegistry"])
+    inbox = _contract(w3, contracts["SharedInbox"])
+    before = registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call()
+    term_blocks = registry.functions.TERM_BLOCKS().call()
+    batcher = _batcher(w3, contracts, [rollup_a, rollup_b], "calldata")
+    batcher.sequencer = JsonRpc(service.url + "/")
+    fisher = _fisherman(w3, contracts, [rollup_a, rollup_b])
+    fisher.sequencer = JsonRpc(service.url + "/")
+
+    sender = accounts[6]
+    nonces = {
+        c: r.w3.eth.get_transaction_count(sender.address)
+        for c, r in ((901, rollup_a), (902, rollup_b))
+    }
+    promised = 0
+    first_term = w3.eth.block_number // term_blocks
+    rounds = 0
+    while w3.eth.block_number // term_blocks < first_term + 3:
+        rounds += 1
+        if rounds == 2:  # a forced transaction, which the honest leader consumes in time
+            trader_nonce = rollup_a.w3.eth.get_transaction_count(cm.Signer(TRADER_KEY).address)
+            _force_include(w3, contracts, trader_nonce)
+        sent = []
+        for chain_id in (901, 902):
+            raw = signed_transfer(
+                sender.private_key, chain_id, nonces[chain_id], accounts[7].address
+            )
+            nonces[chain_id] += 1
+            pre = service.result(f"/{chain_id}", "seq_sendRawTransaction", [raw])
+            sent.append((chain_id, pre["txHash"]))
+        for chain_id, tx_hash in sent:
+            wait_sealed(service, chain_id, tx_hash)
+        fisher.watch_tx.update(bytes.fromhex(h[2:]) for _, h in sent)
+        promised += len(sent)
+        _mine(w3, 5)
+        if batcher.inbox.blocks_left_in_term() < batcher.term_margin:
+            _mine(w3, batcher.term_margin + 1)  # no batch goes out in a term's last blocks
+        assert batcher.step() is not None
+        assert fisher.step() == []
+    assert fisher.step() == []
+    assert inbox.functions.forced_through().call() == inbox.functions.forced_count().call() == 1
+    assert fisher.stats.verdicts["preconf_kept"] == promised
+    assert fisher.stats.checks["header"] >= promised
+    assert (fisher.stats.refused, fisher.stats.unprovable, fisher.stats.l1_conflicts) == (0, 0, 0)
+    assert fisher.submissions == [] and fisher.stats.submitted == {}
+    assert registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call() == before
+    assert not registry.functions.jailed(DEVNET_SEQUENCER_ADDRESS).call()

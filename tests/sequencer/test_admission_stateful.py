@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from sequencer.builder import ChainPlan, HeadInfo, PlannedTx
+from sequencer.judge import judge_pending, require
 from sequencer.mempool import AccountState, SenderLedger, TxRejected, decode_tx
 
 GAS_LIMIT = 100_000
@@ -54,7 +55,7 @@ class Admission(RuleBasedStateMachine):
             return
         target = self.plan.target(tx.gas)
         try:
-            self.ledger.check(tx, self.plan.base_fee_bound(target))
+            require(judge_pending(tx, self.ledger, self.plan.base_fee_bound(target)))
         except TxRejected as exc:
             assert exc.reason in ("nonce_too_low", "nonce_too_high", "insufficient_funds")
             return

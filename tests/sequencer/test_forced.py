@@ -5,6 +5,7 @@ On the chains, tests/e2e/test_sequencer_forced.py runs the queue from L1 through
 """
 
 import asyncio
+from dataclasses import replace
 
 from eth_abi import encode as abi_encode
 from eth_account import Account
@@ -16,15 +17,18 @@ from sequencer.forced import (
     ForcedItem,
     deadline_at_risk,
     decode_forced_log,
+    forced_demand,
     select_forced,
 )
 from sequencer.journal import Journal, PreconfRecord, SealedBlock
+from sequencer.judge import ChainRules
 from sequencer.mempool import AccountState, SenderLedger
 
 KEY = "0x" + "42" * 32
 OTHER_KEY = "0x" + "43" * 32
 SENDER = Account.from_key(KEY).address
 GWEI = 10**9
+RULES = ChainRules(chain_id=901, block_gas_limit=30_000_000)
 
 
 def _raw(nonce: int, chain_id: int = 901, key: str = KEY, gas: int = 21_000) -> bytes:
@@ -81,35 +85,80 @@ def test_refused_items_are_skipped_in_queue_order_and_good_ones_placed():
         _raw(3),  # placed, after the first one
         _raw(3),  # now a nonce too low (and already known)
     )
-    out = select_forced(items, 901, ledger, 10**6, GWEI, set())
+    out = select_forced(items, RULES, ledger, 10**6, GWEI)
     assert out.queue_indexes == [3, 4, 5, 6, 7, 8]
     assert out.skipped == [0, 2, 3, 5]
     assert [tx.nonce for tx in out.txs] == [2, 3]
     assert ledger.pending_nonce(SENDER) == 4  # the placed ones count as pending
-    assert "nonce too high" in out.reasons[0] and "wrong chain" in out.reasons[1]
+    assert "nonce too high" in out.reasons[0] and "invalid chain id" in out.reasons[1]
 
 
 def test_funds_are_checked_and_the_queue_waits_for_gas_cap_and_unread_accounts():
-    poor = select_forced(_items(_raw(0)), 901, _ledger(balance=1), 10**6, GWEI, set())
+    poor = select_forced(_items(_raw(0)), RULES, _ledger(balance=1), 10**6, GWEI)
     assert poor.skipped == [0] and "insufficient funds" in poor.reasons[0]
     # the second item does not fit the gas room: it and everything behind it wait
-    out = select_forced(_items(_raw(0), _raw(1), _raw(2)), 901, _ledger(), 30_000, GWEI, set())
+    out = select_forced(_items(_raw(0), _raw(1), _raw(2)), RULES, _ledger(), 30_000, GWEI)
     assert (out.queue_indexes, out.skipped) == ([3], [])
     # at most `cap` items per block
-    capped = select_forced(
-        _items(*(_raw(n) for n in range(4))), 901, _ledger(), 10**6, GWEI, set(), 2
-    )
+    capped = select_forced(_items(*(_raw(n) for n in range(4))), RULES, _ledger(), 10**6, GWEI, 2)
     assert capped.queue_indexes == [3, 4]
     # a sender whose account is not read yet holds the queue (order is kept)
-    unread = select_forced(
-        _items(_raw(0, key=OTHER_KEY), _raw(0)), 901, _ledger(), 10**6, GWEI, set()
-    )
+    unread = select_forced(_items(_raw(0, key=OTHER_KEY), _raw(0)), RULES, _ledger(), 10**6, GWEI)
     assert unread.queue_indexes == []
     # the relayer's nonce is the builder's: a forced transaction from it is skipped
     relayer = select_forced(
-        _items(_raw(0)), 901, _ledger(), 10**6, GWEI, set(), reserved=frozenset({SENDER})
+        _items(_raw(0)), replace(RULES, reserved=frozenset({SENDER})), _ledger(), 10**6, GWEI
     )
     assert relayer.skipped == [0] and "relayer" in relayer.reasons[0]
+
+
+def test_what_the_rollup_can_never_take_is_skipped_and_never_holds_the_queue():
+    """An item above the block gas limit used to wait for a block with room for it, forever:
+    the queue stalled and the honest leader became liable for censorship."""
+    items = _items(
+        _raw(0, gas=30_000_001),  # above the block gas limit
+        _raw(0, gas=20_000),  # below the intrinsic gas
+        _raw(0),  # placed
+    )
+    out = select_forced(items, RULES, _ledger(), 30_000_000, GWEI)
+    assert (out.queue_indexes, out.skipped) == ([3, 4, 5], [0, 1])
+    assert out.reasons == [
+        "exceeds block gas limit",
+        "intrinsic gas too low: gas 20000, minimum needed 21000",
+    ]
+    assert [tx.nonce for tx in out.txs] == [0]
+    # a sender whose bundle slot is being mined holds the queue until the slot settles
+    held = select_forced(_items(_raw(0)), RULES, _ledger(), 10**6, GWEI, held={SENDER})
+    assert held.queue_indexes == []
+
+
+def test_a_transaction_with_a_block_sized_gas_limit_cannot_keep_a_forced_item_out():
+    """A block opened by a transaction leaves the forced queue only the gas that transaction
+    does not reserve: a sender of block-sized gas limits used to starve the queue for good."""
+    head = HeadInfo(10, b"\x01" * 32, 1_000, GWEI, 0, 100_000)
+    plan = ChainPlan(901, head)
+    item = _items(_raw(0, gas=90_000))
+    assert forced_demand(item, replace(RULES, block_gas_limit=100_000)) == 90_000
+    assert forced_demand(_items(b"\x02\x01", _raw(0, gas=30_000)), RULES) == 30_000
+    assert forced_demand(_items(b"\x02\x01"), RULES) == 0
+    queue = [PlannedTx(b"\xf0" * 32, b"", "0xforced", 90_000)]
+    rooms = []
+
+    def opener(number, room):
+        rooms.append((number, room))
+        if queue and queue[0].gas <= room:
+            return [queue.pop(0)]
+        return []
+
+    plan.opener = opener
+    plan.forced_demand = lambda: queue[0].gas if queue else 0
+    big = PlannedTx(b"\xb1" * 32, b"", "0xgriefer", 50_000)
+    assert plan.target(big.gas) == 12  # block 11 opens for the forced item alone
+    assert plan.place(big) == (12, 0)
+    assert [tx.sender for tx in plan.blocks[11].txs] == ["0xforced"] and plan.blocks[11].closed
+    assert rooms == [(11, 100_000), (12, 50_000)]
+    # with the queue empty, transactions open blocks as before
+    assert plan.place(PlannedTx(b"\xb2" * 32, b"", "0xgriefer", 60_000)) == (13, 0)
 
 
 def test_the_opener_puts_forced_transactions_first_and_promises_after_them():

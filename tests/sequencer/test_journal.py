@@ -257,3 +257,36 @@ def test_bundle_requests_survive_reopen_with_what_became_of_them(tmp_path):
     assert journal.bundle_request(second.bundle_hash).reason == "deadline passed"
     assert [r.bundle_hash for r in journal.bundle_requests()] == [b"\x01" * 32, b"\x02" * 32]
     journal.close()
+
+
+def test_a_second_different_header_for_a_block_is_refused_even_after_it_was_abandoned(tmp_path):
+    """Issue #13: after a fresh engine the service signed a second, different header for blocks
+    it had signed (equivocation). The journal keeps every header it ever signed, through
+    `abandon_after` and reopening, and refuses another hash for the same (chain, block); the
+    same header again is fine (a block resealed after a crash)."""
+    path = tmp_path / "j.sqlite"
+
+    def header(number: int, fill: int) -> SealedBlock:
+        return SealedBlock(901, number, bytes([fill]) * 32, b"\x00" * 32, 1, (), (), b"")
+
+    async def first():
+        journal = Journal(path)
+        journal.start()
+        await journal.seal(header(1, 1))
+        await journal.seal(header(2, 2))
+        await journal.abandon_after(901, 1, rewind_engine=False)
+        journal.close()
+
+    async def second():
+        journal = Journal(path)
+        journal.start()
+        assert journal.signed_hash(901, 2) == bytes([2]) * 32
+        assert journal.block(901, 2) is None  # forgotten as a sealed block, not as signed
+        await journal.seal(header(2, 2))  # the same header again
+        with pytest.raises(JournalError, match="different header"):
+            await journal.seal(header(2, 9))
+        journal.close()
+
+    asyncio.run(first())
+    asyncio.run(second())
+    assert Journal(path).block(901, 2).block_hash == bytes([2]) * 32

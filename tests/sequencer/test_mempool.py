@@ -1,4 +1,5 @@
-"""Admission rules with no chain: decoding, geth-worded rejections, pending accounting, ordering."""
+"""Admission with no chain: decoding, geth-worded rejections (through the judge), pending
+accounting, ordering. The judge's verdicts themselves: tests/sequencer/test_judge.py."""
 
 import pytest
 import rlp
@@ -7,15 +8,14 @@ from eth_utils import to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sequencer.judge import ChainRules, judge_pending, judge_static, require
 from sequencer.mempool import (
     MAX_TX_SIZE,
     SECP256K1_N,
     AccountState,
     Candidate,
-    ChainRules,
     SenderLedger,
     TxRejected,
-    check_static,
     checksum_address,
     decode_tx,
     floor_data_gas,
@@ -57,7 +57,7 @@ def sign(account=TRADER, **overrides) -> bytes:
 
 def rejected(raw: bytes, rules: ChainRules = RULES) -> TxRejected:
     with pytest.raises(TxRejected) as info:
-        check_static(decode_tx(raw), rules)
+        require(judge_static(decode_tx(raw), rules))
     return info.value
 
 
@@ -71,7 +71,7 @@ def test_decodes_each_supported_type_like_eth_account(tx_type):
     assert tx.sender == TRADER.address == Account.recover_transaction(raw)
     assert tx.chain_id == CHAIN and tx.nonce == 0 and tx.value == 1 and tx.data == b"\x00\x01\x02"
     assert tx.to == bytes.fromhex(OTHER.address[2:])
-    check_static(tx, RULES)
+    require(judge_static(tx, RULES))
     if tx_type:
         assert (tx.access_addresses, tx.access_keys) == (1, 1)
         assert intrinsic_gas(tx) == 21_000 + 4 + 2 * 16 + 2_400 + 1_900
@@ -166,16 +166,16 @@ def _ledger(nonce=5, balance=10**18) -> SenderLedger:
 def test_nonce_against_engine_plus_pending():
     ledger = _ledger(nonce=5)
     with pytest.raises(TxRejected, match=r"^nonce too low: address 0x\w+, tx: 4 state: 5$"):
-        ledger.check(decode_tx(sign(nonce=4)), base_fee=0)
+        require(judge_pending(decode_tx(sign(nonce=4)), ledger, 0))
     with pytest.raises(TxRejected, match=r"^nonce too high: .* tx: 6 state: 5$"):
-        ledger.check(decode_tx(sign(nonce=6)), base_fee=0)
+        require(judge_pending(decode_tx(sign(nonce=6)), ledger, 0))
     first = decode_tx(sign(nonce=5))
-    ledger.check(first, base_fee=0)
+    require(judge_pending(first, ledger, 0))
     ledger.add(first)
     assert ledger.pending_nonce(TRADER.address) == 6
     with pytest.raises(TxRejected, match="nonce too low"):  # the same nonce again
-        ledger.check(decode_tx(sign(nonce=5, value=2)), base_fee=0)
-    ledger.check(decode_tx(sign(nonce=6)), base_fee=0)
+        require(judge_pending(decode_tx(sign(nonce=5, value=2)), ledger, 0))
+    require(judge_pending(decode_tx(sign(nonce=6)), ledger, 0))
 
 
 def test_balance_covers_the_sum_of_pending_max_costs():
@@ -183,11 +183,11 @@ def test_balance_covers_the_sum_of_pending_max_costs():
     ledger = _ledger(nonce=0, balance=2 * one)
     for nonce in (0, 1):
         tx = decode_tx(sign(nonce=nonce))
-        ledger.check(tx, base_fee=0)
+        require(judge_pending(tx, ledger, 0))
         ledger.add(tx)
     third = decode_tx(sign(nonce=2))
     with pytest.raises(TxRejected) as info:
-        ledger.check(third, base_fee=0)
+        require(judge_pending(third, ledger, 0))
     assert info.value.message == (
         f"insufficient funds for gas * price + value: balance {2 * one}, tx cost {3 * one}, "
         f"overshot {one}"
@@ -196,14 +196,14 @@ def test_balance_covers_the_sum_of_pending_max_costs():
 
 def test_fee_cap_below_the_block_base_fee():
     with pytest.raises(TxRejected, match="^max fee per gas less than block base fee"):
-        _ledger(nonce=0).check(decode_tx(sign(nonce=0)), base_fee=2 * GWEI + 1)
+        require(judge_pending(decode_tx(sign(nonce=0)), _ledger(nonce=0), 2 * GWEI + 1))
 
 
 def test_sealing_moves_pending_into_the_account():
     ledger = _ledger(nonce=0, balance=10**18)
     txs = [decode_tx(sign(nonce=n)) for n in range(3)]
     for tx in txs:
-        ledger.check(tx, base_fee=0)
+        require(judge_pending(tx, ledger, 0))
         ledger.add(tx)
     ledger.sealed([(TRADER.address, txs[0].tx_hash), (TRADER.address, txs[1].tx_hash)])
     state = ledger.accounts[TRADER.address]
@@ -218,7 +218,7 @@ def test_contract_senders_are_refused():
     ledger = SenderLedger()
     ledger.set_account(TRADER.address, AccountState(nonce=0, balance=10**18, is_contract=True))
     with pytest.raises(TxRejected, match="^sender not an eoa"):
-        ledger.check(decode_tx(sign(nonce=0)), base_fee=0)
+        require(judge_pending(decode_tx(sign(nonce=0)), ledger, 0))
 
 
 def test_next_base_fee_follows_eip1559():

@@ -87,6 +87,22 @@ def test_take_signs_consecutive_nonces_as_many_as_fit_and_the_rest_wait():
     assert queue.pending() == 0
 
 
+def test_the_judge_keeps_relays_the_engine_would_refuse_waiting():
+    """A relayer short of funds used to get relays the engine refused, which halted the
+    builder: now the judge stops at the first relay it cannot pay, and the rest wait."""
+    queue = _queue(gas=100_000)
+    queue.collect(901, [{"status": "0x1", "logs": [_log(_message(n)) for n in range(3)]}])
+    one = 100_000 * 10**9
+    paid = queue.take(902, nonce=4, gas_room=10**7, max_fee=10**9, balance=2 * one + 1)
+    assert [(r.message.nonce, r.nonce) for r in paid] == [(0, 4), (1, 5)]
+    assert queue.waiting_for(902) == 1 and queue.relayed == 2
+    assert queue.take(902, nonce=6, gas_room=10**7, max_fee=10**9, balance=0) == []
+    # a block gas limit below the relay's gas: refused for good, still never sent
+    assert queue.take(902, nonce=6, gas_room=10**7, max_fee=1, block_gas_limit=99_999) == []
+    assert queue.waiting_for(902) == 1
+    assert len(queue.take(902, nonce=6, gas_room=10**7, max_fee=10**9, balance=one)) == 1
+
+
 def test_restore_gives_back_what_a_rewound_slot_took_and_collected():
     queue = _queue()
     queue.collect(901, [{"status": "0x1", "logs": [_log(_message(1))]}])
