@@ -79,7 +79,7 @@ def deploy_l1(w3: Web3) -> dict[str, ContractEntry]:
     slasher_c = compile_contract("contracts/l1/Slasher.vy")
     treasury = w3.eth.accounts[3]
     registry = deploy(w3, registry_c, 10**18, 32, 1000, 600, 1000, 5000, treasury)
-    inbox = deploy(w3, inbox_c, registry.address, 120, 60, 10**15)
+    inbox = deploy(w3, inbox_c, registry.address, 120, 60, 10**15, list(CHAIN_IDS))
     slasher = deploy(w3, slasher_c, registry.address, inbox.address, 10**17)
     w3.eth.wait_for_transaction_receipt(registry.functions.set_slasher(slasher.address).transact())
     w3.eth.wait_for_transaction_receipt(

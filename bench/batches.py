@@ -164,9 +164,9 @@ def _compiled(path: str):
 
 
 @contextlib.contextmanager
-def l1_inbox():
-    """A fresh L1 with the registry, inbox and slasher, the devnet sequencer staked and leading:
-    (w3, InboxView, TxManager)."""
+def l1_inbox(chain_ids=(901, 902)):
+    """A fresh L1 with the registry, inbox (for rollups `chain_ids`) and slasher, the devnet
+    sequencer staked and leading: (w3, InboxView, TxManager)."""
     registry_c = _compiled("contracts/l1/SequencerRegistry.vy")
     inbox_c = _compiled("contracts/l1/SharedInbox.vy")
     slasher_c = _compiled("contracts/l1/Slasher.vy")
@@ -174,7 +174,7 @@ def l1_inbox():
     with anvil() as w3:
         treasury = w3.eth.accounts[3]
         registry = deploy(w3, registry_c, 10**18, 32, 1000, 600, 1000, 5000, treasury)
-        inbox = deploy(w3, inbox_c, registry.address, 120, 60, 10**15, list(engines))
+        inbox = deploy(w3, inbox_c, registry.address, 120, 60, 10**15, list(chain_ids))
         slasher = deploy(w3, slasher_c, registry.address, inbox.address, 10**17)
         w3.eth.wait_for_transaction_receipt(
             registry.functions.set_slasher(slasher.address).transact()
@@ -190,7 +190,7 @@ def l1_inbox():
 def l1_cost(mode: str, engines: dict[int, str]) -> dict:
     """Post every sealed block of the engines to a fresh L1's SharedInbox by `mode`; L1 gas
     (execution + calldata; blob gas reported apart) per L2 transaction."""
-    with l1_inbox() as (_, view, txmgr):
+    with l1_inbox(tuple(engines)) as (_, view, txmgr):
         batcher = Batcher(view, txmgr, {c: JsonRpc(u) for c, u in engines.items()}, mode=mode)
         blob_gas = 0
         while (confirmed := batcher.step()) is not None:
