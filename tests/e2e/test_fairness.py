@@ -141,7 +141,8 @@ class Honest:
                     assert self.fisher.add_preconf(data)
                 else:
                     assert self.fisher.add_receipt(data)
-            assert self.fisher.step() == []
+            sent = self.fisher.step()
+            assert sent == [], [(x.kind, x.l1_block, x.slashed) for x in sent]
             self._stop.wait(0.3)
 
     def _stream(self) -> None:
@@ -341,7 +342,7 @@ def test_the_honest_service_is_never_slashed_at_any_deadline_under_load(honest):
     receipted = [o for o in outcomes if o[2] == "receipted"]
     assert receipted and len(receipted) < len(outcomes)
     assert len(run.receipts) == len(receipted)
-    assert len(run.preconfs) > 4 * TERM_BLOCKS
+    assert len(run.preconfs) > 2 * TERM_BLOCKS
 
     # the batcher goes on until every promised block is on L1, then L1 passes every deadline
     fisher = run.fisher
