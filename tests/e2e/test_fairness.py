@@ -5,12 +5,14 @@
   on both rollups, a forced transaction, and bundles whose user-chosen deadlines sit at every
   distance from a term's end (term_end - k and term_end + k for k in 0..TERM_BLOCKS + 2), sent
   with the L1 head at several distances from that end (among them the issue's case: head 59,
-  deadline 61, term ending at 63). Each bundle is refused with a clear error or receipted; at the
-  end every pre-confirmation and receipt is kept: the fisherman judges each one kept, every
-  Slasher entry point dry-run with the best evidence L1 holds reverts, no ViolationProven was
-  logged, and the stake is intact.
-- A dishonest sequencer's bundle receipts whose leg is covered late or lies past its block's
-  last transaction are each slashed exactly once (the other variants: tests/e2e/test_fisherman.py).
+  deadline 61, term ending at 63); then the batcher stalls until the service stops promising.
+  Each bundle is refused with a clear error or receipted; at the end every pre-confirmation and
+  receipt is kept: the fisherman judges each one kept, every Slasher entry point dry-run with the
+  best evidence L1 holds reverts, no ViolationProven was logged, and the stake is intact.
+- A dishonest sequencer's bundle receipts whose leg is covered one L1 block late (inside the
+  deadline's term) or lies past its block's last transaction are each slashed exactly once (the
+  other variants: tests/e2e/test_fisherman.py).
+- The service's view of what L1 holds is read as of one L1 head (a bug the honest run found).
 """
 
 # ruff: noqa: F811 - `l1` is the dedicated-L1 fixture of test_batcher_derive
@@ -20,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -43,6 +46,7 @@ from test_fisherman import (
 from test_sequencer_preconfs import signed_transfer
 from web3.exceptions import ContractLogicError
 
+from sequencer.batcher import InboxView, JsonRpc
 from sequencer.config import DEVNET_SEQUENCER_ADDRESS
 from sequencer.fisherman import SignedPreconf, SignedReceipt, bundle_evidence_id, late_evidence
 from sequencer.leader import PostedTips
@@ -88,9 +92,16 @@ class Honest:
         self.inbox = _contract(self.w3, stack.contracts["SharedInbox"])
         self.registry = _contract(self.w3, stack.contracts["SequencerRegistry"])
         self.slasher = _contract(self.w3, stack.contracts["Slasher"])
+        c = stack.contracts
+        self.view = InboxView(
+            self.w3,
+            (c["SharedInbox"].address, c["SharedInbox"].abi),
+            (c["SequencerRegistry"].address, c["SequencerRegistry"].abi),
+        )
         self.preconfs: list[dict] = []
         self.receipts: list[dict] = []
         self.busy = 0  # promises refused by backpressure (retried)
+        self.busy_reasons: list[str] = []
         self.errors: list[BaseException] = []
         self._promises: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -157,6 +168,7 @@ class Honest:
                     error = answer["error"]
                     assert error["code"] == -32000 and "busy" in error["message"], error
                     self.busy += 1
+                    self.busy_reasons.append(error["data"]["reason"])
                     continue
                 nonces[chain_id] += 1
                 self.promise("preconf", answer["result"])
@@ -188,9 +200,7 @@ class Honest:
         self._log.close()
 
 
-def _e2e_jsonrpc(url: str):
-    from sequencer.batcher import JsonRpc
-
+def _e2e_jsonrpc(url: str) -> JsonRpc:
     return JsonRpc(url)
 
 
@@ -321,6 +331,37 @@ def test_the_honest_service_is_never_slashed_at_any_deadline_under_load(honest):
             end += TERM_BLOCKS
         outcomes += _sweep(run, nonces)
         run.check_alive()
+    # once every receipted bundle is on L1 (a receipt's deadline may be as short as the batcher
+    # allows: a stall right after it breaks it, whatever the service does), the batcher stalls
+    # (SIGSTOP) while the stream goes on: the service stops promising before a deadline it
+    # signed is at risk (not after, as in the issue: lagging 60-150 L1 blocks behind 64-block
+    # promises), and promises again once the batcher is back and has posted
+    legs = [leg for r in run.receipts for leg in r["legs"]]
+    _wait(
+        lambda: all(run.view.tips()[g["chainId"]][0] >= g["blockNumber"] for g in legs),
+        what="every receipted bundle on L1",
+    )
+    busy, stalled_at = run.busy, w3.eth.block_number
+    os.kill(run.batcher.pid, signal.SIGSTOP)
+    try:
+        _wait(
+            lambda: run.busy > busy,
+            timeout=3 * DEADLINE,
+            what="backpressure",
+            detail=lambda: (
+                stalled_at,
+                w3.eth.block_number,
+                run.service.result("/", "seq_status")["promising"],
+                run.errors,
+            ),
+        )
+    finally:
+        os.kill(run.batcher.pid, signal.SIGCONT)
+    assert w3.eth.block_number > stalled_at + DEADLINE - 2 * MARGIN
+    assert set(run.busy_reasons[busy:]) == {"backlog"}
+    promised = len(run.preconfs)
+    _wait(lambda: len(run.preconfs) > promised, what="promises to resume")
+
     # the load runs on for two more terms (the stream, batches, the fisherman's rounds)
     _wait(
         lambda: w3.eth.block_number // TERM_BLOCKS >= term + 2,
