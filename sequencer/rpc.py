@@ -35,6 +35,7 @@ import uvloop
 from aiohttp import web
 
 from sequencer.config import ServiceConfig, load_manifest_checked
+from sequencer.engine import EngineError
 from sequencer.leader import FORWARDED_HEADER, forwarded_by, forwards
 from sequencer.metrics import Metrics, setup_logging
 from sequencer.rpc_errors import (
@@ -47,7 +48,7 @@ from sequencer.rpc_errors import (
     RpcError,
     answer_code,
 )
-from sequencer.service import EngineError, Sequencer
+from sequencer.service import Sequencer
 
 log = logging.getLogger("sequencer.rpc")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
 from test_sequencer_bundles import _wait
 from test_sequencer_forced import l1_entries, manifest_path  # noqa: F401  (fixtures)
 from test_sequencer_preconfs import signed_transfer, wait_sealed
@@ -19,7 +18,7 @@ from sequencer.commitments import Signer
 from sequencer.config import DEVNET_SEQUENCER_KEY
 from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch
 from sequencer.devnet import ROLLUP_FLAGS, ChainSpec, Devnet, free_port
-from sequencer.service import EngineClient
+from sequencer.engine import EngineClient, engine_session
 from sequencer.txmgr import TxManager
 
 
@@ -103,7 +102,7 @@ def test_forced_items_are_committed_and_derived_against_the_l1_queue(
     async def derive(forced):
         specs = [ChainSpec(f"f{c}", "rollup", c, free_port(), ROLLUP_FLAGS) for c in (901, 902)]
         with Devnet(specs, log_dir=tmp_path / "derive"):
-            async with aiohttp.ClientSession() as session:
+            async with engine_session() as session:
                 engines = {s.chain_id: EngineClient(s.url, s.chain_id, session) for s in specs}
                 return await derive_batch(posted.header, data, engines, forced)
 
