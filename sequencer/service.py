@@ -21,7 +21,6 @@ import itertools
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -80,6 +79,7 @@ from sequencer.mempool import (
 )
 from sequencer.messages import MESSAGE_SENT_TOPIC, Message, MessageError, message_of_relay
 from sequencer.metrics import Metrics, QueueSample
+from sequencer.ports import ChainState
 from sequencer.recent import RecentHashes
 from sequencer.relays import RelayQueue, messages_of_block, relay_queue_for
 from sequencer.rpc_errors import ERR_INTERNAL, ERR_SERVER, RpcError
@@ -150,27 +150,6 @@ def pending_tx_json(raw: bytes, sender: str) -> dict[str, Any]:
 STATUS_NAMES = {0: "reverted", 1: "success", 2: "skipped"}
 
 
-@dataclass
-class ChainState:
-    """One rollup inside the service."""
-
-    runtime: ChainRuntime
-    ledger: SenderLedger
-    rules: ChainRules
-
-    @property
-    def chain_id(self) -> int:
-        return self.runtime.chain_id
-
-    @property
-    def plan(self) -> ChainPlan:
-        return self.runtime.plan
-
-    @property
-    def engine(self) -> EngineClient:
-        return self.runtime.engine  # type: ignore[return-value]
-
-
 class Sequencer:
     """The running service (without its HTTP front). `await start()`, use, `await stop()`."""
 
@@ -194,7 +173,7 @@ class Sequencer:
             "verifyingContract": to_checksum_address(domain.verifying_contract),
         }
         # tx hashes promised, placed or sealed lately (older ones: ask the journal)
-        self._seen = RecentHashes(config.seen_keep_blocks)
+        self.seen = RecentHashes(config.seen_keep_blocks)
         self.metrics = metrics
         self.journal = Journal(
             config.journal, config.journal_synchronous, on_commit=metrics.observe_commit
@@ -207,12 +186,12 @@ class Sequencer:
         # the last block of each rollup L1 holds (None: no SharedInbox to read it from)
         self.posted: dict[int, int] | None = None
         # per rollup, per block not yet on L1: the nearest pre-confirmation deadline signed for it
-        self._due: dict[int, dict[int, int]] = defaultdict(dict)
+        self.due: dict[int, dict[int, int]] = defaultdict(dict)
         self._promising_at = -1.0  # when `check_promising` last judged (monotonic s)
         self._promising_refusal: deadlines.Refusal | None = None
         self.builder: Builder | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._l1: EngineClient | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.l1: EngineClient | None = None
         self._tasks: list[asyncio.Task] = []
         self._arrivals: list[tuple[int, Candidate, asyncio.Future]] = []
         self.turns = TurnGate(config.admission_per_turn)  # RPC work per loop turn (rpc.py)
@@ -238,11 +217,11 @@ class Sequencer:
 
     async def _start(self, run_builder: bool) -> None:
         connector = aiohttp.TCPConnector(limit=64)
-        self._session = engine_session(self.config.engine_timeout_s, connector)
+        self.session = engine_session(self.config.engine_timeout_s, connector)
         l1 = self.manifest.l1
-        self._l1 = EngineClient(l1.rpc_url, l1.chain_id, self._session)
-        await self._check_chain_id(self._l1)
-        self.l1_head = quantity(await self._l1.call("eth_blockNumber"), "L1 eth_blockNumber")
+        self.l1 = EngineClient(l1.rpc_url, l1.chain_id, self.session)
+        await self._check_chain_id(self.l1)
+        self.l1_head = quantity(await self.l1.call("eth_blockNumber"), "L1 eth_blockNumber")
         self.l1_read_at = time.monotonic()
         self.journal.check_meta(
             {
@@ -253,11 +232,11 @@ class Sequencer:
             }
         )
         state = self.journal.load()
-        self._seen.load(self.journal.recent_hashes(self.config.seen_keep_blocks), state.last_sealed)
+        self.seen.load(self.journal.recent_hashes(self.config.seen_keep_blocks), state.last_sealed)
         self.journal.start()
         for entry in self.manifest.rollups:  # an engine that lost blocks is rebuilt first
             engine = EngineClient(
-                entry.rpc_url, entry.chain_id, self._session, self.config.engine_timeout_s
+                entry.rpc_url, entry.chain_id, self.session, self.config.engine_timeout_s
             )
             await self._check_chain_id(engine)
             await self.rebuild_engine(engine)
@@ -268,14 +247,14 @@ class Sequencer:
             self.posted = dict(posted)
         for entry in self.manifest.rollups:
             engine = EngineClient(
-                entry.rpc_url, entry.chain_id, self._session, self.config.engine_timeout_s
+                entry.rpc_url, entry.chain_id, self.session, self.config.engine_timeout_s
             )
             await self._check_chain_id(engine)
             await self._resume_chain(
                 engine, state.pending, state.last_sealed, posted.get(entry.chain_id, 0)
             )
             if self.posted is not None:  # the deadlines signed for blocks L1 does not hold yet
-                self._due[entry.chain_id] = self.journal.deadlines_after(
+                self.due[entry.chain_id] = self.journal.deadlines_after(
                     entry.chain_id, posted.get(entry.chain_id, 0)
                 )
         await self.bundle_book.resume()
@@ -354,8 +333,8 @@ class Sequencer:
         self.journal.close()
         for chain in self.chains.values():
             await chain.engine.close_pipe()
-        if self._session is not None:
-            await self._session.close()
+        if self.session is not None:
+            await self.session.close()
 
     async def _check_chain_id(self, engine: EngineClient) -> None:
         actual = int(await engine.call("eth_chainId"), 16)
@@ -380,7 +359,7 @@ class Sequencer:
         Any fault (no answer, a reset, a wrong-shaped answer) is retried at the next round; it
         is logged once when it starts and once when it ends, and meanwhile the L1 view ages
         (`l1_age_s`): past `l1_max_age_s` no new promise is signed."""
-        assert self._l1 is not None
+        assert self.l1 is not None
         while True:
             await asyncio.sleep(self.config.l1_poll_s)
             try:
@@ -393,8 +372,8 @@ class Sequencer:
                 self._l1_episode(None)
 
     async def _read_l1(self) -> None:
-        assert self._l1 is not None
-        head = quantity(await self._l1.call("eth_blockNumber"), "L1 eth_blockNumber")
+        assert self.l1 is not None
+        head = quantity(await self.l1.call("eth_blockNumber"), "L1 eth_blockNumber")
         if head < self.l1_head:
             log.warning("L1 head went back", extra={"from": self.l1_head, "to": head})
         if self.leader is not None:
@@ -414,7 +393,7 @@ class Sequencer:
     def _posted_to(self, tips: dict[int, int]) -> None:
         """L1 now holds each rollup up to `tips`: those blocks' deadlines are met."""
         self.posted = dict(tips)
-        for chain_id, due in self._due.items():
+        for chain_id, due in self.due.items():
             tip = tips.get(chain_id, 0)
             for number in [n for n in due if n <= tip]:
                 del due[number]
@@ -467,7 +446,7 @@ class Sequencer:
 
     def nearest_due(self) -> int | None:
         """The nearest deadline signed for a block not yet on L1 (None: none is waiting)."""
-        return min((min(d.values()) for d in self._due.values() if d), default=None)
+        return min((min(d.values()) for d in self.due.values() if d), default=None)
 
     def pressure(self) -> deadlines.Pressure:
         return deadlines.Pressure(self.deadline_head()[0], self.l1_age_s(), self.nearest_due())
@@ -533,7 +512,7 @@ class Sequencer:
         a receipt is signed only while its deadline can still be met (`BundleBook.select`)."""
         if self.posted is None:
             return
-        due = self._due[chain_id]
+        due = self.due[chain_id]
         current = due.get(number)
         if current is None or deadline < current:
             due[number] = deadline
@@ -579,14 +558,14 @@ class Sequencer:
         """
         if not slot:
             return
-        assert self._session is not None
+        assert self.session is not None
         if any(self.journal.block(chain_id, number) for chain_id, number in slot.items()):
             log.info("bundle slot was sealed before restart", extra={"slot": str(slot)})
         else:
             for chain_id, number in sorted(slot.items()):
                 entry = self.manifest.by_chain_id(chain_id)
                 engine = EngineClient(
-                    entry.rpc_url, chain_id, self._session, self.config.engine_timeout_s
+                    entry.rpc_url, chain_id, self.session, self.config.engine_timeout_s
                 )
                 await self._check_chain_id(engine)
                 parent = await engine.call("eth_getBlockByNumber", [hex(number - 1), False])
@@ -668,7 +647,7 @@ class Sequencer:
             chain.runtime.mark_durable(number, len(by_block[number]))
         senders = {r.sender for records in by_block.values() for r in records}
         for sender in senders:
-            await self._ensure_account(chain, sender)
+            await self.ensure_account(chain, sender)
         for number in sorted(by_block):
             for record in by_block[number]:
                 tx = decode_tx(record.raw)
@@ -751,7 +730,7 @@ class Sequencer:
             is_contract=code not in ("0x", "0x0", None) and not code.startswith("0xef0100"),
         )
 
-    async def _ensure_account(self, chain: ChainState, sender: str, refresh: bool = False) -> None:
+    async def ensure_account(self, chain: ChainState, sender: str, refresh: bool = False) -> None:
         """Make the ledger know `sender` as of the plan's head (re-read if the head moved)."""
         while refresh or not chain.ledger.known(sender):
             height = chain.plan.head.number
@@ -770,7 +749,7 @@ class Sequencer:
     async def pending_nonce(self, chain_id: int, address: str) -> int:
         chain = self.chains[chain_id]
         sender = to_checksum_address(address)
-        await self._ensure_account(chain, sender)
+        await self.ensure_account(chain, sender)
         nonce = chain.ledger.pending_nonce(sender)
         assert nonce is not None
         return nonce
@@ -806,21 +785,21 @@ class Sequencer:
             self.metrics.rejected.labels(label, exc.reason).inc()
             raise RpcError(ERR_SERVER, exc.message) from None
         existing = None
-        if tx.tx_hash in self._seen:
+        if tx.tx_hash in self.seen:
             existing = self.promises.get(tx.tx_hash) or self.journal.preconf(tx.tx_hash)
         if existing is not None:
             return await self._known(existing)
         try:
-            await self._ensure_account(chain, tx.sender)
+            await self.ensure_account(chain, tx.sender)
             if tx.nonce < (chain.ledger.pending_nonce(tx.sender) or 0):
-                existing = self.journal.preconf(tx.tx_hash)  # sealed long ago: not in `_seen`
+                existing = self.journal.preconf(tx.tx_hash)  # sealed long ago: not in `seen`
                 if existing is not None:
                     return await self._known(existing)
             state = chain.ledger.accounts[tx.sender]
             if not state.exact:
                 queue = chain.ledger.pending.get(tx.sender, ())
                 if state.balance < tx.max_cost + sum(p.max_cost for p in queue):
-                    await self._ensure_account(chain, tx.sender, refresh=True)
+                    await self.ensure_account(chain, tx.sender, refresh=True)
         except EngineError as exc:
             raise RpcError(ERR_INTERNAL, f"engine unavailable: {exc}") from None
         future: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -834,7 +813,7 @@ class Sequencer:
             except _Held:  # a bundle leg of its sender is being mined, or its account was evicted
                 await self.bundle_book.released.wait()
                 try:
-                    await self._ensure_account(chain, tx.sender)
+                    await self.ensure_account(chain, tx.sender)
                 except EngineError as exc:
                     raise RpcError(ERR_INTERNAL, f"engine unavailable: {exc}") from None
                 future = asyncio.get_running_loop().create_future()
@@ -922,7 +901,7 @@ class Sequencer:
             received_ns=received_ns,
         )
         self.promises[tx.tx_hash] = record
-        self._seen.add(tx.tx_hash)
+        self.seen.add(tx.tx_hash)
         self._promised(chain.chain_id, number, deadline)
         return record
 
@@ -957,7 +936,7 @@ class Sequencer:
         self, runtime: ChainRuntime, sealed: SealedBlock, head: HeadInfo, build_s: float
     ) -> None:
         chain = self.chains[runtime.chain_id]
-        self._seen.sealed(runtime.chain_id, sealed.number, sealed.tx_hashes)
+        self.seen.sealed(runtime.chain_id, sealed.number, sealed.tx_hashes)
         records = [self.promises.pop(h) for h in sealed.tx_hashes if h in self.promises]
         chain.ledger.sealed((r.sender, r.tx_hash) for r in records)
         chain.ledger.forget_idle(keep=100_000)
@@ -1214,7 +1193,7 @@ class BundleBook:
                 if isinstance(verdict, Reject):
                     raise RpcError(ERR_SERVER, verdict.message)
                 tx = verdict.tx
-                if tx.tx_hash in seq._seen or any(leg.tx_hash == tx.tx_hash for leg in legs):
+                if tx.tx_hash in seq.seen or any(leg.tx_hash == tx.tx_hash for leg in legs):
                     raise RpcError(ERR_SERVER, "already known")
                 gas[chain_id] += tx.gas
                 if gas[chain_id] > chain.rules.block_gas_limit:
@@ -1280,7 +1259,7 @@ class BundleBook:
         for bundle in list(self.pending.values()):
             for leg in bundle.legs:
                 try:
-                    await seq._ensure_account(seq.chains[leg.chain_id], leg.sender)
+                    await seq.ensure_account(seq.chains[leg.chain_id], leg.sender)
                 except EngineError:
                     unreadable.add((leg.chain_id, leg.sender))
         chosen: list[Bundle] = []
@@ -1418,7 +1397,7 @@ class BundleBook:
         """Sign and store the receipt of a bundle whose legs are all sealed with success."""
         seq = self.seq
         for leg in bundle.legs:
-            seq._seen.add(leg.tx_hash)
+            seq.seen.add(leg.tx_hash)
         lh = legs_hash(positions)
         msg = BundleReceiptMsg(bundle.bundle_hash, lh, bundle.beneficiary, bundle.deadline)
         record = BundleReceiptRecord(
