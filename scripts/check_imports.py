@@ -1,8 +1,9 @@
 """Fail on any import circle between the modules of a package (run by `make lint`).
 
 Every `import pkg.x` and `from pkg... import y` counts wherever it sits: at the top, inside a
-function, or under `if TYPE_CHECKING:`; a lazy import hides a circle from Python, not from a reader.
-Usage: `python scripts/check_imports.py [PACKAGE_DIR ...]` (default `sequencer`); exit 1 on a circle.
+function, or under `if TYPE_CHECKING:`; a lazy import hides a circle from Python, not from a
+reader. Usage: `python scripts/check_imports.py [PACKAGE_DIR ...]` (default: `sequencer/`);
+exit status 1 on a circle, each printed as a path of imports.
 """
 
 from __future__ import annotations
