@@ -1,8 +1,9 @@
-"""The one JSON-RPC client of rollup engines and the L1: `EngineClient` (asyncio) and its errors.
+"""The one JSON-RPC client of rollup engines, the L1 and the sequencer's own RPC, and its errors.
 
-Owns the wire to a node: keep-alive requests and batches, the pipelined in-order send, which calls
-are safe to retry (`IDEMPOTENT`), and the timeouts; every failure is an `EngineFault`, an
-`EngineError` when the node answered with an error or not at all. It never decides what to send.
+`EngineClient` (asyncio: keep-alive calls, batches, the pipelined in-order send) and
+`SyncEngineClient` (the same for synchronous callers) own the wire: which calls are safe to retry
+(`IDEMPOTENT`), the timeouts, and one error hierarchy (`EngineFault` > `EngineError` >
+`EngineUnreachable`). They never decide what to send.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import contextlib
 import itertools
 import json
 import socket
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
+import requests
 from yarl import URL
 
 
@@ -24,6 +28,9 @@ class EngineFault(RuntimeError):
     longer than the retry budget halts the service. (`EngineError` is one.)"""
 
 
+# A whole HTTP request to a node (connect, send, answer) may take this long unless the caller
+# says otherwise; the service sets its own (`ServiceConfig.engine_timeout_s`, the same default).
+REQUEST_TIMEOUT_S = 30.0
 PIPE_READ_TIMEOUT_S = 30.0  # default: a pipelined send waits this long for the next answer bytes
 # One pipelined eth_sendRawTransaction body (EngineClient.send_in_order): id, raw tx hex.
 _SEND_RAW = b'{"jsonrpc":"2.0","id":%d,"method":"eth_sendRawTransaction","params":["0x%s"]}'
@@ -254,11 +261,6 @@ def _quickack(sock: Any) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
 
 
-# A whole HTTP request to a node (connect, send, answer) may take this long unless the session
-# says otherwise; the service sets its own (`ServiceConfig.engine_timeout_s`, the same default).
-REQUEST_TIMEOUT_S = 30.0
-
-
 def engine_session(
     timeout_s: float = REQUEST_TIMEOUT_S, connector: aiohttp.BaseConnector | None = None
 ) -> aiohttp.ClientSession:
@@ -267,3 +269,78 @@ def engine_session(
     return aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s)
     )
+
+
+class SyncEngineClient:
+    """The same client for synchronous callers (batcher, fisherman, CLI tools, tests): one
+    keep-alive `requests` session, the same errors (`EngineError`, `EngineUnreachable` when no
+    JSON-RPC answer came back), timeout and retries of `IDEMPOTENT` calls as `EngineClient`."""
+
+    def __init__(self, url: str, timeout: float = REQUEST_TIMEOUT_S) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._ids = itertools.count(1)
+
+    def _post(self, what: str, body: Any) -> Any:
+        try:
+            return self._session.post(self.url, json=body, timeout=self.timeout).json()
+        except (requests.RequestException, ValueError) as exc:
+            raise EngineUnreachable(f"{what} on {self.url}: {exc}") from exc
+
+    def request(self, method: str, params: Any) -> dict[str, Any]:
+        """The node's whole answer (result or error)."""
+        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        answer = self._post(method, body)
+        if not isinstance(answer, dict) or ("result" not in answer and "error" not in answer):
+            raise EngineUnreachable(
+                f"{method} on {self.url}: not a JSON-RPC answer: {answer!r:.200}"
+            )
+        return answer
+
+    def call(self, method: str, params: list[Any] | None = None) -> Any:
+        """The result of `method`; EngineError if the node answered with an error."""
+        attempt = 0
+        while True:
+            try:
+                answer = self.request(method, params or [])
+                break
+            except EngineUnreachable:
+                if method not in IDEMPOTENT or attempt >= CALL_RETRIES:
+                    raise
+                attempt += 1
+                time.sleep(0.1 * (2 * attempt - 1))
+        if "error" in answer:
+            raise EngineError(f"{method} on {self.url}: {answer['error']}")
+        return answer.get("result")
+
+    def batch(self, calls: Sequence[tuple[str, list[Any]]], chunk: int = 500) -> list[Any]:
+        """The results of `calls`, in order, sent as JSON-RPC batches of at most `chunk` calls
+        (the sequencer's RPC refuses batches above its `max_batch_len`); EngineError if any
+        call answered with an error."""
+        out: list[Any] = []
+        for start in range(0, len(calls), chunk):
+            part = calls[start : start + chunk]
+            first = next(self._ids)
+            body = [
+                {"jsonrpc": "2.0", "id": first + i, "method": m, "params": p}
+                for i, (m, p) in enumerate(part)
+            ]
+            for _ in range(len(part) - 1):
+                next(self._ids)
+            answers = self._post("batch", body)
+            if not isinstance(answers, list):
+                error = answers.get("error", answers) if isinstance(answers, dict) else answers
+                raise EngineError(f"batch on {self.url}: {error!r:.200}")
+            if len(answers) != len(part) or not all(
+                isinstance(a, dict) and isinstance(a.get("id"), int) for a in answers
+            ):
+                raise EngineUnreachable(
+                    f"batch on {self.url}: not a JSON-RPC batch answer: {answers!r:.200}"
+                )
+            answers.sort(key=lambda a: a["id"])
+            for answer in answers:
+                if "error" in answer:
+                    raise EngineError(f"batch on {self.url}: {answer['error']}")
+            out.extend(a.get("result") for a in answers)
+        return out
