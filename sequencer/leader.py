@@ -74,8 +74,8 @@ from eth_utils import keccak, to_checksum_address
 
 from sequencer import batch_codec as bc
 from sequencer.builder import Builder, BuildError, head_from_block, rewind
-from sequencer.commitments import Signer
-from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch, header_from_abi
+from sequencer.commitments import Signer, header_from_abi
+from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch
 from sequencer.forced import ForcedInbox
 from sequencer.mempool import SenderLedger
 from sequencer.ports import ChainState, ServiceCore
