@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
+import itertools
 import random
 import sys
 import time
@@ -42,7 +45,14 @@ from _evm import anvil, compile_contract, deploy, write_results  # noqa: E402
 
 from sequencer import batch_codec as bc  # noqa: E402
 from sequencer import commitments as cm  # noqa: E402
-from sequencer.batcher import Batcher, InboxView, JsonRpc, read_range  # noqa: E402
+from sequencer.batcher import (  # noqa: E402
+    Batcher,
+    InboxView,
+    JsonRpc,
+    SealedRange,
+    build_batch,
+    read_range,
+)
 from sequencer.commitments import Signer  # noqa: E402
 from sequencer.config import DEVNET_SEQUENCER_KEY  # noqa: E402
 from sequencer.derive import derive_batch  # noqa: E402
@@ -53,6 +63,7 @@ from sequencer.devnet import (  # noqa: E402
     Devnet,
     free_port,
 )
+from sequencer.posting import Backlog, PostingPolicy, decide  # noqa: E402
 from sequencer.service import EngineClient  # noqa: E402
 from sequencer.txmgr import TxManager  # noqa: E402
 
@@ -147,17 +158,23 @@ async def seal(url: str, chain_id: int, blocks: list[list[bytes]]) -> float:
         return time.perf_counter() - started
 
 
-def l1_cost(mode: str, engines: dict[int, str]) -> dict:
-    """Post every sealed block of the engines to a fresh L1's SharedInbox by `mode`; L1 gas
-    (execution + calldata; blob gas reported apart) per L2 transaction."""
-    registry_c = compile_contract("contracts/l1/SequencerRegistry.vy")
-    inbox_c = compile_contract("contracts/l1/SharedInbox.vy")
-    slasher_c = compile_contract("contracts/l1/Slasher.vy")
+@functools.cache
+def _compiled(path: str):
+    return compile_contract(path)
+
+
+@contextlib.contextmanager
+def l1_inbox(chain_ids=(901, 902)):
+    """A fresh L1 with the registry, inbox (for rollups `chain_ids`) and slasher, the devnet
+    sequencer staked and leading: (w3, InboxView, TxManager)."""
+    registry_c = _compiled("contracts/l1/SequencerRegistry.vy")
+    inbox_c = _compiled("contracts/l1/SharedInbox.vy")
+    slasher_c = _compiled("contracts/l1/Slasher.vy")
     sequencer = Signer(DEVNET_SEQUENCER_KEY).local_account()
     with anvil() as w3:
         treasury = w3.eth.accounts[3]
         registry = deploy(w3, registry_c, 10**18, 32, 1000, 600, 1000, 5000, treasury)
-        inbox = deploy(w3, inbox_c, registry.address, 120, 60, 10**15, list(engines))
+        inbox = deploy(w3, inbox_c, registry.address, 120, 60, 10**15, list(chain_ids))
         slasher = deploy(w3, slasher_c, registry.address, inbox.address, 10**17)
         w3.eth.wait_for_transaction_receipt(
             registry.functions.set_slasher(slasher.address).transact()
@@ -167,7 +184,13 @@ def l1_cost(mode: str, engines: dict[int, str]) -> dict:
         )
         w3.provider.make_request("anvil_mine", [hex(64)])  # the sequencer leads the next term
         view = InboxView(w3, (inbox.address, inbox_c.abi), (registry.address, registry_c.abi))
-        txmgr = TxManager(w3, sequencer, confirmations=1)
+        yield w3, view, TxManager(w3, sequencer, confirmations=1)
+
+
+def l1_cost(mode: str, engines: dict[int, str]) -> dict:
+    """Post every sealed block of the engines to a fresh L1's SharedInbox by `mode`; L1 gas
+    (execution + calldata; blob gas reported apart) per L2 transaction."""
+    with l1_inbox(tuple(engines)) as (_, view, txmgr):
         batcher = Batcher(view, txmgr, {c: JsonRpc(u) for c, u in engines.items()}, mode=mode)
         blob_gas = 0
         while (confirmed := batcher.step()) is not None:
@@ -183,6 +206,134 @@ def l1_cost(mode: str, engines: dict[int, str]) -> dict:
         }
 
 
+# --- L1 cost per L2 transaction under the posting policy, by traffic rate ---
+
+SLOTS_PER_S = 4  # 250 ms slots: one block per rollup per slot
+PRECONF_DEADLINE = 64  # L1 blocks (the service's default)
+
+
+class _SyntheticChain:
+    """Blocks of one rollup built from signed transactions, hashes chained (the inbox checks
+    only that each range continues the last one; the payload and roots are real encodings)."""
+
+    def __init__(self, chain_id: int) -> None:
+        self.chain_id = chain_id
+        self.number = 0
+        self.head_hash = keccak(b"genesis" + chain_id.to_bytes(8, "big"))
+
+    def block(self, txs: list[bytes], timestamp: int):
+        self.number += 1
+        parent = self.head_hash
+        block_hash = keccak(self.number.to_bytes(8, "big") + parent + b"".join(txs))
+        self.head_hash = block_hash
+        data = bc.BlockData(self.number, timestamp, tuple(txs), 0, ())
+        record = cm.BlockRecord(
+            self.chain_id,
+            self.number,
+            block_hash,
+            tuple(cm.TxRecord(i, keccak(t), 1) for i, t in enumerate(txs)),
+        )
+        return parent, data, record
+
+
+def _post_synthetic(view, txmgr, chains, unposted, mode: str) -> tuple[int, int, int, int]:
+    """Post `unposted` ({chain: [(parent, data, record)]}) as one batch; (l1 gas, blob gas,
+    L2 txs, payload bytes)."""
+    state = view.state(list(chains))
+    if view.blocks_left_in_term() < 3:  # the term's last blocks: into the next term
+        view.w3.provider.make_request("anvil_mine", [hex(view.blocks_left_in_term() + 1)])
+        state = view.state(list(chains))
+    ranges = []
+    for chain_id, items in sorted(unposted.items()):
+        if not items:
+            continue
+        ranges.append(
+            SealedRange(
+                chain_id,
+                items[0][0],
+                tuple(d for _, d, _ in items),
+                tuple(r for _, _, r in items),
+                keccak(b"root" + items[-1][2].block_hash),
+            )
+        )
+    base = int(view.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+    blob_base = int(view.w3.provider.make_request("eth_blobBaseFee", [])["result"], 16)
+    batch = build_batch(state, ranges, mode, base, blob_base)
+    batcher = Batcher(view, txmgr, {}, mode=mode)
+    confirmed = batcher.post(batch)
+    return confirmed.gas_used, confirmed.blob_gas_used, batch.tx_count, len(batch.payload)
+
+
+def policy_costs(traffic: list[bytes], rates: list[float], mode: str = "auto") -> list[dict]:
+    """L1 gas per L2 transaction when the posting policy (default knobs) decides when to post,
+    for traffic at each rate (virtual time: one L1 block per second, 250 ms slots on two
+    rollups, each transaction promised for 64 L1 blocks), each batch posted to a real inbox;
+    and, for comparison, posting every L1 block (the batcher before the policy)."""
+    policy = PostingPolicy()
+    out = []
+    cases = [(r, "policy") for r in rates] + [(r, "every L1 block") for r in rates[:2]]
+    for rate, how in cases:
+        # about ten batches per case: long enough for the policy's steady state
+        fill_s = policy.fill_bytes / max(1.0, rate * 110)
+        seconds = int(min(600, max(20, 10 * min(policy.max_delay_s, fill_s))))
+        if how != "policy":
+            seconds = 20
+        with l1_inbox() as (_, view, txmgr):
+            chains = {901: _SyntheticChain(901), 902: _SyntheticChain(902)}
+            unposted: dict[int, list] = {901: [], 902: []}
+            deadlines: list[int] = []
+            bytes_unposted, content_since = 0, None
+            gas = blob_gas = txs_posted = batches = 0
+            tx_iter = itertools.cycle(traffic)
+            owed = 0.0
+            for second in range(seconds):
+                for slot in range(SLOTS_PER_S):
+                    for chain_id, chain in chains.items():
+                        owed += rate / SLOTS_PER_S / len(chains)
+                        n = int(owed)
+                        owed -= n
+                        txs = [next(tx_iter) for _ in range(n)]
+                        ts = ROLLUP_GENESIS_TIMESTAMP + second * SLOTS_PER_S + slot
+                        unposted[chain_id].append(chain.block(txs, ts))
+                        if txs:
+                            deadlines.append(second + PRECONF_DEADLINE)
+                            bytes_unposted += sum(len(t) for t in txs)
+                            content_since = second if content_since is None else content_since
+                if how == "policy":
+                    backlog = Backlog(
+                        blocks=sum(len(v) for v in unposted.values()),
+                        txs=len(deadlines),
+                        tx_bytes=bytes_unposted,
+                        nearest_deadline=min(deadlines, default=None),
+                        waited_s=0.0 if content_since is None else second - content_since,
+                        l1_head=second,
+                    )
+                    post = decide(policy, backlog).post
+                else:
+                    post = True
+                if post:
+                    g, bg, n, _ = _post_synthetic(view, txmgr, chains, unposted, mode)
+                    gas, blob_gas, txs_posted = gas + g, blob_gas + bg, txs_posted + n
+                    batches += 1
+                    unposted = {c: [] for c in chains}
+                    deadlines, bytes_unposted, content_since = [], 0, None
+        out.append(
+            {
+                "rate": rate,
+                "how": how,
+                "seconds": seconds,
+                "batches": batches,
+                "l2_txs": txs_posted,
+                "l1_gas": gas,
+                "blob_gas": blob_gas,
+                "l1_gas_per_l2_tx": gas / txs_posted if txs_posted else None,
+                "blob_gas_per_l2_tx": blob_gas / txs_posted if txs_posted else None,
+            }
+        )
+        print(f"  {how} at {rate:g} tx/s: {out[-1]}", flush=True)
+    return out
+
+
 async def derive(url: str, chain_id: int, header, batch) -> float:
     async with aiohttp.ClientSession() as session:
         engine = EngineClient(url, chain_id, session)
@@ -195,6 +346,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--txs", type=int, default=4000)
     parser.add_argument("--senders", type=int, default=400)
+    parser.add_argument(
+        "--rates", default="1,10,100,1000", help="L2 tx/s for the posting policy's L1 cost"
+    )
     args = parser.parse_args()
     chain_ids = (901, 902)
     print(f"signing {args.txs} transactions from {args.senders} senders ...", flush=True)
@@ -257,6 +411,8 @@ def main() -> None:
         derive_tps = n_all / derive_s
         seal_urls = {c: net.spec(f"seal{c}").url for c in chain_ids}
         costs = {mode: l1_cost(mode, seal_urls) for mode in ("calldata", "blob")}
+    print("L1 cost under the posting policy, by traffic rate ...", flush=True)
+    by_rate = policy_costs(traffic, [float(r) for r in args.rates.split(",")])
 
     lines = [
         "# Batches: bytes per L2 transaction, derivation speed",
@@ -302,9 +458,36 @@ def main() -> None:
         "on the separate blob fee market.",
         "",
     ]
+    lines += [
+        "Under the posting policy (`sequencer/posting.py`, default knobs: a blob's worth of "
+        "transactions, a deadline 8 L1 blocks away, or 60 s of waiting; never empty blocks "
+        "alone), by L2 traffic rate (the workload's transactions, 250 ms slots on both rollups, "
+        "each promised for 64 L1 blocks; one L1 block per virtual second; every batch posted "
+        "to a real inbox, carrier chosen by cost), compared with posting every L1 block:",
+        "",
+        "| L2 tx/s | posting | virtual s | batches | L2 txs | L1 gas per L2 tx | "
+        "blob gas per L2 tx |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in by_rate:
+        per = row["l1_gas_per_l2_tx"]
+        blob_per = row["blob_gas_per_l2_tx"]
+        lines.append(
+            f"| {row['rate']:,.0f} | {row['how']} | {row['seconds']} | {row['batches']} | "
+            f"{row['l2_txs']:,} | {per:,.0f} | {blob_per:,.0f} |"
+            if per is not None
+            else f"| {row['rate']:,.0f} | {row['how']} | {row['seconds']} | 0 | 0 | - | - |"
+        )
+    lines += [
+        "",
+        "Idle (no L2 traffic) the policy posts nothing; the idle batcher's CPU is measured by "
+        "`bench/batcher_backlog.py` (its idle phase, target <= 2 % of a core).",
+        "",
+    ]
     markdown = "\n".join(lines)
     print(markdown)
     data = {
+        "policy_costs": by_rate,
         "txs": n_all,
         "senders": args.senders,
         "sizes": sizes,

@@ -15,19 +15,20 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from eth_account.typed_transactions.base import Blob, BlobPooledTransactionData
 from eth_utils import keccak
-from hexbytes import HexBytes
 from web3 import Web3
 
 from sequencer import batch_codec as bc
 from sequencer import commitments as cm
-from sequencer.txmgr import Confirmed, TxManager, TxRequest
+from sequencer import kzg
+from sequencer.posting import Backlog, PostingPolicy, decide
+from sequencer.txmgr import Confirmed, NotSent, TxManager, TxRequest
 
 log = logging.getLogger("sequencer.batcher")
 
@@ -35,6 +36,11 @@ BLOB_BYTES = 131_072
 FIELD_ELEMENTS = 4096
 BLOB_CAPACITY = FIELD_ELEMENTS * 31 - 4  # 31 payload bytes per field element, 4-byte length
 MAX_CALLDATA_PAYLOAD = 65_536  # SharedInbox.MAX_PAYLOAD_BYTES
+MAX_SUMMARY_BLOCKS = 10_000  # blocks per seq_getBlockSummaries call (the RPC's limit)
+# Most blocks per rollup read for one batch when `max_blocks` is not set: bounds a build's time
+# (about 3.5 hours of 250 ms slots; an empty block costs a few payload bytes).
+MAX_BLOCKS_READ = 50_000
+READ_BYTES_PER_CARRIER = 3  # raw transaction bytes read per batch, in carriers (compression ~2x)
 CALLDATA_FLOOR_PER_TOKEN = 10  # EIP-7623 (prague): floor gas per calldata token
 POST_EXECUTION_GAS = 120_000  # gas the inbox spends beyond data, for the auto choice only
 
@@ -46,6 +52,10 @@ class BatcherError(RuntimeError):
 class PayloadTooLarge(BatcherError):
     """The payload does not fit its carrier (64 KiB of calldata, or one blob)."""
 
+    def __init__(self, message: str, size: int = 0) -> None:
+        super().__init__(message)
+        self.size = size  # the payload's bytes
+
 
 # --- blobs ---
 
@@ -54,7 +64,9 @@ def to_blob(payload: bytes) -> bytes:
     """Pack a payload into one blob: a 4-byte big-endian length, then the bytes, 31 per field
     element (each element's first byte is zero, so it is always below the BLS modulus)."""
     if len(payload) > BLOB_CAPACITY:
-        raise PayloadTooLarge(f"payload of {len(payload)} bytes exceeds one blob ({BLOB_CAPACITY})")
+        raise PayloadTooLarge(
+            f"payload of {len(payload)} bytes exceeds one blob ({BLOB_CAPACITY})", len(payload)
+        )
     data = len(payload).to_bytes(4, "big") + payload
     data += b"\x00" * (FIELD_ELEMENTS * 31 - len(data))
     return b"".join(b"\x00" + data[i : i + 31] for i in range(0, FIELD_ELEMENTS * 31, 31))
@@ -74,8 +86,8 @@ def from_blob(blob: bytes) -> bytes:
 
 
 def blob_versioned_hash(blob: bytes) -> bytes:
-    data = BlobPooledTransactionData(blobs=[Blob(data=HexBytes(blob))])
-    return bytes(data.versioned_hashes[0].data)
+    """The EIP-4844 versioned hash of a blob (the process's one KZG setup: `sequencer.kzg`)."""
+    return kzg.sidecar(blob).versioned_hash
 
 
 # --- engine reads ---
@@ -97,22 +109,28 @@ class JsonRpc:
             raise BatcherError(f"{method} on {self.url}: {answer['error']}")
         return answer["result"]
 
-    def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
-        if not calls:
-            return []
-        first = next(self._ids)
-        body = [
-            {"jsonrpc": "2.0", "id": first + i, "method": m, "params": p}
-            for i, (m, p) in enumerate(calls)
-        ]
-        for _ in range(len(calls) - 1):
-            next(self._ids)
-        answers = self._session.post(self.url, json=body, timeout=self.timeout).json()
-        answers.sort(key=lambda a: a["id"])
-        for answer in answers:
-            if "error" in answer:
-                raise BatcherError(f"batch on {self.url}: {answer['error']}")
-        return [a["result"] for a in answers]
+    def batch(self, calls: Sequence[tuple[str, list[Any]]], chunk: int = 500) -> list[Any]:
+        """The results of `calls`, in order, sent as JSON-RPC batches of at most `chunk` calls
+        (the sequencer's RPC refuses batches above its `max_batch_len`)."""
+        out: list[Any] = []
+        for start in range(0, len(calls), chunk):
+            part = calls[start : start + chunk]
+            first = next(self._ids)
+            body = [
+                {"jsonrpc": "2.0", "id": first + i, "method": m, "params": p}
+                for i, (m, p) in enumerate(part)
+            ]
+            for _ in range(len(part) - 1):
+                next(self._ids)
+            answers = self._session.post(self.url, json=body, timeout=self.timeout).json()
+            if not isinstance(answers, list):
+                raise BatcherError(f"batch on {self.url}: {answers.get('error', answers)}")
+            answers.sort(key=lambda a: a["id"])
+            for answer in answers:
+                if "error" in answer:
+                    raise BatcherError(f"batch on {self.url}: {answer['error']}")
+            out.extend(a["result"] for a in answers)
+        return out
 
 
 def _b(hex_str: str) -> bytes:
@@ -130,6 +148,27 @@ class SealedRange:
     state_root: bytes
     skipped_leaves: tuple[tuple[int, tuple[bytes, ...]], ...] = ()  # (block number, leaves)
     forced_indexes: tuple[int, ...] = ()  # forced-queue items processed in these blocks
+    state_roots: tuple[bytes, ...] = ()  # per block (for `prefix`)
+    block_forced: tuple[tuple[int, ...], ...] = ()  # per block, the forced indexes it processed
+
+    def prefix(self, n: int) -> SealedRange:
+        """The first `n` blocks of this range (needs the per-block fields `read_range` fills)."""
+        if n >= len(self.blocks):
+            return self
+        if n < 1 or len(self.state_roots) != len(self.blocks):
+            raise BatcherError("a range prefix needs 1..len blocks and per-block state roots")
+        last = self.blocks[n - 1].number
+        return SealedRange(
+            chain_id=self.chain_id,
+            parent_hash=self.parent_hash,
+            blocks=self.blocks[:n],
+            records=self.records[:n],
+            state_root=self.state_roots[n - 1],
+            skipped_leaves=tuple((b, ls) for b, ls in self.skipped_leaves if b <= last),
+            forced_indexes=tuple(i for f in self.block_forced[:n] for i in f),
+            state_roots=self.state_roots[:n],
+            block_forced=self.block_forced[:n],
+        )
 
     def commitment(self) -> cm.RollupCommitment:
         return cm.RollupCommitment(
@@ -174,6 +213,7 @@ def read_range(
     blocks, records = [], []
     skipped_leaves: list[tuple[int, tuple[bytes, ...]]] = []
     forced_indexes: list[int] = []
+    block_forced: list[tuple[int, ...]] = []
     for block in mined:
         number = int(block["number"], 16)
         txs = tuple(_b(next(raw_iter)) for _ in block["transactions"])
@@ -193,6 +233,7 @@ def read_range(
                 )
             )
         forced_indexes.extend(indexes)
+        block_forced.append(tuple(indexes))
         records.append(
             cm.BlockRecord(
                 chain_id,
@@ -212,6 +253,8 @@ def read_range(
         state_root=_b(mined[-1]["stateRoot"]),
         skipped_leaves=tuple(skipped_leaves),
         forced_indexes=tuple(forced_indexes),
+        state_roots=tuple(_b(b["stateRoot"]) for b in mined),
+        block_forced=tuple(block_forced),
     )
 
 
@@ -262,6 +305,7 @@ class InboxView:
         )
         self._tips: dict[int, tuple[int, bytes]] = {}
         self._scanned_to = -1
+        self._term_blocks: int | None = None
 
     def state(self, chain_ids: Sequence[int]) -> InboxState:
         f = self.inbox.functions
@@ -308,10 +352,41 @@ class InboxView:
                 return self.tips()
         return dict(self._tips)
 
-    def blocks_left_in_term(self) -> int:
+    def term_blocks(self) -> int:
+        if self._term_blocks is None:
+            self._term_blocks = int(self.registry.functions.TERM_BLOCKS().call())
+        return self._term_blocks
+
+    def blocks_left_in_term(self, head: int | None = None) -> int:
         """L1 blocks after the head that still belong to the current term."""
-        term_blocks = self.registry.functions.TERM_BLOCKS().call()
-        return term_blocks - 1 - self.w3.eth.block_number % term_blocks
+        term_blocks = self.term_blocks()
+        head = self.w3.eth.block_number if head is None else head
+        return term_blocks - 1 - head % term_blocks
+
+    def term_at(self, head: int) -> int:
+        """The term a transaction included in the block after `head` belongs to, at the
+        earliest (the inbox checks `header.term == block.number // TERM_BLOCKS`)."""
+        return (head + 1) // self.term_blocks()
+
+    def forced_deadline(self, index: int) -> int:
+        """The L1 deadline of forced-queue item `index` (the inbox's `forced_item`)."""
+        return int(self.inbox.functions.forced_item(index).call()[3])
+
+    def revert_reason(self, request: dict[str, Any], block_number: int) -> str:
+        """Why a transaction reverted: the same call replayed (eth_call) at the block it failed
+        in. Returns the inbox's reason ("inbox: ..."), or what the node says."""
+        answer = self.w3.provider.make_request("eth_call", [request, hex(block_number)])
+        error = answer.get("error")
+        if not error:
+            return "no revert when replayed (the state it failed on has changed)"
+        data = error.get("data")
+        if isinstance(data, dict):
+            data = data.get("data")
+        if isinstance(data, str) and data.startswith("0x08c379a0"):  # Error(string)
+            from eth_abi import decode
+
+            return str(decode(["string"], bytes.fromhex(data[10:]))[0])
+        return str(error.get("message", error))
 
     def can_post(self, poster: str) -> bool:
         """Whether `poster` may post now: the term's leader, or anyone through the escape hatch."""
@@ -338,6 +413,7 @@ class Batch:
     mode: str  # "calldata" or "blob"
     blob: bytes | None
     ranges: tuple[SealedRange, ...]
+    sidecar: kzg.BlobSidecar | None = None  # the blob's commitment and proof, computed once
 
     @property
     def tx_count(self) -> int:
@@ -371,11 +447,14 @@ def build_batch(
         mode = "calldata" if fits_calldata and calldata_cost <= blob_cost else "blob"
     if mode == "calldata":
         if len(payload) > MAX_CALLDATA_PAYLOAD:
-            raise PayloadTooLarge(f"payload of {len(payload)} bytes is too large for calldata")
-        blob, data_hash = None, keccak(payload)
+            raise PayloadTooLarge(
+                f"payload of {len(payload)} bytes is too large for calldata", len(payload)
+            )
+        blob, sidecar, data_hash = None, None, keccak(payload)
     elif mode == "blob":
         blob = to_blob(payload)
-        data_hash = blob_versioned_hash(blob)
+        sidecar = kzg.sidecar(blob)
+        data_hash = sidecar.versioned_hash
     else:
         raise BatcherError(f"unknown posting mode {mode!r}")
     header = cm.BatchHeader(
@@ -387,7 +466,7 @@ def build_batch(
         forced_through=state.forced_through if forced_through is None else forced_through,
         data_hash=data_hash,
     )
-    return Batch(header, payload, mode, blob, tuple(ranges))
+    return Batch(header, payload, mode, blob, tuple(ranges), sidecar)
 
 
 # --- the loop ---
@@ -400,11 +479,42 @@ class BatcherStats:
     payload_bytes: int = 0
     l1_gas: int = 0
     l1_fee_wei: int = 0
+    reverts: int = 0  # posts that landed and reverted
+    rebuilt: int = 0  # batches dropped at the term check before sending (built again later)
+    waits: dict[str, int] = field(default_factory=dict)  # policy "wait" rounds, by reason
+    triggers: dict[str, int] = field(default_factory=dict)  # posts, by the policy's reason
+    backlog_blocks: int = 0  # sealed, unposted blocks at the last round
+    deadline_slack: int | None = None  # nearest deadline minus the L1 head at the last round
     last: dict[str, Any] = field(default_factory=dict)
+    last_revert: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Summary:
+    """What the batcher knows of one sealed block without reading it from the engine."""
+
+    txs: int
+    nbytes: int
+    forced: int
+    deadline: int | None
+    seen_at: float
+    block_hash: bytes = b""  # as the sequencer sealed (and signed) it
 
 
 class Batcher:
-    """Posts everything sealed on the rollup engines that L1 does not hold yet."""
+    """Posts what is sealed on the rollup engines and not on L1 yet.
+
+    With a `policy` (`sequencer.posting`), a round posts only when the policy says so, from a
+    `Backlog` built from the sequencer's block summaries (`seq_getBlockSummaries`, read once per
+    block) and the inbox's first unconsumed forced item; without one, every round posts whatever
+    is unposted. A batch takes as many blocks as its carrier holds (`max_blocks` caps it if
+    set), so a backlog after an outage drains in the fewest batches and an overdue forced item
+    is consumed as soon as one batch can reach its block. The term is checked right before
+    sending: a batch that would land in another term is dropped and built again.
+    """
 
     def __init__(
         self,
@@ -413,19 +523,32 @@ class Batcher:
         engines: dict[int, JsonRpc],
         *,
         mode: str = "auto",
-        max_blocks: int = 64,
+        max_blocks: int | None = None,
         sequencer: JsonRpc | None = None,
         term_margin: int = 2,
+        policy: PostingPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_round: Callable[[Batcher], None] | None = None,
     ) -> None:
         self.inbox = inbox
         self.txmgr = txmgr
         self.engines = dict(sorted(engines.items()))
         self.mode = mode
         self.max_blocks = max_blocks
-        # The sequencer's RPC: which forced-queue items each block processed (seq_getBlockHeader).
+        # The sequencer's RPC: which forced-queue items each block processed (seq_getBlockHeader)
+        # and what each sealed block holds (seq_getBlockSummaries, for the policy).
         self.sequencer = sequencer
-        self.term_margin = term_margin  # L1 blocks before a term's end in which nothing is posted
+        self.term_margin = term_margin  # L1 blocks before a term's end in which nothing is sent
+        self.policy = policy
         self.stats = BatcherStats()
+        self._clock = clock
+        self._on_round = on_round  # called after each round (metrics)
+        self._summaries: dict[int, dict[int, _Summary]] = {c: {} for c in self.engines}
+        self._ratio = 0.5  # payload bytes per raw tx byte of the last full batch (a guess first)
+        self.timings: dict[str, float] = {}  # of the last round that built a batch (for the log)
+        self.idle_full_every_s = 10.0
+        self._idle_state: InboxState | None = None  # L1's view when the last full round was idle
+        self._idle_full_at = 0.0
 
     def _fees(self) -> tuple[int, int]:
         w3 = self.inbox.w3
@@ -433,45 +556,209 @@ class Batcher:
         blob = int(w3.provider.make_request("eth_blobBaseFee", [])["result"], 16)
         return base, blob
 
-    def next_batch(self) -> Batch | None:
-        """The batch to post now (None when L1 already holds every sealed block).
+    # --- what is unposted ---
 
-        Takes up to `max_blocks` per rollup, halving that until the payload fits its carrier.
-        """
-        state = self.inbox.state(list(self.engines))
-        heads = self._sealed_heads()
-        limit = self.max_blocks
+    def backlog(self, state: InboxState, heads: dict[int, int], l1_head: int) -> Backlog:
+        """The policy's view of what is sealed and unposted now (needs the sequencer's RPC)."""
+        if self.sequencer is None:
+            raise BatcherError("the posting policy needs the sequencer's RPC")
+        now = self._clock()
+        self._refresh_summaries(state.last_block, heads, now)
+        blocks = txs = nbytes = forced = 0
+        deadlines: list[int] = []
+        seen: list[float] = []
+        for known in self._summaries.values():
+            for summary in known.values():
+                blocks += 1
+                txs += summary.txs
+                nbytes += summary.nbytes
+                forced += summary.forced
+                if summary.deadline is not None:
+                    deadlines.append(summary.deadline)
+                if summary.txs or summary.forced:
+                    seen.append(summary.seen_at)
+        if state.forced_through < state.forced_count:
+            # deadlines grow with the queue index: the first unconsumed item is the nearest
+            deadlines.append(self.inbox.forced_deadline(state.forced_through))
+        left = self.inbox.blocks_left_in_term(l1_head)
+        return Backlog(
+            blocks=blocks,
+            txs=txs,
+            tx_bytes=nbytes,
+            forced_items=forced,
+            nearest_deadline=min(deadlines, default=None),
+            waited_s=now - min(seen) if seen else 0.0,
+            l1_head=l1_head,
+            window_end=l1_head + left - self.term_margin,
+        )
+
+    def _refresh_summaries(
+        self, last_posted: dict[int, int], heads: dict[int, int], now: float
+    ) -> bool:
+        """Bring the cached block summaries to blocks last_posted+1..head of each rollup (read
+        from the sequencer only for blocks not seen yet); True when a new one has content."""
+        assert self.sequencer is not None
+        content = False
+        for chain_id in self.engines:
+            first, head = last_posted[chain_id] + 1, heads[chain_id]
+            known = self._summaries[chain_id]
+            for number in [n for n in known if n < first or n > head]:
+                del known[number]  # posted (or rewound: read again)
+            start = max([first, *(n + 1 for n in known)])
+            for lo in range(start, head + 1, MAX_SUMMARY_BLOCKS):
+                hi = min(head, lo + MAX_SUMMARY_BLOCKS - 1)
+                for item in self.sequencer.call("seq_getBlockSummaries", [chain_id, lo, hi]):
+                    summary = _Summary(
+                        item["txCount"],
+                        item["bytes"],
+                        item["forced"],
+                        item["deadline"],
+                        now,
+                        _b(item["blockHash"]) if item.get("blockHash") else b"",
+                    )
+                    known[item["blockNumber"]] = summary
+                    content = content or bool(summary.txs or summary.forced)
+        return content
+
+    def _idle_round(self) -> bool:
+        """While the last full round found only empty blocks unposted: True (and nothing else
+        done) if the blocks sealed since are empty too. A full round (L1 read again) still runs
+        every `idle_full_every_s`, so a batch an L1 reorg removed is noticed."""
+        if self._idle_state is None or self.sequencer is None:
+            return False
+        now = self._clock()
+        if now - self._idle_full_at >= self.idle_full_every_s:
+            return False
+        chains = self.sequencer.call("seq_status")["chains"]
+        heads = {c: int(chains[str(c)]["head"]) for c in self.engines}
+        if self._refresh_summaries(self._idle_state.last_block, heads, now):
+            return False
+        self.stats.waits["empty"] = self.stats.waits.get("empty", 0) + 1
+        return True
+
+    def next_batch(
+        self, state: InboxState | None = None, heads: dict[int, int] | None = None
+    ) -> Batch | None:
+        """The batch to post now (None when L1 already holds every sealed block): every
+        unposted block of each rollup, or the longest prefix (the same number of blocks per
+        rollup) whose payload fits the carrier."""
+        state = self.inbox.state(list(self.engines)) if state is None else state
+        heads = self._sealed_heads() if heads is None else heads
         base, blob = self._fees()
-        while True:
-            ranges = []
-            for chain_id, engine in self.engines.items():
-                first = state.last_block[chain_id] + 1
-                if heads[chain_id] >= first:
-                    last = min(heads[chain_id], first + limit - 1)
-                    headers = self._sealed_headers(chain_id, first, last)
-                    forced = {
-                        n: (tuple(h["forced"]), tuple(h["forcedSkipped"]))
-                        for n, h in headers.items()
-                        if h.get("forced")
-                    }
-                    rng = read_range(engine, chain_id, first, last, forced, self.inbox.forced_hash)
-                    for record in rng.records:
-                        header = headers.get(record.number)
-                        if header is not None and _b(header["blockHash"]) != record.block_hash:
-                            raise BatcherError(
-                                f"rollup {chain_id} block {record.number}: the engine's block is "
-                                "not the one the sequencer sealed and signed"
-                            )
-                    ranges.append(rng)
-            if not ranges:
-                return None
-            try:
-                through = self._forced_through(state, ranges)
-                return build_batch(state, ranges, self.mode, base, blob, through)
-            except PayloadTooLarge:
-                if limit == 1:
+        capacity = MAX_CALLDATA_PAYLOAD if self.mode == "calldata" else BLOB_CAPACITY
+        started = time.perf_counter()
+        full: list[SealedRange] = []
+        for chain_id, engine in self.engines.items():
+            first = state.last_block[chain_id] + 1
+            if heads[chain_id] < first:
+                continue
+            cap = MAX_BLOCKS_READ if self.max_blocks is None else self.max_blocks
+            bound = self._read_bound(chain_id, first, capacity)
+            last = min(heads[chain_id], first + cap - 1, bound)
+            full.append(self._read(chain_id, engine, first, last))
+        if not full:
+            return None
+        self.timings["read_s"] = time.perf_counter() - started
+        self.timings["encodes"] = 0
+
+        def build(n: int) -> Batch:
+            ranges = [r.prefix(n) for r in full]
+            through = self._forced_through(state, ranges)
+            self.timings["encodes"] += 1
+            return build_batch(state, ranges, self.mode, base, blob, through)
+
+        longest = max(len(r.blocks) for r in full)
+        prefix_bytes = [0] * (longest + 1)  # raw tx bytes of the first n blocks of each rollup
+        for r in full:
+            for i, b in enumerate(r.blocks):
+                prefix_bytes[i + 1] += sum(len(t) for t in b.txs)
+        for i in range(1, longest + 1):
+            prefix_bytes[i] += prefix_bytes[i - 1]
+
+        def raw_bytes(n: int) -> int:
+            return prefix_bytes[n]
+
+        ratio = self._ratio
+        if raw_bytes(longest) * ratio <= 0.97 * capacity or longest == 1:
+            try:  # everything read fits, by the last batch's ratio: one encode
+                return self._sized(build(longest), raw_bytes(longest))
+            except PayloadTooLarge as exc:
+                if longest == 1:
                     raise
-                limit //= 2
+                ratio = exc.size / max(1, raw_bytes(longest))
+        # The most blocks that fit, to within 2 %: a binary search whose first probe is the
+        # guess from the compression ratio just seen (each probe encodes the payload).
+        fits: Batch | None = None
+        lo, hi = 0, longest  # lo blocks fit (0: none known), hi blocks do not
+        guess = longest - 1
+        while guess > 1 and raw_bytes(guess) * ratio > 0.97 * capacity:
+            guess -= 1
+        probe = guess
+        while hi - lo > max(1, hi // 50):
+            try:
+                fits, lo = build(probe), probe
+                if len(fits.payload) >= 0.9 * capacity:
+                    break  # full enough: spare the encodes of a finer search
+            except PayloadTooLarge:
+                hi = probe
+            probe = (lo + hi) // 2
+        if fits is None:
+            if lo == 0:
+                fits = build(1) if hi > 1 else None
+            if fits is None:
+                raise PayloadTooLarge("one block of each rollup does not fit the carrier")
+        return self._sized(fits, raw_bytes(len(fits.ranges[0].blocks)))
+
+    def _sized(self, batch: Batch, raw: int) -> Batch:
+        """Remember the compression ratio of a batch with transactions (it bounds the next
+        batch's read)."""
+        if raw > 4096:
+            self._ratio = len(batch.payload) / raw
+        return batch
+
+    def _read_bound(self, chain_id: int, first: int, capacity: int) -> int:
+        """The last block worth reading for one batch: from the cached summaries (when the
+        policy has read them), the blocks whose raw transactions stay within this rollup's
+        share of what one carrier holds at the last batch's compression ratio (plus 15 %);
+        otherwise no bound. The payload decides in the end."""
+        known = self._summaries.get(chain_id, {})
+        share = min(READ_BYTES_PER_CARRIER, 1.15 / self._ratio) * capacity / len(self.engines)
+        total, number = 0, first
+        while number in known:
+            total += known[number].nbytes
+            if total > share and number > first:
+                return number - 1
+            number += 1
+        return number - 1 if number > first else 2**63
+
+    def _read(self, chain_id: int, engine: JsonRpc, first: int, last: int) -> SealedRange:
+        """Blocks first..last from the engine, each checked against the hash the sequencer
+        sealed: from the cached block summaries when the policy has read them (then the signed
+        headers are fetched only for blocks that processed forced items), else from every
+        block's signed header (`seq_getBlockHeader`)."""
+        known = self._summaries.get(chain_id, {})
+        numbers = range(first, last + 1)
+        if self.sequencer is not None and all(n in known and known[n].block_hash for n in numbers):
+            sealed = {n: known[n].block_hash for n in numbers}
+            wanted = [n for n in numbers if known[n].forced]
+            headers = self._sealed_headers(chain_id, wanted)
+        else:
+            headers = self._sealed_headers(chain_id, list(numbers))
+            sealed = {n: _b(h["blockHash"]) for n, h in headers.items()}
+        forced = {
+            n: (tuple(h["forced"]), tuple(h["forcedSkipped"]))
+            for n, h in headers.items()
+            if h.get("forced")
+        }
+        rng = read_range(engine, chain_id, first, last, forced, self.inbox.forced_hash)
+        for record in rng.records:
+            block_hash = sealed.get(record.number)
+            if block_hash is not None and block_hash != record.block_hash:
+                raise BatcherError(
+                    f"rollup {chain_id} block {record.number}: the engine's block is "
+                    "not the one the sequencer sealed and signed"
+                )
+        return rng
 
     def _sealed_heads(self) -> dict[int, int]:
         """Per rollup, the last block that may be posted: the engine's head, capped by the last
@@ -484,14 +771,12 @@ class Batcher:
                 heads[chain_id] = min(heads[chain_id], int(chains[str(chain_id)]["head"]))
         return heads
 
-    def _sealed_headers(self, chain_id: int, first: int, last: int) -> dict[int, dict]:
-        """The sequencer's signed headers of blocks first..last, by number (with the forced-queue
+    def _sealed_headers(self, chain_id: int, numbers: Sequence[int]) -> dict[int, dict]:
+        """The sequencer's signed headers of these blocks, by number (with the forced-queue
         items each processed); blocks it did not seal (e.g. the deployment's) have none."""
-        if self.sequencer is None:
+        if self.sequencer is None or not numbers:
             return {}
-        headers = self.sequencer.batch(
-            [("seq_getBlockHeader", [chain_id, n]) for n in range(first, last + 1)]
-        )
+        headers = self.sequencer.batch([("seq_getBlockHeader", [chain_id, n]) for n in numbers])
         return {h["blockNumber"]: h for h in headers if h is not None}
 
     def _forced_through(self, state: InboxState, ranges: Sequence[SealedRange]) -> int:
@@ -507,22 +792,45 @@ class Batcher:
             ]
         return advance_forced_through(state, ranges, placements)
 
-    def post(self, batch: Batch, timeout: float = 120.0) -> Confirmed:
+    # --- sending ---
+
+    def _request(self, batch: Batch) -> TxRequest:
         if batch.mode == "calldata":
-            request = TxRequest(
+            return TxRequest(
                 to=self.inbox.inbox.address,
                 data=self.inbox.post_calldata(batch.header, batch.payload),
             )
-        else:
-            request = TxRequest(
-                to=self.inbox.inbox.address,
-                data=self.inbox.post_blob_calldata(batch.header),
-                blobs=(batch.blob,),
-            )
-        confirmed = self.txmgr.send_and_wait(request, timeout)
+        return TxRequest(
+            to=self.inbox.inbox.address,
+            data=self.inbox.post_blob_calldata(batch.header),
+            blobs=(batch.sidecar or batch.blob,),
+        )
+
+    def post(
+        self, batch: Batch, timeout: float = 120.0, guard: Callable[[], bool] | None = None
+    ) -> Confirmed:
+        """Send `batch` and wait for it; `guard` runs after signing, right before the raw
+        transaction goes out (TxManager.send): False drops it unsent (`NotSent`)."""
+        request = self._request(batch)
+        sent = self.txmgr.send(request, guard=guard)
+        sent_at = self.inbox.w3.eth.block_number
+        confirmed = self.txmgr.wait(sent, timeout)
         if confirmed.status != 1:
+            reason = self._revert_reason(request, confirmed)
+            self.stats.reverts += 1
+            self.stats.last_revert = {
+                "sequence": batch.header.sequence,
+                "term": batch.header.term,
+                "reason": reason,
+                "tx": "0x" + confirmed.tx_hash.hex(),
+                "l1_block": confirmed.block_number,
+                "sent_at_l1_head": sent_at,
+                "attempts": confirmed.attempts,
+            }
+            log.error("batch reverted on L1: %s", self.stats.last_revert)
             raise BatcherError(
-                f"batch {batch.header.sequence} reverted on L1 (tx 0x{confirmed.tx_hash.hex()})"
+                f"batch {batch.header.sequence} reverted on L1 (tx 0x{confirmed.tx_hash.hex()}): "
+                f"{reason}"
             )
         s = self.stats
         s.batches += 1
@@ -535,28 +843,112 @@ class Batcher:
             "mode": batch.mode,
             "encoding": bc.describe(batch.payload),
             "bytes": len(batch.payload),
+            "blocks": sum(len(r.blocks) for r in batch.ranges),
             "l2_txs": batch.tx_count,
             "l1_gas": confirmed.gas_used,
             "l1_block": confirmed.block_number,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
         log.info("posted batch %s", s.last)
         return confirmed
 
-    def step(self) -> Confirmed | None:
-        """Post the next batch if this key may post now; None when there is nothing to do."""
+    def _revert_reason(self, request: TxRequest, confirmed: Confirmed) -> str:
+        call: dict[str, Any] = {
+            "from": self.txmgr.address,
+            "to": request.to,
+            "data": "0x" + bytes(request.data).hex(),
+        }
+        if request.blobs:
+            call["blobVersionedHashes"] = ["0x" + s.versioned_hash.hex() for s in request.sidecars]
+        try:
+            return self.inbox.revert_reason(call, confirmed.block_number)
+        except Exception as exc:  # noqa: BLE001 - the reason is for the log; the revert stands
+            return f"reason unknown ({exc})"
+
+    def _term_allows(self, batch: Batch) -> bool:
+        """The term check right before sending: the transaction lands in the batch's term only
+        if that term is the current one and `term_margin` blocks of it remain."""
+        head = self.inbox.w3.eth.block_number
+        if self.inbox.term_at(head) != batch.header.term or (
+            self.inbox.blocks_left_in_term(head) < self.term_margin
+        ):
+            self.stats.rebuilt += 1
+            log.info(
+                "batch %d of term %d would land in a later term (L1 head %d): built again later",
+                batch.header.sequence,
+                batch.header.term,
+                head,
+            )
+            return False
+        return True
+
+    def step(self, force: bool = False) -> Confirmed | None:
+        """Post the next batch if this key may post now (and, with a policy, the policy says
+        so or `force`); None when there is nothing to do now."""
+        try:
+            return self._step(force)
+        finally:
+            if self._on_round is not None:
+                self._on_round(self)
+
+    def _step(self, force: bool) -> Confirmed | None:
+        round_started = time.perf_counter()
+        if self.policy is not None and not force and self._idle_round():
+            return None
+        self._idle_state = None
         if not self.inbox.can_post(self.txmgr.address):
-            log.info("not the leader of this term: not posting")
+            log.debug("not the leader of this term: not posting")
             return None
-        if self.inbox.blocks_left_in_term() < self.term_margin:
+        l1_head = self.inbox.w3.eth.block_number
+        if self.inbox.blocks_left_in_term(l1_head) < self.term_margin:
             # A header carries its term: one included in the next term would be refused.
-            log.info("the term ends within %d L1 blocks: waiting for the next", self.term_margin)
+            log.debug("the term ends within %d L1 blocks: waiting for the next", self.term_margin)
             return None
-        batch = self.next_batch()
+        state = self.inbox.state(list(self.engines))
+        heads = self._sealed_heads()
+        if self.policy is not None:
+            backlog = self.backlog(state, heads, l1_head)
+            self.stats.backlog_blocks = backlog.blocks
+            self.stats.deadline_slack = (
+                None if backlog.nearest_deadline is None else backlog.nearest_deadline - l1_head
+            )
+            decision = decide(self.policy, backlog)
+            if decision.reason == "empty":
+                self._idle_state, self._idle_full_at = state, self._clock()
+            if not (decision.post or (force and backlog.blocks)):
+                self.stats.waits[decision.reason] = self.stats.waits.get(decision.reason, 0) + 1
+                return None
+            reason = decision.reason if decision.post else "forced"
+            self.stats.triggers[reason] = self.stats.triggers.get(reason, 0) + 1
+        built = time.perf_counter()
+        batch = self.next_batch(state, heads)
         if batch is None:
+            return None
+        self.timings["build_s"] = time.perf_counter() - built
+        self.timings["round_s"] = time.perf_counter() - round_started
+        self._check_overdue(state, batch, l1_head)
+        if not self._term_allows(batch):
             return None
         # L1 is the truth for the nonce too: after a reorg or an outside send it has moved.
         self.txmgr.resync_nonce()
-        return self.post(batch)
+        try:
+            # checked again once signed, immediately before the raw transaction goes out
+            return self.post(batch, guard=lambda: self._term_allows(batch))
+        except NotSent:
+            return None
+
+    def _check_overdue(self, state: InboxState, batch: Batch, l1_head: int) -> None:
+        """Refuse to send a batch the inbox would revert for leaving an overdue forced item
+        unconsumed (its block lies beyond what one carrier holds, or it is not placed yet)."""
+        through = batch.header.forced_through
+        if through < state.forced_count:
+            deadline = self.inbox.forced_deadline(through)
+            if deadline <= l1_head:  # lands at l1_head + 1 at the earliest
+                raise BatcherError(
+                    f"forced item {through} (deadline L1 {deadline}) is overdue and this batch "
+                    f"cannot consume it: it reaches only "
+                    f"{ {r.chain_id: r.blocks[-1].number for r in batch.ranges} }"
+                )
 
     def run(self, stop: threading.Event, interval: float = 2.0) -> None:
         """Post until `stop` is set; errors are logged and retried on the next round."""

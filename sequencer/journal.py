@@ -531,6 +531,60 @@ class Journal:
         ).fetchall()
         return [(int(c), int(n), _ints(q)) for c, n, q in rows]
 
+    def block_summaries(self, chain_id: int, first: int, last: int) -> list[dict[str, Any]]:
+        """Sealed blocks first..last of a rollup, for the batcher's posting policy: per block its
+        transaction count, raw bytes, forced-queue items processed, and the earliest deadline
+        (L1 block) of the promises it carries (pre-confirmations, and the bundle receipts with a
+        leg in it); None when it carries none."""
+        blocks = self._reader.execute(
+            "SELECT number, tx_count, block_hash FROM blocks WHERE chain_id = ?"
+            " AND number BETWEEN ? AND ? ORDER BY number",
+            (chain_id, first, last),
+        ).fetchall()
+        txs = {
+            n: (size, deadline)
+            for n, size, deadline in self._reader.execute(
+                "SELECT block_number, SUM(LENGTH(raw)), MIN(CASE WHEN deadline > 0 THEN deadline"
+                " END) FROM txs WHERE chain_id = ? AND block_number BETWEEN ? AND ?"
+                " GROUP BY block_number",
+                (chain_id, first, last),
+            )
+        }
+        forced = {
+            n: len(_ints(q))
+            for n, q in self._reader.execute(
+                "SELECT block_number, queue_indexes FROM forced WHERE chain_id = ?"
+                " AND block_number BETWEEN ? AND ?",
+                (chain_id, first, last),
+            )
+        }
+        bundle_deadlines: dict[int, int] = {}
+        prefix = f"{chain_id}:"
+        for deadline, legs in self._reader.execute(
+            "SELECT deadline, legs FROM bundles WHERE legs LIKE ?", (f"%{prefix}%",)
+        ):
+            for leg in legs.split(","):
+                c, b, _, _ = leg.split(":")
+                if int(c) == chain_id and first <= int(b) <= last:
+                    n = int(b)
+                    bundle_deadlines[n] = min(deadline, bundle_deadlines.get(n, deadline))
+        out: list[dict[str, Any]] = []
+        for number, tx_count, block_hash in blocks:
+            size, deadline = txs.get(number, (0, None))
+            if number in bundle_deadlines:
+                deadline = min(d for d in (deadline, bundle_deadlines[number]) if d is not None)
+            out.append(
+                {
+                    "blockNumber": number,
+                    "blockHash": "0x" + bytes(block_hash).hex(),
+                    "txCount": tx_count,
+                    "bytes": int(size or 0),
+                    "forced": forced.get(number, 0),
+                    "deadline": deadline,
+                }
+            )
+        return out
+
     def forced_next_index(self, chain_id: int) -> int:
         """The L1 queue index after the last one processed for this rollup (0 if none)."""
         row = self._reader.execute(

@@ -116,9 +116,41 @@ def _run_until_interrupted(run, interval: float) -> None:
 @click.option(
     "--max-blocks",
     type=int,
-    default=64,
+    default=None,
+    help="Most blocks per rollup in one batch (default: as many as the carrier holds).",
+)
+@click.option(
+    "--margin-blocks",
+    type=int,
+    default=8,
     show_default=True,
-    help="Most blocks per rollup in one batch.",
+    help="Post when the nearest promise or forced-item deadline among unposted blocks is this "
+    "many L1 blocks away (or the term's posting window closes that soon).",
+)
+@click.option(
+    "--max-delay",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Post when the oldest unposted transaction has waited this many seconds.",
+)
+@click.option(
+    "--fill-bytes",
+    type=int,
+    default=None,
+    help="Post when unposted transactions reach this many raw bytes (default: one blob's "
+    "payload, 126,972 bytes).",
+)
+@click.option(
+    "--every-round",
+    is_flag=True,
+    help="No posting policy: post whatever is unposted every round (empty blocks included).",
+)
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve the batcher's Prometheus metrics on 127.0.0.1:PORT/metrics.",
 )
 @click.option(
     "--sequencer-rpc",
@@ -134,13 +166,26 @@ def batch(
     mode: str,
     interval: float,
     confirmations: int,
-    max_blocks: int,
+    max_blocks: int | None,
+    margin_blocks: int,
+    max_delay: float,
+    fill_bytes: int | None,
+    every_round: bool,
+    metrics_port: int | None,
     sequencer_rpc: str,
     once: bool,
 ) -> None:
-    """Post sealed rollup blocks to the L1 SharedInbox (only in this key's terms)."""
+    """Post sealed rollup blocks to the L1 SharedInbox (only in this key's terms), when the
+    posting policy says so: a full blob, a deadline near, or the maximum delay; never for empty
+    blocks alone. `--once` posts what is pending now, policy or not, then exits."""
     from sequencer.batcher import Batcher, InboxView, JsonRpc
+    from sequencer.posting import BLOB_CAPACITY, PostingPolicy
     from sequencer.txmgr import TxManager
+
+    try:
+        policy = PostingPolicy(margin_blocks, fill_bytes or BLOB_CAPACITY, max_delay)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     m = _manifest(manifest)
@@ -156,11 +201,21 @@ def batch(
         mode=mode,
         max_blocks=max_blocks,
         sequencer=JsonRpc(sequencer_rpc.rstrip("/") + "/"),
+        policy=None if every_round else policy,
     )
     click.echo(f"batcher for {signer.address} posting to {inbox.inbox.address} ({mode})")
+    if metrics_port is not None:
+        from sequencer import batcher_metrics
+
+        batcher_metrics.serve(lambda: batcher.stats, metrics_port)
+        click.echo(f"batcher metrics on http://127.0.0.1:{metrics_port}/metrics")
     if once:
-        while batcher.step() is not None:
-            pass
+        # everything sealed now, in as many batches as it takes (blocks sealed meanwhile wait)
+        target = batcher._sealed_heads()
+        while batcher.step(force=True) is not None:
+            tips = batcher.inbox.tips()
+            if all(tips.get(c, (0, b""))[0] >= head for c, head in target.items()):
+                break
         click.echo(json.dumps(batcher.stats.last))
         return
     _run_until_interrupted(batcher.run, interval)
@@ -392,8 +447,14 @@ def derive(manifest: Path, from_block: int) -> None:
     show_default=True,
     help="The sequencer's RPC.",
 )
+@click.option(
+    "--batcher-metrics",
+    default=None,
+    help="The batcher's metrics URL (`sequencer batch --metrics-port`), for its backlog, "
+    "deadline slack and reverted posts.",
+)
 @click.option("--once", is_flag=True, help="Print one snapshot and exit.")
-def status(manifest: Path | None, rpc: str, once: bool) -> None:
+def status(manifest: Path | None, rpc: str, batcher_metrics: str | None, once: bool) -> None:
     """A running sequencer's state; with --manifest, the live view of the whole system (slots,
     pre-confirmations, batches on L1 with bytes and gas per L2 tx, leader and stake)."""
     if manifest is None:
@@ -404,7 +465,7 @@ def status(manifest: Path | None, rpc: str, once: bool) -> None:
 
     from sequencer.status import Collector, render
 
-    collector = Collector(_manifest(manifest), rpc)
+    collector = Collector(_manifest(manifest), rpc, batcher_metrics_url=batcher_metrics)
     console = Console()
     if once or not console.is_terminal:
         console.print(render(collector.snapshot()))
@@ -526,7 +587,10 @@ def run_stack(
         click.echo(
             f"sequencer  {rpc_url}  (rollups at {rpc_url}/<chain_id>; log {sequencer.log_path})"
         )
+        batcher_metrics_url = None
         if "SharedInbox" in manifest.l1.contracts:
+            metrics_port = free_port()
+            batcher_metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
             children.append(
                 spawn(
                     "batcher",
@@ -540,6 +604,8 @@ def run_stack(
                         "--devnet-key",
                         "--sequencer-rpc",
                         rpc_url,
+                        "--metrics-port",
+                        str(metrics_port),
                     ],
                     log_dir / "batcher.log",
                 )
@@ -563,7 +629,9 @@ def run_stack(
                     demo_log,
                 )
             )
-        collector = Collector(manifest, rpc_url, demo_log if demo else None)
+        collector = Collector(
+            manifest, rpc_url, demo_log if demo else None, batcher_metrics_url=batcher_metrics_url
+        )
         console = Console()
         started = time.monotonic()
 

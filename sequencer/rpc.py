@@ -56,6 +56,7 @@ log = logging.getLogger("sequencer.rpc")
 # stored as SQLite INTEGER (signed 64-bit) and signed as ABI uint64, so 2^63 - 1 fits both.
 MAX_QUANTITY = 2**63 - 1
 MAX_QUANTITY_HEX_DIGITS = 16
+MAX_SUMMARY_BLOCKS = 10_000  # seq_getBlockSummaries: blocks per call
 
 # Read methods served from the rollup's engine, unchanged.
 PROXIED = frozenset(
@@ -570,6 +571,14 @@ class RpcServer:
                 {"chainId": chain, "blockNumber": number, "indexes": list(indexes)}
                 for chain, number, indexes in seq.journal.forced_placed_from(quantity(params, 0, 1))
             ]
+        if method == "seq_getBlockSummaries":
+            chain, first, last = (quantity(params, i, 3) for i in range(3))
+            if not first <= last < first + MAX_SUMMARY_BLOCKS:
+                raise RpcError(
+                    INVALID_PARAMS,
+                    f"invalid block range {first}..{last}: at most {MAX_SUMMARY_BLOCKS} blocks",
+                )
+            return seq.journal.block_summaries(chain, first, last)
         if method == "seq_sendBundle":
             txs, beneficiary, deadline = bundle_params(params)
             bundle = await seq.bundle_book.submit(txs, beneficiary, deadline)

@@ -85,6 +85,9 @@ class Snapshot:
     stakes: dict[str, int] = field(default_factory=dict)
     leader: str | None = None
     log_tail: list[str] = field(default_factory=list)
+    batcher: dict[str, float] | None = None  # the batcher's metrics (None: not configured)
+    batcher_revert: str | None = None  # the inbox's reason for the last reverted post
+    batcher_error: str | None = None
 
     @property
     def accepted(self) -> int:
@@ -98,8 +101,15 @@ class Snapshot:
 class Collector:
     """Gathers snapshots; caches what never changes (a posted batch's payload and receipt)."""
 
-    def __init__(self, manifest: Manifest, sequencer_url: str, log_file: Path | None = None):
+    def __init__(
+        self,
+        manifest: Manifest,
+        sequencer_url: str,
+        log_file: Path | None = None,
+        batcher_metrics_url: str | None = None,
+    ):
         self.manifest = manifest
+        self.batcher_metrics_url = batcher_metrics_url
         self.sequencer_url = sequencer_url.rstrip("/")
         self.log_file = log_file
         self._w3 = None
@@ -127,6 +137,14 @@ class Collector:
             self._read_l1(snap)
         except Exception as exc:  # noqa: BLE001 - the view shows the fault and keeps going
             snap.sequencer_error = (snap.sequencer_error or "") + f" L1: {exc}"
+        if self.batcher_metrics_url is not None:
+            try:
+                with urllib.request.urlopen(self.batcher_metrics_url, timeout=2) as response:
+                    text = response.read().decode()
+                snap.batcher = parse_metrics(text)
+                snap.batcher_revert = last_revert_reason(text)
+            except (OSError, urllib.error.URLError) as exc:
+                snap.batcher_error = str(exc)
         if self.log_file is not None and self.log_file.exists():
             snap.log_tail = demo_tail(self.log_file.read_text(errors="replace").splitlines())
         return snap
@@ -172,6 +190,37 @@ class Collector:
             sequencer = self.manifest.accounts.get("sequencer")
             if sequencer and "weight_at" in names:
                 snap.stakes[sequencer] = registry.functions.weight_at(sequencer, term).call()
+
+
+def last_revert_reason(text: str) -> str | None:
+    """The `reason` label of the batcher's `seq_batcher_last_revert` metric, if any."""
+    for line in text.splitlines():
+        if line.startswith("seq_batcher_last_revert{"):
+            labels = line[line.index("{") + 1 : line.rindex("}")]
+            if 'reason="' in labels:
+                reason = labels.split('reason="', 1)[1]
+                return reason.split('",', 1)[0].rstrip('"').replace('\\"', '"')
+    return None
+
+
+def _batcher_line(snap: Snapshot) -> Text | str:
+    if snap.batcher is None:
+        error = snap.batcher_error
+        return Text(f"unreachable: {error}", style="red") if error else "-"
+    m = snap.batcher
+    line = (
+        f"{int(metric_sum(m, 'seq_batcher_batches_total'))} posted, "
+        f"backlog {int(m.get('seq_batcher_backlog_blocks', 0))} blocks"
+    )
+    if "seq_batcher_deadline_slack_blocks" in m:
+        line += f", deadline slack {int(m['seq_batcher_deadline_slack_blocks'])} L1 blocks"
+    rebuilt = int(metric_sum(m, "seq_batcher_rebuilt_total"))
+    if rebuilt:
+        line += f", {rebuilt} rebuilt at the term check"
+    reverts = int(metric_sum(m, "seq_batcher_reverts_total"))
+    if reverts:
+        return Text(line + f", {reverts} reverted (last: {snap.batcher_revert})", style="bold red")
+    return line
 
 
 def demo_tail(lines: list[str], events: int = 6, rounds: int = 2) -> list[str]:
@@ -280,6 +329,8 @@ def render(snap: Snapshot, title: str = "shared sequencer devnet") -> Group:
     footer.add_column()
     l1_head = snap.l1_head if snap.l1_head is not None else "-"
     footer.add_row("L1 head", f"{l1_head}   [bold]leader[/] {snap.leader or '-'}")
+    if snap.batcher is not None or snap.batcher_error:
+        footer.add_row("batcher", _batcher_line(snap))
     footer.add_row("stake", stakes or "-")
     parts: list[Any] = [top, rollups, l1, footer]
     if snap.log_tail:

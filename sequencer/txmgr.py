@@ -17,11 +17,12 @@ from typing import Any
 import rlp
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_account.typed_transactions.base import Blob, BlobPooledTransactionData
 from eth_utils import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
+
+from sequencer import kzg
 
 log = logging.getLogger("sequencer.txmgr")
 
@@ -42,8 +43,29 @@ def transaction_hash(raw: bytes) -> bytes:
     return keccak(raw)
 
 
+def blob_network_form(signed_body: bytes, sidecars: tuple[kzg.BlobSidecar, ...]) -> bytes:
+    """EIP-4844's network form of a signed blob transaction, what eth_sendRawTransaction takes:
+    0x03 || rlp([tx_payload_body, blobs, commitments, proofs]), from the signed
+    0x03 || rlp(tx_payload_body) and the precomputed sidecars."""
+    if signed_body[:1] != b"\x03":
+        raise ValueError("not a signed type-3 transaction")
+    body = rlp.decode(signed_body[1:])
+    wrapper = [
+        body,
+        [s.blob for s in sidecars],
+        [s.commitment for s in sidecars],
+        [s.proof for s in sidecars],
+    ]
+    return b"\x03" + rlp.encode(wrapper)
+
+
 class TxManagerError(RuntimeError):
     """A transaction could not be sent, was refused, or did not confirm in time."""
+
+
+class NotSent(TxManagerError):
+    """The caller's guard refused the transaction at the last moment: nothing was broadcast
+    and the nonce is not used."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +76,17 @@ class TxRequest:
     data: bytes = b""
     value: int = 0
     gas: int | None = None  # estimated (with a margin) when None
-    blobs: tuple[bytes, ...] = ()  # EIP-4844 blobs (each 131,072 bytes) for a type-3 transaction
+    # EIP-4844 blobs for a type-3 transaction: raw 131,072-byte blobs or precomputed sidecars; a
+    # raw blob's commitment and proof are computed here, once per request (not per attempt).
+    blobs: tuple[kzg.BlobSidecar | bytes, ...] = ()
+
+    def __post_init__(self) -> None:
+        sidecars = (b if isinstance(b, kzg.BlobSidecar) else kzg.sidecar(b) for b in self.blobs)
+        object.__setattr__(self, "blobs", tuple(sidecars))
+
+    @property
+    def sidecars(self) -> tuple[kzg.BlobSidecar, ...]:
+        return self.blobs  # type: ignore[return-value]  # normalised by __post_init__
 
 
 @dataclass
@@ -159,15 +191,17 @@ class TxManager:
         """Forget the local nonce (after a restart or an external send) and re-read it."""
         self._next_nonce = None
 
-    def send(self, request: TxRequest) -> SentTx:
-        """Sign and broadcast `request` with the next nonce."""
+    def send(self, request: TxRequest, guard: Callable[[], bool] | None = None) -> SentTx:
+        """Sign and broadcast `request` with the next nonce. `guard`, if given, is asked right
+        before the signed bytes go out (after the estimate, the fees and the signature): False
+        raises `NotSent` and nothing is broadcast."""
         nonce = self.nonce()
         gas = request.gas
         if gas is None:
             gas = self._estimate(request) * 6 // 5 + 10_000
         sent = SentTx(request=request, nonce=nonce, gas=gas)
         max_fee, tip, blob_fee = self._fees(bool(request.blobs))
-        self._broadcast(sent, max_fee, tip, blob_fee)
+        self._broadcast(sent, max_fee, tip, blob_fee, guard)
         self._next_nonce = nonce + 1
         return sent
 
@@ -181,10 +215,7 @@ class TxManager:
             "value": hex(request.value),
         }
         if request.blobs:
-            data = BlobPooledTransactionData(blobs=[Blob(data=HexBytes(b)) for b in request.blobs])
-            call["blobVersionedHashes"] = [
-                "0x" + bytes(v.data).hex() for v in data.versioned_hashes
-            ]
+            call["blobVersionedHashes"] = ["0x" + s.versioned_hash.hex() for s in request.sidecars]
             call["maxFeePerBlobGas"] = hex(self._fees(True)[2])
         answer = self.w3.provider.make_request("eth_estimateGas", [call])
         if "error" in answer:
@@ -205,15 +236,28 @@ class TxManager:
         if sent.request.blobs:
             tx["type"] = 3
             tx["maxFeePerBlobGas"] = blob_fee
-            signed = self._account.sign_transaction(tx, blobs=list(sent.request.blobs))
+            sidecars = sent.request.sidecars
+            tx["blobVersionedHashes"] = [HexBytes(s.versioned_hash) for s in sidecars]
+            # Signed without blobs (eth-account would recompute each commitment and proof,
+            # reloading the KZG setup every time), then wrapped in the network form.
+            body = bytes(self._account.sign_transaction(tx).raw_transaction)
+            raw = blob_network_form(body, sidecars)
         else:
             tx["type"] = 2
-            signed = self._account.sign_transaction(tx)
-        raw = bytes(signed.raw_transaction)
+            raw = bytes(self._account.sign_transaction(tx).raw_transaction)
         return Attempt(transaction_hash(raw), raw, max_fee, tip, blob_fee)
 
-    def _broadcast(self, sent: SentTx, max_fee: int, tip: int, blob_fee: int) -> None:
+    def _broadcast(
+        self,
+        sent: SentTx,
+        max_fee: int,
+        tip: int,
+        blob_fee: int,
+        guard: Callable[[], bool] | None = None,
+    ) -> None:
         attempt = self._sign(sent, max_fee, tip, blob_fee)
+        if guard is not None and not guard():
+            raise NotSent(f"nonce {sent.nonce}: refused by the caller right before sending")
         self._send_raw(attempt.raw)
         sent.attempts.append(attempt)
         sent.sent_at = self._clock()

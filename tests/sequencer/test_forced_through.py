@@ -47,3 +47,35 @@ def test_never_beyond_the_queue():
     state = _state(2, 3, {901: 10})
     assert advance_forced_through(state, [_range(901, (2, 3, 4))], []) == 3
     assert advance_forced_through(_state(3, 3, {901: 10}), [], [(901, 5, (3,))]) == 3
+
+
+def test_a_prefix_of_a_range_keeps_only_its_blocks_forced_items_and_roots():
+    """A batch cut to fit its carrier commits exactly the first n blocks: their forced items
+    (so `forced_through` cannot run past the cut), their skipped leaves and the n-th block's
+    state root."""
+    from sequencer import batch_codec as bc
+    from sequencer import commitments as cm
+
+    blocks = tuple(
+        bc.BlockData(n, 1000 + n, (), 0, ()) for n, f in ((5, (0,)), (6, ()), (7, (1, 2)))
+    )
+    records = tuple(cm.BlockRecord(901, b.number, bytes([b.number]) * 32) for b in blocks)
+    full = SealedRange(
+        901,
+        b"\x04" * 32,
+        blocks,
+        records,
+        b"\x07" * 32,
+        skipped_leaves=((7, (b"\xaa" * 32,)),),
+        forced_indexes=(0, 1, 2),
+        state_roots=(b"\x05" * 32, b"\x06" * 32, b"\x07" * 32),
+        block_forced=((0,), (), (1, 2)),
+    )
+    two = full.prefix(2)
+    assert [b.number for b in two.blocks] == [5, 6] and two.forced_indexes == (0,)
+    assert two.skipped_leaves == () and two.state_root == b"\x06" * 32
+    assert two.commitment().last_block == 6 and two.commitment().parent_hash == b"\x04" * 32
+    assert full.prefix(3) is full and full.prefix(9) is full
+    state = _state(0, 3, {901: 4})
+    assert advance_forced_through(state, [two], []) == 1
+    assert advance_forced_through(state, [full], []) == 3

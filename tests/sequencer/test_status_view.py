@@ -96,3 +96,33 @@ def test_the_demo_panel_keeps_the_one_off_scenes_above_the_latest_rounds():
     assert demo_tail(lines) == scenes[2:] + ["[demo] round 38: ok", "[demo] round 39: ok"]
     assert demo_tail(rounds[:1]) == rounds[:1]
     assert demo_tail([]) == []
+
+
+def test_a_reverted_post_shows_with_the_inbox_reason():
+    """The batcher's stats -> its Prometheus text -> the status screen: backlog, slack, and the
+    last reverted post's reason, in red."""
+    from prometheus_client import generate_latest
+
+    from sequencer.batcher import BatcherStats
+    from sequencer.batcher_metrics import registry_for
+    from sequencer.status import last_revert_reason
+
+    stats = BatcherStats(batches=4, reverts=1, rebuilt=2, backlog_blocks=17, deadline_slack=23)
+    stats.last_revert = {"sequence": 5, "reason": "inbox: wrong term", "l1_block": 63}
+    text = generate_latest(registry_for(lambda: stats)).decode()
+    assert last_revert_reason(text) == "inbox: wrong term"
+    snap = Snapshot(
+        taken_at=0,
+        sequencer={"chains": {}},
+        batcher=parse_metrics(text),
+        batcher_revert=last_revert_reason(text),
+    )
+    console = Console(width=200, record=True)
+    console.print(render(snap))
+    screen = console.export_text()
+    assert "4 posted, backlog 17 blocks, deadline slack 23 L1 blocks" in screen
+    assert "2 rebuilt at the term check, 1 reverted (last: inbox: wrong term)" in screen
+    quiet = Snapshot(taken_at=0, sequencer={"chains": {}})
+    console = Console(width=200, record=True)
+    console.print(render(quiet))
+    assert "batcher" not in console.export_text()  # no batcher configured: no line

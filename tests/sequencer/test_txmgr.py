@@ -5,6 +5,7 @@ import time
 import pytest
 from web3 import Web3
 
+from sequencer import kzg
 from sequencer.devnet import DEVNET_MNEMONIC, ChainSpec, Devnet, free_port  # noqa: F401
 from sequencer.txmgr import TxManager, TxManagerError, TxRequest
 
@@ -87,6 +88,29 @@ def test_blob_transaction_carries_its_blob(l1_engine):
     assert done.status == 1 and done.blob_gas_used == 131072
     tx = l1_engine.eth.get_transaction(done.tx_hash)
     assert tx["type"] == 3 and len(tx["blobVersionedHashes"]) == 1
+    assert bytes(tx["blobVersionedHashes"][0]) == kzg.sidecar(blob).versioned_hash
+
+
+def test_a_precomputed_sidecar_is_signed_and_replaced_without_recomputing(l1_engine, monkeypatch):
+    """The batcher's sidecar goes to L1 as it is (anvil checks the KZG proof), and a fee bump
+    re-signs the same sidecar: no commitment or proof is computed again."""
+    blob = bytes(range(256)) * 512
+    blob = bytes(b if i % 32 else 0 for i, b in enumerate(blob))  # canonical field elements
+    sidecar = kzg.sidecar(blob)
+
+    def refuse(_blob):
+        raise AssertionError("a sidecar was computed again")
+
+    monkeypatch.setattr(kzg, "sidecar", refuse)
+    mgr = TxManager(l1_engine, KEY, confirmations=1)
+    _rpc(l1_engine, "evm_setAutomine", [False])
+    sent = mgr.send(TxRequest(to=OTHER, gas=21000, blobs=(sidecar,)))
+    mgr.bump(sent)
+    _rpc(l1_engine, "evm_mine", [])
+    done = mgr.wait(sent, 10)
+    assert done.status == 1 and done.tx_hash == sent.latest.tx_hash and done.attempts == 2
+    tx = l1_engine.eth.get_transaction(done.tx_hash)
+    assert [bytes(h) for h in tx["blobVersionedHashes"]] == [sidecar.versioned_hash]
 
 
 def test_a_refused_transaction_raises_with_the_node_reason(l1_engine):
