@@ -18,8 +18,7 @@ from typing import Any, Protocol
 from eth_utils import keccak
 
 from sequencer import commitments as cm
-from sequencer.batch_codec import BatchData, BlockData, RangeData
-from sequencer.commitments import header_from_abi  # noqa: F401 - batcher.py, for now
+from sequencer.batch_codec import BatchData, BlockData, RangeData, from_blob
 
 log = logging.getLogger("sequencer.derive")
 
@@ -305,8 +304,6 @@ class L1BatchSource:
 
     def batches(self, from_block: int = 0, to_block: int | str = "latest") -> list[PostedBatch]:
         from eth_utils import keccak
-
-        from sequencer.batcher import from_blob
 
         logs = self.inbox.events.BatchPosted().get_logs(from_block=from_block, to_block=to_block)
         out = []

@@ -13,7 +13,7 @@ from deploy import deploy_l1, devnet_accounts
 from web3 import Web3
 
 from sequencer import batch_codec as bc
-from sequencer.batcher import Batcher, InboxView, JsonRpc
+from sequencer.batcher import Batcher, InboxView
 from sequencer.commitments import Signer
 from sequencer.config import DEVNET_SEQUENCER_KEY
 from sequencer.derive import L1BatchSource, derive_batch
@@ -25,7 +25,7 @@ from sequencer.devnet import (
     Devnet,
     free_port,
 )
-from sequencer.engine import EngineClient, engine_session
+from sequencer.engine import EngineClient, SyncEngineClient, engine_session
 from sequencer.txmgr import TxManager
 
 # anvil's well-known account 8 sends the rollup traffic (DEVNET ONLY: a public key)
@@ -81,7 +81,7 @@ def _batcher(w3, contracts, rollups, mode):
         (contracts["SequencerRegistry"].address, contracts["SequencerRegistry"].abi),
     )
     txmgr = TxManager(w3, Signer(DEVNET_SEQUENCER_KEY).local_account(), confirmations=1)
-    return Batcher(inbox, txmgr, {r.chain_id: JsonRpc(r.url) for r in rollups}, mode=mode)
+    return Batcher(inbox, txmgr, {r.chain_id: SyncEngineClient(r.url) for r in rollups}, mode=mode)
 
 
 async def _derive_all(w3, contracts, chain_ids, tmp):

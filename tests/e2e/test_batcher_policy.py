@@ -15,9 +15,10 @@ from test_sequencer_forced import l1_entries, manifest_path  # noqa: F401  (fixt
 from test_sequencer_preconfs import signed_transfer, wait_sealed
 from web3 import Web3
 
-from sequencer.batcher import Batcher, BatcherError, InboxView, JsonRpc
+from sequencer.batcher import Batcher, BatcherError, InboxView
 from sequencer.commitments import Signer
 from sequencer.config import DEVNET_SEQUENCER_KEY
+from sequencer.engine import SyncEngineClient
 from sequencer.posting import PostingPolicy
 from sequencer.txmgr import TxManager
 
@@ -113,9 +114,9 @@ def _service_batcher(service, l1_entries, rollup_a, rollup_b, **kwargs) -> Batch
     return Batcher(
         view,
         TxManager(w3, Signer(DEVNET_SEQUENCER_KEY).local_account(), confirmations=1),
-        {r.chain_id: JsonRpc(r.url) for r in (rollup_a, rollup_b)},
+        {r.chain_id: SyncEngineClient(r.url) for r in (rollup_a, rollup_b)},
         mode="calldata",
-        sequencer=JsonRpc(service.url + "/"),
+        sequencer=SyncEngineClient(service.url + "/"),
         **kwargs,
     )
 

@@ -18,10 +18,11 @@ from deploy import deploy_l1, devnet_accounts
 from test_sequencer_preconfs import signed_transfer, wait_sealed
 from web3 import Web3
 
-from sequencer.batcher import Batcher, InboxView, JsonRpc
+from sequencer.batcher import Batcher, InboxView
 from sequencer.commitments import Signer
 from sequencer.config import DEVNET_SEQUENCER_KEY, ServiceConfig
 from sequencer.devnet import L1_TEST_FLAGS, ROLLUP_FLAGS, ChainSpec, Devnet, free_port
+from sequencer.engine import SyncEngineClient
 from sequencer.manifest import ChainEntry, Manifest
 from sequencer.txmgr import TxManager
 
@@ -91,10 +92,10 @@ def leader(tmp_path):
         batcher = Batcher(
             inbox,
             TxManager(w3, Signer(DEVNET_SEQUENCER_KEY).local_account(), confirmations=1),
-            {c: JsonRpc(spec.url) for c, spec in rollups.items()},
+            {c: SyncEngineClient(spec.url) for c, spec in rollups.items()},
             mode="calldata",
             max_blocks=512,
-            sequencer=JsonRpc(service.url + "/"),
+            sequencer=SyncEngineClient(service.url + "/"),
         )
         try:
             _wait(

@@ -13,12 +13,12 @@ from test_sequencer_relays import _after_a_slot
 from web3 import Web3
 
 from sequencer import batch_codec as bc
-from sequencer.batcher import Batcher, InboxView, JsonRpc
+from sequencer.batcher import Batcher, InboxView
 from sequencer.commitments import Signer
 from sequencer.config import DEVNET_SEQUENCER_KEY
 from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch
 from sequencer.devnet import ROLLUP_FLAGS, ChainSpec, Devnet, free_port
-from sequencer.engine import EngineClient, engine_session
+from sequencer.engine import EngineClient, SyncEngineClient, engine_session
 from sequencer.txmgr import TxManager
 
 
@@ -60,9 +60,9 @@ def test_forced_items_are_committed_and_derived_against_the_l1_queue(
     batcher = Batcher(
         view,
         TxManager(l1, Signer(DEVNET_SEQUENCER_KEY).local_account(), confirmations=1),
-        {r.chain_id: JsonRpc(r.url) for r in (rollup_a, rollup_b)},
+        {r.chain_id: SyncEngineClient(r.url) for r in (rollup_a, rollup_b)},
         mode="calldata",
-        sequencer=JsonRpc(service.url + "/"),
+        sequencer=SyncEngineClient(service.url + "/"),
     )
     batch = batcher.next_batch()
     assert batch is not None
