@@ -81,8 +81,9 @@ from sequencer.messages import MESSAGE_SENT_TOPIC, Message, MessageError, messag
 from sequencer.metrics import Metrics, QueueSample
 from sequencer.ports import ChainState
 from sequencer.recent import RecentHashes
+from sequencer.refusals import Refused, Unavailable
 from sequencer.relays import RelayQueue, messages_of_block, relay_queue_for
-from sequencer.rpc_errors import ERR_INTERNAL, ERR_SERVER, RpcError
+from sequencer.rpc_errors import RpcError
 from sequencer.turns import TurnGate
 
 log = logging.getLogger("sequencer.service")
@@ -458,7 +459,7 @@ class Sequencer:
         )
 
     def check_promising(self) -> None:
-        """Raise RpcError unless a new promise can be signed now and kept: the L1 view is
+        """Raise `deadlines.Refusal` unless a new promise can be signed now and kept: the L1 view is
         fresh, the backlog leaves every signed deadline its margin, and the deadline a
         pre-confirmation would carry is one the batcher can meet. The verdict is reused for
         `PROMISING_CHECK_S` (it changes with L1 blocks, not with requests): off the hot path."""
@@ -469,7 +470,7 @@ class Sequencer:
         refusal = self._promising_refusal
         if refusal is not None:
             self.metrics.refused.labels(refusal.data.get("reason", "deadline")).inc()
-            raise RpcError(refusal.code, refusal.message, refusal.data)
+            raise refusal
 
     def _promising_verdict(self) -> deadlines.Refusal | None:
         limits = deadlines.PressureLimits(
@@ -481,7 +482,6 @@ class Sequencer:
             deadline = self.l1_head + self.config.preconf_deadline_l1_blocks
             if earliest is None or earliest > deadline:
                 refusal = deadlines.Refusal(
-                    ERR_SERVER,
                     f"sequencer busy: a deadline of L1 block {deadline} cannot be met now "
                     f"(earliest {earliest}); retry later",
                     {"reason": "deadline", "earliestDeadline": earliest, "retryAfterSeconds": 2},
@@ -489,20 +489,18 @@ class Sequencer:
         return refusal
 
     def check_bundle_deadline(self, deadline: int) -> None:
-        """Raise RpcError unless a bundle receipt with this deadline can be kept and proven."""
+        """Raise `deadlines.Refusal` unless a bundle receipt with this deadline can be kept and
+        proven."""
         self.check_promising()
         head, leads_next = self.deadline_head()
-        try:
-            deadlines.check_bundle_deadline(
-                deadline,
-                head,
-                self.posting_model(),
-                self.evidence_window(),
-                self.unposted_blocks(),
-                leads_next,
-            )
-        except deadlines.Refusal as refusal:
-            raise RpcError(refusal.code, refusal.message, refusal.data) from None
+        deadlines.check_bundle_deadline(
+            deadline,
+            head,
+            self.posting_model(),
+            self.evidence_window(),
+            self.unposted_blocks(),
+            leads_next,
+        )
 
     def _promised(self, chain_id: int, number: int, deadline: int) -> None:
         """A pre-confirmation's deadline was signed for block `number`: it counts until L1 holds
@@ -760,7 +758,7 @@ class Sequencer:
         """Validate, place, sign and journal one transaction; returns its durable promise."""
         started = time.perf_counter()
         if self.halted is not None:
-            raise RpcError(ERR_SERVER, f"sequencer halted: {self.halted}")
+            raise Refused(f"sequencer halted: {self.halted}")
         if self.leader is not None and not self.leader.accepting:
             try:
                 self.leader.check_accepting()
@@ -783,7 +781,7 @@ class Sequencer:
             require(judge_static(tx, chain.rules))
         except TxRejected as exc:
             self.metrics.rejected.labels(label, exc.reason).inc()
-            raise RpcError(ERR_SERVER, exc.message) from None
+            raise Refused(exc.message) from None
         existing = None
         if tx.tx_hash in self.seen:
             existing = self.promises.get(tx.tx_hash) or self.journal.preconf(tx.tx_hash)
@@ -801,7 +799,7 @@ class Sequencer:
                 if state.balance < tx.max_cost + sum(p.max_cost for p in queue):
                     await self.ensure_account(chain, tx.sender, refresh=True)
         except EngineError as exc:
-            raise RpcError(ERR_INTERNAL, f"engine unavailable: {exc}") from None
+            raise Unavailable(f"engine unavailable: {exc}") from None
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         while True:
             if not self._arrivals:
@@ -815,7 +813,7 @@ class Sequencer:
                 try:
                     await self.ensure_account(chain, tx.sender)
                 except EngineError as exc:
-                    raise RpcError(ERR_INTERNAL, f"engine unavailable: {exc}") from None
+                    raise Unavailable(f"engine unavailable: {exc}") from None
                 future = asyncio.get_running_loop().create_future()
         self.metrics.latency_of(label).observe(time.perf_counter() - started)
         return record
@@ -823,7 +821,7 @@ class Sequencer:
     async def _known(self, existing: PreconfRecord) -> PreconfRecord:
         """The answer to a transaction sent again: its promise, or "already known"."""
         if existing.leg or existing.forced:
-            raise RpcError(ERR_SERVER, "already known")  # a bundle leg, relay or forced tx
+            raise Refused("already known")  # a bundle leg, relay or forced tx
         await self.journal.barrier()  # the first answer may still be on its way to disk
         return existing
 
@@ -850,11 +848,11 @@ class Sequencer:
                     continue
                 except TxRejected as exc:
                     self.metrics.rejected.labels(str(chain_id), exc.reason).inc()
-                    future.set_exception(RpcError(ERR_SERVER, exc.message))
+                    future.set_exception(Refused(exc.message))
                     continue
                 except Exception as exc:  # noqa: BLE001 - never leave a request waiting
                     log.exception("admission failed", extra={"event": "admit_error"})
-                    future.set_exception(RpcError(ERR_INTERNAL, f"internal error: {exc}"))
+                    future.set_exception(Unavailable(f"internal error: {exc}"))
                     continue
                 records.append(record)
                 waiting.append((future, record))
@@ -917,7 +915,7 @@ class Sequencer:
             log.critical("journal write failed", extra={"event": "halt", "error": str(error)})
             for future, _ in waiting:
                 if not future.done():
-                    future.set_exception(RpcError(ERR_INTERNAL, self.halted))
+                    future.set_exception(Unavailable(self.halted))
             return
         durable: dict[tuple[int, int], int] = {}
         for record in records:
@@ -1187,22 +1185,22 @@ class BundleBook:
         for chain_id, raws in txs.items():
             chain = seq.chains.get(chain_id)
             if chain is None:
-                raise RpcError(ERR_SERVER, f"no rollup with chain id {chain_id}")
+                raise Refused(f"no rollup with chain id {chain_id}")
             for raw in raws:
                 verdict = judge_raw(raw, chain.rules)
                 if isinstance(verdict, Reject):
-                    raise RpcError(ERR_SERVER, verdict.message)
+                    raise Refused(verdict.message)
                 tx = verdict.tx
                 if tx.tx_hash in seq.seen or any(leg.tx_hash == tx.tx_hash for leg in legs):
-                    raise RpcError(ERR_SERVER, "already known")
+                    raise Refused("already known")
                 gas[chain_id] += tx.gas
                 if gas[chain_id] > chain.rules.block_gas_limit:
-                    raise RpcError(ERR_SERVER, "exceeds block gas limit")
+                    raise Refused("exceeds block gas limit")
                 legs.append(
                     Leg(chain_id, tx.tx_hash, raw, tx.sender, tx.nonce, tx.gas, tx.max_cost)
                 )
         if not legs:
-            raise RpcError(ERR_SERVER, "empty bundle")
+            raise Refused("empty bundle")
         beneficiary = to_checksum_address(beneficiary)
         bundle = Bundle(
             bundle_hash(legs, beneficiary, deadline), tuple(legs), beneficiary, deadline
@@ -1214,7 +1212,7 @@ class BundleBook:
             or bundle.bundle_hash in self.done
             or seq.journal.bundle_request(bundle.bundle_hash) is not None
         ):
-            raise RpcError(ERR_SERVER, "already known")
+            raise Refused("already known")
         return bundle
 
     async def resume(self) -> None:
