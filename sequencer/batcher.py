@@ -484,6 +484,7 @@ class Batcher:
         self.term_margin = term_margin  # L1 blocks before a term's end in which nothing is sent
         self.policy = policy
         self.stats = BatcherStats()
+        self._overdue_logged: set[int] = set()  # forced items already logged as overdue
         self._clock = clock
         self._on_round = on_round  # called after each round (metrics)
         self._summaries: dict[int, dict[int, _Summary]] = {c: {} for c in self.engines}
@@ -869,7 +870,7 @@ class Batcher:
             return None
         self.timings["build_s"] = time.perf_counter() - built
         self.timings["round_s"] = time.perf_counter() - round_started
-        self._check_overdue(state, batch, l1_head)
+        self._warn_overdue(state, batch, l1_head)
         if not self._term_allows(batch):
             return None
         # L1 is the truth for the nonce too: after a reorg or an outside send it has moved.
@@ -880,17 +881,21 @@ class Batcher:
         except NotSent:
             return None
 
-    def _check_overdue(self, state: InboxState, batch: Batch, l1_head: int) -> None:
-        """Refuse to send a batch the inbox would revert for leaving an overdue forced item
-        unconsumed (its block lies beyond what one carrier holds, or it is not placed yet)."""
+    def _warn_overdue(self, state: InboxState, batch: Batch, l1_head: int) -> None:
+        """Log (once per item) a forced item that is overdue and that this batch does not reach
+        yet: the batch is still sent (the inbox takes consumption over several batches), so the
+        backlog drains towards it instead of stalling."""
         through = batch.header.forced_through
-        if through < state.forced_count:
+        if through < state.forced_count and through not in self._overdue_logged:
             deadline = self.inbox.forced_deadline(through)
             if deadline <= l1_head:  # lands at l1_head + 1 at the earliest
-                raise BatcherError(
-                    f"forced item {through} (deadline L1 {deadline}) is overdue and this batch "
-                    f"cannot consume it: it reaches only "
-                    f"{ {r.chain_id: r.blocks[-1].number for r in batch.ranges} }"
+                self._overdue_logged.add(through)
+                log.error(
+                    "forced item %d (deadline L1 %d) is overdue; this batch reaches %s and the "
+                    "next ones go on towards it",
+                    through,
+                    deadline,
+                    {r.chain_id: r.blocks[-1].number for r in batch.ranges},
                 )
 
     def run(self, stop: threading.Event, interval: float = 2.0) -> None:

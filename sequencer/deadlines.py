@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sequencer.posting import PostingPolicy, min_deadline_distance
 from sequencer.refusals import Refused
 
 
@@ -37,6 +38,9 @@ class PostingModel:
     term_blocks: int = 0  # 0: no terms (a standalone sequencer posts at any time)
     term_margin: int = 2  # the batcher sends nothing when fewer blocks are left in the term
     max_blocks_per_batch: int = 64  # rollup blocks one batch takes per rollup
+    # The batcher's posting policy (sequencer/posting.py): it posts when the nearest deadline is
+    # `policy_margin` L1 blocks away; 0: a batcher that posts every round, with no policy.
+    policy_margin: int = 0
 
 
 class Refusal(Refused):
@@ -92,7 +96,13 @@ def earliest_deadline(
     send = earliest_send(head, model, backlog_rounds(unposted_blocks, model), leads_next)
     if send is None:
         return None
-    return send + 1 + model.confirmations + model.spare
+    earliest = send + 1 + model.confirmations + model.spare
+    if model.policy_margin > 0:
+        # the batcher waits until a deadline is `policy_margin` away: only a deadline the
+        # policy always meets may be signed (posting.min_deadline_distance)
+        policy = PostingPolicy(margin_blocks=model.policy_margin)
+        earliest = max(earliest, head + min_deadline_distance(policy, model.term_margin))
+    return earliest
 
 
 def check_bundle_deadline(

@@ -413,6 +413,7 @@ class Sequencer:
             term_blocks=self.leader.term_blocks if self.leader is not None else 0,
             term_margin=BATCHER_TERM_MARGIN,
             max_blocks_per_batch=c.batcher_max_blocks,
+            policy_margin=c.batcher_margin_l1_blocks,
         )
 
     def unposted_blocks(self) -> int:

@@ -82,6 +82,7 @@ def leader(tmp_path):
             handoff_l1_blocks=4,
             preconf_deadline_l1_blocks=DEADLINE,
             backpressure_margin_l1_blocks=MARGIN,
+            batcher_margin_l1_blocks=0,  # the batcher below posts every round (no policy)
         )
         service = ServiceThread(config).start()
         inbox = InboxView(

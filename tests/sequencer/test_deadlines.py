@@ -117,3 +117,21 @@ def test_the_configuration_keeps_promises_keepable(tmp_path):
         ServiceConfig(**base, preconf_deadline_l1_blocks=700)
     config = ServiceConfig(**base)
     assert config.preconf_deadline_l1_blocks > config.backpressure_margin_l1_blocks
+
+
+@given(head=st.integers(0, 10_000), margin=st.integers(1, 16), unposted=st.integers(0, 300))
+def test_a_batcher_with_a_posting_policy_is_given_only_deadlines_its_policy_always_meets(
+    head, margin, unposted
+):
+    """The batcher waits until a deadline is `margin` blocks away (sequencer/posting.py), so a
+    deadline the cadence model alone allows (a few blocks out) could be missed by a slow build:
+    the service signs none closer than the policy's `min_deadline_distance`."""
+    from sequencer.posting import PostingPolicy, min_deadline_distance
+
+    model = PostingModel(cadence=2, confirmations=1, term_blocks=0, policy_margin=margin)
+    earliest = earliest_deadline(head, model, unposted)
+    distance = min_deadline_distance(PostingPolicy(margin_blocks=margin), model.term_margin)
+    assert earliest is not None and earliest >= head + distance
+    # and a batcher posting every round (no policy) keeps the shorter cadence bound
+    bare = earliest_deadline(head, PostingModel(cadence=2, confirmations=1), 0)
+    assert bare is not None and bare < head + min_deadline_distance(PostingPolicy(8), 2)
