@@ -112,6 +112,8 @@ class Node:
             "handoff_l1_blocks": HANDOFF,
             "follow_confirmations": 1,  # a batch is replayed once one L1 block is on top of it
             "leader_urls": self.peers,
+            # the test drives each batcher round by round (Batcher.step, no posting policy)
+            "batcher_margin_l1_blocks": 0,
         }
         if self.key == DEVNET_SEQUENCER_KEY:
             settings["key_source"] = "devnet"
