@@ -32,9 +32,11 @@ devnet: setup
 devnet-down: setup
 	$(BIN)/sequencer devnet down
 
+# check_imports: no import circle between the modules of sequencer/, lazy imports included.
 lint: setup
 	$(BIN)/ruff check sequencer scripts tests bench
 	$(BIN)/ruff format --check sequencer scripts tests bench
+	$(BIN)/python scripts/check_imports.py sequencer
 
 format: setup
 	$(BIN)/ruff check --fix sequencer scripts tests bench

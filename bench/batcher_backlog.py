@@ -54,8 +54,8 @@ from ingest import (  # noqa: E402
 )
 
 from sequencer.batcher import InboxView  # noqa: E402
+from sequencer.commitments import header_from_abi  # noqa: E402
 from sequencer.config import DEVNET_SEQUENCER_ADDRESS  # noqa: E402
-from sequencer.derive import header_from_abi  # noqa: E402
 from sequencer.devnet import Devnet, default_specs, free_port  # noqa: E402
 from sequencer.manifest import ChainEntry, ContractEntry, Manifest  # noqa: E402
 

@@ -31,7 +31,6 @@ import time
 import zlib
 from pathlib import Path
 
-import aiohttp
 import brotli
 from eth_abi import encode
 from eth_account import Account
@@ -45,14 +44,7 @@ from _evm import anvil, compile_contract, deploy, write_results  # noqa: E402
 
 from sequencer import batch_codec as bc  # noqa: E402
 from sequencer import commitments as cm  # noqa: E402
-from sequencer.batcher import (  # noqa: E402
-    Batcher,
-    InboxView,
-    JsonRpc,
-    SealedRange,
-    build_batch,
-    read_range,
-)
+from sequencer.batcher import Batcher, InboxView, SealedRange, build_batch, read_range  # noqa: E402
 from sequencer.commitments import Signer  # noqa: E402
 from sequencer.config import DEVNET_SEQUENCER_KEY  # noqa: E402
 from sequencer.derive import derive_batch  # noqa: E402
@@ -63,8 +55,12 @@ from sequencer.devnet import (  # noqa: E402
     Devnet,
     free_port,
 )
+from sequencer.engine import (  # noqa: E402
+    EngineClient,
+    SyncEngineClient,  # noqa: E402
+    engine_session,
+)
 from sequencer.posting import Backlog, PostingPolicy, decide  # noqa: E402
-from sequencer.service import EngineClient  # noqa: E402
 from sequencer.txmgr import TxManager  # noqa: E402
 
 # anvil's well-known account 0: funds the workload's senders in the first block (DEVNET ONLY).
@@ -145,7 +141,7 @@ def _sign(account, chain_id, nonce, to, value, data, gas) -> bytes:
 
 async def seal(url: str, chain_id: int, blocks: list[list[bytes]]) -> float:
     """Mine the blocks on an engine as the builder does (in order); returns seconds taken."""
-    async with aiohttp.ClientSession() as session:
+    async with engine_session() as session:
         engine = EngineClient(url, chain_id, session)
         started = time.perf_counter()
         for i, txs in enumerate(blocks):
@@ -191,7 +187,8 @@ def l1_cost(mode: str, engines: dict[int, str]) -> dict:
     """Post every sealed block of the engines to a fresh L1's SharedInbox by `mode`; L1 gas
     (execution + calldata; blob gas reported apart) per L2 transaction."""
     with l1_inbox(tuple(engines)) as (_, view, txmgr):
-        batcher = Batcher(view, txmgr, {c: JsonRpc(u) for c, u in engines.items()}, mode=mode)
+        clients = {c: SyncEngineClient(u) for c, u in engines.items()}
+        batcher = Batcher(view, txmgr, clients, mode=mode)
         blob_gas = 0
         while (confirmed := batcher.step()) is not None:
             blob_gas += confirmed.blob_gas_used
@@ -335,7 +332,7 @@ def policy_costs(traffic: list[bytes], rates: list[float], mode: str = "auto") -
 
 
 async def derive(url: str, chain_id: int, header, batch) -> float:
-    async with aiohttp.ClientSession() as session:
+    async with engine_session() as session:
         engine = EngineClient(url, chain_id, session)
         started = time.perf_counter()
         await derive_batch(header, batch, {chain_id: engine})
@@ -362,7 +359,7 @@ def main() -> None:
         for chain_id in chain_ids:
             url = net.spec(f"seal{chain_id}").url
             seal_s += asyncio.run(seal(url, chain_id, work[chain_id]))
-            engine = JsonRpc(url)
+            engine = SyncEngineClient(url)
             head = int(engine.call("eth_blockNumber"), 16)
             ranges.append(read_range(engine, chain_id, 1, head))
         batch = bc.BatchData(tuple(r.data() for r in ranges))

@@ -60,7 +60,9 @@ SLACK = 50  # the premium limits are the slot's quotes +- 1/SLACK (the block tim
 TX_GAS = 1_000_000  # gas limit of a setup transaction
 LEG_GAS = 3_000_000  # gas limit of a bundle leg
 BUNDLE_TRIES = 5
-BUNDLE_L1_BLOCKS = 10  # the bundle's deadline: this many L1 blocks after the current one
+# The bundle's deadline: this many L1 blocks after the earliest one the sequencer can honour
+# (seq_status: promising.earliestDeadline; a closer one is refused as "too soon").
+BUNDLE_L1_BLOCKS = 10
 
 
 class DemoError(RuntimeError):
@@ -470,7 +472,7 @@ def run_risk_reversal(manifest: Manifest, seq_rpc: str, say: Callable[[str], Non
                 {
                     "txs": raws,
                     "beneficiary": trader.address,
-                    "deadline": status["l1Head"] + BUNDLE_L1_BLOCKS,
+                    "deadline": _earliest_deadline(status) + BUNDLE_L1_BLOCKS,
                 }
             ],
         )["bundleHash"]
@@ -495,6 +497,13 @@ def run_risk_reversal(manifest: Manifest, seq_rpc: str, say: Callable[[str], Non
             f"signing it again for new target blocks (attempt {attempt + 1} of {BUNDLE_TRIES})"
         )
     raise DemoError(f"the bundle did not land in {BUNDLE_TRIES} tries")
+
+
+def _earliest_deadline(status: dict) -> int:
+    """The earliest bundle deadline the sequencer can honour now (its L1 head when it has none
+    to say: then the bundle is refused with a clear reason and tried again)."""
+    earliest = (status.get("promising") or {}).get("earliestDeadline")
+    return earliest if isinstance(earliest, int) else status["l1Head"]
 
 
 def _report(a, b, markets, trader, signed, receipt, say) -> None:

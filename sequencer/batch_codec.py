@@ -576,3 +576,23 @@ def describe(payload: bytes) -> str:
         return "invalid"
     body = _decompress(payload[1], payload[2:])
     return f"{ENCODING_NAMES.get(body[0], '?')}+{CODEC_NAMES.get(payload[1], '?')}"
+
+
+# --- blobs (EIP-4844): how a payload sits in the one blob of a blob-carrying batch ---
+
+BLOB_BYTES = 131_072
+FIELD_ELEMENTS = 4096
+BLOB_CAPACITY = FIELD_ELEMENTS * 31 - 4  # 31 payload bytes per field element, 4-byte length
+
+
+def from_blob(blob: bytes) -> bytes:
+    """The payload packed by `to_blob`; raises ValueError on a blob not in this layout."""
+    if len(blob) != BLOB_BYTES:
+        raise ValueError("a blob is 131072 bytes")
+    if any(blob[i] for i in range(0, BLOB_BYTES, 32)):
+        raise ValueError("blob field element with a non-zero first byte")
+    data = b"".join(blob[i + 1 : i + 32] for i in range(0, BLOB_BYTES, 32))
+    length = int.from_bytes(data[:4], "big")
+    if length > BLOB_CAPACITY:
+        raise ValueError("blob payload length out of range")
+    return data[4 : 4 + length]

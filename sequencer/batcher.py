@@ -12,7 +12,6 @@ its plan), and never changes a rollup.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
@@ -20,21 +19,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
 from eth_utils import keccak
 from web3 import Web3
 
 from sequencer import batch_codec as bc
 from sequencer import commitments as cm
 from sequencer import kzg
+from sequencer.batch_codec import BLOB_BYTES, BLOB_CAPACITY, FIELD_ELEMENTS
+from sequencer.engine import SyncEngineClient
 from sequencer.posting import Backlog, PostingPolicy, decide
 from sequencer.txmgr import Confirmed, NotSent, TxManager, TxRequest
 
 log = logging.getLogger("sequencer.batcher")
 
-BLOB_BYTES = 131_072
-FIELD_ELEMENTS = 4096
-BLOB_CAPACITY = FIELD_ELEMENTS * 31 - 4  # 31 payload bytes per field element, 4-byte length
 MAX_CALLDATA_PAYLOAD = 65_536  # SharedInbox.MAX_PAYLOAD_BYTES
 MAX_SUMMARY_BLOCKS = 10_000  # blocks per seq_getBlockSummaries call (the RPC's limit)
 # Most blocks per rollup read for one batch when `max_blocks` is not set: bounds a build's time
@@ -62,7 +59,8 @@ class PayloadTooLarge(BatcherError):
 
 def to_blob(payload: bytes) -> bytes:
     """Pack a payload into one blob: a 4-byte big-endian length, then the bytes, 31 per field
-    element (each element's first byte is zero, so it is always below the BLS modulus)."""
+    element (each element's first byte is zero, so it is always below the BLS modulus); the
+    layout `batch_codec.from_blob` reads back."""
     if len(payload) > BLOB_CAPACITY:
         raise PayloadTooLarge(
             f"payload of {len(payload)} bytes exceeds one blob ({BLOB_CAPACITY})", len(payload)
@@ -72,65 +70,12 @@ def to_blob(payload: bytes) -> bytes:
     return b"".join(b"\x00" + data[i : i + 31] for i in range(0, FIELD_ELEMENTS * 31, 31))
 
 
-def from_blob(blob: bytes) -> bytes:
-    """The payload packed by `to_blob`; raises ValueError on a blob not in this layout."""
-    if len(blob) != BLOB_BYTES:
-        raise ValueError("a blob is 131072 bytes")
-    if any(blob[i] for i in range(0, BLOB_BYTES, 32)):
-        raise ValueError("blob field element with a non-zero first byte")
-    data = b"".join(blob[i + 1 : i + 32] for i in range(0, BLOB_BYTES, 32))
-    length = int.from_bytes(data[:4], "big")
-    if length > BLOB_CAPACITY:
-        raise ValueError("blob payload length out of range")
-    return data[4 : 4 + length]
-
-
 def blob_versioned_hash(blob: bytes) -> bytes:
     """The EIP-4844 versioned hash of a blob (the process's one KZG setup: `sequencer.kzg`)."""
     return kzg.sidecar(blob).versioned_hash
 
 
 # --- engine reads ---
-
-
-class JsonRpc:
-    """Minimal synchronous JSON-RPC client with batches (one keep-alive session)."""
-
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
-        self.url = url
-        self.timeout = timeout
-        self._session = requests.Session()
-        self._ids = itertools.count(1)
-
-    def call(self, method: str, params: list[Any] | None = None) -> Any:
-        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
-        answer = self._session.post(self.url, json=body, timeout=self.timeout).json()
-        if "error" in answer:
-            raise BatcherError(f"{method} on {self.url}: {answer['error']}")
-        return answer["result"]
-
-    def batch(self, calls: Sequence[tuple[str, list[Any]]], chunk: int = 500) -> list[Any]:
-        """The results of `calls`, in order, sent as JSON-RPC batches of at most `chunk` calls
-        (the sequencer's RPC refuses batches above its `max_batch_len`)."""
-        out: list[Any] = []
-        for start in range(0, len(calls), chunk):
-            part = calls[start : start + chunk]
-            first = next(self._ids)
-            body = [
-                {"jsonrpc": "2.0", "id": first + i, "method": m, "params": p}
-                for i, (m, p) in enumerate(part)
-            ]
-            for _ in range(len(part) - 1):
-                next(self._ids)
-            answers = self._session.post(self.url, json=body, timeout=self.timeout).json()
-            if not isinstance(answers, list):
-                raise BatcherError(f"batch on {self.url}: {answers.get('error', answers)}")
-            answers.sort(key=lambda a: a["id"])
-            for answer in answers:
-                if "error" in answer:
-                    raise BatcherError(f"batch on {self.url}: {answer['error']}")
-            out.extend(a["result"] for a in answers)
-        return out
 
 
 def _b(hex_str: str) -> bytes:
@@ -186,7 +131,7 @@ class SealedRange:
 
 
 def read_range(
-    engine: JsonRpc,
+    engine: SyncEngineClient,
     chain_id: int,
     first: int,
     last: int,
@@ -340,9 +285,7 @@ class InboxView:
                 event.get_logs(from_block=self._scanned_to + 1, to_block=head),
                 key=lambda e: (e["blockNumber"], e["logIndex"]),
             ):
-                from sequencer.derive import header_from_abi
-
-                for rollup in header_from_abi(entry["args"]["header"]).rollups:
+                for rollup in cm.header_from_abi(entry["args"]["header"]).rollups:
                     self._tips[rollup.chain_id] = (rollup.last_block, rollup.last_block_hash)
             self._scanned_to = head
         f = self.inbox.functions
@@ -520,11 +463,11 @@ class Batcher:
         self,
         inbox: InboxView,
         txmgr: TxManager,
-        engines: dict[int, JsonRpc],
+        engines: dict[int, SyncEngineClient],
         *,
         mode: str = "auto",
         max_blocks: int | None = None,
-        sequencer: JsonRpc | None = None,
+        sequencer: SyncEngineClient | None = None,
         term_margin: int = 2,
         policy: PostingPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -541,6 +484,7 @@ class Batcher:
         self.term_margin = term_margin  # L1 blocks before a term's end in which nothing is sent
         self.policy = policy
         self.stats = BatcherStats()
+        self._overdue_logged: set[int] = set()  # forced items already logged as overdue
         self._clock = clock
         self._on_round = on_round  # called after each round (metrics)
         self._summaries: dict[int, dict[int, _Summary]] = {c: {} for c in self.engines}
@@ -731,7 +675,7 @@ class Batcher:
             number += 1
         return number - 1 if number > first else 2**63
 
-    def _read(self, chain_id: int, engine: JsonRpc, first: int, last: int) -> SealedRange:
+    def _read(self, chain_id: int, engine: SyncEngineClient, first: int, last: int) -> SealedRange:
         """Blocks first..last from the engine, each checked against the hash the sequencer
         sealed: from the cached block summaries when the policy has read them (then the signed
         headers are fetched only for blocks that processed forced items), else from every
@@ -926,7 +870,7 @@ class Batcher:
             return None
         self.timings["build_s"] = time.perf_counter() - built
         self.timings["round_s"] = time.perf_counter() - round_started
-        self._check_overdue(state, batch, l1_head)
+        self._warn_overdue(state, batch, l1_head)
         if not self._term_allows(batch):
             return None
         # L1 is the truth for the nonce too: after a reorg or an outside send it has moved.
@@ -937,17 +881,21 @@ class Batcher:
         except NotSent:
             return None
 
-    def _check_overdue(self, state: InboxState, batch: Batch, l1_head: int) -> None:
-        """Refuse to send a batch the inbox would revert for leaving an overdue forced item
-        unconsumed (its block lies beyond what one carrier holds, or it is not placed yet)."""
+    def _warn_overdue(self, state: InboxState, batch: Batch, l1_head: int) -> None:
+        """Log (once per item) a forced item that is overdue and that this batch does not reach
+        yet: the batch is still sent (the inbox takes consumption over several batches), so the
+        backlog drains towards it instead of stalling."""
         through = batch.header.forced_through
-        if through < state.forced_count:
+        if through < state.forced_count and through not in self._overdue_logged:
             deadline = self.inbox.forced_deadline(through)
             if deadline <= l1_head:  # lands at l1_head + 1 at the earliest
-                raise BatcherError(
-                    f"forced item {through} (deadline L1 {deadline}) is overdue and this batch "
-                    f"cannot consume it: it reaches only "
-                    f"{ {r.chain_id: r.blocks[-1].number for r in batch.ranges} }"
+                self._overdue_logged.add(through)
+                log.error(
+                    "forced item %d (deadline L1 %d) is overdue; this batch reaches %s and the "
+                    "next ones go on towards it",
+                    through,
+                    deadline,
+                    {r.chain_id: r.blocks[-1].number for r in batch.ranges},
                 )
 
     def run(self, stop: threading.Event, interval: float = 2.0) -> None:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sequencer.commitments import BlockHeaderMsg, Domain, Signer
+from sequencer.engine import EngineFault
 from sequencer.journal import Journal, PreconfRecord, SealedBlock
 from sequencer.mempool import next_base_fee
 from sequencer.messages import MESSAGE_SENT_TOPIC
@@ -61,12 +62,6 @@ PRELOAD_GATHER_S = 0.01
 class BuildError(RuntimeError):
     """The engine did not produce the planned block: the builder halts rather than break a
     promise silently."""
-
-
-class EngineFault(RuntimeError):
-    """A rollup engine did not answer, or not as JSON-RPC (a reset, a stall, a wrong shape): a
-    slot that meets one is recovered and built again (`Builder.run`); only a fault that lasts
-    longer than the retry budget halts the service. (The service's `EngineError` is one.)"""
 
 
 # --- the plan (pure) ---

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field
+from typing import Any
 
 import coincurve
 from eth_abi import encode
@@ -129,6 +130,36 @@ class BatchHeader:
 
     def hash(self) -> bytes:
         return keccak(self.encode())
+
+
+def header_from_abi(value: Any) -> BatchHeader:
+    """A BatchHeader from an ABI decoding of the struct (web3's tuple or mapping), as the
+    inbox's `BatchPosted` event carries it."""
+
+    def get(obj: Any, name: str, index: int) -> Any:
+        return obj[name] if isinstance(obj, dict) or hasattr(obj, "keys") else obj[index]
+
+    rollups = tuple(
+        RollupCommitment(
+            chain_id=get(r, "chain_id", 0),
+            first_block=get(r, "first_block", 1),
+            last_block=get(r, "last_block", 2),
+            parent_hash=bytes(get(r, "parent_hash", 3)),
+            last_block_hash=bytes(get(r, "last_block_hash", 4)),
+            state_root=bytes(get(r, "state_root", 5)),
+            tx_root=bytes(get(r, "tx_root", 6)),
+        )
+        for r in get(value, "rollups", 3)
+    )
+    return BatchHeader(
+        sequence=get(value, "sequence", 0),
+        prev_hash=bytes(get(value, "prev_hash", 1)),
+        term=get(value, "term", 2),
+        rollups=rollups,
+        bundle_root=bytes(get(value, "bundle_root", 4)),
+        forced_through=get(value, "forced_through", 5),
+        data_hash=bytes(get(value, "data_hash", 6)),
+    )
 
 
 def header_hash(header: BatchHeader) -> bytes:

@@ -112,6 +112,14 @@ class ServiceConfig(BaseSettings):
         description="Rollup blocks the batcher takes per rollup per batch (its --max-blocks): "
         "each full batch of unposted blocks ahead of a new one is one more batcher round.",
     )
+    batcher_margin_l1_blocks: int = Field(
+        default=8,
+        ge=0,
+        description="The batcher's posting margin (its --margin-blocks): it posts when the "
+        "nearest deadline is this many L1 blocks away, so no deadline closer than "
+        "2 x margin + 3 L1 blocks is signed (sequencer/posting.py). 0: a batcher that posts "
+        "every round (--every-round).",
+    )
     deadline_spare_l1_blocks: int = Field(
         default=1,
         ge=0,

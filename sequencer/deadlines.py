@@ -24,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sequencer.rpc_errors import ERR_SERVER
+from sequencer.posting import PostingPolicy, min_deadline_distance
+from sequencer.refusals import Refused
 
 
 @dataclass(frozen=True)
@@ -37,18 +38,15 @@ class PostingModel:
     term_blocks: int = 0  # 0: no terms (a standalone sequencer posts at any time)
     term_margin: int = 2  # the batcher sends nothing when fewer blocks are left in the term
     max_blocks_per_batch: int = 64  # rollup blocks one batch takes per rollup
+    # The batcher's posting policy (sequencer/posting.py): it posts when the nearest deadline is
+    # `policy_margin` L1 blocks away; 0: a batcher that posts every round, with no policy.
+    policy_margin: int = 0
 
 
-@dataclass(frozen=True)
-class Refusal(Exception):
-    """A JSON-RPC error (-32000 or -32602) refusing a promise: message and `data`."""
+class Refusal(Refused):
+    """A promise refused: it could not be kept now (message and `data`, always given)."""
 
-    code: int
-    message: str
     data: dict[str, Any]
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def backlog_rounds(unposted_blocks: int, model: PostingModel) -> int:
@@ -98,7 +96,13 @@ def earliest_deadline(
     send = earliest_send(head, model, backlog_rounds(unposted_blocks, model), leads_next)
     if send is None:
         return None
-    return send + 1 + model.confirmations + model.spare
+    earliest = send + 1 + model.confirmations + model.spare
+    if model.policy_margin > 0:
+        # the batcher waits until a deadline is `policy_margin` away: only a deadline the
+        # policy always meets may be signed (posting.min_deadline_distance)
+        policy = PostingPolicy(margin_blocks=model.policy_margin)
+        earliest = max(earliest, head + min_deadline_distance(policy, model.term_margin))
+    return earliest
 
 
 def check_bundle_deadline(
@@ -114,7 +118,6 @@ def check_bundle_deadline(
     latest = head + evidence_window
     if deadline > latest:
         raise Refusal(
-            ERR_SERVER,
             f"bundle deadline {deadline} is beyond the evidence window: at most L1 block "
             f"{latest} (head {head} + {evidence_window})",
             {"latestDeadline": latest, "l1Head": head, "evidenceWindowBlocks": evidence_window},
@@ -122,7 +125,6 @@ def check_bundle_deadline(
     earliest = earliest_deadline(head, model, unposted_blocks, leads_next)
     if earliest is None:
         raise Refusal(
-            ERR_SERVER,
             f"no deadline can be honoured now: the term ends before the batcher can post "
             f"(L1 head {head}); retry in the next term",
             {"l1Head": head, "retryAtL1Block": (head // model.term_blocks + 1) * model.term_blocks}
@@ -131,7 +133,6 @@ def check_bundle_deadline(
         )
     if deadline < earliest:
         raise Refusal(
-            ERR_SERVER,
             f"bundle deadline {deadline} is too soon: the earliest deadline the sequencer can "
             f"honour is L1 block {earliest} (head {head})",
             {"earliestDeadline": earliest, "l1Head": head},
@@ -165,7 +166,6 @@ def backpressure(p: Pressure, limits: PressureLimits) -> Refusal | None:
     backlog leaves an already-signed deadline less than `margin_blocks` away."""
     if p.l1_age_s > limits.max_l1_age_s:
         return Refusal(
-            ERR_SERVER,
             f"sequencer busy: its view of L1 is {p.l1_age_s:.1f} s old (limit "
             f"{limits.max_l1_age_s:g} s); retry later",
             {"reason": "l1_stale", "l1AgeSeconds": round(p.l1_age_s, 1), "retryAfterSeconds": 2},
@@ -173,7 +173,6 @@ def backpressure(p: Pressure, limits: PressureLimits) -> Refusal | None:
     left = slack(p)
     if left is not None and left < limits.margin_blocks:
         return Refusal(
-            ERR_SERVER,
             f"sequencer busy: the batcher is behind (a promised block is due on L1 within {left} "
             f"blocks, margin {limits.margin_blocks}); retry later",
             {

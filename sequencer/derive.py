@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from eth_utils import keccak
 
 from sequencer import commitments as cm
-from sequencer.batch_codec import BatchData, BlockData, RangeData
+from sequencer.batch_codec import BatchData, BlockData, RangeData, from_blob
 
 log = logging.getLogger("sequencer.derive")
 
@@ -275,35 +275,6 @@ async def derive_all(
 # --- reading batches from L1 ---
 
 
-def header_from_abi(value: Any) -> cm.BatchHeader:
-    """A BatchHeader from web3's decoding of the struct (a tuple or a mapping)."""
-
-    def get(obj: Any, name: str, index: int) -> Any:
-        return obj[name] if isinstance(obj, dict) or hasattr(obj, "keys") else obj[index]
-
-    rollups = tuple(
-        cm.RollupCommitment(
-            chain_id=get(r, "chain_id", 0),
-            first_block=get(r, "first_block", 1),
-            last_block=get(r, "last_block", 2),
-            parent_hash=bytes(get(r, "parent_hash", 3)),
-            last_block_hash=bytes(get(r, "last_block_hash", 4)),
-            state_root=bytes(get(r, "state_root", 5)),
-            tx_root=bytes(get(r, "tx_root", 6)),
-        )
-        for r in get(value, "rollups", 3)
-    )
-    return cm.BatchHeader(
-        sequence=get(value, "sequence", 0),
-        prev_hash=bytes(get(value, "prev_hash", 1)),
-        term=get(value, "term", 2),
-        rollups=rollups,
-        bundle_root=bytes(get(value, "bundle_root", 4)),
-        forced_through=get(value, "forced_through", 5),
-        data_hash=bytes(get(value, "data_hash", 6)),
-    )
-
-
 @dataclass(frozen=True)
 class PostedBatch:
     header: cm.BatchHeader
@@ -334,12 +305,10 @@ class L1BatchSource:
     def batches(self, from_block: int = 0, to_block: int | str = "latest") -> list[PostedBatch]:
         from eth_utils import keccak
 
-        from sequencer.batcher import from_blob
-
         logs = self.inbox.events.BatchPosted().get_logs(from_block=from_block, to_block=to_block)
         out = []
         for entry in sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"])):
-            header = header_from_abi(entry["args"]["header"])
+            header = cm.header_from_abi(entry["args"]["header"])
             tx = self.w3.eth.get_transaction(entry["transactionHash"])
             func, args = self.inbox.decode_function_input(tx["input"])
             if func.fn_name == "post_batch":

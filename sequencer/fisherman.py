@@ -26,6 +26,7 @@ from eth_utils import keccak, to_checksum_address
 
 from sequencer import batch_codec as bc
 from sequencer import commitments as cm
+from sequencer.engine import SyncEngineClient
 
 log = logging.getLogger("sequencer.fisherman")
 
@@ -380,8 +381,8 @@ class Fisherman:
         w3: Any,
         contracts: Mapping[str, tuple[str, list]],
         txmgr: Any,
-        rollups: Mapping[int, Any],
-        sequencer: Any | None = None,
+        rollups: Mapping[int, SyncEngineClient],
+        sequencer: SyncEngineClient | None = None,
     ) -> None:
         from web3 import Web3
 

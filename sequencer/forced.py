@@ -32,7 +32,7 @@ import functools
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
@@ -41,9 +41,8 @@ from sequencer.builder import PlannedTx
 from sequencer.journal import PreconfRecord
 from sequencer.judge import Accept, ChainRules, Reject, Verdict, judge_pending, judge_raw
 from sequencer.mempool import DecodedTx, SenderLedger
-
-if TYPE_CHECKING:
-    from sequencer.service import ChainState, Sequencer
+from sequencer.ports import ChainState, ServiceCore
+from sequencer.recent import RecentHashes
 
 log = logging.getLogger("sequencer.forced")
 
@@ -158,10 +157,25 @@ def deadline_at_risk(items: Sequence[ForcedItem], l1_head: int, margin: int) -> 
     return [item for item in items if item.deadline - l1_head <= margin]
 
 
+class HeldSenders(Protocol):
+    held: dict[int, set[str]]  # per rollup: senders with a bundle leg in the slot being built
+
+
+class ForcedHost(ServiceCore, Protocol):
+    """What the forced inbox uses of the running service (`service.Sequencer` is one)."""
+
+    seen: RecentHashes  # tx hashes promised, placed or sealed lately
+    bundle_book: HeldSenders
+
+    async def ensure_account(
+        self, chain: ChainState, sender: str, refresh: bool = False
+    ) -> None: ...
+
+
 class ForcedInbox:
     """The service's view of the forced queue: polls the inbox, feeds each rollup's plan."""
 
-    def __init__(self, seq: Sequencer, inbox: str, poll_s: float, margin: int = 8) -> None:
+    def __init__(self, seq: ForcedHost, inbox: str, poll_s: float, margin: int = 8) -> None:
         self.seq = seq
         self.inbox = inbox
         self.poll_s = poll_s
@@ -178,8 +192,8 @@ class ForcedInbox:
     async def start(self) -> None:
         """Resume after what the journal processed and what batches already consumed on L1;
         hook every rollup's plan."""
-        assert self.seq._l1 is not None
-        consumed = await self.seq._l1.call(
+        assert self.seq.l1 is not None
+        consumed = await self.seq.l1.call(
             "eth_call",
             [
                 {"to": self.inbox, "data": "0x" + keccak(text="forced_through()")[:4].hex()},
@@ -208,11 +222,11 @@ class ForcedInbox:
 
     async def poll(self) -> None:
         """Read new queue items from L1; read the accounts of their senders on their rollup."""
-        assert self.seq._l1 is not None
-        latest = int(await self.seq._l1.call("eth_blockNumber"), 16)
+        assert self.seq.l1 is not None
+        latest = int(await self.seq.l1.call("eth_blockNumber"), 16)
         if latest < self.from_block:
             return
-        logs = await self.seq._l1.call(
+        logs = await self.seq.l1.call(
             "eth_getLogs",
             [
                 {
@@ -250,7 +264,7 @@ class ForcedInbox:
             for item in queue:
                 verdict = _static(item.raw, chain.rules)
                 if isinstance(verdict, Accept) and not chain.ledger.known(verdict.tx.sender):
-                    await self.seq._ensure_account(chain, verdict.tx.sender)
+                    await self.seq.ensure_account(chain, verdict.tx.sender)
 
     def at_risk(self) -> list[ForcedItem]:
         """Queued items whose L1 deadline is within the margin of the last L1 head polled."""
@@ -308,7 +322,7 @@ class ForcedInbox:
         ]
         for record in records:
             self.seq.promises[record.tx_hash] = record  # pending until sealed, like a promise
-            self.seq._seen.add(record.tx_hash)
+            self.seq.seen.add(record.tx_hash)
         self.seq.journal.record_forced_nowait(
             chain.chain_id, number, records, selection.queue_indexes, selection.skipped
         )
@@ -325,7 +339,7 @@ class ForcedInbox:
         return [PlannedTx(tx.tx_hash, tx.raw, tx.sender, tx.gas) for tx in selection.txs]
 
 
-def forced_inbox_for(seq: Sequencer) -> ForcedInbox | None:
+def forced_inbox_for(seq: ForcedHost) -> ForcedInbox | None:
     """The forced queue of the manifest's SharedInbox on L1, or None if it has none."""
     inbox = seq.manifest.l1.contracts.get("SharedInbox")
     if inbox is None:

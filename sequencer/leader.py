@@ -65,7 +65,7 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import aiohttp
 from eth_abi import decode as abi_decode
@@ -74,12 +74,12 @@ from eth_utils import keccak, to_checksum_address
 
 from sequencer import batch_codec as bc
 from sequencer.builder import Builder, BuildError, head_from_block, rewind
-from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch, header_from_abi
+from sequencer.commitments import Signer, header_from_abi
+from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch
+from sequencer.forced import ForcedInbox
 from sequencer.mempool import SenderLedger
+from sequencer.ports import ChainState, ServiceCore
 from sequencer.rpc_errors import ERR_INTERNAL, ERR_SERVER, RpcError
-
-if TYPE_CHECKING:
-    from sequencer.service import ChainState, Sequencer
 
 log = logging.getLogger("sequencer.leader")
 
@@ -254,10 +254,19 @@ class PostedTips:
         return {chain_id: number for chain_id, (number, _) in self.tips.items()}
 
 
+class LeaderHost(ServiceCore, Protocol):
+    """What the leader node uses of the running service (`service.Sequencer` is one)."""
+
+    signer: Signer
+    forced: ForcedInbox | None
+    session: aiohttp.ClientSession | None  # forwarding to the leader shares the engines' session
+    due: dict[int, dict[int, int]]  # per rollup, per unposted block: its nearest promise deadline
+
+
 class LeaderNode:
     """Leader awareness of one running `Sequencer` (see the module docstring)."""
 
-    def __init__(self, seq: Sequencer, registry: str, inbox: tuple[str, list]) -> None:
+    def __init__(self, seq: LeaderHost, registry: str, inbox: tuple[str, list]) -> None:
         self.seq = seq
         self.registry = registry
         self.me = seq.signer.address
@@ -286,12 +295,12 @@ class LeaderNode:
     # --- lifecycle ---
 
     async def start(self) -> None:
-        assert self.seq._l1 is not None
-        answer = await self.seq._l1.call(
+        assert self.seq.l1 is not None
+        answer = await self.seq.l1.call(
             "eth_call", [_call(self.registry, "TERM_BLOCKS()", [], []), "latest"]
         )
         self.term_blocks = int(answer, 16)
-        answer = await self.seq._l1.call(
+        answer = await self.seq.l1.call(
             "eth_call", [_call(self.registry, "EVIDENCE_WINDOW_BLOCKS()", [], []), "latest"]
         )
         self.evidence_window = int(answer, 16)
@@ -310,8 +319,8 @@ class LeaderNode:
     async def posted_tips(self) -> dict[int, int]:
         """The last block of each rollup that L1 holds (0: none), from the batch headers."""
 
-        assert self.seq._l1 is not None
-        head = int(await self.seq._l1.call("eth_blockNumber"), 16)
+        assert self.seq.l1 is not None
+        head = int(await self.seq.l1.call("eth_blockNumber"), 16)
         return await asyncio.to_thread(self._tips.read, head)
 
     async def watch(self) -> None:
@@ -331,7 +340,7 @@ class LeaderNode:
                 failing = False
 
     async def refresh(self) -> None:
-        l1 = self.seq._l1
+        l1 = self.seq.l1
         assert l1 is not None
         head = int(await l1.call("eth_blockNumber"), 16)
         term = term_of(head, self.term_blocks)
@@ -377,8 +386,8 @@ class LeaderNode:
         wanted = [a for a in addresses if not _same(a, self.me) and a.lower() not in self.overrides]
         if not wanted:
             return
-        assert self.seq._l1 is not None
-        answers = await self.seq._l1.batch(
+        assert self.seq.l1 is not None
+        answers = await self.seq.l1.batch(
             [
                 (
                     "eth_call",
@@ -439,7 +448,7 @@ class LeaderNode:
             )
         path = f"{url}/{chain_id}" if chain_id is not None else f"{url}/"
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-        session = self.seq._session
+        session = self.seq.session
         assert session is not None
         try:
             async with session.post(
@@ -570,7 +579,7 @@ class LeaderNode:
         blocks that L1 does not hold (it no longer leads: they can never be posted)."""
         source = self._source
         follow = self.follow
-        latest = int(await self.seq._l1.call("eth_blockNumber"), 16)  # type: ignore[union-attr]
+        latest = int(await self.seq.l1.call("eth_blockNumber"), 16)  # type: ignore[union-attr]
         head = latest - self.confirmations  # batches this deep are final enough to replay
         posted = []
         if head > follow.scanned_to:
@@ -675,7 +684,7 @@ class LeaderNode:
             await self.seq.journal.end_bundle_slot()
         for record in promised:
             self.seq.promises.pop(record.tx_hash, None)
-        due = self.seq._due[chain_id]  # their deadlines are broken: they no longer hold back
+        due = self.seq.due[chain_id]  # their deadlines are broken: they no longer hold back
         for number in [n for n in due if n > latest.number]:
             del due[number]
         self._reset_chain(chain, latest)
@@ -720,7 +729,7 @@ class LeaderNode:
         return out
 
 
-def leader_node_for(seq: Sequencer) -> LeaderNode | None:
+def leader_node_for(seq: LeaderHost) -> LeaderNode | None:
     """Leader awareness for a manifest with a SequencerRegistry and a SharedInbox on its L1;
     None without them (a standalone sequencer that builds all the time)."""
     contracts = seq.manifest.l1.contracts

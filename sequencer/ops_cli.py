@@ -178,7 +178,8 @@ def batch(
     """Post sealed rollup blocks to the L1 SharedInbox (only in this key's terms), when the
     posting policy says so: a full blob, a deadline near, or the maximum delay; never for empty
     blocks alone. `--once` posts what is pending now, policy or not, then exits."""
-    from sequencer.batcher import Batcher, InboxView, JsonRpc
+    from sequencer.batcher import Batcher, InboxView
+    from sequencer.engine import SyncEngineClient
     from sequencer.posting import BLOB_CAPACITY, PostingPolicy
     from sequencer.txmgr import TxManager
 
@@ -193,14 +194,14 @@ def batch(
     w3 = _l1_web3(m)
     inbox = InboxView(w3, _l1_contract(m, "SharedInbox"), _l1_contract(m, "SequencerRegistry"))
     txmgr = TxManager(w3, signer.local_account(), confirmations=confirmations)
-    engines = {r.chain_id: JsonRpc(r.rpc_url) for r in m.rollups}
+    engines = {r.chain_id: SyncEngineClient(r.rpc_url) for r in m.rollups}
     batcher = Batcher(
         inbox,
         txmgr,
         engines,
         mode=mode,
         max_blocks=max_blocks,
-        sequencer=JsonRpc(sequencer_rpc.rstrip("/") + "/"),
+        sequencer=SyncEngineClient(sequencer_rpc.rstrip("/") + "/"),
         policy=None if every_round else policy,
     )
     click.echo(f"batcher for {signer.address} posting to {inbox.inbox.address} ({mode})")
@@ -318,7 +319,7 @@ def watch(
 ) -> None:
     """The fisherman: watch L1 and the sequencer's signed promises, and submit evidence of every
     broken one to the Slasher (censorship, pre-confirmations, equivocation, bundle receipts)."""
-    from sequencer.batcher import JsonRpc
+    from sequencer.engine import SyncEngineClient
     from sequencer.fisherman import DEVNET_FISHERMAN_KEY, DEVNET_L1_CHAIN_ID, Fisherman
     from sequencer.txmgr import TxManager
 
@@ -342,8 +343,8 @@ def watch(
         w3,
         contracts,
         txmgr,
-        {r.chain_id: JsonRpc(r.rpc_url) for r in m.rollups},
-        JsonRpc(sequencer_rpc.rstrip("/") + "/") if sequencer_rpc else None,
+        {r.chain_id: SyncEngineClient(r.rpc_url) for r in m.rollups},
+        SyncEngineClient(sequencer_rpc.rstrip("/") + "/") if sequencer_rpc else None,
     )
     for tx_hash in tx_hashes:
         fisher.watch_tx.add(bytes.fromhex(tx_hash.removeprefix("0x")))
@@ -379,11 +380,10 @@ def derive(manifest: Path, from_block: int) -> None:
     every batch the SharedInbox accepted, and exits non-zero naming the batch, rollup, block and
     field of the first mismatch.
     """
-    import aiohttp
 
     from sequencer import batch_codec as bc
     from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch
-    from sequencer.service import EngineClient
+    from sequencer.engine import EngineClient, engine_session
 
     m = _manifest(manifest)
     w3 = _l1_web3(m)
@@ -394,7 +394,7 @@ def derive(manifest: Path, from_block: int) -> None:
     specs = [ChainSpec(r.name, "rollup", r.chain_id, free_port(), ROLLUP_FLAGS) for r in m.rollups]
 
     async def replay(urls: dict[int, str]) -> int:
-        async with aiohttp.ClientSession() as session:
+        async with engine_session() as session:
             engines = {c: EngineClient(u, c, session) for c, u in urls.items()}
             cursor = dict.fromkeys(queue, 0)  # per rollup: forced items consumed so far
             count = 0

@@ -35,6 +35,7 @@ import uvloop
 from aiohttp import web
 
 from sequencer.config import ServiceConfig, load_manifest_checked
+from sequencer.engine import EngineError
 from sequencer.leader import FORWARDED_HEADER, forwarded_by, forwards
 from sequencer.metrics import Metrics, setup_logging
 from sequencer.rpc_errors import (
@@ -46,8 +47,9 @@ from sequencer.rpc_errors import (
     PARSE_ERROR,
     RpcError,
     answer_code,
+    as_rpc_error,
 )
-from sequencer.service import EngineError, Sequencer
+from sequencer.service import Sequencer
 
 log = logging.getLogger("sequencer.rpc")
 
@@ -529,11 +531,10 @@ class RpcServer:
             result = await self.dispatch(chain_id, method, params)
             if result is None and self.seq.leader is not None:  # a promise of the leader's?
                 result = await self.seq.leader.lookup(chain_id, method, params)
-        except RpcError as exc:  # and leader.NotAccepting
-            return _error(answer_code(exc.code), str(exc.message), rid, exc.data)
-        except EngineError as exc:
-            return _error(ERR_INTERNAL, f"engine unavailable: {exc}", rid)
-        except Exception:  # noqa: BLE001 - a request must never take the service down
+        except Exception as exc:  # noqa: BLE001 - a request must never take the service down
+            error = as_rpc_error(exc)  # the one place a domain error gets its code
+            if error is not None:
+                return _error(error.code, error.message, rid, error.data)
             log.exception("internal error", extra={"event": "rpc_internal", "method": method[:64]})
             return _error(ERR_INTERNAL, "internal error", rid)
         return {"jsonrpc": "2.0", "id": rid, "result": result}

@@ -1,13 +1,17 @@
-"""JSON-RPC error codes and the `RpcError` every module raises to answer with one.
+"""JSON-RPC error codes, `RpcError`, and the one mapping of domain errors onto them.
 
 Owns the codes (JSON-RPC 2.0's standard ones, geth's -32000 for transaction-pool and server
-errors, -32005 for limits) and `answer_code`, which maps any code a peer (an engine, another
-sequencer) hands back onto one a client may be given. It never builds HTTP answers (that is `rpc`).
+errors, -32005 for limits), `answer_code`, which maps any code a peer (an engine, another
+sequencer) hands back onto one a client may be given, and `as_rpc_error`, which gives the domain's
+errors (`refusals`, `engine`) their codes at the RPC edge. It never builds HTTP answers (`rpc`).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from sequencer.engine import EngineError
+from sequencer.refusals import Refused, Unavailable
 
 PARSE_ERROR = -32700  # the body is not JSON, or deeper than the nesting limit
 INVALID_REQUEST = -32600  # JSON, but not a JSON-RPC request (or an unknown path, a full batch)
@@ -46,3 +50,20 @@ def answer_code(code: object) -> int:
     if -32768 <= code <= -32000 or not -(2**31) <= code < 2**31:
         return ERR_INTERNAL
     return code
+
+
+def as_rpc_error(exc: BaseException) -> RpcError | None:
+    """The JSON-RPC error a failed request is answered with, or None for an unexpected fault
+    (answered -32603 "internal error" and logged by `rpc`). `Refused`: -32000 in the domain's
+    words (geth's for the transaction pool); `Unavailable` and a fault of an engine or of the
+    L1: -32603; an `RpcError` (raised at the edge, or a peer's relayed answer): its own code,
+    kept only if a client may be given it (`answer_code`)."""
+    if isinstance(exc, RpcError):
+        return RpcError(answer_code(exc.code), str(exc.message), exc.data)
+    if isinstance(exc, Refused):
+        return RpcError(ERR_SERVER, exc.message, exc.data)
+    if isinstance(exc, Unavailable):
+        return RpcError(ERR_INTERNAL, exc.message, exc.data)
+    if isinstance(exc, EngineError):
+        return RpcError(ERR_INTERNAL, f"engine unavailable: {exc}")
+    return None

@@ -18,18 +18,14 @@ import contextlib
 import dataclasses
 import functools
 import itertools
-import json
 import logging
-import socket
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import rlp
 from eth_utils import to_checksum_address
-from yarl import URL
 
 from sequencer import deadlines, recovery
 from sequencer.builder import (
@@ -38,7 +34,6 @@ from sequencer.builder import (
     Bundle,
     ChainPlan,
     ChainRuntime,
-    EngineFault,
     HeadInfo,
     Leg,
     PlannedBlock,
@@ -58,6 +53,7 @@ from sequencer.commitments import (
     legs_hash,
 )
 from sequencer.config import BATCHER_TERM_MARGIN, ServiceConfig
+from sequencer.engine import EngineClient, EngineError, engine_session, quantity
 from sequencer.forced import ForcedInbox, forced_inbox_for
 from sequencer.journal import (
     BundleReceiptRecord,
@@ -83,246 +79,20 @@ from sequencer.mempool import (
 )
 from sequencer.messages import MESSAGE_SENT_TOPIC, Message, MessageError, message_of_relay
 from sequencer.metrics import Metrics, QueueSample
+from sequencer.ports import ChainState
 from sequencer.recent import RecentHashes
+from sequencer.refusals import Refused, Unavailable
 from sequencer.relays import RelayQueue, messages_of_block, relay_queue_for
-from sequencer.rpc_errors import ERR_INTERNAL, ERR_SERVER, RpcError
+from sequencer.rpc_errors import RpcError
 from sequencer.turns import TurnGate
 
 log = logging.getLogger("sequencer.service")
 
-PIPE_READ_TIMEOUT_S = 30.0  # default: a pipelined send waits this long for the next answer bytes
 PROMISING_CHECK_S = 0.05  # how long a verdict of `Sequencer.check_promising` is reused
-# One pipelined eth_sendRawTransaction body (EngineClient.send_in_order): id, raw tx hex.
-_SEND_RAW = b'{"jsonrpc":"2.0","id":%d,"method":"eth_sendRawTransaction","params":["0x%s"]}'
 
 
 class _Held(Exception):
     """Admission must wait: the sender has a bundle leg in the slot being built."""
-
-
-class EngineError(EngineFault):
-    """A rollup engine or the L1 answered with an error or not at all."""
-
-
-class EngineUnreachable(EngineError):
-    """No JSON-RPC answer came back (a reset, a timeout, a body that is not JSON-RPC): the
-    request may or may not have been processed."""
-
-
-# Calls that change nothing on the node (or set what they set again): `EngineClient.call`
-# retries them at once when no answer came back.
-IDEMPOTENT = frozenset(
-    {
-        "eth_blockNumber",
-        "eth_chainId",
-        "eth_getBlockByNumber",
-        "eth_getBlockByHash",
-        "eth_getTransactionReceipt",
-        "eth_getBlockReceipts",
-        "eth_getLogs",
-        "eth_getTransactionCount",
-        "eth_getBalance",
-        "eth_getCode",
-        "eth_call",
-        "txpool_status",
-        "trace_block",
-        "anvil_dropAllTransactions",
-        "anvil_setNextBlockBaseFeePerGas",
-    }
-)
-CALL_RETRIES = 2  # extra attempts of an idempotent call, 0.1 s and 0.3 s later
-
-
-class _ClosedBeforeAnswer(Exception):
-    """The kept-alive connection to the engine was closed before any answer came back."""
-
-
-class EngineClient:
-    """JSON-RPC over HTTP to one anvil (keep-alive session, batches)."""
-
-    def __init__(
-        self,
-        url: str,
-        chain_id: int,
-        session: aiohttp.ClientSession,
-        read_timeout_s: float = PIPE_READ_TIMEOUT_S,
-    ) -> None:
-        self.url = url
-        self.chain_id = chain_id
-        self._session = session
-        self.read_timeout_s = read_timeout_s  # a pipelined send with no answer this long: stall
-        self._ids = itertools.count(1)
-        self._pipe: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        self._pipe_lock = asyncio.Lock()
-
-    async def request(self, method: str, params: Any) -> dict[str, Any]:
-        """The engine's whole answer (result or error), for proxying."""
-        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
-        try:
-            async with self._session.post(self.url, json=body) as response:
-                answer = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise EngineUnreachable(f"{method} on {self.url}: {exc}") from exc
-        if not isinstance(answer, dict) or ("result" not in answer and "error" not in answer):
-            raise EngineUnreachable(
-                f"{method} on {self.url}: not a JSON-RPC answer: {answer!r:.200}"
-            )
-        return answer
-
-    async def call(self, method: str, params: list[Any] | None = None) -> Any:
-        attempt = 0
-        while True:
-            try:
-                answer = await self.request(method, params or [])
-                break
-            except EngineUnreachable:
-                if method not in IDEMPOTENT or attempt >= CALL_RETRIES:
-                    raise
-                attempt += 1
-                await asyncio.sleep(0.1 * (2 * attempt - 1))
-        if "error" in answer:
-            raise EngineError(f"{method} on {self.url}: {answer['error']}")
-        return answer.get("result")
-
-    async def send_in_order(self, raws: list[bytes]) -> list[dict[str, Any]]:
-        """eth_sendRawTransaction for each raw tx, processed by the engine strictly in order.
-
-        anvil handles the items of a JSON-RPC batch concurrently (its fifo pool then sees them in
-        no fixed order), so the calls go as separate HTTP/1.1 requests pipelined on one kept-alive
-        connection, which the engine answers one after the other.
-        """
-        if not raws:
-            return []
-        async with self._pipe_lock:
-            try:
-                return await self._pipelined(raws)
-            except _ClosedBeforeAnswer:
-                # The engine had closed the idle connection: nothing was processed; once more.
-                await self.close_pipe()
-                try:
-                    return await self._pipelined(raws)
-                except _ClosedBeforeAnswer as exc:
-                    await self.close_pipe()
-                    raise EngineError(f"send to {self.url}: connection closed") from exc
-            except EngineError:
-                await self.close_pipe()
-                raise
-
-    async def close_pipe(self) -> None:
-        if self._pipe is not None:
-            self._pipe[1].close()
-            self._pipe = None
-
-    async def _pipelined(self, raws: list[bytes]) -> list[dict[str, Any]]:
-        url = URL(self.url)
-        host, port = url.host or "127.0.0.1", url.port or 80
-        if self._pipe is None:
-            try:
-                self._pipe = await asyncio.open_connection(host, port)
-            except OSError as exc:
-                raise EngineError(f"connect {self.url}: {exc}") from exc
-        reader, writer = self._pipe
-        answers: list[dict[str, Any]] = []
-        head = (
-            f"POST {url.raw_path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            "Content-Type: application/json\r\nContent-Length: "
-        ).encode()
-        try:
-            out = bytearray()
-            for i, raw in enumerate(raws):
-                data = _SEND_RAW % (i, raw.hex().encode())
-                out += head + str(len(data)).encode() + b"\r\n\r\n" + data
-            # No drain() before reading: the engine answers while it reads, and a writer that
-            # waited for the whole body to leave could fill the engine's send buffer first.
-            writer.write(out)
-            sock = writer.get_extra_info("socket")
-            buffer = bytearray()
-            while len(answers) < len(raws):
-                _quickack(sock)
-                try:
-                    chunk = await asyncio.wait_for(reader.read(1 << 16), self.read_timeout_s)
-                except TimeoutError:
-                    raise EngineError(
-                        f"send to {self.url}: no answer for {self.read_timeout_s:g} s"
-                    ) from None
-                if not chunk:
-                    if not answers:
-                        raise _ClosedBeforeAnswer()
-                    raise EngineError(f"{self.url}: connection closed mid-pipeline")
-                buffer += chunk
-                answers += self._parse_answers(buffer)
-            return answers
-        except ConnectionError as exc:
-            if not answers:
-                raise _ClosedBeforeAnswer() from exc
-            raise EngineError(f"send to {self.url}: {exc}") from exc
-        except (OSError, ValueError) as exc:
-            raise EngineError(f"send to {self.url}: {exc}") from exc
-
-    def _parse_answers(self, buffer: bytearray) -> list[dict[str, Any]]:
-        """Take the complete HTTP responses off the front of `buffer`; their JSON bodies."""
-        out: list[dict[str, Any]] = []
-        while True:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return out
-            length = None
-            for line in bytes(buffer[:end]).split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            if length is None:
-                raise EngineError(f"{self.url}: answer without length ({bytes(buffer[:end])!r})")
-            if len(buffer) < end + 4 + length:
-                return out
-            out.append(json.loads(bytes(buffer[end + 4 : end + 4 + length])))
-            del buffer[: end + 4 + length]
-
-    async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
-        first = next(self._ids)
-        body = [
-            {"jsonrpc": "2.0", "id": first + i, "method": m, "params": p}
-            for i, (m, p) in enumerate(calls)
-        ]
-        for _ in range(len(calls) - 1):
-            next(self._ids)
-        try:
-            async with self._session.post(self.url, json=body) as response:
-                answers = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise EngineUnreachable(f"batch on {self.url}: {exc}") from exc
-        if (
-            not isinstance(answers, list)
-            or len(answers) != len(calls)
-            or not all(isinstance(a, dict) and isinstance(a.get("id"), int) for a in answers)
-        ):
-            raise EngineUnreachable(
-                f"batch on {self.url}: not a JSON-RPC batch answer: {answers!r:.200}"
-            )
-        answers.sort(key=lambda a: a["id"])
-        return answers
-
-
-def quantity(value: Any, what: str) -> int:
-    """A JSON-RPC quantity ("0x..."), or EngineError for anything else (null, a list, bad hex)."""
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise EngineError(f"{what}: not a quantity: {value!r:.100}")
-    try:
-        return int(value, 16)
-    except ValueError:
-        raise EngineError(f"{what}: not a quantity: {value!r:.100}") from None
-
-
-_TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
-
-
-def _quickack(sock: Any) -> None:
-    """Ask the kernel to acknowledge the next segments at once. anvil's socket has Nagle's
-    algorithm on: without this, the tail of every pipelined answer waits for our delayed ACK
-    (up to 40 ms on Linux). The kernel clears the flag by itself, hence before every read."""
-    if sock is not None and _TCP_QUICKACK is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
 
 
 def preconf_digest(
@@ -381,27 +151,6 @@ def pending_tx_json(raw: bytes, sender: str) -> dict[str, Any]:
 STATUS_NAMES = {0: "reverted", 1: "success", 2: "skipped"}
 
 
-@dataclass
-class ChainState:
-    """One rollup inside the service."""
-
-    runtime: ChainRuntime
-    ledger: SenderLedger
-    rules: ChainRules
-
-    @property
-    def chain_id(self) -> int:
-        return self.runtime.chain_id
-
-    @property
-    def plan(self) -> ChainPlan:
-        return self.runtime.plan
-
-    @property
-    def engine(self) -> EngineClient:
-        return self.runtime.engine  # type: ignore[return-value]
-
-
 class Sequencer:
     """The running service (without its HTTP front). `await start()`, use, `await stop()`."""
 
@@ -425,7 +174,7 @@ class Sequencer:
             "verifyingContract": to_checksum_address(domain.verifying_contract),
         }
         # tx hashes promised, placed or sealed lately (older ones: ask the journal)
-        self._seen = RecentHashes(config.seen_keep_blocks)
+        self.seen = RecentHashes(config.seen_keep_blocks)
         self.metrics = metrics
         self.journal = Journal(
             config.journal, config.journal_synchronous, on_commit=metrics.observe_commit
@@ -438,12 +187,12 @@ class Sequencer:
         # the last block of each rollup L1 holds (None: no SharedInbox to read it from)
         self.posted: dict[int, int] | None = None
         # per rollup, per block not yet on L1: the nearest pre-confirmation deadline signed for it
-        self._due: dict[int, dict[int, int]] = defaultdict(dict)
+        self.due: dict[int, dict[int, int]] = defaultdict(dict)
         self._promising_at = -1.0  # when `check_promising` last judged (monotonic s)
         self._promising_refusal: deadlines.Refusal | None = None
         self.builder: Builder | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._l1: EngineClient | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.l1: EngineClient | None = None
         self._tasks: list[asyncio.Task] = []
         self._arrivals: list[tuple[int, Candidate, asyncio.Future]] = []
         self.turns = TurnGate(config.admission_per_turn)  # RPC work per loop turn (rpc.py)
@@ -469,12 +218,11 @@ class Sequencer:
 
     async def _start(self, run_builder: bool) -> None:
         connector = aiohttp.TCPConnector(limit=64)
-        timeout = aiohttp.ClientTimeout(total=self.config.engine_timeout_s)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        self.session = engine_session(self.config.engine_timeout_s, connector)
         l1 = self.manifest.l1
-        self._l1 = EngineClient(l1.rpc_url, l1.chain_id, self._session)
-        await self._check_chain_id(self._l1)
-        self.l1_head = quantity(await self._l1.call("eth_blockNumber"), "L1 eth_blockNumber")
+        self.l1 = EngineClient(l1.rpc_url, l1.chain_id, self.session)
+        await self._check_chain_id(self.l1)
+        self.l1_head = quantity(await self.l1.call("eth_blockNumber"), "L1 eth_blockNumber")
         self.l1_read_at = time.monotonic()
         self.journal.check_meta(
             {
@@ -485,11 +233,11 @@ class Sequencer:
             }
         )
         state = self.journal.load()
-        self._seen.load(self.journal.recent_hashes(self.config.seen_keep_blocks), state.last_sealed)
+        self.seen.load(self.journal.recent_hashes(self.config.seen_keep_blocks), state.last_sealed)
         self.journal.start()
         for entry in self.manifest.rollups:  # an engine that lost blocks is rebuilt first
             engine = EngineClient(
-                entry.rpc_url, entry.chain_id, self._session, self.config.engine_timeout_s
+                entry.rpc_url, entry.chain_id, self.session, self.config.engine_timeout_s
             )
             await self._check_chain_id(engine)
             await self.rebuild_engine(engine)
@@ -500,14 +248,14 @@ class Sequencer:
             self.posted = dict(posted)
         for entry in self.manifest.rollups:
             engine = EngineClient(
-                entry.rpc_url, entry.chain_id, self._session, self.config.engine_timeout_s
+                entry.rpc_url, entry.chain_id, self.session, self.config.engine_timeout_s
             )
             await self._check_chain_id(engine)
             await self._resume_chain(
                 engine, state.pending, state.last_sealed, posted.get(entry.chain_id, 0)
             )
             if self.posted is not None:  # the deadlines signed for blocks L1 does not hold yet
-                self._due[entry.chain_id] = self.journal.deadlines_after(
+                self.due[entry.chain_id] = self.journal.deadlines_after(
                     entry.chain_id, posted.get(entry.chain_id, 0)
                 )
         await self.bundle_book.resume()
@@ -586,8 +334,8 @@ class Sequencer:
         self.journal.close()
         for chain in self.chains.values():
             await chain.engine.close_pipe()
-        if self._session is not None:
-            await self._session.close()
+        if self.session is not None:
+            await self.session.close()
 
     async def _check_chain_id(self, engine: EngineClient) -> None:
         actual = int(await engine.call("eth_chainId"), 16)
@@ -612,7 +360,7 @@ class Sequencer:
         Any fault (no answer, a reset, a wrong-shaped answer) is retried at the next round; it
         is logged once when it starts and once when it ends, and meanwhile the L1 view ages
         (`l1_age_s`): past `l1_max_age_s` no new promise is signed."""
-        assert self._l1 is not None
+        assert self.l1 is not None
         while True:
             await asyncio.sleep(self.config.l1_poll_s)
             try:
@@ -625,8 +373,8 @@ class Sequencer:
                 self._l1_episode(None)
 
     async def _read_l1(self) -> None:
-        assert self._l1 is not None
-        head = quantity(await self._l1.call("eth_blockNumber"), "L1 eth_blockNumber")
+        assert self.l1 is not None
+        head = quantity(await self.l1.call("eth_blockNumber"), "L1 eth_blockNumber")
         if head < self.l1_head:
             log.warning("L1 head went back", extra={"from": self.l1_head, "to": head})
         if self.leader is not None:
@@ -646,7 +394,7 @@ class Sequencer:
     def _posted_to(self, tips: dict[int, int]) -> None:
         """L1 now holds each rollup up to `tips`: those blocks' deadlines are met."""
         self.posted = dict(tips)
-        for chain_id, due in self._due.items():
+        for chain_id, due in self.due.items():
             tip = tips.get(chain_id, 0)
             for number in [n for n in due if n <= tip]:
                 del due[number]
@@ -665,6 +413,7 @@ class Sequencer:
             term_blocks=self.leader.term_blocks if self.leader is not None else 0,
             term_margin=BATCHER_TERM_MARGIN,
             max_blocks_per_batch=c.batcher_max_blocks,
+            policy_margin=c.batcher_margin_l1_blocks,
         )
 
     def unposted_blocks(self) -> int:
@@ -699,7 +448,7 @@ class Sequencer:
 
     def nearest_due(self) -> int | None:
         """The nearest deadline signed for a block not yet on L1 (None: none is waiting)."""
-        return min((min(d.values()) for d in self._due.values() if d), default=None)
+        return min((min(d.values()) for d in self.due.values() if d), default=None)
 
     def pressure(self) -> deadlines.Pressure:
         return deadlines.Pressure(self.deadline_head()[0], self.l1_age_s(), self.nearest_due())
@@ -711,7 +460,7 @@ class Sequencer:
         )
 
     def check_promising(self) -> None:
-        """Raise RpcError unless a new promise can be signed now and kept: the L1 view is
+        """Raise `deadlines.Refusal` unless a new promise can be signed now and kept: the L1 view is
         fresh, the backlog leaves every signed deadline its margin, and the deadline a
         pre-confirmation would carry is one the batcher can meet. The verdict is reused for
         `PROMISING_CHECK_S` (it changes with L1 blocks, not with requests): off the hot path."""
@@ -722,7 +471,7 @@ class Sequencer:
         refusal = self._promising_refusal
         if refusal is not None:
             self.metrics.refused.labels(refusal.data.get("reason", "deadline")).inc()
-            raise RpcError(refusal.code, refusal.message, refusal.data)
+            raise refusal
 
     def _promising_verdict(self) -> deadlines.Refusal | None:
         limits = deadlines.PressureLimits(
@@ -734,7 +483,6 @@ class Sequencer:
             deadline = self.l1_head + self.config.preconf_deadline_l1_blocks
             if earliest is None or earliest > deadline:
                 refusal = deadlines.Refusal(
-                    ERR_SERVER,
                     f"sequencer busy: a deadline of L1 block {deadline} cannot be met now "
                     f"(earliest {earliest}); retry later",
                     {"reason": "deadline", "earliestDeadline": earliest, "retryAfterSeconds": 2},
@@ -742,20 +490,18 @@ class Sequencer:
         return refusal
 
     def check_bundle_deadline(self, deadline: int) -> None:
-        """Raise RpcError unless a bundle receipt with this deadline can be kept and proven."""
+        """Raise `deadlines.Refusal` unless a bundle receipt with this deadline can be kept and
+        proven."""
         self.check_promising()
         head, leads_next = self.deadline_head()
-        try:
-            deadlines.check_bundle_deadline(
-                deadline,
-                head,
-                self.posting_model(),
-                self.evidence_window(),
-                self.unposted_blocks(),
-                leads_next,
-            )
-        except deadlines.Refusal as refusal:
-            raise RpcError(refusal.code, refusal.message, refusal.data) from None
+        deadlines.check_bundle_deadline(
+            deadline,
+            head,
+            self.posting_model(),
+            self.evidence_window(),
+            self.unposted_blocks(),
+            leads_next,
+        )
 
     def _promised(self, chain_id: int, number: int, deadline: int) -> None:
         """A pre-confirmation's deadline was signed for block `number`: it counts until L1 holds
@@ -765,7 +511,7 @@ class Sequencer:
         a receipt is signed only while its deadline can still be met (`BundleBook.select`)."""
         if self.posted is None:
             return
-        due = self._due[chain_id]
+        due = self.due[chain_id]
         current = due.get(number)
         if current is None or deadline < current:
             due[number] = deadline
@@ -811,14 +557,14 @@ class Sequencer:
         """
         if not slot:
             return
-        assert self._session is not None
+        assert self.session is not None
         if any(self.journal.block(chain_id, number) for chain_id, number in slot.items()):
             log.info("bundle slot was sealed before restart", extra={"slot": str(slot)})
         else:
             for chain_id, number in sorted(slot.items()):
                 entry = self.manifest.by_chain_id(chain_id)
                 engine = EngineClient(
-                    entry.rpc_url, chain_id, self._session, self.config.engine_timeout_s
+                    entry.rpc_url, chain_id, self.session, self.config.engine_timeout_s
                 )
                 await self._check_chain_id(engine)
                 parent = await engine.call("eth_getBlockByNumber", [hex(number - 1), False])
@@ -900,7 +646,7 @@ class Sequencer:
             chain.runtime.mark_durable(number, len(by_block[number]))
         senders = {r.sender for records in by_block.values() for r in records}
         for sender in senders:
-            await self._ensure_account(chain, sender)
+            await self.ensure_account(chain, sender)
         for number in sorted(by_block):
             for record in by_block[number]:
                 tx = decode_tx(record.raw)
@@ -983,7 +729,7 @@ class Sequencer:
             is_contract=code not in ("0x", "0x0", None) and not code.startswith("0xef0100"),
         )
 
-    async def _ensure_account(self, chain: ChainState, sender: str, refresh: bool = False) -> None:
+    async def ensure_account(self, chain: ChainState, sender: str, refresh: bool = False) -> None:
         """Make the ledger know `sender` as of the plan's head (re-read if the head moved)."""
         while refresh or not chain.ledger.known(sender):
             height = chain.plan.head.number
@@ -1002,7 +748,7 @@ class Sequencer:
     async def pending_nonce(self, chain_id: int, address: str) -> int:
         chain = self.chains[chain_id]
         sender = to_checksum_address(address)
-        await self._ensure_account(chain, sender)
+        await self.ensure_account(chain, sender)
         nonce = chain.ledger.pending_nonce(sender)
         assert nonce is not None
         return nonce
@@ -1013,7 +759,7 @@ class Sequencer:
         """Validate, place, sign and journal one transaction; returns its durable promise."""
         started = time.perf_counter()
         if self.halted is not None:
-            raise RpcError(ERR_SERVER, f"sequencer halted: {self.halted}")
+            raise Refused(f"sequencer halted: {self.halted}")
         if self.leader is not None and not self.leader.accepting:
             try:
                 self.leader.check_accepting()
@@ -1036,25 +782,25 @@ class Sequencer:
             require(judge_static(tx, chain.rules))
         except TxRejected as exc:
             self.metrics.rejected.labels(label, exc.reason).inc()
-            raise RpcError(ERR_SERVER, exc.message) from None
+            raise Refused(exc.message) from None
         existing = None
-        if tx.tx_hash in self._seen:
+        if tx.tx_hash in self.seen:
             existing = self.promises.get(tx.tx_hash) or self.journal.preconf(tx.tx_hash)
         if existing is not None:
             return await self._known(existing)
         try:
-            await self._ensure_account(chain, tx.sender)
+            await self.ensure_account(chain, tx.sender)
             if tx.nonce < (chain.ledger.pending_nonce(tx.sender) or 0):
-                existing = self.journal.preconf(tx.tx_hash)  # sealed long ago: not in `_seen`
+                existing = self.journal.preconf(tx.tx_hash)  # sealed long ago: not in `seen`
                 if existing is not None:
                     return await self._known(existing)
             state = chain.ledger.accounts[tx.sender]
             if not state.exact:
                 queue = chain.ledger.pending.get(tx.sender, ())
                 if state.balance < tx.max_cost + sum(p.max_cost for p in queue):
-                    await self._ensure_account(chain, tx.sender, refresh=True)
+                    await self.ensure_account(chain, tx.sender, refresh=True)
         except EngineError as exc:
-            raise RpcError(ERR_INTERNAL, f"engine unavailable: {exc}") from None
+            raise Unavailable(f"engine unavailable: {exc}") from None
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         while True:
             if not self._arrivals:
@@ -1066,9 +812,9 @@ class Sequencer:
             except _Held:  # a bundle leg of its sender is being mined, or its account was evicted
                 await self.bundle_book.released.wait()
                 try:
-                    await self._ensure_account(chain, tx.sender)
+                    await self.ensure_account(chain, tx.sender)
                 except EngineError as exc:
-                    raise RpcError(ERR_INTERNAL, f"engine unavailable: {exc}") from None
+                    raise Unavailable(f"engine unavailable: {exc}") from None
                 future = asyncio.get_running_loop().create_future()
         self.metrics.latency_of(label).observe(time.perf_counter() - started)
         return record
@@ -1076,7 +822,7 @@ class Sequencer:
     async def _known(self, existing: PreconfRecord) -> PreconfRecord:
         """The answer to a transaction sent again: its promise, or "already known"."""
         if existing.leg or existing.forced:
-            raise RpcError(ERR_SERVER, "already known")  # a bundle leg, relay or forced tx
+            raise Refused("already known")  # a bundle leg, relay or forced tx
         await self.journal.barrier()  # the first answer may still be on its way to disk
         return existing
 
@@ -1103,11 +849,11 @@ class Sequencer:
                     continue
                 except TxRejected as exc:
                     self.metrics.rejected.labels(str(chain_id), exc.reason).inc()
-                    future.set_exception(RpcError(ERR_SERVER, exc.message))
+                    future.set_exception(Refused(exc.message))
                     continue
                 except Exception as exc:  # noqa: BLE001 - never leave a request waiting
                     log.exception("admission failed", extra={"event": "admit_error"})
-                    future.set_exception(RpcError(ERR_INTERNAL, f"internal error: {exc}"))
+                    future.set_exception(Unavailable(f"internal error: {exc}"))
                     continue
                 records.append(record)
                 waiting.append((future, record))
@@ -1154,7 +900,7 @@ class Sequencer:
             received_ns=received_ns,
         )
         self.promises[tx.tx_hash] = record
-        self._seen.add(tx.tx_hash)
+        self.seen.add(tx.tx_hash)
         self._promised(chain.chain_id, number, deadline)
         return record
 
@@ -1170,7 +916,7 @@ class Sequencer:
             log.critical("journal write failed", extra={"event": "halt", "error": str(error)})
             for future, _ in waiting:
                 if not future.done():
-                    future.set_exception(RpcError(ERR_INTERNAL, self.halted))
+                    future.set_exception(Unavailable(self.halted))
             return
         durable: dict[tuple[int, int], int] = {}
         for record in records:
@@ -1189,7 +935,7 @@ class Sequencer:
         self, runtime: ChainRuntime, sealed: SealedBlock, head: HeadInfo, build_s: float
     ) -> None:
         chain = self.chains[runtime.chain_id]
-        self._seen.sealed(runtime.chain_id, sealed.number, sealed.tx_hashes)
+        self.seen.sealed(runtime.chain_id, sealed.number, sealed.tx_hashes)
         records = [self.promises.pop(h) for h in sealed.tx_hashes if h in self.promises]
         chain.ledger.sealed((r.sender, r.tx_hash) for r in records)
         chain.ledger.forget_idle(keep=100_000)
@@ -1440,22 +1186,22 @@ class BundleBook:
         for chain_id, raws in txs.items():
             chain = seq.chains.get(chain_id)
             if chain is None:
-                raise RpcError(ERR_SERVER, f"no rollup with chain id {chain_id}")
+                raise Refused(f"no rollup with chain id {chain_id}")
             for raw in raws:
                 verdict = judge_raw(raw, chain.rules)
                 if isinstance(verdict, Reject):
-                    raise RpcError(ERR_SERVER, verdict.message)
+                    raise Refused(verdict.message)
                 tx = verdict.tx
-                if tx.tx_hash in seq._seen or any(leg.tx_hash == tx.tx_hash for leg in legs):
-                    raise RpcError(ERR_SERVER, "already known")
+                if tx.tx_hash in seq.seen or any(leg.tx_hash == tx.tx_hash for leg in legs):
+                    raise Refused("already known")
                 gas[chain_id] += tx.gas
                 if gas[chain_id] > chain.rules.block_gas_limit:
-                    raise RpcError(ERR_SERVER, "exceeds block gas limit")
+                    raise Refused("exceeds block gas limit")
                 legs.append(
                     Leg(chain_id, tx.tx_hash, raw, tx.sender, tx.nonce, tx.gas, tx.max_cost)
                 )
         if not legs:
-            raise RpcError(ERR_SERVER, "empty bundle")
+            raise Refused("empty bundle")
         beneficiary = to_checksum_address(beneficiary)
         bundle = Bundle(
             bundle_hash(legs, beneficiary, deadline), tuple(legs), beneficiary, deadline
@@ -1467,7 +1213,7 @@ class BundleBook:
             or bundle.bundle_hash in self.done
             or seq.journal.bundle_request(bundle.bundle_hash) is not None
         ):
-            raise RpcError(ERR_SERVER, "already known")
+            raise Refused("already known")
         return bundle
 
     async def resume(self) -> None:
@@ -1512,7 +1258,7 @@ class BundleBook:
         for bundle in list(self.pending.values()):
             for leg in bundle.legs:
                 try:
-                    await seq._ensure_account(seq.chains[leg.chain_id], leg.sender)
+                    await seq.ensure_account(seq.chains[leg.chain_id], leg.sender)
                 except EngineError:
                     unreadable.add((leg.chain_id, leg.sender))
         chosen: list[Bundle] = []
@@ -1650,7 +1396,7 @@ class BundleBook:
         """Sign and store the receipt of a bundle whose legs are all sealed with success."""
         seq = self.seq
         for leg in bundle.legs:
-            seq._seen.add(leg.tx_hash)
+            seq.seen.add(leg.tx_hash)
         lh = legs_hash(positions)
         msg = BundleReceiptMsg(bundle.bundle_hash, lh, bundle.beneficiary, bundle.deadline)
         record = BundleReceiptRecord(

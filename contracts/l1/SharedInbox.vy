@@ -9,9 +9,9 @@
 @dev Checks on every batch: the sequence is next, `prev_hash` chains to the last header, the
      header's term is the current term, rollups are sorted by chain id and each one's range
      continues the last posted block of that rollup (number and parent hash, kept as one hash
-     per rollup), `forced_through`
-     never goes back nor beyond the queue, and no forced item past its deadline is left
-     unconsumed. Per sequence only the header hash and the L1 block the batch was posted in
+     per rollup), and `forced_through` never goes back nor beyond the queue. An overdue forced
+     item does not stop a batch (consumption may take several batches after an outage); the
+     Slasher punishes the lateness. Per sequence only the header hash and the L1 block the batch was posted in
      are stored (`batch_hash`, `posted_block`); the header itself is in the `BatchPosted` event
      and is re-supplied to the Slasher as evidence. The first batch that names a rollup anchors
      it (any first block and parent hash).
@@ -395,11 +395,11 @@ def _accept(header: commitments.BatchHeader):
     forced_through: uint256 = header.forced_through
     assert forced_through >= consumed, "inbox: forced_through went backwards"
     assert forced_through <= queued, "inbox: forced_through beyond queue"
-    # deadlines grow with the queue index, so the first unconsumed item is the most urgent
-    if forced_through < queued:
-        assert (
-            self._forced[forced_through].deadline >= block.number
-        ), "inbox: overdue forced item left unconsumed"
+    # An overdue item may be left for a later batch: after an outage the blocks up to the one
+    # that placed it may need several batches, and refusing them would stop every batch for good
+    # (and slash the leader again and again). Being late is the Slasher's business: an item no
+    # batch posted by its deadline consumed is `slash_censorship` / `slash_censorship_late`
+    # evidence against one leader, whenever and by whomever it is consumed afterwards.
 
     header_hash: bytes32 = commitments._header_hash(header)
     self.batch_hash[sequence] = header_hash

@@ -137,6 +137,8 @@ def make_config(tmp_path: Path, manifest: Path, **overrides) -> ServiceConfig:
         "key_source": "devnet",
         "slasher_address": TEST_SLASHER,
         "l1_poll_s": 0.5,
+        # the tests drive their batchers round by round (Batcher.step, no posting policy)
+        "batcher_margin_l1_blocks": 0,
     }
     values.update(overrides)
     return ServiceConfig(**values)

@@ -7,14 +7,13 @@ import json
 import tempfile
 from pathlib import Path
 
-import aiohttp
 import pytest
 from _chains import ApeChain
 from deploy import deploy_l1, devnet_accounts
 from web3 import Web3
 
 from sequencer import batch_codec as bc
-from sequencer.batcher import Batcher, InboxView, JsonRpc
+from sequencer.batcher import Batcher, InboxView
 from sequencer.commitments import Signer
 from sequencer.config import DEVNET_SEQUENCER_KEY
 from sequencer.derive import L1BatchSource, derive_batch
@@ -26,7 +25,7 @@ from sequencer.devnet import (
     Devnet,
     free_port,
 )
-from sequencer.service import EngineClient
+from sequencer.engine import EngineClient, SyncEngineClient, engine_session
 from sequencer.txmgr import TxManager
 
 # anvil's well-known account 8 sends the rollup traffic (DEVNET ONLY: a public key)
@@ -82,7 +81,7 @@ def _batcher(w3, contracts, rollups, mode):
         (contracts["SequencerRegistry"].address, contracts["SequencerRegistry"].abi),
     )
     txmgr = TxManager(w3, Signer(DEVNET_SEQUENCER_KEY).local_account(), confirmations=1)
-    return Batcher(inbox, txmgr, {r.chain_id: JsonRpc(r.url) for r in rollups}, mode=mode)
+    return Batcher(inbox, txmgr, {r.chain_id: SyncEngineClient(r.url) for r in rollups}, mode=mode)
 
 
 async def _derive_all(w3, contracts, chain_ids, tmp):
@@ -90,7 +89,7 @@ async def _derive_all(w3, contracts, chain_ids, tmp):
     posted = source.batches()
     specs = [ChainSpec(f"fresh{c}", "rollup", c, free_port(), ROLLUP_FLAGS) for c in chain_ids]
     with Devnet(specs, log_dir=Path(tmp)):
-        async with aiohttp.ClientSession() as session:
+        async with engine_session() as session:
             engines = {s.chain_id: EngineClient(s.url, s.chain_id, session) for s in specs}
             for item in posted:
                 await derive_batch(item.header, bc.decode(item.payload), engines)

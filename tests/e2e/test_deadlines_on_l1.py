@@ -14,9 +14,10 @@ import pytest
 import requests
 from test_sequencer_preconfs import signed_transfer, wait_sealed
 
-from sequencer.batcher import Batcher, InboxView, JsonRpc
+from sequencer.batcher import Batcher, InboxView
 from sequencer.commitments import Signer
 from sequencer.config import DEVNET_SEQUENCER_KEY
+from sequencer.engine import SyncEngineClient
 from sequencer.txmgr import TxManager
 
 _spec = importlib.util.spec_from_file_location(
@@ -56,6 +57,7 @@ def leader(tmp_path):
         handoff_l1_blocks=4,
         preconf_deadline_l1_blocks=DEADLINE,
         backpressure_margin_l1_blocks=MARGIN,
+        batcher_margin_l1_blocks=0,  # the batcher below posts every round (no policy)
     ) as stack:
         service, w3, contracts = stack.service, stack.w3, stack.contracts
         inbox = InboxView(
@@ -66,10 +68,10 @@ def leader(tmp_path):
         batcher = Batcher(
             inbox,
             TxManager(w3, Signer(DEVNET_SEQUENCER_KEY).local_account(), confirmations=1),
-            {c: JsonRpc(url) for c, url in stack.rollup_urls.items()},
+            {c: SyncEngineClient(url) for c, url in stack.rollup_urls.items()},
             mode="calldata",
             max_blocks=512,
-            sequencer=JsonRpc(service.url + "/"),
+            sequencer=SyncEngineClient(service.url + "/"),
         )
         _wait(
             lambda: service.result("/", "seq_status")["leader"]["accepting"],

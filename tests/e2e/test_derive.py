@@ -4,7 +4,6 @@ alone, every commitment checks, and a tampered header or payload is named precis
 import asyncio
 import dataclasses
 
-import aiohttp
 import pytest
 from eth_account import Account
 
@@ -12,7 +11,7 @@ from sequencer import batch_codec as bc
 from sequencer import commitments as cm
 from sequencer.derive import DerivationMismatch, derive_batch
 from sequencer.devnet import ROLLUP_FLAGS, ROLLUP_GENESIS_TIMESTAMP, ChainSpec, Devnet, free_port
-from sequencer.service import EngineClient
+from sequencer.engine import EngineClient, engine_session
 
 # anvil's well-known accounts 5..7 (DEVNET ONLY)
 KEYS = [
@@ -93,7 +92,7 @@ def _seal_blocks(rollup, n_blocks=3):
 async def _derive_on_fresh_engine(tmp_path, chain_id, header, batch):
     spec = ChainSpec("fresh", "rollup", chain_id, free_port(), ROLLUP_FLAGS)
     with Devnet([spec], log_dir=tmp_path):
-        async with aiohttp.ClientSession() as session:
+        async with engine_session() as session:
             engine = EngineClient(spec.url, chain_id, session)
             return await derive_batch(header, batch, {chain_id: engine})
 

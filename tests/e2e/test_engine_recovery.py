@@ -166,10 +166,11 @@ def test_blocks_the_journal_never_sealed_come_back_from_l1(tmp_path, accounts, k
     from deploy import deploy_l1, devnet_accounts
     from web3 import Web3
 
-    from sequencer.batcher import Batcher, InboxView, JsonRpc
+    from sequencer.batcher import Batcher, InboxView
     from sequencer.commitments import Signer
     from sequencer.config import DEVNET_SEQUENCER_KEY, ServiceConfig
     from sequencer.devnet import L1_TEST_FLAGS, ROLLUP_GENESIS_TIMESTAMP
+    from sequencer.engine import SyncEngineClient
     from sequencer.txmgr import TxManager
 
     spec_mod = importlib.util.spec_from_file_location(
@@ -237,10 +238,10 @@ def test_blocks_the_journal_never_sealed_come_back_from_l1(tmp_path, accounts, k
                     (contracts["SequencerRegistry"].address, contracts["SequencerRegistry"].abi),
                 ),
                 TxManager(w3, Signer(DEVNET_SEQUENCER_KEY).local_account(), confirmations=1),
-                {901: JsonRpc(rollup.url)},
+                {901: SyncEngineClient(rollup.url)},
                 mode="calldata",
                 max_blocks=512,
-                sequencer=JsonRpc(service.url + "/"),
+                sequencer=SyncEngineClient(service.url + "/"),
             )
             assert batcher.step() is not None  # the deployment's blocks and the first promises
             unposted = _promise(service, accounts, keeper, range(2, 4))

@@ -29,9 +29,9 @@ from test_sequencer_preconfs import signed_transfer, wait_sealed
 
 from sequencer import batch_codec as bc
 from sequencer import commitments as cm
-from sequencer.batcher import JsonRpc
 from sequencer.cli import main as cli_main
 from sequencer.config import DEVNET_SEQUENCER_ADDRESS, DEVNET_SEQUENCER_KEY
+from sequencer.engine import SyncEngineClient
 from sequencer.fisherman import (
     DEVNET_FISHERMAN_KEY,
     Fisherman,
@@ -59,7 +59,7 @@ def _contracts(contracts) -> dict[str, tuple[str, list]]:
 def _fisherman(w3, contracts, rollups) -> Fisherman:
     txmgr = TxManager(w3, DEVNET_FISHERMAN_KEY, confirmations=1)
     return Fisherman(
-        w3, _contracts(contracts), txmgr, {r.chain_id: JsonRpc(r.url) for r in rollups}
+        w3, _contracts(contracts), txmgr, {r.chain_id: SyncEngineClient(r.url) for r in rollups}
     )
 
 
@@ -303,13 +303,13 @@ def test_an_honest_sequencer_is_never_slashed_until_it_equivocates(
     for chain_id, tx_hash in hashes:
         wait_sealed(service, chain_id, tx_hash)
     batcher = _batcher(w3, contracts, [rollup_a, rollup_b], "calldata")
-    batcher.sequencer = JsonRpc(service.url + "/")
+    batcher.sequencer = SyncEngineClient(service.url + "/")
     if batcher.inbox.blocks_left_in_term() < batcher.term_margin:
         _mine(w3, batcher.term_margin + 1)  # no batch goes out in a term's last blocks
     assert batcher.step() is not None
 
     fisher = _fisherman(w3, contracts, [rollup_a, rollup_b])
-    fisher.sequencer = JsonRpc(service.url + "/")
+    fisher.sequencer = SyncEngineClient(service.url + "/")
     fisher.watch_tx.update(bytes.fromhex(h[2:]) for _, h in hashes)
     stake = _contract(w3, contracts["SequencerRegistry"]).functions.stake_of(
         DEVNET_SEQUENCER_ADDRESS
@@ -534,9 +534,9 @@ def test_an_honest_service_batcher_and_fisherman_over_several_terms_slash_nothin
     before = registry.functions.stake_of(DEVNET_SEQUENCER_ADDRESS).call()
     term_blocks = registry.functions.TERM_BLOCKS().call()
     batcher = _batcher(w3, contracts, [rollup_a, rollup_b], "calldata")
-    batcher.sequencer = JsonRpc(service.url + "/")
+    batcher.sequencer = SyncEngineClient(service.url + "/")
     fisher = _fisherman(w3, contracts, [rollup_a, rollup_b])
-    fisher.sequencer = JsonRpc(service.url + "/")
+    fisher.sequencer = SyncEngineClient(service.url + "/")
 
     sender = accounts[6]
     nonces = {

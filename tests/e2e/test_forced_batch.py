@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
 from test_sequencer_bundles import _wait
 from test_sequencer_forced import l1_entries, manifest_path  # noqa: F401  (fixtures)
 from test_sequencer_preconfs import signed_transfer, wait_sealed
@@ -14,12 +13,12 @@ from test_sequencer_relays import _after_a_slot
 from web3 import Web3
 
 from sequencer import batch_codec as bc
-from sequencer.batcher import Batcher, InboxView, JsonRpc
+from sequencer.batcher import Batcher, InboxView
 from sequencer.commitments import Signer
 from sequencer.config import DEVNET_SEQUENCER_KEY
 from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch
 from sequencer.devnet import ROLLUP_FLAGS, ChainSpec, Devnet, free_port
-from sequencer.service import EngineClient
+from sequencer.engine import EngineClient, SyncEngineClient, engine_session
 from sequencer.txmgr import TxManager
 
 
@@ -61,9 +60,9 @@ def test_forced_items_are_committed_and_derived_against_the_l1_queue(
     batcher = Batcher(
         view,
         TxManager(l1, Signer(DEVNET_SEQUENCER_KEY).local_account(), confirmations=1),
-        {r.chain_id: JsonRpc(r.url) for r in (rollup_a, rollup_b)},
+        {r.chain_id: SyncEngineClient(r.url) for r in (rollup_a, rollup_b)},
         mode="calldata",
-        sequencer=JsonRpc(service.url + "/"),
+        sequencer=SyncEngineClient(service.url + "/"),
     )
     batch = batcher.next_batch()
     assert batch is not None
@@ -103,7 +102,7 @@ def test_forced_items_are_committed_and_derived_against_the_l1_queue(
     async def derive(forced):
         specs = [ChainSpec(f"f{c}", "rollup", c, free_port(), ROLLUP_FLAGS) for c in (901, 902)]
         with Devnet(specs, log_dir=tmp_path / "derive"):
-            async with aiohttp.ClientSession() as session:
+            async with engine_session() as session:
                 engines = {s.chain_id: EngineClient(s.url, s.chain_id, session) for s in specs}
                 return await derive_batch(posted.header, data, engines, forced)
 

@@ -15,7 +15,6 @@ import asyncio
 import random
 from dataclasses import dataclass, field
 
-import aiohttp
 import ape
 import pytest
 from conftest import ServiceThread, make_config
@@ -30,13 +29,13 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound
 
 from sequencer import batch_codec as bc
-from sequencer.batcher import Batcher, InboxView, JsonRpc
+from sequencer.batcher import Batcher, InboxView
 from sequencer.commitments import Signer
 from sequencer.config import DEVNET_SEQUENCER_KEY
 from sequencer.derive import L1BatchSource, derive_batch
 from sequencer.devnet import ROLLUP_FLAGS, ChainSpec, Devnet, free_port
+from sequencer.engine import EngineClient, SyncEngineClient, engine_session
 from sequencer.manifest import ChainEntry, Manifest
-from sequencer.service import EngineClient
 from sequencer.txmgr import TxManager
 
 GWEI = 10**9
@@ -241,9 +240,9 @@ def outcome(chains, project, deployer, sequencer_account, treasury, trader, tmp_
         batcher = Batcher(
             view,
             TxManager(l1, Signer(DEVNET_SEQUENCER_KEY).local_account(), confirmations=1),
-            {r.chain_id: JsonRpc(r.url) for r in (rollup_a, rollup_b)},
+            {r.chain_id: SyncEngineClient(r.url) for r in (rollup_a, rollup_b)},
             mode="calldata",
-            sequencer=JsonRpc(service.url + "/"),
+            sequencer=SyncEngineClient(service.url + "/"),
         )
         for _ in range(20):
             if inbox.forced_through() >= count:
@@ -289,7 +288,7 @@ def outcome(chains, project, deployer, sequencer_account, treasury, trader, tmp_
         async def derive() -> None:
             specs = [ChainSpec(f"g{c}", "rollup", c, free_port(), ROLLUP_FLAGS) for c in (901, 902)]
             with Devnet(specs, log_dir=tmp / "derive"):
-                async with aiohttp.ClientSession() as session:
+                async with engine_session() as session:
                     engines = {s.chain_id: EngineClient(s.url, s.chain_id, session) for s in specs}
                     cursor = {c: list(queue.get(c, [])) for c in (901, 902)}
                     for batch in posted:

@@ -21,10 +21,11 @@ from eth_account import Account
 from test_sequencer_preconfs import signed_transfer
 from web3 import Web3
 
-from sequencer.batcher import Batcher, InboxView, JsonRpc
+from sequencer.batcher import Batcher, InboxView
 from sequencer.commitments import Signer
 from sequencer.config import DEVNET_SEQUENCER_KEY, ServiceConfig
 from sequencer.devnet import L1_TEST_FLAGS, ROLLUP_FLAGS, ChainSpec, Devnet, free_port
+from sequencer.engine import SyncEngineClient
 from sequencer.manifest import ChainEntry, Manifest
 from sequencer.ops_cli import endpoint
 from sequencer.ops_cli import status as status_command
@@ -111,6 +112,8 @@ class Node:
             "handoff_l1_blocks": HANDOFF,
             "follow_confirmations": 1,  # a batch is replayed once one L1 block is on top of it
             "leader_urls": self.peers,
+            # the test drives each batcher round by round (Batcher.step, no posting policy)
+            "batcher_margin_l1_blocks": 0,
         }
         if self.key == DEVNET_SEQUENCER_KEY:
             settings["key_source"] = "devnet"
@@ -138,10 +141,10 @@ class Node:
         return Batcher(
             inbox,
             TxManager(self.w3, Signer(self.key).local_account(), confirmations=1),
-            {chain_id: JsonRpc(url) for chain_id, url in self.engines.items()},
+            {chain_id: SyncEngineClient(url) for chain_id, url in self.engines.items()},
             mode="calldata",
             max_blocks=512,
-            sequencer=JsonRpc(self.url + "/"),
+            sequencer=SyncEngineClient(self.url + "/"),
         )
 
 

@@ -4,7 +4,6 @@ plan halts loudly, and the metrics endpoint counts what happened (with no key in
 import asyncio
 import logging
 
-import aiohttp
 import pytest
 import requests
 from eth_account import Account
@@ -14,7 +13,7 @@ from test_sequencer_preconfs import signed_transfer, wait_sealed
 from sequencer.builder import BuildError, block_statuses, statuses_from_traces, verify_and_sign
 from sequencer.commitments import Domain, Signer
 from sequencer.config import DEVNET_SEQUENCER_ADDRESS, DEVNET_SEQUENCER_KEY
-from sequencer.service import EngineClient
+from sequencer.engine import EngineClient, engine_session
 
 
 def test_a_tx_that_does_not_fit_goes_to_the_next_block(sequencer_service, trader, lp):
@@ -50,7 +49,7 @@ def test_a_block_that_is_not_the_plan_fails_loudly(rollup_a, trader, lp):
     domain = Domain(31337, "0x00000000000000000000000000000000000051a5")
 
     async def check(want):
-        async with aiohttp.ClientSession() as session:
+        async with engine_session() as session:
             engine = EngineClient(rollup_a.url, 901, session)
             return await verify_and_sign(engine, number, want, signer, domain)
 
@@ -60,7 +59,7 @@ def test_a_block_that_is_not_the_plan_fails_loudly(rollup_a, trader, lp):
     assert head.number == number and sealed.tx_hashes == (_hash(stray),)
 
     async def statuses():
-        async with aiohttp.ClientSession() as session:
+        async with engine_session() as session:
             engine = EngineClient(rollup_a.url, 901, session)
             return await block_statuses(engine, number, [_hash(stray)])
 
@@ -162,7 +161,7 @@ def test_statuses_from_the_traces_are_the_receipts_statuses(rollup_a, trader, lp
     assert all(r["blockNumber"] == number for r in receipts)
 
     async def statuses(want):
-        async with aiohttp.ClientSession() as session:
+        async with engine_session() as session:
             engine = EngineClient(rollup_a.url, 901, session)
             return await block_statuses(engine, number, want)
 

@@ -196,7 +196,7 @@ def test_no_promise_takes_a_leg_nonce_while_the_slot_selects_its_bundles(
     seq = service.seq
     conflicting = signed_transfer(trader.private_key, 901, 0, keeper.address, value=3)
     seen: dict = {}
-    read_account = seq._ensure_account
+    read_account = seq.ensure_account
 
     async def reading_lp_admits_the_conflict(chain, sender, refresh=False):
         if sender.lower() == lp.address.lower() and "answer" not in seen:
@@ -207,7 +207,7 @@ def test_no_promise_takes_a_leg_nonce_while_the_slot_selects_its_bundles(
                 seen["answer"] = exc
         return await read_account(chain, sender, refresh)
 
-    service.call_in_loop(lambda: setattr(seq, "_ensure_account", reading_lp_admits_the_conflict))
+    service.call_in_loop(lambda: setattr(seq, "ensure_account", reading_lp_admits_the_conflict))
     deadline = int(l1.rpc("eth_blockNumber"), 16) + 50
     first = {  # the trader's legs, nonce 0 on both rollups
         "txs": {

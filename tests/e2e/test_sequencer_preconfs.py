@@ -128,7 +128,7 @@ def test_a_transaction_sealed_long_ago_sent_again_gets_its_promise_from_the_jour
     wait_sealed(service, 901, first["txHash"])
     tx_hash = bytes.fromhex(first["txHash"][2:])
     deadline = time.monotonic() + 10
-    while service.call_in_loop(lambda: tx_hash in service.seq._seen):
+    while service.call_in_loop(lambda: tx_hash in service.seq.seen):
         assert time.monotonic() < deadline, "never forgotten"
         time.sleep(0.05)
     again = service.result("/901", "seq_sendRawTransaction", [raw])

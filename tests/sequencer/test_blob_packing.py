@@ -15,14 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sequencer import kzg
-from sequencer.batcher import (
-    BLOB_BYTES,
-    BLOB_CAPACITY,
-    BatcherError,
-    blob_versioned_hash,
-    from_blob,
-    to_blob,
-)
+from sequencer.batch_codec import BLOB_BYTES, BLOB_CAPACITY, from_blob
+from sequencer.batcher import BatcherError, blob_versioned_hash, to_blob
 from sequencer.txmgr import blob_network_form, transaction_hash
 
 BLS_MODULUS = 52435875175048450796998134138063108939200924007183093040244149066592125249537

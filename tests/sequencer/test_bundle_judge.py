@@ -10,7 +10,8 @@ from eth_account import Account
 from sequencer.builder import Bundle, ChainPlan, ChainRuntime, HeadInfo, Leg, PlannedBlock
 from sequencer.judge import ChainRules
 from sequencer.mempool import AccountState, SenderLedger, decode_tx
-from sequencer.service import BundleBook, ChainState
+from sequencer.ports import ChainState
+from sequencer.service import BundleBook
 
 KEY = "0x" + "42" * 32
 SENDER = Account.from_key(KEY).address

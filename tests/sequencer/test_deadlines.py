@@ -6,7 +6,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sequencer.deadlines import (
-    ERR_SERVER,
     PostingModel,
     Pressure,
     PressureLimits,
@@ -15,6 +14,7 @@ from sequencer.deadlines import (
     check_bundle_deadline,
     earliest_deadline,
 )
+from sequencer.rpc_errors import ERR_SERVER, as_rpc_error
 
 DEVNET = PostingModel(cadence=2, confirmations=1, spare=1, term_blocks=32, term_margin=2)
 
@@ -24,7 +24,7 @@ def test_the_bundle_that_got_the_honest_sequencer_slashed_is_refused():
     cannot post in time, so the deadline is refused with the earliest one it can honour."""
     with pytest.raises(Refusal) as refused:
         check_bundle_deadline(61, 59, DEVNET, evidence_window=600)
-    assert refused.value.code == ERR_SERVER
+    assert as_rpc_error(refused.value).code == ERR_SERVER  # answered -32000
     earliest = refused.value.data["earliestDeadline"]
     assert earliest == earliest_deadline(59, DEVNET) > 61
     assert str(earliest) in refused.value.message
@@ -98,7 +98,7 @@ def test_backpressure_refuses_on_a_stale_l1_view_and_a_late_backlog():
     assert backpressure(Pressure(100, 0.5, 116), LIMITS) is None
     stale = backpressure(Pressure(100, 11.0, None), LIMITS)
     assert stale is not None and stale.data["reason"] == "l1_stale"
-    assert "retryAfterSeconds" in stale.data and stale.code == ERR_SERVER
+    assert "retryAfterSeconds" in stale.data and as_rpc_error(stale).code == ERR_SERVER
     late = backpressure(Pressure(100, 0.5, 115), LIMITS)
     assert late is not None and late.data["reason"] == "backlog"
     assert late.data["slackBlocks"] == 15 and late.data["retryAfterL1Blocks"] == 1
@@ -117,3 +117,21 @@ def test_the_configuration_keeps_promises_keepable(tmp_path):
         ServiceConfig(**base, preconf_deadline_l1_blocks=700)
     config = ServiceConfig(**base)
     assert config.preconf_deadline_l1_blocks > config.backpressure_margin_l1_blocks
+
+
+@given(head=st.integers(0, 10_000), margin=st.integers(1, 16), unposted=st.integers(0, 300))
+def test_a_batcher_with_a_posting_policy_is_given_only_deadlines_its_policy_always_meets(
+    head, margin, unposted
+):
+    """The batcher waits until a deadline is `margin` blocks away (sequencer/posting.py), so a
+    deadline the cadence model alone allows (a few blocks out) could be missed by a slow build:
+    the service signs none closer than the policy's `min_deadline_distance`."""
+    from sequencer.posting import PostingPolicy, min_deadline_distance
+
+    model = PostingModel(cadence=2, confirmations=1, term_blocks=0, policy_margin=margin)
+    earliest = earliest_deadline(head, model, unposted)
+    distance = min_deadline_distance(PostingPolicy(margin_blocks=margin), model.term_margin)
+    assert earliest is not None and earliest >= head + distance
+    # and a batcher posting every round (no policy) keeps the shorter cadence bound
+    bare = earliest_deadline(head, PostingModel(cadence=2, confirmations=1), 0)
+    assert bare is not None and bare < head + min_deadline_distance(PostingPolicy(8), 2)

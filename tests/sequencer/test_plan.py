@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 
 from sequencer.builder import ChainPlan, HeadInfo, PlannedTx, block_statuses, statuses_from_traces
 from sequencer.commitments import Domain, PreconfMsg, Signer, digest, recover
+from sequencer.engine import EngineError
 from sequencer.mempool import next_base_fee
-from sequencer.service import EngineError, preconf_digest
+from sequencer.service import preconf_digest
 
 GAS_LIMIT = 100_000
 

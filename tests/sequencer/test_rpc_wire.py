@@ -9,6 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sequencer.deadlines import Refusal
+from sequencer.engine import EngineError, EngineUnreachable
+from sequencer.refusals import Refused, Unavailable
 from sequencer.rpc import (
     MAX_QUANTITY,
     BodyError,
@@ -20,7 +23,14 @@ from sequencer.rpc import (
     quantity,
     valid_id,
 )
-from sequencer.rpc_errors import ERR_INTERNAL, INVALID_PARAMS, RpcError, answer_code
+from sequencer.rpc_errors import (
+    ERR_INTERNAL,
+    ERR_SERVER,
+    INVALID_PARAMS,
+    RpcError,
+    answer_code,
+    as_rpc_error,
+)
 
 JSON_VALUES = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.text(alphabet='[]{}"\\ab,:', max_size=6)),
@@ -133,3 +143,24 @@ def test_connection_guard_caps_each_address():
     for client in ("a", "a", "b"):
         guard.release(client)
     assert not guard.open
+
+
+def test_domain_errors_get_their_codes_only_at_the_edge():
+    """Domain code raises `Refused`/`Unavailable` (no wire codes); the RPC edge answers geth's
+    -32000 for a refusal (its data kept for the client), -32603 for what is not the request's
+    fault, and only a code a client may be given for an RpcError; anything else is None (rpc
+    answers "internal error" and logs it)."""
+    cases = [
+        (Refused("nonce too low"), ERR_SERVER, "nonce too low", None),
+        (Refusal("sequencer busy", {"retryAfterSeconds": 2}), ERR_SERVER, "sequencer busy", 2),
+        (Unavailable("sequencer halted"), ERR_INTERNAL, "sequencer halted", None),
+        (EngineUnreachable("reset"), ERR_INTERNAL, "engine unavailable: reset", None),
+        (EngineError("boom"), ERR_INTERNAL, "engine unavailable: boom", None),
+        (RpcError(INVALID_PARAMS, "bad"), INVALID_PARAMS, "bad", None),
+        (RpcError(-32099 - 600, "reserved"), ERR_INTERNAL, "reserved", None),
+    ]
+    for exc, code, message, retry in cases:
+        error = as_rpc_error(exc)
+        assert error is not None and (error.code, error.message) == (code, message), exc
+        assert (error.data or {}).get("retryAfterSeconds") == retry
+    assert as_rpc_error(KeyError("bug")) is None
