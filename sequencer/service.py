@@ -1361,6 +1361,9 @@ class BundleBook:
             self.included += 1
         else:
             self.dropped += 1
+        # settled: no longer in flight (seq_status would count it as pending and settled at once
+        # until the slot's bookkeeping ends)
+        self.inflight.pop(bundle.bundle_hash, None)
         self.done[bundle.bundle_hash] = bundle
         self._unsaved.append((bundle.bundle_hash, bundle.status, bundle.reason))
         while len(self.done) > self.DONE_KEEP:

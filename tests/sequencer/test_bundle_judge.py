@@ -71,3 +71,17 @@ def test_a_contract_sender_or_short_funds_drop_the_bundle():
     poor, blocks = _book(AccountState(nonce=0, balance=_leg(0).max_cost))
     assert _fits(poor, blocks, _leg(0)) == "ok"
     assert _fits(poor, blocks, _leg(0), _leg(1)).startswith("insufficient funds for gas * price")
+
+
+def test_a_settled_bundle_is_no_longer_counted_in_flight():
+    """seq_status counts pending + in-flight bundles as pending: a bundle whose receipt was
+    stored while the slot's bookkeeping still ran was counted pending and included at once."""
+    book = BundleBook.__new__(BundleBook)
+    book.pending, book.done, book._unsaved = {}, {}, []
+    book.included = book.dropped = 0
+    bundle = Bundle(b"\x07" * 32, (_leg(0),), "0x" + "11" * 20, 100)
+    book.inflight = {bundle.bundle_hash: bundle}
+    bundle.status = "included"
+    book._done(bundle)
+    assert bundle.bundle_hash not in book.inflight
+    assert (book.included, book.dropped, list(book.done)) == (1, 0, [bundle.bundle_hash])
