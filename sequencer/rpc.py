@@ -46,7 +46,7 @@ from sequencer.rpc_errors import (
     METHOD_NOT_FOUND,
     PARSE_ERROR,
     RpcError,
-    answer_code,
+    engine_answer_error,
     as_rpc_error,
 )
 from sequencer.service import Sequencer
@@ -613,11 +613,8 @@ class RpcServer:
             answer = await seq.chains[chain_id].engine.request(method, params)
             if not isinstance(answer, dict):
                 raise EngineError(f"{method}: the engine answered {str(answer)[:200]}")
-            if "error" in answer:  # the engine's code if standard (answer_code), else -32603
-                err = answer["error"] if isinstance(answer["error"], dict) else {}
-                raise RpcError(
-                    answer_code(err.get("code")), str(err.get("message", "")), err.get("data")
-                )
+            if "error" in answer:  # an EVM halt: -32000; else the engine's code (answer_code)
+                raise engine_answer_error(answer["error"])
             return answer.get("result")
         raise RpcError(
             METHOD_NOT_FOUND, f"the method {method[:128]} does not exist/is not available"

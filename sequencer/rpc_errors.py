@@ -52,6 +52,46 @@ def answer_code(code: object) -> int:
     return code
 
 
+# anvil answers a call that halts the EVM (eth_call, eth_estimateGas, eth_createAccessList) with
+# -32603 "EVM error <Halt>": a fault of the request, not of the engine. geth answers -32000 in these
+# words (core/vm/errors.go); a halt not listed keeps anvil's name, lower-cased.
+_EVM_HALTS = {
+    "OutOfGas": "out of gas",
+    "MemoryOOG": "out of gas",
+    "MemoryLimitOOG": "out of gas",
+    "PrecompileOOG": "out of gas",
+    "InvalidOperandOOG": "out of gas",
+    "StackUnderflow": "stack underflow",
+    "StackOverflow": "stack limit reached 1024",
+    "InvalidFEOpcode": "invalid opcode: INVALID",
+    "OpcodeNotFound": "invalid opcode",
+    "InvalidJump": "invalid jump destination",
+    "CallTooDeep": "max call depth exceeded",
+    "CreateContractSizeLimit": "max code size exceeded",
+    "CreateInitCodeSizeLimit": "max initcode size exceeded",
+    "CreateContractStartingWithEF": "invalid code: must not begin with 0xef",
+    "CreateCollision": "contract address collision",
+    "StateChangeDuringStaticCall": "write protection",
+    "OutOfOffset": "return data out of bounds",
+    "NonceOverflow": "nonce uint64 overflow",
+    "OutOfFunds": "insufficient balance for transfer",
+    "PrecompileError": "precompile error",
+}
+_EVM_ERROR = "EVM error "
+
+
+def engine_answer_error(error: object) -> RpcError:
+    """The error a client is answered with for an engine's JSON-RPC error `error` (its `error`
+    member). An EVM halt of the call is the request's fault: -32000 in geth's words. Any other code
+    passes through `answer_code`."""
+    err = error if isinstance(error, dict) else {}
+    code, message = err.get("code"), str(err.get("message", ""))
+    if code == ERR_INTERNAL and message.startswith(_EVM_ERROR):
+        halt = message[len(_EVM_ERROR) :].split("(", 1)[0].strip()
+        return RpcError(ERR_SERVER, _EVM_HALTS.get(halt, halt.lower() or "execution halted"))
+    return RpcError(answer_code(code), message, err.get("data"))
+
+
 def as_rpc_error(exc: BaseException) -> RpcError | None:
     """The JSON-RPC error a failed request is answered with, or None for an unexpected fault
     (answered -32603 "internal error" and logged by `rpc`). `Refused`: -32000 in the domain's

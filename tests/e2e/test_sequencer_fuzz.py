@@ -293,3 +293,22 @@ def test_every_method_answers_bad_parameters_and_the_service_stays_live(
     assert service.seq.halted is None
     assert service.result("/", "seq_status")["halted"] is None
     assert service.result("/901", "eth_chainId") == hex(901)
+
+
+def test_a_call_that_halts_the_evm_is_answered_as_the_requests_fault(sequencer_service):
+    """Found by the test above in CI: eth_call of init code 0x01 (ADD on an empty stack) was
+    relayed as anvil's -32603 "EVM error StackUnderflow"; it is -32000 in geth's words."""
+    service = sequencer_service
+    call = {"from": "0x" + "00" * 20, "data": "0x01"}
+    for method, params in (
+        ("eth_call", [call, "latest"]),
+        ("eth_estimateGas", [call]),
+        ("eth_createAccessList", [call, "latest"]),
+        ("eth_call", [{**call, "data": "0xfe"}, "latest"]),
+    ):
+        sent = {"jsonrpc": "2.0", "id": 7, "method": method, "params": params}
+        answer = service.http.post(service.url + "/901", json=sent, timeout=30).json()
+        _well_formed(answer, sent)
+        assert answer["error"]["code"] == -32000, answer
+        assert answer["error"]["message"] in ("stack underflow", "invalid opcode: INVALID")
+

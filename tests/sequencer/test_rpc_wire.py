@@ -30,6 +30,7 @@ from sequencer.rpc_errors import (
     RpcError,
     answer_code,
     as_rpc_error,
+    engine_answer_error,
 )
 
 JSON_VALUES = st.recursive(
@@ -132,6 +133,27 @@ def test_relayed_codes_are_standard_or_application_codes():
         assert answer_code(code) == code
     for code in (None, "3", True, 1.5, -32100, -32768, -32604, 2**40):
         assert answer_code(code) == ERR_INTERNAL
+
+
+def test_an_evm_halt_of_a_proxied_call_is_the_requests_fault():
+    """anvil answers a call that halts the EVM with -32603 "EVM error <Halt>"; the client gets
+    geth's -32000 and words, never "internal error" (hypothesis found eth_call data 0x01)."""
+    cases = [
+        ("EVM error StackUnderflow", "stack underflow"),
+        ("EVM error InvalidFEOpcode", "invalid opcode: INVALID"),
+        ("EVM error OutOfGas", "out of gas"),
+        ("EVM error OpcodeNotFound", "invalid opcode"),
+        ("EVM error SomethingNew", "somethingnew"),
+        ("EVM error ", "execution halted"),
+    ]
+    for message, words in cases:
+        error = engine_answer_error({"code": ERR_INTERNAL, "message": message})
+        assert (error.code, error.message) == (ERR_SERVER, words), message
+    revert = engine_answer_error({"code": 3, "message": "execution reverted", "data": "0x"})
+    assert (revert.code, revert.message, revert.data) == (3, "execution reverted", "0x")
+    fault = engine_answer_error({"code": ERR_INTERNAL, "message": "database locked"})
+    assert (fault.code, fault.message) == (ERR_INTERNAL, "database locked")
+    assert engine_answer_error("not an object").code == ERR_INTERNAL
 
 
 def test_connection_guard_caps_each_address():
