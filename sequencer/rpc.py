@@ -46,8 +46,8 @@ from sequencer.rpc_errors import (
     METHOD_NOT_FOUND,
     PARSE_ERROR,
     RpcError,
-    engine_answer_error,
     as_rpc_error,
+    engine_answer_error,
 )
 from sequencer.service import Sequencer
 

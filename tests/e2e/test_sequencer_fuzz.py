@@ -311,4 +311,3 @@ def test_a_call_that_halts_the_evm_is_answered_as_the_requests_fault(sequencer_s
         _well_formed(answer, sent)
         assert answer["error"]["code"] == -32000, answer
         assert answer["error"]["message"] in ("stack underflow", "invalid opcode: INVALID")
-
