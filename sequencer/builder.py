@@ -13,7 +13,7 @@ to the block before the slot (`rewind`, anvil_rollback: no snapshot is kept, so 
 the slot is mined again without that bundle. A slot with bundle legs is marked in the journal
 (`Journal.begin_bundle_slot`) before its first block is mined and unmarked once every block of it
 is sealed and journaled; a restart that finds the mark rewinds the slot's blocks (see
-`Sequencer._undo_bundle_slot`), so a crash between rollup A's block and rollup B's never lands a
+`Sequencer._undo_rewind_marks`), so a crash between rollup A's block and rollup B's never lands a
 bundle on one rollup alone.
 It never admits or refuses a transaction, and never changes a promised position.
 
@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from sequencer.commitments import BlockHeaderMsg, Domain, Signer
 from sequencer.engine import EngineFault
-from sequencer.journal import Journal, PreconfRecord, SealedBlock
+from sequencer.journal import Journal, PreconfRecord, SealedBlock, TxKind
 from sequencer.mempool import next_base_fee
 from sequencer.messages import MESSAGE_SENT_TOPIC
 from sequencer.relays import RelayQueue, RelayTx
@@ -761,7 +761,9 @@ class Builder:
         first = len(block.txs)
         await self.journal.append(
             [
-                PreconfRecord.unpromised(runtime.chain_id, block.number, first + i, relay)
+                PreconfRecord.unpromised(
+                    runtime.chain_id, block.number, first + i, relay, TxKind.RELAY
+                )
                 for i, relay in enumerate(relays)
             ]
         )
@@ -819,7 +821,9 @@ class Builder:
                 first = len(block.txs) + len(relays)
                 await self.journal.append(
                     [
-                        PreconfRecord.unpromised(runtime.chain_id, block.number, first + i, leg)
+                        PreconfRecord.unpromised(
+                            runtime.chain_id, block.number, first + i, leg, TxKind.BUNDLE_LEG
+                        )
                         for i, leg in enumerate(legs)
                     ]
                 )
@@ -856,7 +860,7 @@ class Builder:
                 self.relays.restore(relay_state)
             for runtime, block in zip(self.chains, blocks, strict=True):
                 await rewind(runtime.engine, runtime.plan.head)
-                await self.journal.drop_legs(runtime.chain_id, block.number)
+                await self.journal.drop_slot_txs(runtime.chain_id, block.number)
                 runtime.loaded_for = None
                 await load_planned_block(runtime, block)
             self._bundle_slot = (list(bundles), relay_state)
@@ -932,7 +936,7 @@ class Builder:
                 bundles, relay_state = self._bundle_slot
                 for runtime in self.chains:
                     await rewind(runtime.engine, runtime.plan.head)
-                    await self.journal.drop_legs(runtime.chain_id, runtime.plan.head.number + 1)
+                    await self.journal.drop_slot_txs(runtime.chain_id, runtime.plan.head.number + 1)
                     runtime.loaded_for = None
                 if self.relays is not None and relay_state is not None:
                     self.relays.restore(relay_state)
@@ -971,7 +975,7 @@ class Builder:
         elif latest.number == head.number and latest.block_hash == head.block_hash:
             taken = self._taken.pop(runtime.chain_id, [])
             if taken:
-                await self.journal.drop_legs(runtime.chain_id, head.number + 1)
+                await self.journal.drop_slot_txs(runtime.chain_id, head.number + 1)
                 assert self.relays is not None
                 queue = self.relays.waiting.get(runtime.chain_id, [])
                 self.relays.waiting[runtime.chain_id] = [r.message for r in taken] + queue

@@ -38,7 +38,7 @@ from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
 from sequencer.builder import PlannedTx
-from sequencer.journal import PreconfRecord
+from sequencer.journal import PreconfRecord, TxKind
 from sequencer.judge import Accept, ChainRules, Reject, Verdict, judge_pending, judge_raw
 from sequencer.mempool import DecodedTx, SenderLedger
 from sequencer.ports import ChainState, ServiceCore
@@ -317,7 +317,7 @@ class ForcedInbox:
         self.skipped += len(selection.skipped)
         self.next_index[chain.chain_id] = selection.queue_indexes[-1] + 1
         records = [
-            PreconfRecord.unpromised(chain.chain_id, number, i, tx, forced=True)
+            PreconfRecord.unpromised(chain.chain_id, number, i, tx, TxKind.FORCED)
             for i, tx in enumerate(selection.txs)
         ]
         for record in records:

@@ -681,7 +681,7 @@ class LeaderNode:
         await self.seq.journal.abandon_after(chain_id, latest.number, rewind_engine=bool(mined))
         if mined:  # back to the last block L1 holds (`rewind` also sets the next base fee)
             await rewind(chain.engine, latest)
-            await self.seq.journal.end_bundle_slot()
+            await self.seq.journal.end_abandon()
         for record in promised:
             self.seq.promises.pop(record.tx_hash, None)
         due = self.seq.due[chain_id]  # their deadlines are broken: they no longer hold back
@@ -696,7 +696,7 @@ class LeaderNode:
                 "chain": chain_id,
                 "kept_to": latest.number,
                 "sealed_blocks": mined,
-                "broken_promises": len([r for r in promised if not r.leg and not r.forced]),
+                "broken_promises": len([r for r in promised if r.promised]),
             },
         )
 

@@ -550,8 +550,7 @@ class RpcServer:
             record = seq.preconf(hash32(params, 0, 1))
             if (
                 record is None
-                or record.leg
-                or record.forced
+                or not record.promised
                 or (chain_id is not None and record.chain_id != chain_id)
             ):
                 return None  # unknown, a bundle leg (its promise is the bundle receipt), a relay

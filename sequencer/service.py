@@ -4,7 +4,7 @@ Owns the in-memory state of a running service: per rollup its engine client, pla
 ledger; the promises made; the L1 head that deadlines count from. Admission runs in micro-batches
 (everything that arrived in one event-loop turn): ordered by the policy, checked, placed, signed,
 then journaled in one group commit before any answer leaves. On start it resumes from the journal:
-it rolls back a bundle slot the crash left half mined (`_undo_bundle_slot`), seals blocks the
+it rolls back a bundle slot the crash left half mined (`_undo_rewind_marks`), seals blocks the
 engine mined before a crash only if they match the plan exactly, takes back the pending bundles
 and rebuilds the relay queue from the sealed blocks (`_resume_relays`). The `BundleBook` holds
 bundles (journaled) until a slot can take them and signs their receipts.
@@ -61,7 +61,9 @@ from sequencer.journal import (
     Journal,
     JournalError,
     PreconfRecord,
+    RewindMark,
     SealedBlock,
+    TxKind,
 )
 from sequencer.judge import ChainRules, Reject, judge_pending, judge_raw, judge_static, require
 from sequencer.leader import LeaderNode, NotAccepting, leader_node_for
@@ -241,7 +243,7 @@ class Sequencer:
             )
             await self._check_chain_id(engine)
             await self.rebuild_engine(engine)
-        await self._undo_bundle_slot(state.bundle_slot)
+        await self._undo_rewind_marks(state.rewind_marks)
         self.leader = leader_node_for(self)
         posted = await self.leader.posted_tips() if self.leader is not None else {}
         if self.leader is not None:
@@ -543,10 +545,11 @@ class Sequencer:
             self.metrics.engine_rebuilt_blocks.inc(count)
         return count
 
-    async def _undo_bundle_slot(self, slot: dict[int, int]) -> None:
-        """A bundle slot was being mined when the service stopped (`Journal.begin_bundle_slot`),
-        or a follower was abandoning blocks L1 never got (`Journal.abandon_after`: the mark is
-        the first abandoned block, no longer sealed, so the engine is rolled back below it).
+    async def _undo_rewind_marks(self, marks: dict[int, RewindMark]) -> None:
+        """The journal holds rewind marks (`MarkReason`): a bundle slot was being mined when the
+        service stopped (`Journal.begin_bundle_slot`), or a follower was abandoning blocks L1
+        never got (`Journal.abandon_after`: the mark is the first abandoned block, no longer
+        sealed, so the engine is rolled back below it). Both are handled alike.
 
         If any block of the slot is sealed in the journal, every block of it was mined with all
         its legs successful (sealing starts only then): the rest is sealed by `_resume_chain`.
@@ -555,11 +558,15 @@ class Sequencer:
         plans its promised and forced transactions again at their positions. The bundles stay
         with the `BundleBook`.
         """
-        if not slot:
+        if not marks:
             return
         assert self.session is not None
+        slot = {chain_id: mark.block_number for chain_id, mark in marks.items()}
+        reasons = ",".join(sorted({mark.reason.value for mark in marks.values()}))
         if any(self.journal.block(chain_id, number) for chain_id, number in slot.items()):
-            log.info("bundle slot was sealed before restart", extra={"slot": str(slot)})
+            log.info(
+                "bundle slot was sealed before restart", extra={"slot": str(slot), "why": reasons}
+            )
         else:
             for chain_id, number in sorted(slot.items()):
                 entry = self.manifest.by_chain_id(chain_id)
@@ -573,9 +580,14 @@ class Sequencer:
                 if await rewind(engine, head_from_block(parent)):
                     log.warning(
                         "bundle slot rewound after restart",
-                        extra={"event": "slot_rewound", "chain": chain_id, "block": number},
+                        extra={
+                            "event": "slot_rewound",
+                            "chain": chain_id,
+                            "block": number,
+                            "why": reasons,
+                        },
                     )
-        await self.journal.end_bundle_slot()
+        await self.journal.clear_rewind_marks()
 
     async def _resume_chain(
         self,
@@ -622,9 +634,9 @@ class Sequencer:
                 "sealed block mined before restart", extra={"chain": chain_id, "block": number}
             )
         for number in list(by_block):  # legs of blocks never mined: the bundle never landed
-            if any(r.leg for r in by_block[number]):
-                await self.journal.drop_legs(chain_id, number)
-                by_block[number] = [r for r in by_block[number] if not r.leg]
+            if any(r.slot_tx for r in by_block[number]):
+                await self.journal.drop_slot_txs(chain_id, number)
+                by_block[number] = [r for r in by_block[number] if not r.slot_tx]
                 if not by_block[number]:
                     del by_block[number]
         plan = ChainPlan(chain_id, latest)
@@ -821,7 +833,7 @@ class Sequencer:
 
     async def _known(self, existing: PreconfRecord) -> PreconfRecord:
         """The answer to a transaction sent again: its promise, or "already known"."""
-        if existing.leg or existing.forced:
+        if not existing.promised:
             raise Refused("already known")  # a bundle leg, relay or forced tx
         await self.journal.barrier()  # the first answer may still be on its way to disk
         return existing
@@ -1231,7 +1243,9 @@ class BundleBook:
             bundle = Bundle(request.bundle_hash, tuple(legs), request.beneficiary, request.deadline)
             records = [seq.journal.preconf(leg.tx_hash) for leg in legs]
             if all(
-                r is not None and r.leg and seq.journal.block(r.chain_id, r.block_number)
+                r is not None
+                and r.kind == TxKind.BUNDLE_LEG
+                and seq.journal.block(r.chain_id, r.block_number)
                 for r in records
             ):
                 positions = [(r.chain_id, r.block_number, r.index, r.tx_hash) for r in records]

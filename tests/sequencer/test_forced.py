@@ -20,7 +20,7 @@ from sequencer.forced import (
     forced_demand,
     select_forced,
 )
-from sequencer.journal import Journal, PreconfRecord, SealedBlock
+from sequencer.journal import Journal, PreconfRecord, SealedBlock, TxKind
 from sequencer.judge import ChainRules
 from sequencer.mempool import AccountState, SenderLedger
 
@@ -189,7 +189,9 @@ def test_the_opener_puts_forced_transactions_first_and_promises_after_them():
 
 def test_the_journal_keeps_each_blocks_forced_indexes_and_restores_their_transactions(tmp_path):
     path = tmp_path / "j.sqlite"
-    forced = PreconfRecord(901, 11, 0, b"\xf0" * 32, b"\x02", SENDER, 0, 1, 0, b"", 1, forced=True)
+    forced = PreconfRecord(
+        901, 11, 0, b"\xf0" * 32, b"\x02", SENDER, 0, 1, 0, b"", 1, kind=TxKind.FORCED
+    )
 
     async def write():
         journal = Journal(path)
@@ -204,7 +206,7 @@ def test_the_journal_keeps_each_blocks_forced_indexes_and_restores_their_transac
     assert journal.forced_for_block(901, 12) == ((), ())
     assert journal.forced_next_index(901) == 6 and journal.forced_next_index(902) == 0
     (pending,) = journal.load().pending
-    assert pending.forced and not pending.leg and pending.index == 0
+    assert pending.kind == TxKind.FORCED and not pending.promised and pending.index == 0
 
     async def seal():
         journal.start()
