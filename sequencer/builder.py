@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,12 +45,6 @@ from sequencer.relays import RelayQueue, RelayTx
 log = logging.getLogger("sequencer.builder")
 
 SEND_CHUNK = 2000  # raw transactions per pipelined write
-# Fault injection, for tests only: with SEQUENCER_TEST_FAULT set to one of these, the process
-# exits (as if killed) in a bundle slot right after the first rollup's block is mined (before the
-# next rollup's legs are sent), or right after it is sealed and journaled (the others mined).
-FAULT_ENV = "SEQUENCER_TEST_FAULT"
-FAULT_BUNDLE_SLOT = "bundle-slot-after-first-block"
-FAULT_BUNDLE_SEAL = "bundle-slot-after-first-seal"
 
 # The preloader waits this long after a wake-up so that one pipelined write carries what became
 # durable meanwhile: at 1,000 single-transaction requests/s, sending each alone costs the service
@@ -578,11 +571,27 @@ def statuses_from_traces(traces: Any, want: Sequence[bytes]) -> tuple[int, ...] 
     return tuple(statuses)
 
 
-def _fault(point: str) -> None:
-    """Exit at once, as if killed, if the tests asked for a fault at `point` (`FAULT_ENV`)."""
-    if os.environ.get(FAULT_ENV) == point:
-        log.critical("fault injected: exiting", extra={"event": "fault", "point": point})
-        os._exit(86)
+class SlotHooks(Protocol):
+    """What the builder tells an observer of a bundle slot as it goes (the crash tests' fault
+    injection, `sequencer/faults.py`); `NO_HOOKS` in production."""
+
+    def bundle_block_mined(self, chain_id: int, number: int, left: int) -> None:
+        """A block of the slot is mined with its legs; `left` rollups' blocks are still to mine."""
+
+    def bundle_block_sealed(self, chain_id: int, number: int, sealed: int, left: int) -> None:
+        """A block of the slot (every one mined) is sealed and journaled: `sealed` so far,
+        `left` still to seal."""
+
+
+class _NoHooks:
+    def bundle_block_mined(self, chain_id: int, number: int, left: int) -> None:
+        return None
+
+    def bundle_block_sealed(self, chain_id: int, number: int, sealed: int, left: int) -> None:
+        return None
+
+
+NO_HOOKS: SlotHooks = _NoHooks()
 
 
 def _first_difference(got: list[bytes], want: list[bytes]) -> int:
@@ -608,8 +617,10 @@ class Builder:
         engine_retry_s: float = 30.0,
         on_engine_fault: Callable[[], None] | None = None,
         rebuild: Callable[[ChainRuntime], Awaitable[int]] | None = None,
+        hooks: SlotHooks = NO_HOOKS,
     ) -> None:
         self.chains = list(chains)
+        self.hooks = hooks
         self.engine_retry_s = engine_retry_s
         self.on_engine_fault = on_engine_fault  # called once per slot retried
         self.rebuild = rebuild  # replays what an engine lost (Sequencer.rebuild_engine)
@@ -848,8 +859,9 @@ class Builder:
                 if head is not None:
                     await self._collect_messages(runtime, bytes.fromhex(head["hash"][2:]))
                 mined.append((runtime, block, relays, legs))
-                if len(mined) < len(blocks):
-                    _fault(FAULT_BUNDLE_SLOT)
+                self.hooks.bundle_block_mined(
+                    runtime.chain_id, block.number, left=len(blocks) - len(mined)
+                )
             if not failed:
                 break
             for bundle in failed:  # its status changes only once the slot is settled
@@ -869,7 +881,7 @@ class Builder:
         self._bundle_slot = None
         included: list[tuple[Bundle, list[tuple[int, int, int, bytes]]]] = []
         positions: dict[bytes, tuple[int, int, int, bytes]] = {}
-        for runtime, block, relays, legs in mined:
+        for sealed_count, (runtime, block, relays, legs) in enumerate(mined, start=1):
             want = (
                 [tx.tx_hash for tx in block.txs]
                 + [r.tx_hash for r in relays]
@@ -885,8 +897,9 @@ class Builder:
                 positions[leg.tx_hash] = (runtime.chain_id, block.number, first + i, leg.tx_hash)
             await self._record(runtime, sealed, head, started, durable=True)
             self.relays_sealed += len(relays)
-            if len(mined) > 1 and runtime is mined[0][0]:
-                _fault(FAULT_BUNDLE_SEAL)
+            self.hooks.bundle_block_sealed(
+                runtime.chain_id, block.number, sealed_count, left=len(mined) - sealed_count
+            )
         await self.journal.end_bundle_slot()
         for bundle in bundles:
             included.append((bundle, [positions[leg.tx_hash] for leg in bundle.legs]))

@@ -36,6 +36,7 @@ from aiohttp import web
 
 from sequencer.config import ServiceConfig, load_manifest_checked
 from sequencer.engine import EngineError
+from sequencer.faults import hooks_from_env
 from sequencer.leader import FORWARDED_HEADER, forwarded_by, forwards
 from sequencer.metrics import Metrics, setup_logging
 from sequencer.rpc_errors import (
@@ -818,7 +819,7 @@ async def serve(config: ServiceConfig, on_ready: Callable[[str], None] | None = 
     signer = config.load_signer()
     domain = config.signing_domain(manifest)
     metrics = Metrics()
-    seq = Sequencer(config, manifest, signer, domain, metrics)
+    seq = Sequencer(config, manifest, signer, domain, metrics, hooks_from_env())
     await seq.start()
     front = HttpFront(RpcServer(seq, config, metrics))
     await front.start(config.host, config.port)

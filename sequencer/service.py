@@ -29,6 +29,7 @@ from eth_utils import to_checksum_address
 
 from sequencer import deadlines, recovery
 from sequencer.builder import (
+    NO_HOOKS,
     Builder,
     BuildError,
     Bundle,
@@ -38,6 +39,7 @@ from sequencer.builder import (
     Leg,
     PlannedBlock,
     PlannedTx,
+    SlotHooks,
     block_statuses,
     head_from_block,
     rewind,
@@ -163,8 +165,10 @@ class Sequencer:
         signer: Signer,
         domain: Domain,
         metrics: Metrics,
+        slot_hooks: SlotHooks = NO_HOOKS,
     ) -> None:
         self.config = config
+        self.slot_hooks = slot_hooks  # the builder's (test fault injection: `faults.py`)
         self.manifest = manifest
         self.signer = signer
         self.domain = domain
@@ -283,6 +287,7 @@ class Sequencer:
             engine_retry_s=self.config.engine_retry_s,
             on_engine_fault=self.metrics.engine_faults.inc,
             rebuild=lambda runtime: self.rebuild_engine(runtime.engine),
+            hooks=self.slot_hooks,
         )
         if self.leader is not None:
             await self.leader.start()
