@@ -34,6 +34,7 @@ log = logging.getLogger("sequencer.batcher")
 
 MAX_CALLDATA_PAYLOAD = 65_536  # SharedInbox.MAX_PAYLOAD_BYTES
 MAX_SUMMARY_BLOCKS = 10_000  # blocks per seq_getBlockSummaries call (the RPC's limit)
+FORCED_PAGE = 1_000  # placements per seq_getForcedPlacements call (the RPC's limit)
 # Most blocks per rollup read for one batch when `max_blocks` is not set: bounds a build's time
 # (about 3.5 hours of 250 ms slots; an empty block costs a few payload bytes).
 MAX_BLOCKS_READ = 50_000
@@ -729,11 +730,13 @@ class Batcher:
         (`seq_getForcedPlacements`), so a restarted batcher advances exactly as one that never
         stopped."""
         placements: list[tuple[int, int, tuple[int, ...]]] = []
-        if self.sequencer is not None and state.forced_through < state.forced_count:
-            placements = [
-                (p["chainId"], p["blockNumber"], tuple(p["indexes"]))
-                for p in self.sequencer.call("seq_getForcedPlacements", [state.forced_through])
-            ]
+        first = state.forced_through
+        while self.sequencer is not None and state.forced_through < state.forced_count:
+            page = self.sequencer.call("seq_getForcedPlacements", [first, FORCED_PAGE])
+            placements += [(p["chainId"], p["blockNumber"], tuple(p["indexes"])) for p in page]
+            if len(page) < FORCED_PAGE:
+                break  # the last page
+            first = max(page[-1]["indexes"]) + 1  # each index is processed by one block
         return advance_forced_through(state, ranges, placements)
 
     # --- sending ---

@@ -218,6 +218,18 @@ class SealedBlock:
 
 
 @dataclass(frozen=True)
+class BlockSummary:
+    """What the batcher's posting policy needs of a sealed block (`Journal.block_summaries`)."""
+
+    number: int
+    block_hash: bytes
+    tx_count: int
+    size: int  # bytes of its raw transactions
+    forced: int  # L1 forced-queue items it processed
+    deadline: int | None  # the earliest L1 deadline of the promises it carries (None: none)
+
+
+@dataclass(frozen=True)
 class BundleReceiptRecord:
     """A signed bundle receipt: every leg landed, with success, at these positions."""
 
@@ -633,17 +645,21 @@ class Journal:
             return (), ()
         return _ints(row[0]), _ints(row[1])
 
-    def forced_placed_from(self, first_index: int) -> list[tuple[int, int, tuple[int, ...]]]:
+    def forced_placed_from(
+        self, first_index: int, limit: int = -1
+    ) -> list[tuple[int, int, tuple[int, ...]]]:
         """The blocks that processed an L1 forced-queue index >= `first_index`, as (chain id,
-        block number, queue indexes), in queue order of their last index."""
+        block number, queue indexes), in queue order of their last index; the first `limit`
+        of them (-1: all). A queue index is processed by one block, so the next page starts
+        after the last index of this one's last block."""
         rows = self._reader.execute(
             "SELECT chain_id, block_number, queue_indexes FROM forced WHERE last_index >= ?"
-            " ORDER BY last_index",
-            (first_index,),
+            " ORDER BY last_index LIMIT ?",
+            (first_index, limit),
         ).fetchall()
         return [(int(c), int(n), _ints(q)) for c, n, q in rows]
 
-    def block_summaries(self, chain_id: int, first: int, last: int) -> list[dict[str, Any]]:
+    def block_summaries(self, chain_id: int, first: int, last: int) -> list[BlockSummary]:
         """Sealed blocks first..last of a rollup, for the batcher's posting policy: per block its
         transaction count, raw bytes, forced-queue items processed, and the earliest deadline
         (L1 block) of the promises it carries (pre-confirmations, and the bundle receipts with a
@@ -680,20 +696,20 @@ class Journal:
                 if int(c) == chain_id and first <= int(b) <= last:
                     n = int(b)
                     bundle_deadlines[n] = min(deadline, bundle_deadlines.get(n, deadline))
-        out: list[dict[str, Any]] = []
+        out: list[BlockSummary] = []
         for number, tx_count, block_hash in blocks:
             size, deadline = txs.get(number, (0, None))
             if number in bundle_deadlines:
                 deadline = min(d for d in (deadline, bundle_deadlines[number]) if d is not None)
             out.append(
-                {
-                    "blockNumber": number,
-                    "blockHash": "0x" + bytes(block_hash).hex(),
-                    "txCount": tx_count,
-                    "bytes": int(size or 0),
-                    "forced": forced.get(number, 0),
-                    "deadline": deadline,
-                }
+                BlockSummary(
+                    number,
+                    bytes(block_hash),
+                    tx_count,
+                    int(size or 0),
+                    forced.get(number, 0),
+                    deadline,
+                )
             )
         return out
 

@@ -420,3 +420,36 @@ def test_a_journal_from_a_newer_version_is_refused(tmp_path):
     db.close()
     with pytest.raises(JournalError, match="newer than this version"):
         Journal(path)
+
+
+def test_forced_placements_come_in_pages_that_join_up_exactly(tmp_path):
+    """`seq_getForcedPlacements` is bounded: a page of `limit` blocks in queue order of their
+    last index, and the next page from that index + 1 starts right after it (blocks of two
+    rollups interleave in the one L1 queue)."""
+    path = tmp_path / "j.sqlite"
+    blocks = [(901, 3, [0, 2]), (902, 2, [1, 3]), (901, 4, [4]), (902, 3, [5, 6, 8]), (901, 5, [7])]
+
+    async def write():
+        journal = Journal(path)
+        journal.start()
+        for chain, number, indexes in blocks:
+            journal.record_forced_nowait(chain, number, [], indexes, [])
+        await journal.barrier()
+        journal.close()
+
+    asyncio.run(write())
+    journal = Journal(path)
+    everything = journal.forced_placed_from(0)
+    assert [(c, n) for c, n, _ in everything] == [(901, 3), (902, 2), (901, 4), (901, 5), (902, 3)]
+    for limit in (1, 2, 3):
+        pages, first = [], 0
+        while True:
+            page = journal.forced_placed_from(first, limit)
+            assert len(page) <= limit
+            pages += page
+            if len(page) < limit:
+                break
+            first = max(page[-1][2]) + 1
+        assert pages == everything
+    assert journal.forced_placed_from(4, 2) == [(901, 4, (4,)), (901, 5, (7,))]
+    journal.close()
