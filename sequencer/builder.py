@@ -170,6 +170,21 @@ class ChainPlan:
 
     # --- changing ---
 
+    def hook_forced(
+        self, opener: Callable[[int, int], list[PlannedTx]], demand: Callable[[], int]
+    ) -> None:
+        """The forced queue puts its transactions first in each block that opens (`opener`,
+        see the field) and keeps room for its next item (`demand`, see `forced_demand`)."""
+        self.opener = opener
+        self.forced_demand = demand
+
+    def reset(self, head: HeadInfo) -> None:
+        """Forget every planned block: the plan starts again after `head` (the blocks above it
+        were abandoned for the ones L1 holds)."""
+        self.blocks.clear()
+        self.head = head
+        self.gas_limit = head.gas_limit
+
     def _open(self, number: int, reserve: int = 0) -> PlannedBlock:
         """Open a block: the moment its plan starts. The opener's forced transactions go first,
         within the gas left after `reserve` (the transaction that opens the block)."""
@@ -292,6 +307,13 @@ class ChainRuntime:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     waiters: list[tuple[int, int, asyncio.Future]] = field(default_factory=list)
     preload_failing: bool = False  # the preloader's current fault episode (logged once)
+
+    def reset(self, head: HeadInfo) -> None:
+        """The engine was rolled back or moved to `head` behind the plan's back (`leader.py`):
+        forget the plan and what the pool was loaded with."""
+        self.plan.reset(head)
+        self.loaded_for, self.loaded = None, 0
+        self.durable.clear()
 
     def mark_durable(self, number: int, count: int) -> None:
         if count > self.durable.get(number, 0):

@@ -203,10 +203,10 @@ class ForcedInbox:
         through = int(consumed, 16)
         for chain_id, chain in self.seq.chains.items():
             self.next_index[chain_id] = max(through, self.seq.journal.forced_next_index(chain_id))
-            chain.plan.opener = lambda number, room, chain=chain: self.open_block(
-                chain, number, room
+            chain.plan.hook_forced(
+                lambda number, room, chain=chain: self.open_block(chain, number, room),
+                lambda chain_id=chain_id: self.demand.get(chain_id, 0),
             )
-            chain.plan.forced_demand = lambda chain_id=chain_id: self.demand.get(chain_id, 0)
         try:
             await self.poll()
         except Exception as exc:  # noqa: BLE001 - `run` polls again; the rollups go on meanwhile

@@ -546,12 +546,7 @@ class LeaderNode:
         return self.ready
 
     def _reset_chain(self, chain: ChainState, head) -> None:
-        runtime = chain.runtime
-        runtime.plan.blocks.clear()
-        runtime.plan.head = head
-        runtime.plan.gas_limit = head.gas_limit
-        runtime.loaded_for, runtime.loaded = None, 0
-        runtime.durable.clear()
+        chain.runtime.reset(head)
         chain.ledger = SenderLedger()  # nonces and balances moved with the derived blocks
         self.seq.metrics.head.labels(str(chain.chain_id)).set(head.number)
         self.seq.metrics.pending.labels(str(chain.chain_id)).set(0)

@@ -21,7 +21,7 @@ import itertools
 import logging
 import time
 from collections import defaultdict
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import rlp
@@ -83,7 +83,7 @@ from sequencer.mempool import (
 )
 from sequencer.messages import MESSAGE_SENT_TOPIC, Message, MessageError, message_of_relay
 from sequencer.metrics import Metrics, QueueSample
-from sequencer.ports import ChainState
+from sequencer.ports import ChainState, ServiceCore
 from sequencer.recent import RecentHashes
 from sequencer.refusals import Refused, Unavailable
 from sequencer.relays import RelayQueue, messages_of_block, relay_queue_for
@@ -1150,6 +1150,27 @@ def bundle_hash(legs: list[Leg], beneficiary: str, deadline: int) -> bytes:
     return keccak(data)
 
 
+class BundleHost(ServiceCore, Protocol):
+    """What the bundle book uses of the running service (`Sequencer` is one): the rollups'
+    plans and ledgers, the journal, the signer and domain of receipts, the L1 head and the
+    deadline rules, the hashes seen lately."""
+
+    signer: Signer
+    domain: Domain
+    seen: RecentHashes
+    l1_head: int
+
+    def domain_json(self) -> dict[str, Any]: ...
+
+    def earliest_deadline(self) -> int | None: ...
+
+    def check_bundle_deadline(self, deadline: int) -> None: ...
+
+    async def ensure_account(
+        self, chain: ChainState, sender: str, refresh: bool = False
+    ) -> None: ...
+
+
 class BundleBook:
     """Bundles waiting for a slot: intake checks, per-slot selection, receipts.
 
@@ -1164,7 +1185,7 @@ class BundleBook:
 
     DONE_KEEP = 10_000  # settled bundles kept in memory (older ones: from the journal)
 
-    def __init__(self, seq: Sequencer) -> None:
+    def __init__(self, seq: BundleHost) -> None:
         self.seq = seq
         self.pending: dict[bytes, Bundle] = {}
         self.done: dict[bytes, Bundle] = {}
