@@ -289,6 +289,14 @@ class ForcedInbox:
                     },
                 )
 
+    def skip_before(self, chain_id: int, after: int) -> None:
+        """The items of `chain_id` below queue index `after` were processed by blocks replayed
+        from L1 (a follower's, `leader.py`): never place them again."""
+        self.next_index[chain_id] = max(self.next_index.get(chain_id, 0), after)
+        self.queued[chain_id] = [
+            item for item in self.queued.get(chain_id, []) if item.index >= after
+        ]
+
     def queued_count(self) -> int:
         return sum(len(queue) for queue in self.queued.values())
 

@@ -560,11 +560,7 @@ class LeaderNode:
             queue = self.follow.forced_queue.get(chain_id, [])
             if used == 0 or used > len(queue):
                 continue
-            after = queue[used - 1][0] + 1
-            forced.next_index[chain_id] = max(forced.next_index.get(chain_id, 0), after)
-            forced.queued[chain_id] = [
-                item for item in forced.queued.get(chain_id, []) if item.index >= after
-            ]
+            forced.skip_before(chain_id, queue[used - 1][0] + 1)
 
     # --- following ---
 
