@@ -333,11 +333,12 @@ def test_a_journal_written_by_the_old_schema_opens_and_replays_every_row_as_what
     every row survives; the migrated journal then works as a new one."""
     path = tmp_path / "old.sqlite"
     _schema0_journal(path)
-    old = sqlite3.connect(path)
-    before = old.execute(
+    every_field = (
         "SELECT tx_hash, chain_id, block_number, idx, raw, sender, nonce, max_cost, deadline,"
         " signature, received_ns, status FROM txs ORDER BY tx_hash"
-    ).fetchall()
+    )
+    old = sqlite3.connect(path)
+    before = old.execute(every_field).fetchall()
     old.close()
     assert len(before) == 7
 
@@ -352,11 +353,9 @@ def test_a_journal_written_by_the_old_schema_opens_and_replays_every_row_as_what
         _h(0x66): TxKind.PROMISED,
         _h(0x77): TxKind.RELAY,
     }
-    after = journal._reader.execute(
-        "SELECT tx_hash, chain_id, block_number, idx, raw, sender, nonce, max_cost, deadline,"
-        " signature, received_ns, status FROM txs ORDER BY tx_hash"
-    ).fetchall()
-    assert after == before
+    migrated = sqlite3.connect(path)
+    assert migrated.execute(every_field).fetchall() == before
+    migrated.close()
     state = journal.load()
     assert state.meta == {"signer": "0x" + "ab" * 20, "rollups": "901,902"}
     assert state.last_sealed == {901: 1, 902: 1}
