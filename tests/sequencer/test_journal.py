@@ -452,3 +452,61 @@ def test_forced_placements_come_in_pages_that_join_up_exactly(tmp_path):
         assert pages == everything
     assert journal.forced_placed_from(4, 2) == [(901, 4, (4,)), (901, 5, (7,))]
     journal.close()
+
+
+MIGRATOR = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[2])
+    import sequencer.journal as journal
+
+    rebuild = journal._migrate_txs_from_leg
+
+    def rebuilt_then_stalled(db):
+        rebuild(db)  # txs rebuilt with kinds, the old table dropped: not yet committed
+        print("inside", flush=True)
+        time.sleep(600)
+
+    journal._migrate_txs_from_leg = rebuilt_then_stalled
+    journal.Journal(Path(sys.argv[1]))
+    """
+)
+
+
+def test_a_kill_during_the_upgrade_loses_nothing(tmp_path):
+    """kill -9 inside the migration of a schema-0 journal (its `txs` rebuilt and the old table
+    dropped, not yet committed): the journal is still the old one, and the next open migrates
+    it with every row, each named as what it is."""
+    path = tmp_path / "old.sqlite"
+    _schema0_journal(path)
+    db = sqlite3.connect(path)
+    many = 5_000
+    db.executemany(
+        "INSERT INTO txs (tx_hash, chain_id, block_number, idx, raw, sender, nonce, max_cost,"
+        " deadline, signature, received_ns, leg) VALUES (?, 903, ?, 0, x'02', 's', 0, '1', 9,"
+        " x'01', 0, ?)",
+        [(n.to_bytes(32, "big"), 10 + n, 2 if n % 3 == 0 else 0) for n in range(many)],
+    )
+    db.commit()
+    db.close()
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", MIGRATOR, str(path), root], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "inside"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 0  # the old journal, whole
+    assert db.execute("SELECT COUNT(*) FROM txs WHERE leg >= 0").fetchone()[0] == many + 7
+    db.close()
+    journal = Journal(path)
+    records = journal.all_preconfs()
+    assert len(records) == many + 7
+    extra = [r for r in records if r.chain_id == 903]
+    assert sum(r.kind == TxKind.FORCED for r in extra) == len(range(0, many, 3))
+    assert sum(r.kind == TxKind.PROMISED for r in extra) == many - len(range(0, many, 3))
+    assert journal.preconf(_h(0x33)).kind == TxKind.BUNDLE_LEG
+    assert set(journal.load().rewind_marks) == {901, 902}
+    journal.close()
