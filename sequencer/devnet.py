@@ -81,7 +81,7 @@ def default_specs(
     if len(rollup_ports) != len(rollup_chain_ids):
         raise ValueError("one port per rollup chain id")
     specs = [ChainSpec("l1", "l1", 31337, l1_port, L1_TEST_FLAGS if l1_automine else L1_FLAGS)]
-    rollup_flags = ROLLUP_FLAGS
+    rollup_flags: tuple[str, ...] = ROLLUP_FLAGS
     if rollup_gas_limit is not None:
         rollup_flags = rollup_flags + ("--gas-limit", str(rollup_gas_limit))
     for index, (port, chain_id) in enumerate(zip(rollup_ports, rollup_chain_ids, strict=True)):

@@ -557,6 +557,7 @@ class Fisherman:
                     seq,
                     block,
                 )
+                args: list[Any]
                 if last is None:
                     fn, args = "slash_censorship", [index]
                 else:
@@ -851,7 +852,7 @@ class Fisherman:
             hashes = [keccak(raw) for raw in block.txs]
             statuses = [cm.STATUS_SUCCESS] * len(hashes)
             block_hash = cm.ZERO_HASH
-            if consistent:
+            if consistent and node is not None:  # consistent implies a node
                 mined = node.call("eth_getBlockByNumber", [hex(block.number), False])
                 if mined is None or [_bytes(h) for h in mined["transactions"]] != hashes:
                     consistent = False

@@ -645,8 +645,8 @@ class LeaderNode:
         sub_data = bc.BatchData(tuple(todo_ranges))
         engines = {c.chain_id: self.seq.chains[c.chain_id].engine for c in todo_commitments}
         derived = await derive_batch(sub_header, sub_data, engines, forced)
-        for rng in derived:
-            chain = self.seq.chains[rng.chain_id]
+        for done in derived:
+            chain = self.seq.chains[done.chain_id]
             latest = await chain.engine.call("eth_getBlockByNumber", ["latest", False])
             self._reset_chain(chain, head_from_block(latest))
         log.info(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import logging
@@ -185,7 +186,9 @@ def bundle_params(params: list[Any]) -> tuple[dict[int, list[bytes]], str, int]:
     for key, raws in arg["txs"].items():
         if not CHAIN_KEY_RE.match(key) or int(key) > MAX_QUANTITY or not isinstance(raws, list):
             raise RpcError(INVALID_PARAMS, "invalid argument 0: txs maps chain ids to raw txs")
-        txs[int(key)] = [_reword(0, lambda raw=raw: hex_bytes([raw], 0, 1), "txs") for raw in raws]
+        txs[int(key)] = [
+            _reword(0, functools.partial(hex_bytes, [raw], 0, 1), "txs") for raw in raws
+        ]
     beneficiary = _reword(0, lambda: address([arg.get("beneficiary")], 0, 1), "beneficiary")
     deadline = _reword(0, lambda: quantity([arg.get("deadline")], 0, 1), "deadline")
     return txs, beneficiary, deadline
@@ -232,10 +235,10 @@ def check_proxied(method: str, params: list[Any]) -> None:
     """-32602 for the numbers of a proxied read that are out of bounds, before the engine sees
     them: anvil aborts (the whole process) on `eth_feeHistory` with a block count >= 2^64."""
     for i in _BLOCK_ARGS.get(method, ()):
-        _reword(i, lambda i=i: _block_number(params, i))
+        _reword(i, functools.partial(_block_number, params, i))
     if method == "eth_getLogs" and params and isinstance(params[0], dict):
         for key in ("fromBlock", "toBlock"):
-            _reword(0, lambda key=key: _block_number([params[0].get(key)], 0), key)
+            _reword(0, functools.partial(_block_number, [params[0].get(key)], 0), key)
     if method == "eth_feeHistory":
         _reword(0, lambda: quantity(params, 0, 3, limit=MAX_FEE_HISTORY_BLOCKS))
         _reword(1, lambda: _block_number(params, 1))
@@ -544,8 +547,7 @@ class RpcServer:
         if seq.leader is not None and not seq.leader.accepting and forwards(method, params):
             return await seq.leader.forward(chain_id, method, params)  # to the term's leader
         if method == "seq_sendRawTransaction":
-            record = await seq.send_raw(chain_id, hex_bytes(params, 0, 1))
-            return seq.preconf_json(record)
+            return seq.preconf_json(await seq.send_raw(chain_id, hex_bytes(params, 0, 1)))
         if method == "seq_getPreconfirmation":
             record = seq.preconf(hash32(params, 0, 1))
             if (

@@ -34,6 +34,7 @@ from sequencer.builder import (
     Bundle,
     ChainPlan,
     ChainRuntime,
+    Engine,
     HeadInfo,
     Leg,
     PlannedBlock,
@@ -518,7 +519,7 @@ class Sequencer:
 
     # --- resuming from the journal ---
 
-    async def rebuild_engine(self, engine: EngineClient) -> int:
+    async def rebuild_engine(self, engine: Engine) -> int:
         """Replay onto `engine` what it lost: the blocks L1 holds and the journal's sealed
         blocks, each with exactly the header signed for it (`sequencer/recovery.py`). At start
         and whenever a slot finds its engine below the plan (a fresh engine after a crash)."""
@@ -1234,7 +1235,11 @@ class BundleBook:
                 r is not None and r.leg and seq.journal.block(r.chain_id, r.block_number)
                 for r in records
             ):
-                positions = [(r.chain_id, r.block_number, r.index, r.tx_hash) for r in records]
+                positions = [
+                    (r.chain_id, r.block_number, r.index, r.tx_hash)
+                    for r in records
+                    if r is not None  # all are (checked above)
+                ]
                 await self._include(bundle, positions)  # the engines' accounts show its legs
                 await self._save()
                 log.info(
