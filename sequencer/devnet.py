@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ANVIL_RELATIVE = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
@@ -212,7 +213,7 @@ class Devnet:
     anvil: Path = field(default_factory=anvil_binary)
     startup_timeout: float = 20.0
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
-    _logs: dict[str, object] = field(default_factory=dict, init=False)
+    _logs: dict[str, IO[bytes]] = field(default_factory=dict, init=False)
 
     def __enter__(self) -> Devnet:
         self.start()
@@ -338,7 +339,7 @@ class Devnet:
                 proc.wait()
         self._procs.clear()
         for log in self._logs.values():
-            log.close()  # type: ignore[attr-defined]
+            log.close()
         self._logs.clear()
         if self.state_file is not None:
             with contextlib.suppress(FileNotFoundError):

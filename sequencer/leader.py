@@ -579,7 +579,9 @@ class LeaderNode:
         blocks that L1 does not hold (it no longer leads: they can never be posted)."""
         source = self._source
         follow = self.follow
-        latest = int(await self.seq.l1.call("eth_blockNumber"), 16)  # type: ignore[union-attr]
+        l1 = self.seq.l1
+        assert l1 is not None  # the service sets it before it starts the leader node
+        latest = int(await l1.call("eth_blockNumber"), 16)
         head = latest - self.confirmations  # batches this deep are final enough to replay
         posted = []
         if head > follow.scanned_to:

@@ -88,7 +88,9 @@ class TxRequest:
 
     @property
     def sidecars(self) -> tuple[kzg.BlobSidecar, ...]:
-        return self.blobs  # type: ignore[return-value]  # normalised by __post_init__
+        sidecars = tuple(b for b in self.blobs if isinstance(b, kzg.BlobSidecar))
+        assert len(sidecars) == len(self.blobs)  # __post_init__ made every blob a sidecar
+        return sidecars
 
 
 @dataclass
