@@ -21,7 +21,8 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO
+from types import FrameType
+from typing import IO, Any, NoReturn
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ANVIL_RELATIVE = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
@@ -175,7 +176,7 @@ def _cmdline(pid: int) -> str:
     return " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
 
 
-def rpc_call(url: str, method: str, params: list | None = None, timeout: float = 2.0):
+def rpc_call(url: str, method: str, params: list[Any] | None = None, timeout: float = 2.0) -> Any:
     """One JSON-RPC call with the standard library; raises DevnetError on an error answer."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
     request = urllib.request.Request(
@@ -219,7 +220,7 @@ class Devnet:
         self.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # --- starting ---
@@ -351,7 +352,7 @@ class Devnet:
 def stop_on_signals() -> Iterator[None]:
     """Turn SIGINT, SIGTERM and SIGHUP into KeyboardInterrupt, so `with Devnet()` cleans up."""
 
-    def _raise(signum, _frame):
+    def _raise(signum: int, _frame: FrameType | None) -> NoReturn:
         raise KeyboardInterrupt(f"signal {signum}")
 
     # SIGINT too: a process started in the background by a non-interactive shell inherits SIGINT

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger("sequencer.journal")
 
@@ -107,6 +107,22 @@ class JournalError(RuntimeError):
     """The journal cannot be written, or contradicts what the service was started with."""
 
 
+class UnpromisedTx(Protocol):
+    """What `PreconfRecord.unpromised` reads of a transaction (a bundle leg, a relay, a forced
+    transaction)."""
+
+    @property
+    def tx_hash(self) -> bytes: ...
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def nonce(self) -> int: ...
+    @property
+    def max_cost(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class PreconfRecord:
     """One promised transaction: where it will stand, and the signed promise."""
@@ -127,7 +143,9 @@ class PreconfRecord:
     forced: bool = False  # a forced transaction from the L1 queue (no promise: the queue's order)
 
     @classmethod
-    def unpromised(cls, chain_id: int, number: int, index: int, tx, *, forced: bool = False):
+    def unpromised(
+        cls, chain_id: int, number: int, index: int, tx: UnpromisedTx, *, forced: bool = False
+    ) -> PreconfRecord:
         """A transaction of a block with no promise of its own: a bundle leg or a relay (`leg`:
         a block that is rewound or never mined forgets it, `drop_legs`), or a forced transaction
         from the L1 queue (`forced`). `tx` has tx_hash, raw, sender, nonce and max_cost."""
@@ -366,12 +384,14 @@ class Journal:
             raise JournalError("journal writer not started")
         self._queue.put((op, payload, done, asyncio.get_running_loop(), time.perf_counter()))
 
-    async def _submit(self, op, payload) -> None:
+    async def _submit(self, op: Callable[[sqlite3.Connection, Any], None], payload: Any) -> None:
         future = asyncio.get_running_loop().create_future()
         self.submit_nowait(op, payload, functools.partial(_settle, future))
         await future
 
-    def _queued(self, op, payload) -> asyncio.Future:
+    def _queued(
+        self, op: Callable[[sqlite3.Connection, Any], None], payload: Any
+    ) -> asyncio.Future[None]:
         """Queue a write nobody has to await: the future says when it is durable. Its failure
         is also `_failed`, which refuses every later write (the service halts at the next)."""
         future = asyncio.get_running_loop().create_future()

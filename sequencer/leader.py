@@ -64,6 +64,7 @@ import enum
 import logging
 import threading
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -73,8 +74,8 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from sequencer import batch_codec as bc
-from sequencer.builder import Builder, BuildError, head_from_block, rewind
-from sequencer.commitments import Signer, header_from_abi
+from sequencer.builder import Builder, BuildError, HeadInfo, head_from_block, rewind
+from sequencer.commitments import BatchHeader, Signer, header_from_abi
 from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch
 from sequencer.forced import ForcedInbox
 from sequencer.mempool import SenderLedger
@@ -508,7 +509,7 @@ class LeaderNode:
         await asyncio.sleep(self.follow_poll_s)
         return False
 
-    async def _try(self, step) -> bool:
+    async def _try(self, step: Callable[[], Awaitable[object]]) -> bool:
         """Run one follow or take-over step; an L1 or engine fault is logged and retried on the
         next round, while a batch that does not replay (or a gap) halts the service."""
         try:
@@ -545,7 +546,7 @@ class LeaderNode:
         )
         return self.ready
 
-    def _reset_chain(self, chain: ChainState, head) -> None:
+    def _reset_chain(self, chain: ChainState, head: HeadInfo) -> None:
         runtime = chain.runtime
         runtime.plan.blocks.clear()
         runtime.plan.head = head
@@ -608,7 +609,7 @@ class LeaderNode:
         self.derived_blocks += replayed
         return replayed
 
-    async def _apply(self, header, data: bc.BatchData) -> int:
+    async def _apply(self, header: BatchHeader, data: bc.BatchData) -> int:
         """Replay the ranges of one batch this node's engines do not hold yet."""
         follow = self.follow
         by_chain = {r.chain_id: r for r in data.ranges}

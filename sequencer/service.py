@@ -21,6 +21,7 @@ import itertools
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -301,7 +302,7 @@ class Sequencer:
             },
         )
 
-    def _supervise(self, name: str, loop) -> None:
+    def _supervise(self, name: str, loop: Callable[[], Awaitable[object]]) -> None:
         """Run a background loop for the service's lifetime: if it ever ends or raises, that is
         logged (error) and it is started again a second later; never a silent dead task."""
 
@@ -947,7 +948,7 @@ class Sequencer:
         self.metrics.sealed_txs.labels(label).inc(len(records))
         self.metrics.pending.labels(label).set(chain.plan.pending_count())
 
-    def _background(self, coro) -> None:
+    def _background(self, coro: Coroutine[Any, Any, object]) -> None:
         task = asyncio.create_task(coro)
         self._fills.add(task)
         task.add_done_callback(self._fills.discard)
@@ -1311,7 +1312,15 @@ class BundleBook:
         self.held.clear()
         self.released.set()
 
-    def _fits(self, bundle, blocks, extra_gas, nonces, costs, unreadable) -> str:
+    def _fits(
+        self,
+        bundle: Bundle,
+        blocks: dict[int, PlannedBlock],
+        extra_gas: dict[int, int],
+        nonces: dict[tuple[int, str], int],
+        costs: dict[tuple[int, str], int],
+        unreadable: set[tuple[int, str]],
+    ) -> str:
         """ "ok", "wait" (not in this slot) or why the bundle is dropped. Never awaits.
 
         Each leg is judged (`judge.judge_pending`) after its sender's pending transactions and
@@ -1382,7 +1391,11 @@ class BundleBook:
             "bundle dropped", extra={"bundle": "0x" + bundle.bundle_hash.hex(), "reason": reason}
         )
 
-    async def settled(self, included, dropped) -> None:
+    async def settled(
+        self,
+        included: list[tuple[Bundle, list[tuple[int, int, int, bytes]]]],
+        dropped: list[Bundle],
+    ) -> None:
         seq = self.seq
         try:
             for bundle in dropped:

@@ -22,7 +22,7 @@ from eth_utils import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
-from web3.types import RPCEndpoint
+from web3.types import RPCEndpoint, TxReceipt
 
 from sequencer import kzg
 
@@ -312,7 +312,7 @@ class TxManager:
                 return attempt, receipt
         return None
 
-    def _canonical(self, receipt) -> bool:
+    def _canonical(self, receipt: TxReceipt) -> bool:
         block = self.w3.eth.get_block(receipt["blockNumber"])
         return block["hash"] == receipt["blockHash"]
 
