@@ -55,4 +55,4 @@ bench: setup
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) node_modules .build .devnet .hypothesis .pytest_cache
+	rm -rf $(VENV) node_modules .build .devnet .hypothesis .pytest_cache .mypy_cache
