@@ -468,7 +468,7 @@ def transfer(
         "type": 2,
         "chainId": chain_id,
         "nonce": nonce,
-        "to": to,
+        "to": to_checksum_address(to),
         "value": value,
         "gas": gas,
         "maxFeePerGas": fee_cap,
