@@ -418,7 +418,8 @@ REGISTRY = "0x" + "2e" * 20
 
 
 class FakeInbox:
-    """The SharedInbox's forced queue on a `FakeL1`: `force_include` adds the event."""
+    """The SharedInbox's forced queue on a `FakeL1`: `force_include` mines an L1 block with the
+    `ForcedInclusionRequested` event; `forced_through` is what posted batches consumed."""
 
     def __init__(self, l1: FakeL1, address: str = INBOX) -> None:
         self.l1, self.address = l1, address
@@ -427,6 +428,7 @@ class FakeInbox:
         l1.contract(address, {"forced_through()": lambda _: word(self.forced_through)})
 
     def force_include(self, chain_id: int, raw: bytes, deadline: int | None = None) -> int:
+        self.l1.head += 1  # the L1 transaction is mined in a new block
         index = self.count
         self.count += 1
         tx_hash = keccak(raw)
