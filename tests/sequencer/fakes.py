@@ -452,6 +452,94 @@ class FakeInbox:
         return index
 
 
+class FakeRegistry:
+    """The SequencerRegistry's reads on a `FakeL1`: terms, leaders by term, jail, endpoints."""
+
+    def __init__(
+        self,
+        l1: FakeL1,
+        term_blocks: int = 16,
+        evidence_window: int = 600,
+        address: str = REGISTRY,
+    ) -> None:
+        self.address = address
+        self.term_blocks = term_blocks
+        self.leaders: dict[int, str] = {}  # term -> address (none: nobody leads)
+        self.jailed: set[str] = set()
+        self.endpoints: dict[str, str] = {}
+        l1.contract(
+            address,
+            {
+                "TERM_BLOCKS()": lambda _: word(self.term_blocks),
+                "EVIDENCE_WINDOW_BLOCKS()": lambda _: word(evidence_window),
+                "leader_of(uint256)": self._leader_of,
+                "jailed(address)": lambda a: word(self._address(a) in self.jailed),
+                "endpoint(address)": lambda a: (
+                    "0x" + abi_encode(["string"], [self.endpoints.get(self._address(a), "")]).hex()
+                ),
+            },
+        )
+
+    @staticmethod
+    def _address(arg: bytes) -> str:
+        return to_checksum_address(arg[12:32])
+
+    def _leader_of(self, arg: bytes) -> str:
+        return word(self.leaders.get(int.from_bytes(arg[:32], "big"), "0x" + "00" * 20))
+
+
+class NoBatches:
+    """An L1 batch source (`derive.L1BatchSource`) on which nothing was ever posted."""
+
+    inbox = None
+
+    def batches(self, first: int, last: int) -> list[Any]:
+        return []
+
+    def forced_queue(self) -> dict[int, list[tuple[int, bytes]]]:
+        return {}
+
+
+class FakeLeaderRpc:
+    """Another sequencer's JSON-RPC, on a local port (in-process aiohttp): it takes every
+    write and records what it was sent (path, body, the forwarding header)."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, Any], str | None]] = []
+        self.url = ""
+        self._runner: Any = None
+
+    async def start(self) -> FakeLeaderRpc:
+        from aiohttp import web
+
+        from sequencer.leader import FORWARDED_HEADER
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.json()
+            self.received.append((request.path, body, request.headers.get(FORWARDED_HEADER)))
+            if body["method"] == "eth_sendRawTransaction":
+                raw = bytes.fromhex(body["params"][0][2:])
+                return web.json_response(
+                    {"jsonrpc": "2.0", "id": body["id"], "result": "0x" + keccak(raw).hex()}
+                )
+            error = {"code": -32000, "message": "nonce too low"}
+            return web.json_response({"jsonrpc": "2.0", "id": body["id"], "error": error})
+
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
 # --- transactions ---
 
 
