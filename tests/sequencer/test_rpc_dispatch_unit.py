@@ -115,6 +115,7 @@ def test_a_sent_transaction_answers_its_hash_and_its_signed_promise_is_retrievab
         ] is None
         assert (await call(902, "seq_getPreconfirmation", tx_hash))["result"] is None  # not B's
         await seq.builder.build_slot()
+        await seq.journal.barrier()  # the header is journaled after the block is mined
         receipt = (await call(901, "eth_getTransactionReceipt", tx_hash))["result"]
         assert receipt["blockNumber"] == "0x1" and receipt["transactionIndex"] == "0x0"
         header = (await call(None, "seq_getBlockHeader", 901, 1))["result"]
