@@ -41,10 +41,6 @@ ADDRESSES = [Account.from_key(k).address for k in KEYS]
 SLASHER = "0x" + "5a" * 20
 
 
-class NodeDown(Exception):
-    """Raised inside a fake node to answer as a dead node would (no answer)."""
-
-
 def _error(code: int, message: str) -> dict[str, Any]:
     return {"code": code, "message": message}
 
@@ -98,13 +94,15 @@ class FakeNode:
 
 
 class RpcFault(Exception):
+    """A JSON-RPC error answer of a fake node (code and message as anvil words them)."""
+
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message
 
 
 @dataclass
-class Account_:
+class FakeAccount:
     nonce: int = 0
     balance: int = 0
     code: str = "0x"
@@ -120,7 +118,7 @@ class _Block:
     gas_used: int
     gas_limit: int
     txs: list[bytes] = field(default_factory=list)  # hashes
-    state: dict[str, Account_] = field(default_factory=dict)  # accounts after this block
+    state: dict[str, FakeAccount] = field(default_factory=dict)  # accounts after this block
 
     def json(self) -> dict[str, Any]:
         return {
@@ -150,7 +148,7 @@ class FakeEngine(FakeNode):
         base_fee: int = GWEI,
     ) -> None:
         super().__init__(chain_id, f"fake://engine/{chain_id}")
-        state = {to_checksum_address(a): Account_(balance=b) for a, b in (funded or {}).items()}
+        state = {to_checksum_address(a): FakeAccount(balance=b) for a, b in (funded or {}).items()}
         genesis = _Block(
             0,
             keccak(b"genesis%d" % chain_id),
@@ -174,9 +172,9 @@ class FakeEngine(FakeNode):
     def head(self) -> _Block:
         return self.blocks[-1]
 
-    def account(self, address: str, block: _Block | None = None) -> Account_:
+    def account(self, address: str, block: _Block | None = None) -> FakeAccount:
         state = (block or self.head).state
-        return state.get(to_checksum_address(address), Account_())
+        return state.get(to_checksum_address(address), FakeAccount())
 
     def mined_txs(self) -> list[bytes]:
         return [h for b in self.blocks for h in b.txs]
@@ -245,7 +243,7 @@ class FakeEngine(FakeNode):
         while progress:  # fifo, each sender's transactions in nonce order
             progress = False
             for tx in list(self.pool):
-                sender = state.setdefault(tx.sender, Account_())
+                sender = state.setdefault(tx.sender, FakeAccount())
                 if tx.nonce != sender.nonce or tx.fee_cap < base_fee:
                     continue
                 used = intrinsic_gas(tx.data)
@@ -256,7 +254,7 @@ class FakeEngine(FakeNode):
                 sender.nonce += 1
                 sender.balance -= used * price + (tx.value if ok else 0)
                 if ok and tx.to is not None:
-                    state.setdefault(to_checksum_address(tx.to), Account_()).balance += tx.value
+                    state.setdefault(to_checksum_address(tx.to), FakeAccount()).balance += tx.value
                 gas_used += used
                 included.append(tx.tx_hash)
                 self.pool.remove(tx)
@@ -315,7 +313,8 @@ class FakeEngine(FakeNode):
         if method == "eth_getBlockByHash":
             want = bytes.fromhex(params[0][2:])
             return next((b.json() for b in self.blocks if b.block_hash == want), None)
-        if method == "eth_getTransactionCount":
+        if method == "eth_getTransactionCount":  # "pending" as "latest" (the service
+            # answers "pending" itself and reads nonces at block numbers)
             return hex(
                 self.account(params[0], self._at(params[1] if len(params) > 1 else None)).nonce
             )
