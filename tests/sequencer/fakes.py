@@ -193,6 +193,8 @@ class FakeEngine(FakeNode):
         if self.next_base_fee is not None:
             return self.next_base_fee
         h = self.head
+        if h.number == 0:  # as anvil: block 1 keeps the genesis base fee
+            return h.base_fee
         return next_base_fee(h.base_fee, h.gas_used, h.gas_limit)
 
     # --- the pool ---
