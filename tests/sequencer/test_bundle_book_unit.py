@@ -125,3 +125,31 @@ def test_a_bundle_whose_nonce_a_promise_took_is_dropped_with_the_reason(tmp_path
             await seq.stop()
 
     run(go())
+
+
+def test_a_bundle_answered_before_a_restart_still_lands_after_it(tmp_path):
+    async def first():
+        stack = await start_sequencer(tmp_path)
+        bundle = await stack.seq.bundle_book.submit(
+            {901: [transfer(KEYS[0], 901, 0)], 902: [transfer(KEYS[1], 902, 0)]},
+            BENEFICIARY,
+            await _deadline(stack.seq),
+        )
+        await stack.seq.stop()  # before any slot took it
+        return stack, bundle
+
+    old, bundle = run(first())
+
+    async def second():
+        stack = await start_sequencer(tmp_path, l1=old.l1, engines=old.engines)
+        seq = stack.seq
+        try:
+            assert seq.bundle_book.status_json(bundle.bundle_hash)["status"] == "pending"
+            await seq.builder.build_slot()
+            assert stack.a.blocks[1].txs == [bundle.legs[0].tx_hash]
+            assert stack.b.blocks[1].txs == [bundle.legs[1].tx_hash]
+            assert seq.journal.bundle(bundle.bundle_hash) is not None
+        finally:
+            await seq.stop()
+
+    run(second())

@@ -7,8 +7,11 @@ The same on anvil with the SharedInbox: tests/e2e/test_sequencer_forced.py, test
 
 import asyncio
 
+import pytest
 from eth_utils import keccak
 from fakes import ADDRESSES, INBOX, KEYS, FakeInbox, FakeL1, start_sequencer, transfer
+
+from sequencer.engine import EngineUnreachable
 
 
 def run(coro):
@@ -122,3 +125,32 @@ def test_after_a_restart_an_item_placed_before_is_not_placed_again(tmp_path):
             await seq.stop()
 
     run(second())
+
+
+def test_an_item_near_its_deadline_that_cannot_be_placed_yet_is_reported_at_risk(tmp_path):
+    async def go():
+        stack, inbox = await _stack(tmp_path)
+        seq = stack.seq
+        try:
+            stack.a.down = True  # its sender's account cannot be read: the item waits
+            inbox.force_include(901, transfer(KEYS[1], 901, 0), deadline=stack.l1.head + 5)
+            with pytest.raises(EngineUnreachable):  # `run` logs it and polls again
+                await seq.forced.poll()
+            status = seq.status()["forced"]
+            assert (status["queued"], status["atRisk"]) == (1, 1)
+            assert status["nearestDeadline"] == stack.l1.head + 4
+            stack.a.down = False
+            stack.l1.head += 1
+            await seq.forced.poll()  # at the next L1 block: reads the account
+            await seq.builder.build_slot()
+            assert seq.status()["forced"] == {
+                "queued": 0,
+                "placed": 1,
+                "skipped": 0,
+                "nearestDeadline": None,
+                "atRisk": 0,
+            }
+        finally:
+            await seq.stop()
+
+    run(go())
