@@ -14,6 +14,7 @@ journal under the test's tmp_path) on them, with the builder left to the test (`
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -599,6 +600,14 @@ def manifest_for(l1: FakeL1, engines: dict[int, FakeEngine], l1_contracts=()) ->
     for name, engine in zip(("rollup_a", "rollup_b"), engines.values(), strict=False):
         chains[name] = ChainEntry(name, "rollup", engine.chain_id, engine.url)
     return Manifest("fake", chains)
+
+
+async def settle(seq: Sequencer) -> None:
+    """Wait until what the service does after a seal is done: the receipts' statuses read
+    (background tasks) and everything queued for the journal committed."""
+    while seq._fills:
+        await asyncio.gather(*list(seq._fills), return_exceptions=True)
+    await seq.journal.barrier()
 
 
 async def start_sequencer(

@@ -7,7 +7,7 @@ The same on anvil, through HTTP: tests/e2e/test_sequencer_blocks.py and test_seq
 import asyncio
 
 import pytest
-from fakes import ADDRESSES, GWEI, KEYS, FakeEngine, start_sequencer, transfer
+from fakes import ADDRESSES, GWEI, KEYS, FakeEngine, settle, start_sequencer, transfer
 
 from sequencer.builder import BuildError
 from sequencer.commitments import BlockHeaderMsg, PreconfMsg, digest, recover
@@ -41,6 +41,7 @@ def test_promised_transactions_land_at_their_promised_positions_under_a_signed_h
             assert list(sealed.tx_hashes) == [r.tx_hash for r in promises]
             header = BlockHeaderMsg(901, 1, mined.block_hash, mined.parent_hash)
             assert recover(digest(seq.domain, header), sealed.signature) == seq.signer.address
+            await settle(seq)  # the statuses are read from the receipts after the seal
             assert seq.preconf_json(seq.preconf(promises[0].tx_hash))["status"] == "success"
         finally:
             await seq.stop()
