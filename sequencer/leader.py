@@ -267,7 +267,15 @@ class LeaderHost(ServiceCore, Protocol):
 class LeaderNode:
     """Leader awareness of one running `Sequencer` (see the module docstring)."""
 
-    def __init__(self, seq: LeaderHost, registry: str, inbox: tuple[str, list]) -> None:
+    def __init__(
+        self,
+        seq: LeaderHost,
+        registry: str,
+        inbox: tuple[str, list],
+        source: L1BatchSource | None = None,
+    ) -> None:
+        """`source`: where the batches posted on L1 are read (default: the SharedInbox through
+        web3 at the manifest's L1; the unit tests pass an in-memory one)."""
         self.seq = seq
         self.registry = registry
         self.me = seq.signer.address
@@ -285,10 +293,12 @@ class LeaderNode:
         self.endpoints: dict[str, str] = {}  # published URLs, by lower-case address
         self.ready = False  # took over as leader: admission may place transactions
         self.follow = FollowState()
-        from web3 import Web3
+        if source is None:
+            from web3 import Web3
 
-        w3 = Web3(Web3.HTTPProvider(seq.manifest.l1.rpc_url, request_kwargs={"timeout": 30}))
-        self._source = L1BatchSource(w3, *inbox)
+            w3 = Web3(Web3.HTTPProvider(seq.manifest.l1.rpc_url, request_kwargs={"timeout": 30}))
+            source = L1BatchSource(w3, *inbox)
+        self._source = source
         self._tips = PostedTips(self._source.inbox)
         self.derived_blocks = 0
         self.abandoned_blocks = 0

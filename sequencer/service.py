@@ -163,7 +163,10 @@ class Sequencer:
         signer: Signer,
         domain: Domain,
         metrics: Metrics,
+        connect: Callable[[str, int], EngineClient] | None = None,
     ) -> None:
+        """`connect(url, chain_id)`: the JSON-RPC client of a node of the manifest (default: an
+        `EngineClient` on the service's session; the unit tests pass in-memory engines)."""
         self.config = config
         self.manifest = manifest
         self.signer = signer
@@ -206,6 +209,7 @@ class Sequencer:
         self.reserved_senders: frozenset[str] = frozenset()  # the relayer (see sequencer/relays.py)
         self.leader: LeaderNode | None = None  # with a registry on L1: builds only in its terms
         self.relays: RelayQueue | None = None
+        self._connect = connect or self._engine_client
         metrics.observe_queues(self.queue_sample)
 
     # --- lifecycle ---
@@ -222,7 +226,7 @@ class Sequencer:
         connector = aiohttp.TCPConnector(limit=64)
         self.session = engine_session(self.config.engine_timeout_s, connector)
         l1 = self.manifest.l1
-        self.l1 = EngineClient(l1.rpc_url, l1.chain_id, self.session)
+        self.l1 = self._connect(l1.rpc_url, l1.chain_id)
         await self._check_chain_id(self.l1)
         self.l1_head = quantity(await self.l1.call("eth_blockNumber"), "L1 eth_blockNumber")
         self.l1_read_at = time.monotonic()
@@ -238,9 +242,7 @@ class Sequencer:
         self.seen.load(self.journal.recent_hashes(self.config.seen_keep_blocks), state.last_sealed)
         self.journal.start()
         for entry in self.manifest.rollups:  # an engine that lost blocks is rebuilt first
-            engine = EngineClient(
-                entry.rpc_url, entry.chain_id, self.session, self.config.engine_timeout_s
-            )
+            engine = self._connect(entry.rpc_url, entry.chain_id)
             await self._check_chain_id(engine)
             await self.rebuild_engine(engine)
         await self._undo_bundle_slot(state.bundle_slot)
@@ -249,9 +251,7 @@ class Sequencer:
         if self.leader is not None:
             self.posted = dict(posted)
         for entry in self.manifest.rollups:
-            engine = EngineClient(
-                entry.rpc_url, entry.chain_id, self.session, self.config.engine_timeout_s
-            )
+            engine = self._connect(entry.rpc_url, entry.chain_id)
             await self._check_chain_id(engine)
             await self._resume_chain(
                 engine, state.pending, state.last_sealed, posted.get(entry.chain_id, 0)
@@ -338,6 +338,10 @@ class Sequencer:
             await chain.engine.close_pipe()
         if self.session is not None:
             await self.session.close()
+
+    def _engine_client(self, url: str, chain_id: int) -> EngineClient:
+        assert self.session is not None
+        return EngineClient(url, chain_id, self.session, self.config.engine_timeout_s)
 
     async def _check_chain_id(self, engine: EngineClient) -> None:
         actual = int(await engine.call("eth_chainId"), 16)
@@ -565,9 +569,7 @@ class Sequencer:
         else:
             for chain_id, number in sorted(slot.items()):
                 entry = self.manifest.by_chain_id(chain_id)
-                engine = EngineClient(
-                    entry.rpc_url, chain_id, self.session, self.config.engine_timeout_s
-                )
+                engine = self._connect(entry.rpc_url, chain_id)
                 await self._check_chain_id(engine)
                 parent = await engine.call("eth_getBlockByNumber", [hex(number - 1), False])
                 if parent is None:
