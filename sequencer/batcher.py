@@ -21,6 +21,7 @@ from typing import Any
 
 from eth_utils import keccak
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from sequencer import batch_codec as bc
 from sequencer import commitments as cm
@@ -319,7 +320,9 @@ class InboxView:
     def revert_reason(self, request: dict[str, Any], block_number: int) -> str:
         """Why a transaction reverted: the same call replayed (eth_call) at the block it failed
         in. Returns the inbox's reason ("inbox: ..."), or what the node says."""
-        answer = self.w3.provider.make_request("eth_call", [request, hex(block_number)])
+        answer = self.w3.provider.make_request(
+            RPCEndpoint("eth_call"), [request, hex(block_number)]
+        )
         error = answer.get("error")
         if not error:
             return "no revert when replayed (the state it failed on has changed)"
@@ -498,7 +501,7 @@ class Batcher:
     def _fees(self) -> tuple[int, int]:
         w3 = self.inbox.w3
         base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
-        blob = int(w3.provider.make_request("eth_blobBaseFee", [])["result"], 16)
+        blob = int(w3.provider.make_request(RPCEndpoint("eth_blobBaseFee"), [])["result"], 16)
         return base, blob
 
     # --- what is unposted ---
@@ -747,10 +750,12 @@ class Batcher:
                 to=self.inbox.inbox.address,
                 data=self.inbox.post_calldata(batch.header, batch.payload),
             )
+        blob = batch.sidecar or batch.blob
+        assert blob is not None  # build_batch gives a blob batch both
         return TxRequest(
             to=self.inbox.inbox.address,
             data=self.inbox.post_blob_calldata(batch.header),
-            blobs=(batch.sidecar or batch.blob,),
+            blobs=(blob,),
         )
 
     def post(

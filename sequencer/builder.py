@@ -29,6 +29,7 @@ Forced transactions from the L1 SharedInbox queue (`sequencer/forced.py`, throug
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -910,8 +911,14 @@ class Builder:
                 + [leg.tx_hash for leg in legs]
             )
             sealed, head = await self._retried(
-                lambda runtime=runtime, block=block, want=want: verify_and_sign(
-                    runtime.engine, block.number, want, self.signer, self.domain, self.journal
+                functools.partial(
+                    verify_and_sign,
+                    runtime.engine,
+                    block.number,
+                    want,
+                    self.signer,
+                    self.domain,
+                    self.journal,
                 )
             )
             first = len(block.txs) + len(relays)

@@ -165,7 +165,9 @@ class ForcedHost(ServiceCore, Protocol):
     """What the forced inbox uses of the running service (`service.Sequencer` is one)."""
 
     seen: RecentHashes  # tx hashes promised, placed or sealed lately
-    bundle_book: HeldSenders
+
+    @property
+    def bundle_book(self) -> HeldSenders: ...  # read only: a subtype (BundleBook) will do
 
     async def ensure_account(
         self, chain: ChainState, sender: str, refresh: bool = False
@@ -204,8 +206,8 @@ class ForcedInbox:
         for chain_id, chain in self.seq.chains.items():
             self.next_index[chain_id] = max(through, self.seq.journal.forced_next_index(chain_id))
             chain.plan.hook_forced(
-                lambda number, room, chain=chain: self.open_block(chain, number, room),
-                lambda chain_id=chain_id: self.demand.get(chain_id, 0),
+                functools.partial(self.open_block, chain),
+                functools.partial(self.demand_of, chain_id),
             )
         try:
             await self.poll()
@@ -303,6 +305,11 @@ class ForcedInbox:
     def nearest_deadline(self) -> int | None:
         """The earliest L1 deadline of an item read and not yet placed (None if none)."""
         return min((item.deadline for q in self.queued.values() for item in q), default=None)
+
+    def demand_of(self, chain_id: int) -> int:
+        """`ChainPlan.forced_demand`: the gas of the first item the rollup's next block must fit
+        (0 when none is queued)."""
+        return self.demand.get(chain_id, 0)
 
     def open_block(self, chain: ChainState, number: int, gas_room: int) -> list[PlannedTx]:
         """`ChainPlan.opener`: the forced transactions at the start of block `number`."""

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from eth_utils import keccak
 
@@ -148,6 +148,22 @@ class JournalError(RuntimeError):
     """The journal cannot be written, or contradicts what the service was started with."""
 
 
+class UnpromisedTx(Protocol):
+    """What `PreconfRecord.unpromised` reads of a transaction (a bundle leg, a relay, a forced
+    transaction)."""
+
+    @property
+    def tx_hash(self) -> bytes: ...
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def nonce(self) -> int: ...
+    @property
+    def max_cost(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class PreconfRecord:
     """One promised transaction: where it will stand, and the signed promise."""
@@ -181,7 +197,9 @@ class PreconfRecord:
         return self.kind in SLOT_KINDS
 
     @classmethod
-    def unpromised(cls, chain_id: int, number: int, index: int, tx, kind: TxKind):
+    def unpromised(
+        cls, chain_id: int, number: int, index: int, tx: UnpromisedTx, kind: TxKind
+    ) -> PreconfRecord:
         """A transaction of a block with no promise of its own: a bundle leg or a relay (a block
         that is rewound or never mined forgets it, `drop_slot_txs`), or a forced transaction
         from the L1 queue. `tx` has tx_hash, raw, sender, nonce and max_cost."""
@@ -480,12 +498,14 @@ class Journal:
             raise JournalError("journal writer not started")
         self._queue.put((op, payload, done, asyncio.get_running_loop(), time.perf_counter()))
 
-    async def _submit(self, op, payload) -> None:
+    async def _submit(self, op: Callable[[sqlite3.Connection, Any], None], payload: Any) -> None:
         future = asyncio.get_running_loop().create_future()
         self.submit_nowait(op, payload, functools.partial(_settle, future))
         await future
 
-    def _queued(self, op, payload) -> asyncio.Future:
+    def _queued(
+        self, op: Callable[[sqlite3.Connection, Any], None], payload: Any
+    ) -> asyncio.Future[None]:
         """Queue a write nobody has to await: the future says when it is durable. Its failure
         is also `_failed`, which refuses every later write (the service halts at the next)."""
         future = asyncio.get_running_loop().create_future()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import inspect
 import json
@@ -189,7 +190,9 @@ def bundle_params(params: list[Any]) -> tuple[dict[int, list[bytes]], str, int]:
     for key, raws in arg["txs"].items():
         if not CHAIN_KEY_RE.match(key) or int(key) > MAX_QUANTITY or not isinstance(raws, list):
             raise RpcError(INVALID_PARAMS, "invalid argument 0: txs maps chain ids to raw txs")
-        txs[int(key)] = [_reword(0, lambda raw=raw: hex_bytes([raw], 0, 1), "txs") for raw in raws]
+        txs[int(key)] = [
+            _reword(0, functools.partial(hex_bytes, [raw], 0, 1), "txs") for raw in raws
+        ]
     beneficiary = _reword(0, lambda: address([arg.get("beneficiary")], 0, 1), "beneficiary")
     deadline = _reword(0, lambda: quantity([arg.get("deadline")], 0, 1), "deadline")
     return txs, beneficiary, deadline
@@ -369,10 +372,10 @@ def check_proxied(method: str, params: list[Any]) -> None:
     """-32602 for the numbers of a proxied read that are out of bounds, before the engine sees
     them: anvil aborts (the whole process) on `eth_feeHistory` with a block count >= 2^64."""
     for i in _BLOCK_ARGS.get(method, ()):
-        _reword(i, lambda i=i: _block_number(params, i))
+        _reword(i, functools.partial(_block_number, params, i))
     if method == "eth_getLogs" and params and isinstance(params[0], dict):
         for key in ("fromBlock", "toBlock"):
-            _reword(0, lambda key=key: _block_number([params[0].get(key)], 0), key)
+            _reword(0, functools.partial(_block_number, [params[0].get(key)], 0), key)
     if method == "eth_feeHistory":
         _reword(0, lambda: quantity(params, 0, 3, limit=MAX_FEE_HISTORY_BLOCKS))
         _reword(1, lambda: _block_number(params, 1))
@@ -917,7 +920,7 @@ async def serve(config: ServiceConfig, on_ready: Callable[[str], None] | None = 
     signer = config.load_signer()
     domain = config.signing_domain(manifest)
     metrics = Metrics()
-    seq = Sequencer(config, manifest, signer, domain, metrics, hooks_from_env())
+    seq = Sequencer(config, manifest, signer, domain, metrics, slot_hooks=hooks_from_env())
     await seq.start()
     front = HttpFront(RpcServer(seq, config, metrics))
     await front.start(config.host, config.port)

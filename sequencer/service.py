@@ -21,6 +21,7 @@ import itertools
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 import aiohttp
@@ -35,6 +36,7 @@ from sequencer.builder import (
     Bundle,
     ChainPlan,
     ChainRuntime,
+    Engine,
     HeadInfo,
     Leg,
     PlannedBlock,
@@ -165,8 +167,13 @@ class Sequencer:
         signer: Signer,
         domain: Domain,
         metrics: Metrics,
+        connect: Callable[[str, int], EngineClient] | None = None,
         slot_hooks: SlotHooks = NO_HOOKS,
     ) -> None:
+        """`connect(url, chain_id)`: the JSON-RPC client of a node of the manifest (default: an
+        `EngineClient` on the service's session; the unit tests pass in-memory engines).
+        `slot_hooks`: what the builder tells of a bundle slot (test fault injection:
+        `faults.py`; a no-op otherwise)."""
         self.config = config
         self.slot_hooks = slot_hooks  # the builder's (test fault injection: `faults.py`)
         self.manifest = manifest
@@ -210,6 +217,7 @@ class Sequencer:
         self.reserved_senders: frozenset[str] = frozenset()  # the relayer (see sequencer/relays.py)
         self.leader: LeaderNode | None = None  # with a registry on L1: builds only in its terms
         self.relays: RelayQueue | None = None
+        self._connect = connect or self._engine_client
         metrics.observe_queues(self.queue_sample)
 
     # --- lifecycle ---
@@ -226,7 +234,7 @@ class Sequencer:
         connector = aiohttp.TCPConnector(limit=64)
         self.session = engine_session(self.config.engine_timeout_s, connector)
         l1 = self.manifest.l1
-        self.l1 = EngineClient(l1.rpc_url, l1.chain_id, self.session)
+        self.l1 = self._connect(l1.rpc_url, l1.chain_id)
         await self._check_chain_id(self.l1)
         self.l1_head = quantity(await self.l1.call("eth_blockNumber"), "L1 eth_blockNumber")
         self.l1_read_at = time.monotonic()
@@ -242,9 +250,7 @@ class Sequencer:
         self.seen.load(self.journal.recent_hashes(self.config.seen_keep_blocks), state.last_sealed)
         self.journal.start()
         for entry in self.manifest.rollups:  # an engine that lost blocks is rebuilt first
-            engine = EngineClient(
-                entry.rpc_url, entry.chain_id, self.session, self.config.engine_timeout_s
-            )
+            engine = self._connect(entry.rpc_url, entry.chain_id)
             await self._check_chain_id(engine)
             await self.rebuild_engine(engine)
         await self._undo_rewind_marks(state.rewind_marks)
@@ -253,9 +259,7 @@ class Sequencer:
         if self.leader is not None:
             self.posted = dict(posted)
         for entry in self.manifest.rollups:
-            engine = EngineClient(
-                entry.rpc_url, entry.chain_id, self.session, self.config.engine_timeout_s
-            )
+            engine = self._connect(entry.rpc_url, entry.chain_id)
             await self._check_chain_id(engine)
             await self._resume_chain(
                 engine, state.pending, state.last_sealed, posted.get(entry.chain_id, 0)
@@ -307,7 +311,7 @@ class Sequencer:
             },
         )
 
-    def _supervise(self, name: str, loop) -> None:
+    def _supervise(self, name: str, loop: Callable[[], Awaitable[object]]) -> None:
         """Run a background loop for the service's lifetime: if it ever ends or raises, that is
         logged (error) and it is started again a second later; never a silent dead task."""
 
@@ -343,6 +347,10 @@ class Sequencer:
             await chain.engine.close_pipe()
         if self.session is not None:
             await self.session.close()
+
+    def _engine_client(self, url: str, chain_id: int) -> EngineClient:
+        assert self.session is not None
+        return EngineClient(url, chain_id, self.session, self.config.engine_timeout_s)
 
     async def _check_chain_id(self, engine: EngineClient) -> None:
         actual = int(await engine.call("eth_chainId"), 16)
@@ -525,7 +533,7 @@ class Sequencer:
 
     # --- resuming from the journal ---
 
-    async def rebuild_engine(self, engine: EngineClient) -> int:
+    async def rebuild_engine(self, engine: Engine) -> int:
         """Replay onto `engine` what it lost: the blocks L1 holds and the journal's sealed
         blocks, each with exactly the header signed for it (`sequencer/recovery.py`). At start
         and whenever a slot finds its engine below the plan (a fresh engine after a crash)."""
@@ -575,9 +583,7 @@ class Sequencer:
         else:
             for chain_id, number in sorted(slot.items()):
                 entry = self.manifest.by_chain_id(chain_id)
-                engine = EngineClient(
-                    entry.rpc_url, chain_id, self.session, self.config.engine_timeout_s
-                )
+                engine = self._connect(entry.rpc_url, chain_id)
                 await self._check_chain_id(engine)
                 parent = await engine.call("eth_getBlockByNumber", [hex(number - 1), False])
                 if parent is None:
@@ -963,7 +969,7 @@ class Sequencer:
         self.metrics.sealed_txs.labels(label).inc(len(records))
         self.metrics.pending.labels(label).set(chain.plan.pending_count())
 
-    def _background(self, coro) -> None:
+    def _background(self, coro: Coroutine[Any, Any, object]) -> None:
         task = asyncio.create_task(coro)
         self._fills.add(task)
         task.add_done_callback(self._fills.discard)
@@ -1274,7 +1280,11 @@ class BundleBook:
                 and seq.journal.block(r.chain_id, r.block_number)
                 for r in records
             ):
-                positions = [(r.chain_id, r.block_number, r.index, r.tx_hash) for r in records]
+                positions = [
+                    (r.chain_id, r.block_number, r.index, r.tx_hash)
+                    for r in records
+                    if r is not None  # all are (checked above)
+                ]
                 await self._include(bundle, positions)  # the engines' accounts show its legs
                 await self._save()
                 log.info(
@@ -1346,7 +1356,15 @@ class BundleBook:
         self.held.clear()
         self.released.set()
 
-    def _fits(self, bundle, blocks, extra_gas, nonces, costs, unreadable) -> str:
+    def _fits(
+        self,
+        bundle: Bundle,
+        blocks: dict[int, PlannedBlock],
+        extra_gas: dict[int, int],
+        nonces: dict[tuple[int, str], int],
+        costs: dict[tuple[int, str], int],
+        unreadable: set[tuple[int, str]],
+    ) -> str:
         """ "ok", "wait" (not in this slot) or why the bundle is dropped. Never awaits.
 
         Each leg is judged (`judge.judge_pending`) after its sender's pending transactions and
@@ -1417,7 +1435,11 @@ class BundleBook:
             "bundle dropped", extra={"bundle": "0x" + bundle.bundle_hash.hex(), "reason": reason}
         )
 
-    async def settled(self, included, dropped) -> None:
+    async def settled(
+        self,
+        included: list[tuple[Bundle, list[tuple[int, int, int, bytes]]]],
+        dropped: list[Bundle],
+    ) -> None:
         seq = self.seq
         try:
             for bundle in dropped:
