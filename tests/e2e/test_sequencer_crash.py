@@ -190,13 +190,16 @@ def test_a_crash_mid_bundle_slot_never_lands_one_leg_alone(
                 }
             ],
         )["result"]["bundleHash"]
+        # Rollup B's promises go first: the bundle takes the slot that closes after lp's last
+        # promise, which is then one of A's, so A's half-landed block holds one before leg A
+        # whatever the machine's load (sent A first, B's could spill into a later slot alone).
         promises = [
             _rpc(
                 f"{base}/{chain_id}",
                 "seq_sendRawTransaction",
                 [signed_transfer(lp.private_key, chain_id, n, keeper.address)],
             )["result"]
-            for chain_id in (901, 902)
+            for chain_id in (902, 901)
             for n in range(3)
         ]
         assert proc.wait(30) == 86, log.read_text()[-3000:]
