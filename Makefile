@@ -61,6 +61,7 @@ bench: setup
 	$(BIN)/python bench/gas_l1.py
 	$(BIN)/python bench/xrollup_gas.py
 	$(BIN)/python bench/batches.py
+	$(BIN)/python bench/decode.py
 	$(BIN)/python bench/ingest.py
 
 clean:
