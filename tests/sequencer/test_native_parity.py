@@ -11,6 +11,7 @@ judge on top of it.
 from __future__ import annotations
 
 import pytest
+import rlp
 import seqcore
 from coincurve import PrivateKey
 from hypothesis import HealthCheck, given, settings
@@ -188,6 +189,55 @@ rlp_item = st.recursive(
 def test_wellformed_rlp_of_any_shape_decodes_alike(prefix: bytes, fields: list) -> None:
     """Canonical RLP with wrong field counts, lists for integers, bad access lists, etc."""
     check(prefix + rlp_encode(fields))
+
+
+def _loose(item: bytes | list, form: int) -> bytes:
+    """RLP of `item` in a non-canonical `form` where one exists (else canonical): 1 a one-byte
+    string for a byte below 0x80, 2 a long form for a short length, 3 a length with a leading
+    zero byte, 4 an integer's leading zero byte (canonical RLP of a non-canonical integer)."""
+    if isinstance(item, list):
+        payload = b"".join(rlp_encode(x) for x in item)
+        if form == 2 and len(payload) < 56:
+            return bytes([0xF8, len(payload)]) + payload
+        if form == 3:
+            length = _uint(len(payload)) if payload else b""
+            return bytes([0xF8 + len(length)]) + b"\x00" + length + payload
+        return rlp_encode(item)
+    if form == 1 and len(item) == 1 and item[0] < 0x80:
+        return b"\x81" + item
+    if form == 2 and len(item) < 56:
+        return bytes([0xB8, len(item)]) + item
+    if form == 3:
+        length = _uint(len(item)) if item else b""
+        return bytes([0xB8 + len(length)]) + b"\x00" + length + item
+    if form == 4 and len(item) < 32:
+        return rlp_encode(b"\x00" + item)
+    return rlp_encode(item)
+
+
+@FAST
+@given(txs, st.data())
+def test_non_canonical_encodings_decode_alike(raw: bytes, data: st.DataObject) -> None:
+    """A transaction with one field, or its whole list, re-encoded in a non-canonical form."""
+    typed = raw[0] < 0x80
+    fields = rlp.decode(raw[1:] if typed else raw)
+    form = data.draw(st.integers(1, 4))
+    at = data.draw(st.integers(-1, len(fields) - 1))
+    if at == -1:
+        body = _loose(fields, form)
+    else:
+        inner = b"".join(
+            _loose(f, form) if i == at else rlp_encode(f) for i, f in enumerate(fields)
+        )
+        body = rlp_encode([]) if not inner else _list_header(len(inner)) + inner
+    check((raw[:1] if typed else b"") + body)
+
+
+def _list_header(length: int) -> bytes:
+    if length < 56:
+        return bytes([0xC0 + length])
+    encoded = _uint(length)
+    return bytes([0xF7 + len(encoded)]) + encoded
 
 
 def test_every_single_bit_flip_decodes_alike() -> None:
