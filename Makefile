@@ -44,10 +44,12 @@ devnet-down: setup
 	$(BIN)/sequencer devnet down
 
 # check_imports: no import circle between the modules of sequencer/, lazy imports included.
+# mypy: the types of sequencer/ (settings in pyproject.toml, [tool.mypy]).
 lint: setup
 	$(BIN)/ruff check sequencer scripts tests bench
 	$(BIN)/ruff format --check sequencer scripts tests bench
 	$(BIN)/python scripts/check_imports.py sequencer
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff check --fix sequencer scripts tests bench
@@ -65,4 +67,4 @@ bench: setup
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) node_modules .build .devnet .hypothesis .pytest_cache
+	rm -rf $(VENV) node_modules .build .devnet .hypothesis .pytest_cache .mypy_cache

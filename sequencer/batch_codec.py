@@ -191,7 +191,11 @@ def _encode_table(batch: BatchData, out: bytearray) -> None:
             _put_varint(out, len(block.txs))
 
 
-def _decode_table(reader: _Reader) -> list[tuple[int, list[tuple[int, int, int, tuple, int]]]]:
+# [(chain_id, [(number, timestamp, forced_count, forced_skipped, tx_count), ...]), ...]
+_Table = list[tuple[int, list[tuple[int, int, int, tuple[int, ...], int]]]]
+
+
+def _decode_table(reader: _Reader) -> _Table:
     """[(chain_id, [(number, timestamp, forced_count, forced_skipped, tx_count), ...]), ...]"""
     ranges = []
     for _ in range(reader.varint()):
@@ -217,7 +221,7 @@ def _decode_table(reader: _Reader) -> list[tuple[int, list[tuple[int, int, int, 
     return ranges
 
 
-def _assemble(table, txs: Sequence[bytes]) -> BatchData:
+def _assemble(table: _Table, txs: Sequence[bytes]) -> BatchData:
     it = iter(txs)
     ranges = []
     for chain_id, blocks in table:

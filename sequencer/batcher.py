@@ -21,6 +21,7 @@ from typing import Any
 
 from eth_utils import keccak
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from sequencer import batch_codec as bc
 from sequencer import commitments as cm
@@ -34,6 +35,7 @@ log = logging.getLogger("sequencer.batcher")
 
 MAX_CALLDATA_PAYLOAD = 65_536  # SharedInbox.MAX_PAYLOAD_BYTES
 MAX_SUMMARY_BLOCKS = 10_000  # blocks per seq_getBlockSummaries call (the RPC's limit)
+FORCED_PAGE = 1_000  # placements per seq_getForcedPlacements call (the RPC's limit)
 # Most blocks per rollup read for one batch when `max_blocks` is not set: bounds a build's time
 # (about 3.5 hours of 250 ms slots; an empty block costs a few payload bytes).
 MAX_BLOCKS_READ = 50_000
@@ -318,7 +320,9 @@ class InboxView:
     def revert_reason(self, request: dict[str, Any], block_number: int) -> str:
         """Why a transaction reverted: the same call replayed (eth_call) at the block it failed
         in. Returns the inbox's reason ("inbox: ..."), or what the node says."""
-        answer = self.w3.provider.make_request("eth_call", [request, hex(block_number)])
+        answer = self.w3.provider.make_request(
+            RPCEndpoint("eth_call"), [request, hex(block_number)]
+        )
         error = answer.get("error")
         if not error:
             return "no revert when replayed (the state it failed on has changed)"
@@ -497,7 +501,7 @@ class Batcher:
     def _fees(self) -> tuple[int, int]:
         w3 = self.inbox.w3
         base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
-        blob = int(w3.provider.make_request("eth_blobBaseFee", [])["result"], 16)
+        blob = int(w3.provider.make_request(RPCEndpoint("eth_blobBaseFee"), [])["result"], 16)
         return base, blob
 
     # --- what is unposted ---
@@ -729,11 +733,13 @@ class Batcher:
         (`seq_getForcedPlacements`), so a restarted batcher advances exactly as one that never
         stopped."""
         placements: list[tuple[int, int, tuple[int, ...]]] = []
-        if self.sequencer is not None and state.forced_through < state.forced_count:
-            placements = [
-                (p["chainId"], p["blockNumber"], tuple(p["indexes"]))
-                for p in self.sequencer.call("seq_getForcedPlacements", [state.forced_through])
-            ]
+        first = state.forced_through
+        while self.sequencer is not None and state.forced_through < state.forced_count:
+            page = self.sequencer.call("seq_getForcedPlacements", [first, FORCED_PAGE])
+            placements += [(p["chainId"], p["blockNumber"], tuple(p["indexes"])) for p in page]
+            if len(page) < FORCED_PAGE:
+                break  # the last page
+            first = max(page[-1]["indexes"]) + 1  # each index is processed by one block
         return advance_forced_through(state, ranges, placements)
 
     # --- sending ---
@@ -744,10 +750,12 @@ class Batcher:
                 to=self.inbox.inbox.address,
                 data=self.inbox.post_calldata(batch.header, batch.payload),
             )
+        blob = batch.sidecar or batch.blob
+        assert blob is not None  # build_batch gives a blob batch both
         return TxRequest(
             to=self.inbox.inbox.address,
             data=self.inbox.post_blob_calldata(batch.header),
-            blobs=(batch.sidecar or batch.blob,),
+            blobs=(blob,),
         )
 
     def post(

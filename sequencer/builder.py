@@ -13,7 +13,7 @@ to the block before the slot (`rewind`, anvil_rollback: no snapshot is kept, so 
 the slot is mined again without that bundle. A slot with bundle legs is marked in the journal
 (`Journal.begin_bundle_slot`) before its first block is mined and unmarked once every block of it
 is sealed and journaled; a restart that finds the mark rewinds the slot's blocks (see
-`Sequencer._undo_bundle_slot`), so a crash between rollup A's block and rollup B's never lands a
+`Sequencer._undo_rewind_marks`), so a crash between rollup A's block and rollup B's never lands a
 bundle on one rollup alone.
 It never admits or refuses a transaction, and never changes a promised position.
 
@@ -29,8 +29,8 @@ Forced transactions from the L1 SharedInbox queue (`sequencer/forced.py`, throug
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from sequencer.commitments import BlockHeaderMsg, Domain, Signer
 from sequencer.engine import EngineFault
-from sequencer.journal import Journal, PreconfRecord, SealedBlock
+from sequencer.journal import Journal, PreconfRecord, SealedBlock, TxKind
 from sequencer.mempool import next_base_fee
 from sequencer.messages import MESSAGE_SENT_TOPIC
 from sequencer.relays import RelayQueue, RelayTx
@@ -46,12 +46,6 @@ from sequencer.relays import RelayQueue, RelayTx
 log = logging.getLogger("sequencer.builder")
 
 SEND_CHUNK = 2000  # raw transactions per pipelined write
-# Fault injection, for tests only: with SEQUENCER_TEST_FAULT set to one of these, the process
-# exits (as if killed) in a bundle slot right after the first rollup's block is mined (before the
-# next rollup's legs are sent), or right after it is sealed and journaled (the others mined).
-FAULT_ENV = "SEQUENCER_TEST_FAULT"
-FAULT_BUNDLE_SLOT = "bundle-slot-after-first-block"
-FAULT_BUNDLE_SEAL = "bundle-slot-after-first-seal"
 
 # The preloader waits this long after a wake-up so that one pipelined write carries what became
 # durable meanwhile: at 1,000 single-transaction requests/s, sending each alone costs the service
@@ -177,6 +171,21 @@ class ChainPlan:
 
     # --- changing ---
 
+    def hook_forced(
+        self, opener: Callable[[int, int], list[PlannedTx]], demand: Callable[[], int]
+    ) -> None:
+        """The forced queue puts its transactions first in each block that opens (`opener`,
+        see the field) and keeps room for its next item (`demand`, see `forced_demand`)."""
+        self.opener = opener
+        self.forced_demand = demand
+
+    def reset(self, head: HeadInfo) -> None:
+        """Forget every planned block: the plan starts again after `head` (the blocks above it
+        were abandoned for the ones L1 holds)."""
+        self.blocks.clear()
+        self.head = head
+        self.gas_limit = head.gas_limit
+
     def _open(self, number: int, reserve: int = 0) -> PlannedBlock:
         """Open a block: the moment its plan starts. The opener's forced transactions go first,
         within the gas left after `reserve` (the transaction that opens the block)."""
@@ -299,6 +308,13 @@ class ChainRuntime:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     waiters: list[tuple[int, int, asyncio.Future]] = field(default_factory=list)
     preload_failing: bool = False  # the preloader's current fault episode (logged once)
+
+    def reset(self, head: HeadInfo) -> None:
+        """The engine was rolled back or moved to `head` behind the plan's back (`leader.py`):
+        forget the plan and what the pool was loaded with."""
+        self.plan.reset(head)
+        self.loaded_for, self.loaded = None, 0
+        self.durable.clear()
 
     def mark_durable(self, number: int, count: int) -> None:
         if count > self.durable.get(number, 0):
@@ -578,11 +594,27 @@ def statuses_from_traces(traces: Any, want: Sequence[bytes]) -> tuple[int, ...] 
     return tuple(statuses)
 
 
-def _fault(point: str) -> None:
-    """Exit at once, as if killed, if the tests asked for a fault at `point` (`FAULT_ENV`)."""
-    if os.environ.get(FAULT_ENV) == point:
-        log.critical("fault injected: exiting", extra={"event": "fault", "point": point})
-        os._exit(86)
+class SlotHooks(Protocol):
+    """What the builder tells an observer of a bundle slot as it goes (the crash tests' fault
+    injection, `sequencer/faults.py`); `NO_HOOKS` in production."""
+
+    def bundle_block_mined(self, chain_id: int, number: int, left: int) -> None:
+        """A block of the slot is mined with its legs; `left` rollups' blocks are still to mine."""
+
+    def bundle_block_sealed(self, chain_id: int, number: int, sealed: int, left: int) -> None:
+        """A block of the slot (every one mined) is sealed and journaled: `sealed` so far,
+        `left` still to seal."""
+
+
+class _NoHooks:
+    def bundle_block_mined(self, chain_id: int, number: int, left: int) -> None:
+        return None
+
+    def bundle_block_sealed(self, chain_id: int, number: int, sealed: int, left: int) -> None:
+        return None
+
+
+NO_HOOKS: SlotHooks = _NoHooks()
 
 
 def _first_difference(got: list[bytes], want: list[bytes]) -> int:
@@ -608,8 +640,10 @@ class Builder:
         engine_retry_s: float = 30.0,
         on_engine_fault: Callable[[], None] | None = None,
         rebuild: Callable[[ChainRuntime], Awaitable[int]] | None = None,
+        hooks: SlotHooks = NO_HOOKS,
     ) -> None:
         self.chains = list(chains)
+        self.hooks = hooks
         self.engine_retry_s = engine_retry_s
         self.on_engine_fault = on_engine_fault  # called once per slot retried
         self.rebuild = rebuild  # replays what an engine lost (Sequencer.rebuild_engine)
@@ -761,7 +795,9 @@ class Builder:
         first = len(block.txs)
         await self.journal.append(
             [
-                PreconfRecord.unpromised(runtime.chain_id, block.number, first + i, relay)
+                PreconfRecord.unpromised(
+                    runtime.chain_id, block.number, first + i, relay, TxKind.RELAY
+                )
                 for i, relay in enumerate(relays)
             ]
         )
@@ -819,7 +855,9 @@ class Builder:
                 first = len(block.txs) + len(relays)
                 await self.journal.append(
                     [
-                        PreconfRecord.unpromised(runtime.chain_id, block.number, first + i, leg)
+                        PreconfRecord.unpromised(
+                            runtime.chain_id, block.number, first + i, leg, TxKind.BUNDLE_LEG
+                        )
                         for i, leg in enumerate(legs)
                     ]
                 )
@@ -844,8 +882,9 @@ class Builder:
                 if head is not None:
                     await self._collect_messages(runtime, bytes.fromhex(head["hash"][2:]))
                 mined.append((runtime, block, relays, legs))
-                if len(mined) < len(blocks):
-                    _fault(FAULT_BUNDLE_SLOT)
+                self.hooks.bundle_block_mined(
+                    runtime.chain_id, block.number, left=len(blocks) - len(mined)
+                )
             if not failed:
                 break
             for bundle in failed:  # its status changes only once the slot is settled
@@ -856,7 +895,7 @@ class Builder:
                 self.relays.restore(relay_state)
             for runtime, block in zip(self.chains, blocks, strict=True):
                 await rewind(runtime.engine, runtime.plan.head)
-                await self.journal.drop_legs(runtime.chain_id, block.number)
+                await self.journal.drop_slot_txs(runtime.chain_id, block.number)
                 runtime.loaded_for = None
                 await load_planned_block(runtime, block)
             self._bundle_slot = (list(bundles), relay_state)
@@ -865,15 +904,21 @@ class Builder:
         self._bundle_slot = None
         included: list[tuple[Bundle, list[tuple[int, int, int, bytes]]]] = []
         positions: dict[bytes, tuple[int, int, int, bytes]] = {}
-        for runtime, block, relays, legs in mined:
+        for sealed_count, (runtime, block, relays, legs) in enumerate(mined, start=1):
             want = (
                 [tx.tx_hash for tx in block.txs]
                 + [r.tx_hash for r in relays]
                 + [leg.tx_hash for leg in legs]
             )
             sealed, head = await self._retried(
-                lambda runtime=runtime, block=block, want=want: verify_and_sign(
-                    runtime.engine, block.number, want, self.signer, self.domain, self.journal
+                functools.partial(
+                    verify_and_sign,
+                    runtime.engine,
+                    block.number,
+                    want,
+                    self.signer,
+                    self.domain,
+                    self.journal,
                 )
             )
             first = len(block.txs) + len(relays)
@@ -881,8 +926,9 @@ class Builder:
                 positions[leg.tx_hash] = (runtime.chain_id, block.number, first + i, leg.tx_hash)
             await self._record(runtime, sealed, head, started, durable=True)
             self.relays_sealed += len(relays)
-            if len(mined) > 1 and runtime is mined[0][0]:
-                _fault(FAULT_BUNDLE_SEAL)
+            self.hooks.bundle_block_sealed(
+                runtime.chain_id, block.number, sealed_count, left=len(mined) - sealed_count
+            )
         await self.journal.end_bundle_slot()
         for bundle in bundles:
             included.append((bundle, [positions[leg.tx_hash] for leg in bundle.legs]))
@@ -932,7 +978,7 @@ class Builder:
                 bundles, relay_state = self._bundle_slot
                 for runtime in self.chains:
                     await rewind(runtime.engine, runtime.plan.head)
-                    await self.journal.drop_legs(runtime.chain_id, runtime.plan.head.number + 1)
+                    await self.journal.drop_slot_txs(runtime.chain_id, runtime.plan.head.number + 1)
                     runtime.loaded_for = None
                 if self.relays is not None and relay_state is not None:
                     self.relays.restore(relay_state)
@@ -971,7 +1017,7 @@ class Builder:
         elif latest.number == head.number and latest.block_hash == head.block_hash:
             taken = self._taken.pop(runtime.chain_id, [])
             if taken:
-                await self.journal.drop_legs(runtime.chain_id, head.number + 1)
+                await self.journal.drop_slot_txs(runtime.chain_id, head.number + 1)
                 assert self.relays is not None
                 queue = self.relays.waiting.get(runtime.chain_id, [])
                 self.relays.waiting[runtime.chain_id] = [r.message for r in taken] + queue

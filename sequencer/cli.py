@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -299,7 +300,7 @@ def run(
     from sequencer.config import ConfigError, ServiceConfig
     from sequencer.rpc import run as run_service
 
-    given = {
+    given: dict[str, Any] = {
         "host": host,
         "port": port,
         "slot_ms": slot_ms,
@@ -311,7 +312,7 @@ def run(
         "batcher_interval_l1_blocks": batcher_interval_l1_blocks,
         "backpressure_margin_l1_blocks": backpressure_margin_l1_blocks,
     }
-    overrides = {k: v for k, v in given.items() if v is not None}
+    overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     peers = {}
     for item in leader_urls:
         address, sep, url = item.partition("=")

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import coincurve
 from eth_abi import encode
 from eth_keys import keys
 from eth_utils import keccak, to_checksum_address
+
+if TYPE_CHECKING:  # eth-account is imported lazily (only the batcher and tools need it)
+    from eth_account.signers.local import LocalAccount
 
 ZERO_HASH = b"\x00" * 32
 MAX_ROLLUPS = 8
@@ -427,7 +430,7 @@ class Signer:
     def __repr__(self) -> str:
         return f"Signer({self.address})"
 
-    def local_account(self):
+    def local_account(self) -> LocalAccount:
         """The same key as an eth-account LocalAccount, for the L1 transaction manager."""
         from eth_account import Account
 

@@ -11,7 +11,7 @@ rollup, the block and the field.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -195,7 +195,7 @@ class DerivedRange:
 async def derive_batch(
     header: cm.BatchHeader,
     batch: BatchData,
-    engines: dict[int, Engine],
+    engines: Mapping[int, Engine],
     forced: dict[int, list[tuple[int, bytes]]] | None = None,
 ) -> list[DerivedRange]:
     """Replay one batch onto the engines (one per chain id) and check it against its header.

@@ -21,6 +21,8 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import FrameType
+from typing import IO, Any, NoReturn
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ANVIL_RELATIVE = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
@@ -81,7 +83,7 @@ def default_specs(
     if len(rollup_ports) != len(rollup_chain_ids):
         raise ValueError("one port per rollup chain id")
     specs = [ChainSpec("l1", "l1", 31337, l1_port, L1_TEST_FLAGS if l1_automine else L1_FLAGS)]
-    rollup_flags = ROLLUP_FLAGS
+    rollup_flags: tuple[str, ...] = ROLLUP_FLAGS
     if rollup_gas_limit is not None:
         rollup_flags = rollup_flags + ("--gas-limit", str(rollup_gas_limit))
     for index, (port, chain_id) in enumerate(zip(rollup_ports, rollup_chain_ids, strict=True)):
@@ -174,7 +176,7 @@ def _cmdline(pid: int) -> str:
     return " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
 
 
-def rpc_call(url: str, method: str, params: list | None = None, timeout: float = 2.0):
+def rpc_call(url: str, method: str, params: list[Any] | None = None, timeout: float = 2.0) -> Any:
     """One JSON-RPC call with the standard library; raises DevnetError on an error answer."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
     request = urllib.request.Request(
@@ -212,13 +214,13 @@ class Devnet:
     anvil: Path = field(default_factory=anvil_binary)
     startup_timeout: float = 20.0
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
-    _logs: dict[str, object] = field(default_factory=dict, init=False)
+    _logs: dict[str, IO[bytes]] = field(default_factory=dict, init=False)
 
     def __enter__(self) -> Devnet:
         self.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # --- starting ---
@@ -338,7 +340,7 @@ class Devnet:
                 proc.wait()
         self._procs.clear()
         for log in self._logs.values():
-            log.close()  # type: ignore[attr-defined]
+            log.close()
         self._logs.clear()
         if self.state_file is not None:
             with contextlib.suppress(FileNotFoundError):
@@ -350,7 +352,7 @@ class Devnet:
 def stop_on_signals() -> Iterator[None]:
     """Turn SIGINT, SIGTERM and SIGHUP into KeyboardInterrupt, so `with Devnet()` cleans up."""
 
-    def _raise(signum, _frame):
+    def _raise(signum: int, _frame: FrameType | None) -> NoReturn:
         raise KeyboardInterrupt(f"signal {signum}")
 
     # SIGINT too: a process started in the background by a non-interactive shell inherits SIGINT

@@ -214,7 +214,7 @@ class EngineClient:
             out.append(json.loads(bytes(buffer[end + 4 : end + 4 + length])))
             del buffer[: end + 4 + length]
 
-    async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+    async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
         first = next(self._ids)
         body = [
             {"jsonrpc": "2.0", "id": first + i, "method": m, "params": p}

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
@@ -27,6 +27,9 @@ from eth_utils import keccak, to_checksum_address
 from sequencer import batch_codec as bc
 from sequencer import commitments as cm
 from sequencer.engine import SyncEngineClient
+
+if TYPE_CHECKING:  # web3 is imported lazily (see Fisherman.__init__)
+    from web3.contract import Contract
 
 log = logging.getLogger("sequencer.fisherman")
 
@@ -388,7 +391,7 @@ class Fisherman:
 
         from sequencer.derive import L1BatchSource
 
-        def contract(name: str):
+        def contract(name: str) -> Contract:
             address, abi = contracts[name]
             return w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
 
@@ -557,6 +560,7 @@ class Fisherman:
                     seq,
                     block,
                 )
+                args: list[Any]
                 if last is None:
                     fn, args = "slash_censorship", [index]
                 else:
@@ -851,7 +855,7 @@ class Fisherman:
             hashes = [keccak(raw) for raw in block.txs]
             statuses = [cm.STATUS_SUCCESS] * len(hashes)
             block_hash = cm.ZERO_HASH
-            if consistent:
+            if consistent and node is not None:  # consistent implies a node
                 mined = node.call("eth_getBlockByNumber", [hex(block.number), False])
                 if mined is None or [_bytes(h) for h in mined["transactions"]] != hashes:
                     consistent = False

@@ -38,7 +38,7 @@ from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
 from sequencer.builder import PlannedTx
-from sequencer.journal import PreconfRecord
+from sequencer.journal import PreconfRecord, TxKind
 from sequencer.judge import Accept, ChainRules, Reject, Verdict, judge_pending, judge_raw
 from sequencer.mempool import DecodedTx, SenderLedger
 from sequencer.ports import ChainState, ServiceCore
@@ -165,7 +165,9 @@ class ForcedHost(ServiceCore, Protocol):
     """What the forced inbox uses of the running service (`service.Sequencer` is one)."""
 
     seen: RecentHashes  # tx hashes promised, placed or sealed lately
-    bundle_book: HeldSenders
+
+    @property
+    def bundle_book(self) -> HeldSenders: ...  # read only: a subtype (BundleBook) will do
 
     async def ensure_account(
         self, chain: ChainState, sender: str, refresh: bool = False
@@ -203,10 +205,10 @@ class ForcedInbox:
         through = int(consumed, 16)
         for chain_id, chain in self.seq.chains.items():
             self.next_index[chain_id] = max(through, self.seq.journal.forced_next_index(chain_id))
-            chain.plan.opener = lambda number, room, chain=chain: self.open_block(
-                chain, number, room
+            chain.plan.hook_forced(
+                functools.partial(self.open_block, chain),
+                functools.partial(self.demand_of, chain_id),
             )
-            chain.plan.forced_demand = lambda chain_id=chain_id: self.demand.get(chain_id, 0)
         try:
             await self.poll()
         except Exception as exc:  # noqa: BLE001 - `run` polls again; the rollups go on meanwhile
@@ -289,12 +291,25 @@ class ForcedInbox:
                     },
                 )
 
+    def skip_before(self, chain_id: int, after: int) -> None:
+        """The items of `chain_id` below queue index `after` were processed by blocks replayed
+        from L1 (a follower's, `leader.py`): never place them again."""
+        self.next_index[chain_id] = max(self.next_index.get(chain_id, 0), after)
+        self.queued[chain_id] = [
+            item for item in self.queued.get(chain_id, []) if item.index >= after
+        ]
+
     def queued_count(self) -> int:
         return sum(len(queue) for queue in self.queued.values())
 
     def nearest_deadline(self) -> int | None:
         """The earliest L1 deadline of an item read and not yet placed (None if none)."""
         return min((item.deadline for q in self.queued.values() for item in q), default=None)
+
+    def demand_of(self, chain_id: int) -> int:
+        """`ChainPlan.forced_demand`: the gas of the first item the rollup's next block must fit
+        (0 when none is queued)."""
+        return self.demand.get(chain_id, 0)
 
     def open_block(self, chain: ChainState, number: int, gas_room: int) -> list[PlannedTx]:
         """`ChainPlan.opener`: the forced transactions at the start of block `number`."""
@@ -317,7 +332,7 @@ class ForcedInbox:
         self.skipped += len(selection.skipped)
         self.next_index[chain.chain_id] = selection.queue_indexes[-1] + 1
         records = [
-            PreconfRecord.unpromised(chain.chain_id, number, i, tx, forced=True)
+            PreconfRecord.unpromised(chain.chain_id, number, i, tx, TxKind.FORCED)
             for i, tx in enumerate(selection.txs)
         ]
         for record in records:

@@ -4,13 +4,15 @@ Owns the database file. A pre-confirmation is written and fsync'd (`synchronous=
 commit is fsync'd) before the service answers; concurrent requests share one commit (a writer
 thread drains its queue into one transaction: group commit, then wakes the event loop once for
 the whole group, which runs each write's callback and reports the group's stage times). On
-restart `load()` gives back every promised transaction at its promised position and the last
-sealed block of each rollup, and the bundles received and not yet settled (`bundle_requests`),
-and the marker of a bundle slot that was being mined (`begin_bundle_slot`), which the restart
-rewinds so that a bundle never lands on one rollup alone (the same marker covers blocks being
-abandoned, `abandon_after`). Every header ever signed stays in `signed_headers` (never deleted):
-a second, different header for a (chain, block) is refused (`_insert_block`, and the signer's
-check `signed_hash`), whatever the engine says.
+restart `load()` gives back every placed transaction at its position (each row of `txs` says
+what it is: `TxKind`), the last sealed block of each rollup, the bundles received and not yet
+settled (`bundle_requests`), and the rewind marks (`rewind_marks`, each with its `MarkReason`): a
+bundle slot being mined (`begin_bundle_slot`), which the restart rewinds so that a bundle never
+lands on one rollup alone, or blocks being abandoned (`abandon_after`). Every header ever signed
+stays in `signed_headers` (never deleted): a second, different header for a (chain, block) is
+refused (`_insert_block`, and the signer's check `signed_hash`), whatever the engine says.
+A journal written by an older version is migrated in place when opened (`_migrate`, one
+transaction: a crash during it leaves the old journal, migrated again at the next open).
 It never decides positions and never talks to a chain; one writer thread does every write.
 """
 
@@ -26,8 +28,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from eth_utils import keccak
 
 log = logging.getLogger("sequencer.journal")
 
@@ -38,8 +43,37 @@ Callback = Callable[[BaseException | None], None]
 # commit to the loop running its callbacks).
 StageObserver = Callable[[float, float, float], None]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+class TxKind(StrEnum):
+    """What a row of `txs` is (its `kind` column)."""
+
+    PROMISED = "promised"  # a pre-confirmation: signed promise of its position, with a deadline
+    BUNDLE_LEG = "bundle_leg"  # a bundle's leg: its promise is the bundle receipt (`bundles`)
+    RELAY = "relay"  # a cross-rollup message relayed by the builder (`relays.py`): no promise
+    FORCED = "forced"  # from the L1 forced queue: its place is the queue's (`forced` table)
+
+
+# Placed by the builder in a slot with no promise of their own: forgotten when their block is not
+# kept (rewound, or never mined: `Journal.drop_slot_txs`).
+SLOT_KINDS = frozenset({TxKind.BUNDLE_LEG, TxKind.RELAY})
+
+
+class MarkReason(StrEnum):
+    """Why a rollup is marked for rollback in `rewind_marks` (the restart rolls the engine back
+    below the marked block unless it is sealed: `Sequencer._undo_rewind_marks`)."""
+
+    BUNDLE_SLOT = "bundle_slot"  # a bundle slot being mined (`begin_bundle_slot`)
+    ABANDON = "abandon"  # blocks L1 never got, being abandoned (`abandon_after`)
+    # migrated from a journal of schema 0, whose one table held both: handled like both
+    LEGACY = "bundle_slot_or_abandon"
+
+
+# Schema versions (`PRAGMA user_version`): 0 = before versions (`txs.leg` 0 promised / 1 bundle
+# leg or relay / 2 forced; the `bundle_slot` table also marking abandons); 1 = `txs.kind`,
+# `rewind_marks` with a reason.
+SCHEMA_VERSION = 1
+
+_TXS_TABLE = """
 CREATE TABLE IF NOT EXISTS txs (
     tx_hash BLOB PRIMARY KEY,
     chain_id INTEGER NOT NULL,
@@ -53,9 +87,15 @@ CREATE TABLE IF NOT EXISTS txs (
     signature BLOB NOT NULL,
     received_ns INTEGER NOT NULL,
     status INTEGER,
-    leg INTEGER NOT NULL DEFAULT 0
-);
-CREATE UNIQUE INDEX IF NOT EXISTS txs_position ON txs (chain_id, block_number, idx);
+    kind TEXT NOT NULL CHECK (kind IN ('promised', 'bundle_leg', 'relay', 'forced'))
+)
+"""
+_TXS_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS txs_position ON txs (chain_id, block_number, idx)"
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+{_TXS_TABLE};
+{_TXS_INDEX};
 CREATE TABLE IF NOT EXISTS bundles (
     bundle_hash BLOB PRIMARY KEY,
     legs_hash BLOB NOT NULL,
@@ -80,9 +120,10 @@ CREATE TABLE IF NOT EXISTS bundle_requests (
     status TEXT NOT NULL,
     reason TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS bundle_slot (
+CREATE TABLE IF NOT EXISTS rewind_marks (
     chain_id INTEGER PRIMARY KEY,
-    block_number INTEGER NOT NULL
+    block_number INTEGER NOT NULL,
+    reason TEXT NOT NULL CHECK (reason IN ('bundle_slot', 'abandon', 'bundle_slot_or_abandon'))
 );
 CREATE TABLE IF NOT EXISTS signed_headers (
     chain_id INTEGER NOT NULL,
@@ -107,6 +148,22 @@ class JournalError(RuntimeError):
     """The journal cannot be written, or contradicts what the service was started with."""
 
 
+class UnpromisedTx(Protocol):
+    """What `PreconfRecord.unpromised` reads of a transaction (a bundle leg, a relay, a forced
+    transaction)."""
+
+    @property
+    def tx_hash(self) -> bytes: ...
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def nonce(self) -> int: ...
+    @property
+    def max_cost(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class PreconfRecord:
     """One promised transaction: where it will stand, and the signed promise."""
@@ -123,14 +180,31 @@ class PreconfRecord:
     signature: bytes
     received_ns: int
     status: int | None = None  # set from the receipts once its block is sealed (STATUS_*)
-    leg: bool = False  # a bundle leg (no inclusion promise of its own; see BundleReceipt)
-    forced: bool = False  # a forced transaction from the L1 queue (no promise: the queue's order)
+    kind: TxKind = TxKind.PROMISED  # what it is; only PROMISED carries a promise of its own
+
+    @property
+    def promised(self) -> bool:
+        """A pre-confirmation (not a bundle leg, relay or forced transaction)."""
+        return self.kind == TxKind.PROMISED
+
+    @property
+    def forced(self) -> bool:
+        return self.kind == TxKind.FORCED
+
+    @property
+    def slot_tx(self) -> bool:
+        """A bundle leg or a relay: forgotten when its block is not kept (`SLOT_KINDS`)."""
+        return self.kind in SLOT_KINDS
 
     @classmethod
-    def unpromised(cls, chain_id: int, number: int, index: int, tx, *, forced: bool = False):
-        """A transaction of a block with no promise of its own: a bundle leg or a relay (`leg`:
-        a block that is rewound or never mined forgets it, `drop_legs`), or a forced transaction
-        from the L1 queue (`forced`). `tx` has tx_hash, raw, sender, nonce and max_cost."""
+    def unpromised(
+        cls, chain_id: int, number: int, index: int, tx: UnpromisedTx, kind: TxKind
+    ) -> PreconfRecord:
+        """A transaction of a block with no promise of its own: a bundle leg or a relay (a block
+        that is rewound or never mined forgets it, `drop_slot_txs`), or a forced transaction
+        from the L1 queue. `tx` has tx_hash, raw, sender, nonce and max_cost."""
+        if kind == TxKind.PROMISED:
+            raise ValueError("a promised transaction carries its promise: build it in full")
         return cls(
             chain_id=chain_id,
             block_number=number,
@@ -143,8 +217,7 @@ class PreconfRecord:
             deadline=0,
             signature=b"",
             received_ns=time.time_ns(),
-            leg=not forced,
-            forced=forced,
+            kind=kind,
         )
 
 
@@ -160,6 +233,18 @@ class SealedBlock:
     tx_hashes: tuple[bytes, ...]
     statuses: tuple[int, ...]  # empty until the receipts are read (see Journal.set_statuses)
     signature: bytes
+
+
+@dataclass(frozen=True)
+class BlockSummary:
+    """What the batcher's posting policy needs of a sealed block (`Journal.block_summaries`)."""
+
+    number: int
+    block_hash: bytes
+    tx_count: int
+    size: int  # bytes of its raw transactions
+    forced: int  # L1 forced-queue items it processed
+    deadline: int | None  # the earliest L1 deadline of the promises it carries (None: none)
 
 
 @dataclass(frozen=True)
@@ -186,6 +271,16 @@ class BundleRequest:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class RewindMark:
+    """A rollup whose engine a restart rolls back below `block_number` unless that block is
+    sealed in the journal (see `MarkReason`)."""
+
+    chain_id: int
+    block_number: int
+    reason: MarkReason
+
+
 @dataclass
 class JournalState:
     """What a restart resumes from."""
@@ -193,8 +288,9 @@ class JournalState:
     pending: list[PreconfRecord] = field(default_factory=list)  # unsealed, in position order
     last_sealed: dict[int, int] = field(default_factory=dict)  # chain id -> block number
     meta: dict[str, str] = field(default_factory=dict)
-    # A bundle slot being mined when the service stopped: chain id -> its block number.
-    bundle_slot: dict[int, int] = field(default_factory=dict)
+    # The rewind marks left when the service stopped (at most one set: a bundle slot or an
+    # abandon), by chain id.
+    rewind_marks: dict[int, RewindMark] = field(default_factory=dict)
 
 
 _STOP = object()
@@ -213,7 +309,7 @@ class Journal:
         self.synchronous = synchronous
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._connect()
-        self._db.executescript(SCHEMA)
+        self._migrate()
         # every header ever signed (journals from before the table: their sealed blocks)
         self._db.execute(
             "INSERT OR IGNORE INTO signed_headers (chain_id, number, block_hash)"
@@ -230,6 +326,39 @@ class Journal:
         self._failed: BaseException | None = None
         self.commits = 0  # number of WAL commits (for metrics)
         self.on_commit = on_commit
+
+    def _migrate(self) -> None:
+        """Create the tables, or bring a journal written by an older version to `SCHEMA_VERSION`,
+        in one transaction (a crash inside it leaves the old journal whole)."""
+        db = self._db
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"journal {self.path} has schema {version}, newer than this version's "
+                f"({SCHEMA_VERSION}): run the version that wrote it"
+            )
+        db.executescript(SCHEMA)  # new tables; existing ones are kept as they are
+        if version == SCHEMA_VERSION:
+            return
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(txs)")}
+            if "leg" in columns:
+                _migrate_txs_from_leg(db)
+            if "bundle_slot" in tables:
+                db.execute(
+                    "INSERT INTO rewind_marks (chain_id, block_number, reason)"
+                    " SELECT chain_id, block_number, ? FROM bundle_slot",
+                    (MarkReason.LEGACY.value,),
+                )
+                db.execute("DROP TABLE bundle_slot")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -259,7 +388,7 @@ class Journal:
         state.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         rows = self._db.execute(
             "SELECT chain_id, block_number, idx, tx_hash, raw, sender, nonce, max_cost, deadline,"
-            " signature, received_ns, status, leg FROM txs t WHERE NOT EXISTS"
+            " signature, received_ns, status, kind FROM txs t WHERE NOT EXISTS"
             " (SELECT 1 FROM blocks b WHERE b.chain_id = t.chain_id AND b.number = t.block_number)"
             " ORDER BY chain_id, block_number, idx"
         ).fetchall()
@@ -268,9 +397,12 @@ class Journal:
             "SELECT chain_id, MAX(number) FROM blocks GROUP BY chain_id"
         ):
             state.last_sealed[chain_id] = number
-        state.bundle_slot = dict(
-            self._db.execute("SELECT chain_id, block_number FROM bundle_slot").fetchall()
-        )
+        state.rewind_marks = {
+            chain_id: RewindMark(chain_id, number, MarkReason(reason))
+            for chain_id, number, reason in self._db.execute(
+                "SELECT chain_id, block_number, reason FROM rewind_marks"
+            )
+        }
         return state
 
     # --- the writer ---
@@ -366,12 +498,14 @@ class Journal:
             raise JournalError("journal writer not started")
         self._queue.put((op, payload, done, asyncio.get_running_loop(), time.perf_counter()))
 
-    async def _submit(self, op, payload) -> None:
+    async def _submit(self, op: Callable[[sqlite3.Connection, Any], None], payload: Any) -> None:
         future = asyncio.get_running_loop().create_future()
         self.submit_nowait(op, payload, functools.partial(_settle, future))
         await future
 
-    def _queued(self, op, payload) -> asyncio.Future:
+    def _queued(
+        self, op: Callable[[sqlite3.Connection, Any], None], payload: Any
+    ) -> asyncio.Future[None]:
         """Queue a write nobody has to await: the future says when it is durable. Its failure
         is also `_failed`, which refuses every later write (the service halts at the next)."""
         future = asyncio.get_running_loop().create_future()
@@ -413,28 +547,38 @@ class Journal:
             out.setdefault((chain_id, number), []).append(bytes(tx_hash))
         return [(c, n, hashes) for (c, n), hashes in out.items()]
 
-    async def drop_legs(self, chain_id: int, number: int) -> None:
-        """Forget bundle legs planned for a block that was not kept (reverted, or never mined)."""
-        await self._submit(_delete_legs, (chain_id, number))
+    async def drop_slot_txs(self, chain_id: int, number: int) -> None:
+        """Forget the bundle legs and relays (`SLOT_KINDS`) placed in a block that was not kept
+        (reverted, or never mined)."""
+        await self._submit(_delete_slot_txs, (chain_id, number))
 
     async def abandon_after(self, chain_id: int, number: int, rewind_engine: bool) -> None:
         """Forget every promise, sealed block and forced record of `chain_id` above block
         `number`: blocks L1 never got, abandoned once another sequencer leads (`leader.py`).
 
-        `rewind_engine`: the engine still holds such blocks. In the same commit, the rollup is
-        marked like a bundle slot (block `number + 1`, now unsealed), so a restart before the
-        engine is rolled back rolls it back (`Sequencer._undo_bundle_slot`) instead of finding
-        blocks the journal no longer knows; `end_bundle_slot` clears the mark."""
+        `rewind_engine`: the engine still holds such blocks. In the same commit, the rollup gets
+        a rewind mark (`MarkReason.ABANDON`, block `number + 1`, now unsealed), so a restart
+        before the engine is rolled back rolls it back (`Sequencer._undo_rewind_marks`) instead
+        of finding blocks the journal no longer knows; `end_abandon` clears the mark."""
         await self._submit(_delete_after, (chain_id, number, rewind_engine))
 
+    async def end_abandon(self) -> None:
+        """The engine is rolled back below the abandoned blocks: clear the rewind mark."""
+        await self._submit(_mark_rewind, ({}, MarkReason.ABANDON))
+
     async def begin_bundle_slot(self, blocks: dict[int, int]) -> None:
-        """Durably mark a slot whose blocks (chain id -> number) are about to be mined with
-        bundle legs: until `end_bundle_slot`, a restart must not keep one of them alone."""
-        await self._submit(_mark_bundle_slot, dict(blocks))
+        """Durably mark (`MarkReason.BUNDLE_SLOT`) a slot whose blocks (chain id -> number) are
+        about to be mined with bundle legs: until `end_bundle_slot`, a restart must not keep one
+        of them alone."""
+        await self._submit(_mark_rewind, (dict(blocks), MarkReason.BUNDLE_SLOT))
 
     async def end_bundle_slot(self) -> None:
         """Every block of the marked slot is sealed and journaled (or rewound): unmark it."""
-        await self._submit(_mark_bundle_slot, {})
+        await self._submit(_mark_rewind, ({}, MarkReason.BUNDLE_SLOT))
+
+    async def clear_rewind_marks(self) -> None:
+        """The restart has handled the rewind marks it found (`JournalState.rewind_marks`)."""
+        await self._submit(_mark_rewind, ({}, MarkReason.LEGACY))
 
     async def store_bundle_request(self, request: BundleRequest) -> None:
         """Durably store a bundle received (kept, `pending`, until it is settled)."""
@@ -521,17 +665,21 @@ class Journal:
             return (), ()
         return _ints(row[0]), _ints(row[1])
 
-    def forced_placed_from(self, first_index: int) -> list[tuple[int, int, tuple[int, ...]]]:
+    def forced_placed_from(
+        self, first_index: int, limit: int = -1
+    ) -> list[tuple[int, int, tuple[int, ...]]]:
         """The blocks that processed an L1 forced-queue index >= `first_index`, as (chain id,
-        block number, queue indexes), in queue order of their last index."""
+        block number, queue indexes), in queue order of their last index; the first `limit`
+        of them (-1: all). A queue index is processed by one block, so the next page starts
+        after the last index of this one's last block."""
         rows = self._reader.execute(
             "SELECT chain_id, block_number, queue_indexes FROM forced WHERE last_index >= ?"
-            " ORDER BY last_index",
-            (first_index,),
+            " ORDER BY last_index LIMIT ?",
+            (first_index, limit),
         ).fetchall()
         return [(int(c), int(n), _ints(q)) for c, n, q in rows]
 
-    def block_summaries(self, chain_id: int, first: int, last: int) -> list[dict[str, Any]]:
+    def block_summaries(self, chain_id: int, first: int, last: int) -> list[BlockSummary]:
         """Sealed blocks first..last of a rollup, for the batcher's posting policy: per block its
         transaction count, raw bytes, forced-queue items processed, and the earliest deadline
         (L1 block) of the promises it carries (pre-confirmations, and the bundle receipts with a
@@ -568,20 +716,20 @@ class Journal:
                 if int(c) == chain_id and first <= int(b) <= last:
                     n = int(b)
                     bundle_deadlines[n] = min(deadline, bundle_deadlines.get(n, deadline))
-        out: list[dict[str, Any]] = []
+        out: list[BlockSummary] = []
         for number, tx_count, block_hash in blocks:
             size, deadline = txs.get(number, (0, None))
             if number in bundle_deadlines:
                 deadline = min(d for d in (deadline, bundle_deadlines[number]) if d is not None)
             out.append(
-                {
-                    "blockNumber": number,
-                    "blockHash": "0x" + bytes(block_hash).hex(),
-                    "txCount": tx_count,
-                    "bytes": int(size or 0),
-                    "forced": forced.get(number, 0),
-                    "deadline": deadline,
-                }
+                BlockSummary(
+                    number,
+                    bytes(block_hash),
+                    tx_count,
+                    int(size or 0),
+                    forced.get(number, 0),
+                    deadline,
+                )
             )
         return out
 
@@ -605,7 +753,7 @@ class Journal:
     def preconf(self, tx_hash: bytes) -> PreconfRecord | None:
         row = self._reader.execute(
             "SELECT chain_id, block_number, idx, tx_hash, raw, sender, nonce, max_cost, deadline,"
-            " signature, received_ns, status, leg FROM txs WHERE tx_hash = ?",
+            " signature, received_ns, status, kind FROM txs WHERE tx_hash = ?",
             (tx_hash,),
         ).fetchone()
         return _record(row) if row else None
@@ -682,7 +830,7 @@ class Journal:
         return dict(
             self._reader.execute(
                 "SELECT block_number, MIN(deadline) FROM txs WHERE chain_id = ? AND"
-                " block_number > ? AND leg = 0 AND deadline > 0 GROUP BY block_number",
+                " block_number > ? AND kind = 'promised' AND deadline > 0 GROUP BY block_number",
                 (chain_id, number),
             ).fetchall()
         )
@@ -690,7 +838,7 @@ class Journal:
     def all_preconfs(self) -> list[PreconfRecord]:
         rows = self._reader.execute(
             "SELECT chain_id, block_number, idx, tx_hash, raw, sender, nonce, max_cost, deadline,"
-            " signature, received_ns, status, leg FROM txs ORDER BY chain_id, block_number, idx"
+            " signature, received_ns, status, kind FROM txs ORDER BY chain_id, block_number, idx"
         ).fetchall()
         return [_record(row) for row in rows]
 
@@ -712,6 +860,34 @@ def _settle(future: asyncio.Future, error: BaseException | None) -> None:
         future.set_exception(JournalError(f"journal write failed: {error}"))
 
 
+def _migrate_txs_from_leg(db: sqlite3.Connection) -> None:
+    """Schema 0 -> 1, inside the caller's transaction: `txs.leg` (0 promised, 1 bundle leg or
+    relay, 2 forced) becomes `txs.kind`. A row of leg 1 is a bundle leg when a received bundle
+    (`bundle_requests`, kept for good) holds its transaction, else a relay. Any other leg value
+    fails the migration (the journal stays as it was)."""
+    db.execute("DROP INDEX IF EXISTS txs_position")
+    db.execute("ALTER TABLE txs RENAME TO txs_v0")
+    db.execute(_TXS_TABLE)
+    db.execute(_TXS_INDEX)
+    columns = (
+        "tx_hash, chain_id, block_number, idx, raw, sender, nonce, max_cost, deadline, signature,"
+        " received_ns, status"
+    )
+    db.execute(
+        f"INSERT INTO txs ({columns}, kind) SELECT {columns}, CASE leg WHEN 0 THEN 'promised'"
+        " WHEN 1 THEN 'relay' WHEN 2 THEN 'forced' END FROM txs_v0"
+    )
+    leg_hashes = [
+        (keccak(bytes.fromhex(leg.split(":")[1])),)
+        for (legs,) in db.execute("SELECT legs FROM bundle_requests").fetchall()
+        for leg in legs.split(",")
+    ]
+    db.executemany(
+        "UPDATE txs SET kind = 'bundle_leg' WHERE tx_hash = ? AND kind = 'relay'", leg_hashes
+    )
+    db.execute("DROP TABLE txs_v0")
+
+
 def _record(row: tuple) -> PreconfRecord:
     return PreconfRecord(
         chain_id=row[0],
@@ -726,15 +902,14 @@ def _record(row: tuple) -> PreconfRecord:
         signature=bytes(row[9]),
         received_ns=row[10],
         status=row[11],
-        leg=row[12] == 1,
-        forced=row[12] == 2,
+        kind=TxKind(row[12]),
     )
 
 
 def _insert_txs(db: sqlite3.Connection, records: Sequence[PreconfRecord]) -> None:
     db.executemany(
         "INSERT INTO txs (tx_hash, chain_id, block_number, idx, raw, sender, nonce, max_cost,"
-        " deadline, signature, received_ns, leg) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " deadline, signature, received_ns, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 r.tx_hash,
@@ -748,7 +923,7 @@ def _insert_txs(db: sqlite3.Connection, records: Sequence[PreconfRecord]) -> Non
                 r.deadline,
                 r.signature,
                 r.received_ns,
-                2 if r.forced else int(r.leg),
+                r.kind.value,
             )
             for r in records
         ],
@@ -790,8 +965,12 @@ def _update_statuses(db: sqlite3.Connection, pairs: list[tuple[int, bytes]]) -> 
     db.executemany("UPDATE txs SET status = ? WHERE tx_hash = ?", pairs)
 
 
-def _delete_legs(db: sqlite3.Connection, where: tuple[int, int]) -> None:
-    db.execute("DELETE FROM txs WHERE leg = 1 AND chain_id = ? AND block_number = ?", where)
+def _delete_slot_txs(db: sqlite3.Connection, where: tuple[int, int]) -> None:
+    db.execute(
+        "DELETE FROM txs WHERE kind IN ('bundle_leg', 'relay') AND chain_id = ? AND"
+        " block_number = ?",
+        where,
+    )
 
 
 def _delete_after(db: sqlite3.Connection, payload: tuple[int, int, bool]) -> None:
@@ -803,7 +982,7 @@ def _delete_after(db: sqlite3.Connection, payload: tuple[int, int, bool]) -> Non
     ):
         db.execute(f"DELETE FROM {table} WHERE chain_id = ? AND {column} > ?", (chain_id, number))
     if rewind_engine:
-        _mark_bundle_slot(db, {chain_id: number + 1})
+        _mark_rewind(db, ({chain_id: number + 1}, MarkReason.ABANDON))
 
 
 def _insert_bundle_request(db: sqlite3.Connection, r: BundleRequest) -> None:
@@ -830,9 +1009,14 @@ def _bundle_request(row: tuple) -> BundleRequest:
     return BundleRequest(bytes(row[0]), legs, row[2], row[3], row[4], row[5])
 
 
-def _mark_bundle_slot(db: sqlite3.Connection, blocks: dict[int, int]) -> None:
-    db.execute("DELETE FROM bundle_slot")
-    db.executemany("INSERT INTO bundle_slot (chain_id, block_number) VALUES (?, ?)", blocks.items())
+def _mark_rewind(db: sqlite3.Connection, payload: tuple[dict[int, int], MarkReason]) -> None:
+    """Replace the rewind marks (at most one set at a time) by `blocks` (none: clear them)."""
+    blocks, reason = payload
+    db.execute("DELETE FROM rewind_marks")
+    db.executemany(
+        "INSERT INTO rewind_marks (chain_id, block_number, reason) VALUES (?, ?, ?)",
+        [(chain_id, number, reason.value) for chain_id, number in blocks.items()],
+    )
 
 
 def _insert_bundle(db: sqlite3.Connection, r: BundleReceiptRecord) -> None:

@@ -64,6 +64,7 @@ import enum
 import logging
 import threading
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -73,8 +74,8 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from sequencer import batch_codec as bc
-from sequencer.builder import Builder, BuildError, head_from_block, rewind
-from sequencer.commitments import Signer, header_from_abi
+from sequencer.builder import Builder, BuildError, HeadInfo, head_from_block, rewind
+from sequencer.commitments import BatchHeader, Signer, header_from_abi
 from sequencer.derive import DerivationMismatch, L1BatchSource, derive_batch
 from sequencer.forced import ForcedInbox
 from sequencer.mempool import SenderLedger
@@ -266,7 +267,15 @@ class LeaderHost(ServiceCore, Protocol):
 class LeaderNode:
     """Leader awareness of one running `Sequencer` (see the module docstring)."""
 
-    def __init__(self, seq: LeaderHost, registry: str, inbox: tuple[str, list]) -> None:
+    def __init__(
+        self,
+        seq: LeaderHost,
+        registry: str,
+        inbox: tuple[str, list],
+        source: L1BatchSource | None = None,
+    ) -> None:
+        """`source`: where the batches posted on L1 are read (default: the SharedInbox through
+        web3 at the manifest's L1; the unit tests pass an in-memory one)."""
         self.seq = seq
         self.registry = registry
         self.me = seq.signer.address
@@ -284,10 +293,12 @@ class LeaderNode:
         self.endpoints: dict[str, str] = {}  # published URLs, by lower-case address
         self.ready = False  # took over as leader: admission may place transactions
         self.follow = FollowState()
-        from web3 import Web3
+        if source is None:
+            from web3 import Web3
 
-        w3 = Web3(Web3.HTTPProvider(seq.manifest.l1.rpc_url, request_kwargs={"timeout": 30}))
-        self._source = L1BatchSource(w3, *inbox)
+            w3 = Web3(Web3.HTTPProvider(seq.manifest.l1.rpc_url, request_kwargs={"timeout": 30}))
+            source = L1BatchSource(w3, *inbox)
+        self._source = source
         self._tips = PostedTips(self._source.inbox)
         self.derived_blocks = 0
         self.abandoned_blocks = 0
@@ -508,7 +519,7 @@ class LeaderNode:
         await asyncio.sleep(self.follow_poll_s)
         return False
 
-    async def _try(self, step) -> bool:
+    async def _try(self, step: Callable[[], Awaitable[object]]) -> bool:
         """Run one follow or take-over step; an L1 or engine fault is logged and retried on the
         next round, while a batch that does not replay (or a gap) halts the service."""
         try:
@@ -545,13 +556,8 @@ class LeaderNode:
         )
         return self.ready
 
-    def _reset_chain(self, chain: ChainState, head) -> None:
-        runtime = chain.runtime
-        runtime.plan.blocks.clear()
-        runtime.plan.head = head
-        runtime.plan.gas_limit = head.gas_limit
-        runtime.loaded_for, runtime.loaded = None, 0
-        runtime.durable.clear()
+    def _reset_chain(self, chain: ChainState, head: HeadInfo) -> None:
+        chain.runtime.reset(head)
         chain.ledger = SenderLedger()  # nonces and balances moved with the derived blocks
         self.seq.metrics.head.labels(str(chain.chain_id)).set(head.number)
         self.seq.metrics.pending.labels(str(chain.chain_id)).set(0)
@@ -565,11 +571,7 @@ class LeaderNode:
             queue = self.follow.forced_queue.get(chain_id, [])
             if used == 0 or used > len(queue):
                 continue
-            after = queue[used - 1][0] + 1
-            forced.next_index[chain_id] = max(forced.next_index.get(chain_id, 0), after)
-            forced.queued[chain_id] = [
-                item for item in forced.queued.get(chain_id, []) if item.index >= after
-            ]
+            forced.skip_before(chain_id, queue[used - 1][0] + 1)
 
     # --- following ---
 
@@ -579,7 +581,9 @@ class LeaderNode:
         blocks that L1 does not hold (it no longer leads: they can never be posted)."""
         source = self._source
         follow = self.follow
-        latest = int(await self.seq.l1.call("eth_blockNumber"), 16)  # type: ignore[union-attr]
+        l1 = self.seq.l1
+        assert l1 is not None  # the service sets it before it starts the leader node
+        latest = int(await l1.call("eth_blockNumber"), 16)
         head = latest - self.confirmations  # batches this deep are final enough to replay
         posted = []
         if head > follow.scanned_to:
@@ -606,7 +610,7 @@ class LeaderNode:
         self.derived_blocks += replayed
         return replayed
 
-    async def _apply(self, header, data: bc.BatchData) -> int:
+    async def _apply(self, header: BatchHeader, data: bc.BatchData) -> int:
         """Replay the ranges of one batch this node's engines do not hold yet."""
         follow = self.follow
         by_chain = {r.chain_id: r for r in data.ranges}
@@ -645,8 +649,8 @@ class LeaderNode:
         sub_data = bc.BatchData(tuple(todo_ranges))
         engines = {c.chain_id: self.seq.chains[c.chain_id].engine for c in todo_commitments}
         derived = await derive_batch(sub_header, sub_data, engines, forced)
-        for rng in derived:
-            chain = self.seq.chains[rng.chain_id]
+        for done in derived:
+            chain = self.seq.chains[done.chain_id]
             latest = await chain.engine.call("eth_getBlockByNumber", ["latest", False])
             self._reset_chain(chain, head_from_block(latest))
         log.info(
@@ -681,7 +685,7 @@ class LeaderNode:
         await self.seq.journal.abandon_after(chain_id, latest.number, rewind_engine=bool(mined))
         if mined:  # back to the last block L1 holds (`rewind` also sets the next base fee)
             await rewind(chain.engine, latest)
-            await self.seq.journal.end_bundle_slot()
+            await self.seq.journal.end_abandon()
         for record in promised:
             self.seq.promises.pop(record.tx_hash, None)
         due = self.seq.due[chain_id]  # their deadlines are broken: they no longer hold back
@@ -696,7 +700,7 @@ class LeaderNode:
                 "chain": chain_id,
                 "kept_to": latest.number,
                 "sealed_blocks": mined,
-                "broken_promises": len([r for r in promised if not r.leg and not r.forced]),
+                "broken_promises": len([r for r in promised if r.promised]),
             },
         )
 

@@ -30,7 +30,11 @@ try:  # the C keccak of safe-pysha3 (pinned) is ~10x faster than eth-hash's defa
         return _keccak_256(data).digest()
 
 except ImportError:  # pragma: no cover - fall back to eth-utils
-    from eth_utils import keccak  # type: ignore[assignment]
+    from eth_utils import keccak as _eth_keccak
+
+    def keccak(data: bytes) -> bytes:
+        return _eth_keccak(data)
+
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 MAX_TX_SIZE = 128 * 1024  # geth's txMaxSize (4 slots of 32 KiB)

@@ -187,23 +187,22 @@ class Metrics:
         self._queues = _QueueCollector()
         r.register(self._queues)
 
-        self._children: dict[tuple[str, object], object] = {}
+        self._accepted_of: dict[int | str, Counter] = {}  # the labelled children, cached
+        self._latency_of: dict[int | str, Histogram] = {}
 
     def observe_queues(self, source: Callable[[], QueueSample]) -> None:
         """Report the service's queues (read at each scrape)."""
         self._queues.source = source
 
     def accepted_of(self, chain: int | str) -> Counter:
-        key = ("accepted", chain)
-        if key not in self._children:
-            self._children[key] = self.accepted.labels(str(chain))
-        return self._children[key]  # type: ignore[return-value]
+        if chain not in self._accepted_of:
+            self._accepted_of[chain] = self.accepted.labels(str(chain))
+        return self._accepted_of[chain]
 
     def latency_of(self, chain: int | str) -> Histogram:
-        key = ("latency", chain)
-        if key not in self._children:
-            self._children[key] = self.preconf_latency.labels(str(chain))
-        return self._children[key]  # type: ignore[return-value]
+        if chain not in self._latency_of:
+            self._latency_of[chain] = self.preconf_latency.labels(str(chain))
+        return self._latency_of[chain]
 
     def observe_commit(self, writer_wait_s: float, commit_s: float, wakeup_s: float) -> None:
         """A journal commit group's stage times (see `Journal.on_commit`)."""

@@ -16,7 +16,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -32,8 +34,15 @@ from sequencer.devnet import (
 )
 from sequencer.manifest import Manifest, ManifestError, load_manifest
 
+if TYPE_CHECKING:  # imported lazily below: the commands that need them pay for them
+    from web3 import Web3
 
-def _key_options(function):
+    from sequencer.commitments import Signer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _key_options(function: F) -> F:
     function = click.option(
         "--keystore",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -62,7 +71,7 @@ def _l1_contract(manifest: Manifest, name: str) -> tuple[str, list]:
     return entry.address, entry.abi
 
 
-def _signer(manifest: Path, devnet_key: bool, keystore: Path | None):
+def _signer(manifest: Path, devnet_key: bool, keystore: Path | None) -> Signer:
     """The sequencer's key from `_key_options` (devnet key or encrypted keystore), as a
     `commitments.Signer`; a clear error, never a traceback, when it cannot be loaded."""
     from sequencer.config import ConfigError, ServiceConfig
@@ -76,13 +85,13 @@ def _signer(manifest: Path, devnet_key: bool, keystore: Path | None):
         raise click.ClickException(str(exc)) from exc
 
 
-def _l1_web3(manifest: Manifest):
+def _l1_web3(manifest: Manifest) -> Web3:
     from web3 import Web3
 
     return Web3(Web3.HTTPProvider(manifest.l1.rpc_url, request_kwargs={"timeout": 30}))
 
 
-def _run_until_interrupted(run, interval: float) -> None:
+def _run_until_interrupted(run: Callable[[threading.Event, float], None], interval: float) -> None:
     """`run(stop, interval)` (the batcher's or the fisherman's loop) until Ctrl-C."""
     stop = threading.Event()
     try:
@@ -538,7 +547,7 @@ def run_stack(
     rpc_port: int,
     demo: bool,
     exit_after: float | None,
-    alive_check,
+    alive_check: Callable[[], object],
 ) -> None:
     """Run the sequencer, the batcher and the demo workload against a deployed devnet, and show
     the live status until Ctrl-C (or `exit_after` seconds). Every process started here dies with

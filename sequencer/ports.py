@@ -39,6 +39,8 @@ class ChainState:
 
     @property
     def engine(self) -> EngineClient:
+        # The service builds every runtime on an EngineClient; the builder sees only its
+        # `builder.Engine` protocol (unit tests drive it with fakes).
         return self.runtime.engine  # type: ignore[return-value]
 
 

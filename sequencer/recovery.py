@@ -21,7 +21,7 @@ from typing import Any
 
 from sequencer import batch_codec as bc
 from sequencer.batch_codec import BlockData
-from sequencer.builder import head_from_block, rewind
+from sequencer.builder import Engine, head_from_block, rewind
 from sequencer.derive import DerivationMismatch, replay_block
 from sequencer.journal import Journal
 
@@ -50,7 +50,7 @@ def l1_blocks(source: Any) -> L1Blocks:
 
 
 async def rebuild_engine(
-    engine: Any,
+    engine: Engine,
     journal: Journal,
     load_l1: Callable[[], L1Blocks] | None = None,
 ) -> int:
@@ -83,6 +83,7 @@ async def rebuild_engine(
         extra={"event": "rebuild", "chain": chain_id, "from": head + 1, "to": target},
     )
     from_l1: L1Blocks | None = None
+    want: bytes | None  # the hash signed (journal) or committed on L1, if any
     for number in range(head + 1, target + 1):
         sealed = journal.block(chain_id, number)
         if sealed is not None:

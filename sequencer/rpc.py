@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
+import inspect
 import json
 import logging
 import math
@@ -36,6 +38,8 @@ from aiohttp import web
 
 from sequencer.config import ServiceConfig, load_manifest_checked
 from sequencer.engine import EngineError
+from sequencer.faults import hooks_from_env
+from sequencer.journal import BlockSummary
 from sequencer.leader import FORWARDED_HEADER, forwarded_by, forwards
 from sequencer.metrics import Metrics, setup_logging
 from sequencer.rpc_errors import (
@@ -58,6 +62,7 @@ log = logging.getLogger("sequencer.rpc")
 MAX_QUANTITY = 2**63 - 1
 MAX_QUANTITY_HEX_DIGITS = 16
 MAX_SUMMARY_BLOCKS = 10_000  # seq_getBlockSummaries: blocks per call
+MAX_FORCED_PLACEMENTS = 1_000  # seq_getForcedPlacements: placements per call (and the default)
 
 # Read methods served from the rollup's engine, unchanged.
 PROXIED = frozenset(
@@ -185,10 +190,145 @@ def bundle_params(params: list[Any]) -> tuple[dict[int, list[bytes]], str, int]:
     for key, raws in arg["txs"].items():
         if not CHAIN_KEY_RE.match(key) or int(key) > MAX_QUANTITY or not isinstance(raws, list):
             raise RpcError(INVALID_PARAMS, "invalid argument 0: txs maps chain ids to raw txs")
-        txs[int(key)] = [_reword(0, lambda raw=raw: hex_bytes([raw], 0, 1), "txs") for raw in raws]
+        txs[int(key)] = [
+            _reword(0, functools.partial(hex_bytes, [raw], 0, 1), "txs") for raw in raws
+        ]
     beneficiary = _reword(0, lambda: address([arg.get("beneficiary")], 0, 1), "beneficiary")
     deadline = _reword(0, lambda: quantity([arg.get("deadline")], 0, 1), "deadline")
     return txs, beneficiary, deadline
+
+
+# --- the seq_* methods: per method its parameters, handler and view ---
+
+
+def _as_is(seq: Sequencer, result: Any) -> Any:
+    return result
+
+
+@dataclass(frozen=True)
+class SeqMethod:
+    """One seq_* method. `parse(params, chain_id)` reads the request's parameters (`chain_id`: the
+    rollup of the path, None at `/`) into the handler's arguments, -32602 for bad ones;
+    `handle(seq, *args)` does the work (a coroutine function or a plain one); `view(seq, result)`
+    is the JSON answer (wrapped in `_nullable`: null for None). Adding a method is one entry of
+    `SEQ_METHODS`."""
+
+    parse: Callable[[list[Any], int | None], tuple[Any, ...]]
+    handle: Callable[..., Any]
+    view: Callable[[Sequencer, Any], Any] = _as_is
+
+
+def _nullable(view: Callable[[Sequencer, Any], Any]) -> Callable[[Sequencer, Any], Any]:
+    return lambda seq, result: None if result is None else view(seq, result)
+
+
+def _one_hash(params: list[Any], chain_id: int | None) -> tuple[Any, ...]:
+    return (hash32(params, 0, 1),)
+
+
+def _no_params(params: list[Any], chain_id: int | None) -> tuple[Any, ...]:
+    return ()
+
+
+def _preconfirmation(seq: Sequencer, chain_id: int | None, tx_hash: bytes) -> Any:
+    """A promise: None for an unknown hash, a bundle leg (its promise is the bundle receipt), a
+    relay or a forced transaction (its place is the L1 queue's; see seq_getBlockHeader)."""
+    record = seq.preconf(tx_hash)
+    if record is None or not record.promised:
+        return None
+    return None if chain_id is not None and record.chain_id != chain_id else record
+
+
+def _block_header_params(params: list[Any], chain_id: int | None) -> tuple[Any, ...]:
+    if chain_id is None:
+        return quantity(params, 0, 2), quantity(params, 1, 2)
+    return chain_id, quantity(params, 0, 1)
+
+
+def _forced_placements_params(params: list[Any], chain_id: int | None) -> tuple[Any, ...]:
+    """`[fromQueueIndex, limit?]`: `limit` 1..MAX_FORCED_PLACEMENTS, that maximum if left out."""
+    first = quantity(params, 0, 2)
+    if len(params) < 2:
+        return first, MAX_FORCED_PLACEMENTS
+    limit = quantity(params, 1, 2)
+    if not 1 <= limit <= MAX_FORCED_PLACEMENTS:
+        raise RpcError(
+            INVALID_PARAMS,
+            f"invalid argument 1: limit {limit}: want 1..{MAX_FORCED_PLACEMENTS} placements",
+        )
+    return first, limit
+
+
+def _block_summaries_params(params: list[Any], chain_id: int | None) -> tuple[Any, ...]:
+    chain, first, last = (quantity(params, i, 3) for i in range(3))
+    if not first <= last < first + MAX_SUMMARY_BLOCKS:
+        raise RpcError(
+            INVALID_PARAMS,
+            f"invalid block range {first}..{last}: at most {MAX_SUMMARY_BLOCKS} blocks",
+        )
+    return chain, first, last
+
+
+def _placements_json(seq: Sequencer, placements: list[tuple[int, int, tuple[int, ...]]]) -> Any:
+    return [
+        {"chainId": chain, "blockNumber": number, "indexes": list(indexes)}
+        for chain, number, indexes in placements
+    ]
+
+
+def _summaries_json(seq: Sequencer, summaries: list[BlockSummary]) -> Any:
+    return [
+        {
+            "blockNumber": s.number,
+            "blockHash": "0x" + s.block_hash.hex(),
+            "txCount": s.tx_count,
+            "bytes": s.size,
+            "forced": s.forced,
+            "deadline": s.deadline,
+        }
+        for s in summaries
+    ]
+
+
+SEQ_METHODS: dict[str, SeqMethod] = {
+    "seq_sendRawTransaction": SeqMethod(
+        lambda params, chain_id: (chain_id, hex_bytes(params, 0, 1)),
+        lambda seq, chain_id, raw: seq.send_raw(chain_id, raw),
+        lambda seq, record: seq.preconf_json(record),
+    ),
+    "seq_getPreconfirmation": SeqMethod(
+        lambda params, chain_id: (chain_id, hash32(params, 0, 1)),
+        _preconfirmation,
+        _nullable(lambda seq, record: seq.preconf_json(record)),
+    ),
+    "seq_getBlockHeader": SeqMethod(
+        _block_header_params, lambda seq, chain, number: seq.block_json(chain, number)
+    ),
+    "seq_status": SeqMethod(_no_params, lambda seq: seq.status()),
+    "seq_getForcedPlacements": SeqMethod(
+        _forced_placements_params,
+        lambda seq, first, limit: seq.journal.forced_placed_from(first, limit),
+        _placements_json,
+    ),
+    "seq_getBlockSummaries": SeqMethod(
+        _block_summaries_params,
+        lambda seq, chain, first, last: seq.journal.block_summaries(chain, first, last),
+        _summaries_json,
+    ),
+    "seq_sendBundle": SeqMethod(
+        lambda params, chain_id: bundle_params(params),
+        lambda seq, txs, beneficiary, deadline: seq.bundle_book.submit(txs, beneficiary, deadline),
+        lambda seq, bundle: {"bundleHash": "0x" + bundle.bundle_hash.hex()},
+    ),
+    "seq_getBundleReceipt": SeqMethod(
+        _one_hash,
+        lambda seq, bundle_hash: seq.journal.bundle(bundle_hash),
+        _nullable(lambda seq, receipt: seq.bundle_book.receipt_json(receipt)),
+    ),
+    "seq_getBundleStatus": SeqMethod(
+        _one_hash, lambda seq, bundle_hash: seq.bundle_book.status_json(bundle_hash)
+    ),
+}
 
 
 # --- proxied reads: the numbers an engine is given are bounded first ---
@@ -232,10 +372,10 @@ def check_proxied(method: str, params: list[Any]) -> None:
     """-32602 for the numbers of a proxied read that are out of bounds, before the engine sees
     them: anvil aborts (the whole process) on `eth_feeHistory` with a block count >= 2^64."""
     for i in _BLOCK_ARGS.get(method, ()):
-        _reword(i, lambda i=i: _block_number(params, i))
+        _reword(i, functools.partial(_block_number, params, i))
     if method == "eth_getLogs" and params and isinstance(params[0], dict):
         for key in ("fromBlock", "toBlock"):
-            _reword(0, lambda key=key: _block_number([params[0].get(key)], 0), key)
+            _reword(0, functools.partial(_block_number, [params[0].get(key)], 0), key)
     if method == "eth_feeHistory":
         _reword(0, lambda: quantity(params, 0, 3, limit=MAX_FEE_HISTORY_BLOCKS))
         _reword(1, lambda: _block_number(params, 1))
@@ -543,51 +683,12 @@ class RpcServer:
         seq = self.seq
         if seq.leader is not None and not seq.leader.accepting and forwards(method, params):
             return await seq.leader.forward(chain_id, method, params)  # to the term's leader
-        if method == "seq_sendRawTransaction":
-            record = await seq.send_raw(chain_id, hex_bytes(params, 0, 1))
-            return seq.preconf_json(record)
-        if method == "seq_getPreconfirmation":
-            record = seq.preconf(hash32(params, 0, 1))
-            if (
-                record is None
-                or record.leg
-                or record.forced
-                or (chain_id is not None and record.chain_id != chain_id)
-            ):
-                return None  # unknown, a bundle leg (its promise is the bundle receipt), a relay
-                # or a forced transaction (its place is the L1 queue's; see seq_getBlockHeader)
-            return seq.preconf_json(record)
-        if method == "seq_getBlockHeader":
-            if chain_id is None:
-                chain = quantity(params, 0, 2)
-                number = quantity(params, 1, 2)
-            else:
-                chain, number = chain_id, quantity(params, 0, 1)
-            return seq.block_json(chain, number)
-        if method == "seq_status":
-            return seq.status()
-        if method == "seq_getForcedPlacements":
-            return [
-                {"chainId": chain, "blockNumber": number, "indexes": list(indexes)}
-                for chain, number, indexes in seq.journal.forced_placed_from(quantity(params, 0, 1))
-            ]
-        if method == "seq_getBlockSummaries":
-            chain, first, last = (quantity(params, i, 3) for i in range(3))
-            if not first <= last < first + MAX_SUMMARY_BLOCKS:
-                raise RpcError(
-                    INVALID_PARAMS,
-                    f"invalid block range {first}..{last}: at most {MAX_SUMMARY_BLOCKS} blocks",
-                )
-            return seq.journal.block_summaries(chain, first, last)
-        if method == "seq_sendBundle":
-            txs, beneficiary, deadline = bundle_params(params)
-            bundle = await seq.bundle_book.submit(txs, beneficiary, deadline)
-            return {"bundleHash": "0x" + bundle.bundle_hash.hex()}
-        if method == "seq_getBundleReceipt":
-            receipt = seq.journal.bundle(hash32(params, 0, 1))
-            return seq.bundle_book.receipt_json(receipt) if receipt is not None else None
-        if method == "seq_getBundleStatus":
-            return seq.bundle_book.status_json(hash32(params, 0, 1))
+        spec = SEQ_METHODS.get(method)
+        if spec is not None:
+            result = spec.handle(seq, *spec.parse(params, chain_id))
+            if inspect.isawaitable(result):
+                result = await result
+            return spec.view(seq, result)
         if chain_id is None:
             raise RpcError(
                 METHOD_NOT_FOUND,
@@ -819,7 +920,7 @@ async def serve(config: ServiceConfig, on_ready: Callable[[str], None] | None = 
     signer = config.load_signer()
     domain = config.signing_domain(manifest)
     metrics = Metrics()
-    seq = Sequencer(config, manifest, signer, domain, metrics)
+    seq = Sequencer(config, manifest, signer, domain, metrics, slot_hooks=hooks_from_env())
     await seq.start()
     front = HttpFront(RpcServer(seq, config, metrics))
     await front.start(config.host, config.port)

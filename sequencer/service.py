@@ -4,7 +4,7 @@ Owns the in-memory state of a running service: per rollup its engine client, pla
 ledger; the promises made; the L1 head that deadlines count from. Admission runs in micro-batches
 (everything that arrived in one event-loop turn): ordered by the policy, checked, placed, signed,
 then journaled in one group commit before any answer leaves. On start it resumes from the journal:
-it rolls back a bundle slot the crash left half mined (`_undo_bundle_slot`), seals blocks the
+it rolls back a bundle slot the crash left half mined (`_undo_rewind_marks`), seals blocks the
 engine mined before a crash only if they match the plan exactly, takes back the pending bundles
 and rebuilds the relay queue from the sealed blocks (`_resume_relays`). The `BundleBook` holds
 bundles (journaled) until a slot can take them and signs their receipts.
@@ -21,7 +21,8 @@ import itertools
 import logging
 import time
 from collections import defaultdict
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 import aiohttp
 import rlp
@@ -29,15 +30,18 @@ from eth_utils import to_checksum_address
 
 from sequencer import deadlines, recovery
 from sequencer.builder import (
+    NO_HOOKS,
     Builder,
     BuildError,
     Bundle,
     ChainPlan,
     ChainRuntime,
+    Engine,
     HeadInfo,
     Leg,
     PlannedBlock,
     PlannedTx,
+    SlotHooks,
     block_statuses,
     head_from_block,
     rewind,
@@ -61,7 +65,9 @@ from sequencer.journal import (
     Journal,
     JournalError,
     PreconfRecord,
+    RewindMark,
     SealedBlock,
+    TxKind,
 )
 from sequencer.judge import ChainRules, Reject, judge_pending, judge_raw, judge_static, require
 from sequencer.leader import LeaderNode, NotAccepting, leader_node_for
@@ -79,7 +85,7 @@ from sequencer.mempool import (
 )
 from sequencer.messages import MESSAGE_SENT_TOPIC, Message, MessageError, message_of_relay
 from sequencer.metrics import Metrics, QueueSample
-from sequencer.ports import ChainState
+from sequencer.ports import ChainState, ServiceCore
 from sequencer.recent import RecentHashes
 from sequencer.refusals import Refused, Unavailable
 from sequencer.relays import RelayQueue, messages_of_block, relay_queue_for
@@ -161,8 +167,15 @@ class Sequencer:
         signer: Signer,
         domain: Domain,
         metrics: Metrics,
+        connect: Callable[[str, int], EngineClient] | None = None,
+        slot_hooks: SlotHooks = NO_HOOKS,
     ) -> None:
+        """`connect(url, chain_id)`: the JSON-RPC client of a node of the manifest (default: an
+        `EngineClient` on the service's session; the unit tests pass in-memory engines).
+        `slot_hooks`: what the builder tells of a bundle slot (test fault injection:
+        `faults.py`; a no-op otherwise)."""
         self.config = config
+        self.slot_hooks = slot_hooks  # the builder's (test fault injection: `faults.py`)
         self.manifest = manifest
         self.signer = signer
         self.domain = domain
@@ -204,6 +217,7 @@ class Sequencer:
         self.reserved_senders: frozenset[str] = frozenset()  # the relayer (see sequencer/relays.py)
         self.leader: LeaderNode | None = None  # with a registry on L1: builds only in its terms
         self.relays: RelayQueue | None = None
+        self._connect = connect or self._engine_client
         metrics.observe_queues(self.queue_sample)
 
     # --- lifecycle ---
@@ -220,7 +234,7 @@ class Sequencer:
         connector = aiohttp.TCPConnector(limit=64)
         self.session = engine_session(self.config.engine_timeout_s, connector)
         l1 = self.manifest.l1
-        self.l1 = EngineClient(l1.rpc_url, l1.chain_id, self.session)
+        self.l1 = self._connect(l1.rpc_url, l1.chain_id)
         await self._check_chain_id(self.l1)
         self.l1_head = quantity(await self.l1.call("eth_blockNumber"), "L1 eth_blockNumber")
         self.l1_read_at = time.monotonic()
@@ -236,20 +250,16 @@ class Sequencer:
         self.seen.load(self.journal.recent_hashes(self.config.seen_keep_blocks), state.last_sealed)
         self.journal.start()
         for entry in self.manifest.rollups:  # an engine that lost blocks is rebuilt first
-            engine = EngineClient(
-                entry.rpc_url, entry.chain_id, self.session, self.config.engine_timeout_s
-            )
+            engine = self._connect(entry.rpc_url, entry.chain_id)
             await self._check_chain_id(engine)
             await self.rebuild_engine(engine)
-        await self._undo_bundle_slot(state.bundle_slot)
+        await self._undo_rewind_marks(state.rewind_marks)
         self.leader = leader_node_for(self)
         posted = await self.leader.posted_tips() if self.leader is not None else {}
         if self.leader is not None:
             self.posted = dict(posted)
         for entry in self.manifest.rollups:
-            engine = EngineClient(
-                entry.rpc_url, entry.chain_id, self.session, self.config.engine_timeout_s
-            )
+            engine = self._connect(entry.rpc_url, entry.chain_id)
             await self._check_chain_id(engine)
             await self._resume_chain(
                 engine, state.pending, state.last_sealed, posted.get(entry.chain_id, 0)
@@ -281,6 +291,7 @@ class Sequencer:
             engine_retry_s=self.config.engine_retry_s,
             on_engine_fault=self.metrics.engine_faults.inc,
             rebuild=lambda runtime: self.rebuild_engine(runtime.engine),
+            hooks=self.slot_hooks,
         )
         if self.leader is not None:
             await self.leader.start()
@@ -300,7 +311,7 @@ class Sequencer:
             },
         )
 
-    def _supervise(self, name: str, loop) -> None:
+    def _supervise(self, name: str, loop: Callable[[], Awaitable[object]]) -> None:
         """Run a background loop for the service's lifetime: if it ever ends or raises, that is
         logged (error) and it is started again a second later; never a silent dead task."""
 
@@ -336,6 +347,10 @@ class Sequencer:
             await chain.engine.close_pipe()
         if self.session is not None:
             await self.session.close()
+
+    def _engine_client(self, url: str, chain_id: int) -> EngineClient:
+        assert self.session is not None
+        return EngineClient(url, chain_id, self.session, self.config.engine_timeout_s)
 
     async def _check_chain_id(self, engine: EngineClient) -> None:
         actual = int(await engine.call("eth_chainId"), 16)
@@ -518,7 +533,7 @@ class Sequencer:
 
     # --- resuming from the journal ---
 
-    async def rebuild_engine(self, engine: EngineClient) -> int:
+    async def rebuild_engine(self, engine: Engine) -> int:
         """Replay onto `engine` what it lost: the blocks L1 holds and the journal's sealed
         blocks, each with exactly the header signed for it (`sequencer/recovery.py`). At start
         and whenever a slot finds its engine below the plan (a fresh engine after a crash)."""
@@ -543,10 +558,11 @@ class Sequencer:
             self.metrics.engine_rebuilt_blocks.inc(count)
         return count
 
-    async def _undo_bundle_slot(self, slot: dict[int, int]) -> None:
-        """A bundle slot was being mined when the service stopped (`Journal.begin_bundle_slot`),
-        or a follower was abandoning blocks L1 never got (`Journal.abandon_after`: the mark is
-        the first abandoned block, no longer sealed, so the engine is rolled back below it).
+    async def _undo_rewind_marks(self, marks: dict[int, RewindMark]) -> None:
+        """The journal holds rewind marks (`MarkReason`): a bundle slot was being mined when the
+        service stopped (`Journal.begin_bundle_slot`), or a follower was abandoning blocks L1
+        never got (`Journal.abandon_after`: the mark is the first abandoned block, no longer
+        sealed, so the engine is rolled back below it). Both are handled alike.
 
         If any block of the slot is sealed in the journal, every block of it was mined with all
         its legs successful (sealing starts only then): the rest is sealed by `_resume_chain`.
@@ -555,17 +571,19 @@ class Sequencer:
         plans its promised and forced transactions again at their positions. The bundles stay
         with the `BundleBook`.
         """
-        if not slot:
+        if not marks:
             return
         assert self.session is not None
+        slot = {chain_id: mark.block_number for chain_id, mark in marks.items()}
+        reasons = ",".join(sorted({mark.reason.value for mark in marks.values()}))
         if any(self.journal.block(chain_id, number) for chain_id, number in slot.items()):
-            log.info("bundle slot was sealed before restart", extra={"slot": str(slot)})
+            log.info(
+                "bundle slot was sealed before restart", extra={"slot": str(slot), "why": reasons}
+            )
         else:
             for chain_id, number in sorted(slot.items()):
                 entry = self.manifest.by_chain_id(chain_id)
-                engine = EngineClient(
-                    entry.rpc_url, chain_id, self.session, self.config.engine_timeout_s
-                )
+                engine = self._connect(entry.rpc_url, chain_id)
                 await self._check_chain_id(engine)
                 parent = await engine.call("eth_getBlockByNumber", [hex(number - 1), False])
                 if parent is None:
@@ -573,9 +591,14 @@ class Sequencer:
                 if await rewind(engine, head_from_block(parent)):
                     log.warning(
                         "bundle slot rewound after restart",
-                        extra={"event": "slot_rewound", "chain": chain_id, "block": number},
+                        extra={
+                            "event": "slot_rewound",
+                            "chain": chain_id,
+                            "block": number,
+                            "why": reasons,
+                        },
                     )
-        await self.journal.end_bundle_slot()
+        await self.journal.clear_rewind_marks()
 
     async def _resume_chain(
         self,
@@ -622,9 +645,9 @@ class Sequencer:
                 "sealed block mined before restart", extra={"chain": chain_id, "block": number}
             )
         for number in list(by_block):  # legs of blocks never mined: the bundle never landed
-            if any(r.leg for r in by_block[number]):
-                await self.journal.drop_legs(chain_id, number)
-                by_block[number] = [r for r in by_block[number] if not r.leg]
+            if any(r.slot_tx for r in by_block[number]):
+                await self.journal.drop_slot_txs(chain_id, number)
+                by_block[number] = [r for r in by_block[number] if not r.slot_tx]
                 if not by_block[number]:
                     del by_block[number]
         plan = ChainPlan(chain_id, latest)
@@ -821,7 +844,7 @@ class Sequencer:
 
     async def _known(self, existing: PreconfRecord) -> PreconfRecord:
         """The answer to a transaction sent again: its promise, or "already known"."""
-        if existing.leg or existing.forced:
+        if not existing.promised:
             raise Refused("already known")  # a bundle leg, relay or forced tx
         await self.journal.barrier()  # the first answer may still be on its way to disk
         return existing
@@ -946,7 +969,7 @@ class Sequencer:
         self.metrics.sealed_txs.labels(label).inc(len(records))
         self.metrics.pending.labels(label).set(chain.plan.pending_count())
 
-    def _background(self, coro) -> None:
+    def _background(self, coro: Coroutine[Any, Any, object]) -> None:
         task = asyncio.create_task(coro)
         self._fills.add(task)
         task.add_done_callback(self._fills.discard)
@@ -1133,6 +1156,27 @@ def bundle_hash(legs: list[Leg], beneficiary: str, deadline: int) -> bytes:
     return keccak(data)
 
 
+class BundleHost(ServiceCore, Protocol):
+    """What the bundle book uses of the running service (`Sequencer` is one): the rollups'
+    plans and ledgers, the journal, the signer and domain of receipts, the L1 head and the
+    deadline rules, the hashes seen lately."""
+
+    signer: Signer
+    domain: Domain
+    seen: RecentHashes
+    l1_head: int
+
+    def domain_json(self) -> dict[str, Any]: ...
+
+    def earliest_deadline(self) -> int | None: ...
+
+    def check_bundle_deadline(self, deadline: int) -> None: ...
+
+    async def ensure_account(
+        self, chain: ChainState, sender: str, refresh: bool = False
+    ) -> None: ...
+
+
 class BundleBook:
     """Bundles waiting for a slot: intake checks, per-slot selection, receipts.
 
@@ -1147,7 +1191,7 @@ class BundleBook:
 
     DONE_KEEP = 10_000  # settled bundles kept in memory (older ones: from the journal)
 
-    def __init__(self, seq: Sequencer) -> None:
+    def __init__(self, seq: BundleHost) -> None:
         self.seq = seq
         self.pending: dict[bytes, Bundle] = {}
         self.done: dict[bytes, Bundle] = {}
@@ -1231,10 +1275,16 @@ class BundleBook:
             bundle = Bundle(request.bundle_hash, tuple(legs), request.beneficiary, request.deadline)
             records = [seq.journal.preconf(leg.tx_hash) for leg in legs]
             if all(
-                r is not None and r.leg and seq.journal.block(r.chain_id, r.block_number)
+                r is not None
+                and r.kind == TxKind.BUNDLE_LEG
+                and seq.journal.block(r.chain_id, r.block_number)
                 for r in records
             ):
-                positions = [(r.chain_id, r.block_number, r.index, r.tx_hash) for r in records]
+                positions = [
+                    (r.chain_id, r.block_number, r.index, r.tx_hash)
+                    for r in records
+                    if r is not None  # all are (checked above)
+                ]
                 await self._include(bundle, positions)  # the engines' accounts show its legs
                 await self._save()
                 log.info(
@@ -1306,7 +1356,15 @@ class BundleBook:
         self.held.clear()
         self.released.set()
 
-    def _fits(self, bundle, blocks, extra_gas, nonces, costs, unreadable) -> str:
+    def _fits(
+        self,
+        bundle: Bundle,
+        blocks: dict[int, PlannedBlock],
+        extra_gas: dict[int, int],
+        nonces: dict[tuple[int, str], int],
+        costs: dict[tuple[int, str], int],
+        unreadable: set[tuple[int, str]],
+    ) -> str:
         """ "ok", "wait" (not in this slot) or why the bundle is dropped. Never awaits.
 
         Each leg is judged (`judge.judge_pending`) after its sender's pending transactions and
@@ -1377,7 +1435,11 @@ class BundleBook:
             "bundle dropped", extra={"bundle": "0x" + bundle.bundle_hash.hex(), "reason": reason}
         )
 
-    async def settled(self, included, dropped) -> None:
+    async def settled(
+        self,
+        included: list[tuple[Bundle, list[tuple[int, int, int, bytes]]]],
+        dropped: list[Bundle],
+    ) -> None:
         seq = self.seq
         try:
             for bundle in dropped:

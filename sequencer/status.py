@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Group
@@ -23,6 +23,9 @@ from rich.text import Text
 from sequencer import batch_codec as bc
 from sequencer.devnet import DevnetError, rpc_call
 from sequencer.manifest import Manifest
+
+if TYPE_CHECKING:  # imported lazily below: web3 is slow to import
+    from web3 import Web3
 
 
 def parse_metrics(text: str) -> dict[str, float]:
@@ -112,11 +115,11 @@ class Collector:
         self.batcher_metrics_url = batcher_metrics_url
         self.sequencer_url = sequencer_url.rstrip("/")
         self.log_file = log_file
-        self._w3 = None
+        self._w3: Web3 | None = None
         self._batches: dict[tuple[int, bytes], BatchInfo] = {}
         self._scanned_to = -1  # L1 block up to which BatchPosted events have been read
 
-    def _l1(self):
+    def _l1(self) -> Web3:
         if self._w3 is None:
             from web3 import Web3
 
@@ -150,6 +153,9 @@ class Collector:
         return snap
 
     def _read_l1(self, snap: Snapshot) -> None:
+        from eth_typing import Hash32
+        from web3 import Web3
+
         w3 = self._l1()
         snap.l1_head = w3.eth.block_number
         contracts = self.manifest.l1.contracts
@@ -166,7 +172,7 @@ class Collector:
             for posted in new:
                 key = (posted.header.sequence, posted.l1_tx)
                 if key not in self._batches:
-                    receipt = w3.eth.get_transaction_receipt(posted.l1_tx)
+                    receipt = w3.eth.get_transaction_receipt(Hash32(posted.l1_tx))
                     try:
                         l2_txs = len(bc.decode(posted.payload).raw_txs())
                     except bc.CodecError:
@@ -182,7 +188,8 @@ class Collector:
             snap.batches = sorted(self._batches.values(), key=lambda b: b.sequence)
         if "SequencerRegistry" in contracts:
             entry = contracts["SequencerRegistry"]
-            registry = w3.eth.contract(address=entry.address, abi=entry.abi)
+            address = Web3.to_checksum_address(entry.address)  # as every other tool reads it
+            registry = w3.eth.contract(address=address, abi=entry.abi)
             names = {f["name"] for f in entry.abi if f.get("type") == "function"}
             term = registry.functions.current_term().call()
             if "leader_of" in names:

@@ -17,10 +17,12 @@ from typing import Any
 import rlp
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_typing import Hash32
 from eth_utils import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
+from web3.types import RPCEndpoint, TxReceipt
 
 from sequencer import kzg
 
@@ -86,7 +88,9 @@ class TxRequest:
 
     @property
     def sidecars(self) -> tuple[kzg.BlobSidecar, ...]:
-        return self.blobs  # type: ignore[return-value]  # normalised by __post_init__
+        sidecars = tuple(b for b in self.blobs if isinstance(b, kzg.BlobSidecar))
+        assert len(sidecars) == len(self.blobs)  # __post_init__ made every blob a sidecar
+        return sidecars
 
 
 @dataclass
@@ -176,7 +180,9 @@ class TxManager:
         max_fee = min(2 * base + tip, self.max_fee_cap)
         blob_fee = 0
         if blobs:
-            blob_base = int(self.w3.provider.make_request("eth_blobBaseFee", [])["result"], 16)
+            blob_base = int(
+                self.w3.provider.make_request(RPCEndpoint("eth_blobBaseFee"), [])["result"], 16
+            )
             blob_fee = max(2 * blob_base, 10**9)
         return max_fee, tip, blob_fee
 
@@ -217,7 +223,7 @@ class TxManager:
         if request.blobs:
             call["blobVersionedHashes"] = ["0x" + s.versioned_hash.hex() for s in request.sidecars]
             call["maxFeePerBlobGas"] = hex(self._fees(True)[2])
-        answer = self.w3.provider.make_request("eth_estimateGas", [call])
+        answer = self.w3.provider.make_request(RPCEndpoint("eth_estimateGas"), [call])
         if "error" in answer:
             raise TxManagerError(f"L1 refuses the transaction: {answer['error'].get('message')}")
         return int(answer["result"], 16)
@@ -272,7 +278,9 @@ class TxManager:
         )
 
     def _send_raw(self, raw: bytes) -> None:
-        answer = self.w3.provider.make_request("eth_sendRawTransaction", ["0x" + raw.hex()])
+        answer = self.w3.provider.make_request(
+            RPCEndpoint("eth_sendRawTransaction"), ["0x" + raw.hex()]
+        )
         error = answer.get("error")
         if error and "already known" not in str(error.get("message", "")).lower():
             raise TxManagerError(f"L1 refused the transaction: {error.get('message', error)}")
@@ -297,14 +305,14 @@ class TxManager:
     def _receipt(self, sent: SentTx) -> tuple[Attempt, Any] | None:
         for attempt in reversed(sent.attempts):
             try:
-                receipt = self.w3.eth.get_transaction_receipt(attempt.tx_hash)
+                receipt = self.w3.eth.get_transaction_receipt(Hash32(attempt.tx_hash))
             except TransactionNotFound:
                 continue
             if receipt is not None:
                 return attempt, receipt
         return None
 
-    def _canonical(self, receipt) -> bool:
+    def _canonical(self, receipt: TxReceipt) -> bool:
         block = self.w3.eth.get_block(receipt["blockNumber"])
         return block["hash"] == receipt["blockHash"]
 
@@ -356,7 +364,7 @@ class TxManager:
             sent.sent_at = self._clock()
             return
         in_pool = self.w3.provider.make_request(
-            "eth_getTransactionByHash", ["0x" + sent.latest.tx_hash.hex()]
+            RPCEndpoint("eth_getTransactionByHash"), ["0x" + sent.latest.tx_hash.hex()]
         ).get("result")
         if in_pool is None:
             # Dropped from the pool (e.g. by a reorg or an eviction): send the same bytes again.

@@ -81,6 +81,10 @@ def test_forced_items_are_committed_and_derived_against_the_l1_queue(
         {"chainId": 901, "blockNumber": pre["blockNumber"], "indexes": [0, 1]}
     ]
     assert service.result("/", "seq_getForcedPlacements", [2]) == []
+    assert service.result("/", "seq_getForcedPlacements", [0, 1]) == [  # a page of one
+        {"chainId": 901, "blockNumber": pre["blockNumber"], "indexes": [0, 1]}
+    ]
+    assert service.rpc("/", "seq_getForcedPlacements", [0, 1_001])["error"]["code"] == -32602
 
     # A block on the engine that the sequencer has not sealed (here mined behind its back; in
     # the builder, a block of a bundle slot that may still be rewound) never reaches L1.

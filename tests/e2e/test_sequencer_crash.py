@@ -15,8 +15,8 @@ from conftest import TEST_SLASHER
 from test_sequencer_preconfs import signed_transfer
 from web3 import Web3
 
-from sequencer.builder import FAULT_BUNDLE_SEAL, FAULT_BUNDLE_SLOT, FAULT_ENV
 from sequencer.devnet import free_port
+from sequencer.faults import FAULT_BUNDLE_SEAL, FAULT_BUNDLE_SLOT, FAULT_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 

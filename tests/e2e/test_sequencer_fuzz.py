@@ -180,7 +180,7 @@ TYPED: dict[str, list] = {
     "seq_getPreconfirmation": [HASHES],
     "seq_getBlockHeader": [QUANTITIES],
     "seq_status": [],
-    "seq_getForcedPlacements": [QUANTITIES],
+    "seq_getForcedPlacements": [QUANTITIES, st.integers(0, 1_500)],
     "seq_getBlockSummaries": [QUANTITIES, QUANTITIES, QUANTITIES],
     "seq_sendBundle": [BUNDLES],
     "seq_getBundleReceipt": [HASHES],

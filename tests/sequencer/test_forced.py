@@ -20,7 +20,7 @@ from sequencer.forced import (
     forced_demand,
     select_forced,
 )
-from sequencer.journal import Journal, PreconfRecord, SealedBlock
+from sequencer.journal import Journal, PreconfRecord, SealedBlock, TxKind
 from sequencer.judge import ChainRules
 from sequencer.mempool import AccountState, SenderLedger
 
@@ -189,7 +189,9 @@ def test_the_opener_puts_forced_transactions_first_and_promises_after_them():
 
 def test_the_journal_keeps_each_blocks_forced_indexes_and_restores_their_transactions(tmp_path):
     path = tmp_path / "j.sqlite"
-    forced = PreconfRecord(901, 11, 0, b"\xf0" * 32, b"\x02", SENDER, 0, 1, 0, b"", 1, forced=True)
+    forced = PreconfRecord(
+        901, 11, 0, b"\xf0" * 32, b"\x02", SENDER, 0, 1, 0, b"", 1, kind=TxKind.FORCED
+    )
 
     async def write():
         journal = Journal(path)
@@ -204,7 +206,7 @@ def test_the_journal_keeps_each_blocks_forced_indexes_and_restores_their_transac
     assert journal.forced_for_block(901, 12) == ((), ())
     assert journal.forced_next_index(901) == 6 and journal.forced_next_index(902) == 0
     (pending,) = journal.load().pending
-    assert pending.forced and not pending.leg and pending.index == 0
+    assert pending.kind == TxKind.FORCED and not pending.promised and pending.index == 0
 
     async def seal():
         journal.start()
@@ -229,3 +231,24 @@ def test_items_within_the_margin_of_their_deadline_are_at_risk():
     assert [item.index for item in risky] == [0, 1, 3]  # 109 is 9 blocks away; 95 has passed
     assert deadline_at_risk(items, l1_head=90, margin=0) == []
     assert deadline_at_risk([], l1_head=100, margin=8) == []
+
+
+def test_items_a_follower_replayed_from_l1_are_never_placed_again():
+    """`skip_before`: the leader hands the inbox the queue index its replayed blocks reached;
+    the items below it leave the queue and the next index never goes back."""
+    from types import SimpleNamespace
+
+    from sequencer.forced import ForcedInbox
+
+    inbox = ForcedInbox(SimpleNamespace(chains={901: None, 902: None}), "0xinbox", 1.0)
+    inbox.queued[901] = [
+        ForcedItem(i, 901, "0x" + "11" * 20, bytes([i]) * 32, 100, b"") for i in (2, 4, 5)
+    ]
+    inbox.next_index[901] = 2
+    inbox.skip_before(901, 5)
+    assert [item.index for item in inbox.queued[901]] == [5]
+    assert inbox.next_index[901] == 5
+    inbox.skip_before(901, 3)  # behind what is already known: nothing moves back
+    assert inbox.next_index[901] == 5 and [item.index for item in inbox.queued[901]] == [5]
+    inbox.skip_before(902, 1)
+    assert inbox.next_index[902] == 1 and inbox.queued[902] == []

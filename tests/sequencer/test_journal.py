@@ -3,13 +3,26 @@
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+from eth_utils import keccak
 
-from sequencer.journal import BundleRequest, Journal, JournalError, PreconfRecord, SealedBlock
+from sequencer.journal import (
+    SCHEMA_VERSION,
+    BundleRequest,
+    Journal,
+    JournalError,
+    MarkReason,
+    PreconfRecord,
+    RewindMark,
+    SealedBlock,
+    TxKind,
+)
 
 
 def _record(n: int, chain_id: int = 901, block: int = 1) -> PreconfRecord:
@@ -201,9 +214,13 @@ def test_a_bundle_slot_mark_survives_reopen_until_unmarked(tmp_path):
         journal.close()
 
     asyncio.run(mark(end=False))
-    assert Journal(path).load().bundle_slot == {901: 12, 902: 7}
+    slot = MarkReason.BUNDLE_SLOT
+    assert Journal(path).load().rewind_marks == {
+        901: RewindMark(901, 12, slot),
+        902: RewindMark(902, 7, slot),
+    }
     asyncio.run(mark(end=True))
-    assert Journal(path).load().bundle_slot == {}
+    assert Journal(path).load().rewind_marks == {}
 
 
 def test_abandoned_blocks_are_forgotten_with_a_rewind_mark_in_the_same_commit(tmp_path):
@@ -224,16 +241,17 @@ def test_abandoned_blocks_are_forgotten_with_a_rewind_mark_in_the_same_commit(tm
                 )
             await journal.abandon_after(901, 1, rewind_engine=True)
         else:
-            await journal.end_bundle_slot()
+            await journal.end_abandon()
         journal.close()
 
     asyncio.run(main(end=False))
     state = Journal(path).load()
     assert state.last_sealed == {901: 1}
     assert state.pending == []
-    assert state.bundle_slot == {901: 2}  # the restart rolls the engine back below block 2
+    # the restart rolls the engine back below block 2
+    assert state.rewind_marks == {901: RewindMark(901, 2, MarkReason.ABANDON)}
     asyncio.run(main(end=True))
-    assert Journal(path).load().bundle_slot == {}
+    assert Journal(path).load().rewind_marks == {}
 
 
 def test_bundle_requests_survive_reopen_with_what_became_of_them(tmp_path):
@@ -290,3 +308,205 @@ def test_a_second_different_header_for_a_block_is_refused_even_after_it_was_aban
     asyncio.run(first())
     asyncio.run(second())
     assert Journal(path).block(901, 2).block_hash == bytes([2]) * 32
+
+
+SCHEMA0 = Path(__file__).parent / "fixtures" / "journal_schema0.sql"
+
+
+def _schema0_journal(path: Path) -> None:
+    """A journal file as the schema-0 code left it: block 1 of 901 (a promise, a relay, a bundle
+    leg) and of 902 (a forced transaction, the other leg) sealed with the bundle's receipt;
+    block 2 of 901 (a promise, a relay) unsealed, under a bundle-slot mark."""
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA0.read_text())
+    db.close()
+
+
+def _h(tag: int) -> bytes:
+    return keccak(b"\x02" + bytes([tag]) * 4)
+
+
+def test_a_journal_written_by_the_old_schema_opens_and_replays_every_row_as_what_it_is(tmp_path):
+    """Upgrading must lose nothing answered: the old `leg` column (0 promise, 1 bundle leg or
+    relay, 2 forced) becomes `kind`, a leg-1 row is a bundle leg when a received bundle holds it
+    and a relay otherwise, the old `bundle_slot` mark becomes a rewind mark, and every field of
+    every row survives; the migrated journal then works as a new one."""
+    path = tmp_path / "old.sqlite"
+    _schema0_journal(path)
+    every_field = (
+        "SELECT tx_hash, chain_id, block_number, idx, raw, sender, nonce, max_cost, deadline,"
+        " signature, received_ns, status FROM txs ORDER BY tx_hash"
+    )
+    old = sqlite3.connect(path)
+    before = old.execute(every_field).fetchall()
+    old.close()
+    assert len(before) == 7
+
+    journal = Journal(path)
+    kinds = {r.tx_hash: r.kind for r in journal.all_preconfs()}
+    assert kinds == {
+        _h(0x11): TxKind.PROMISED,
+        _h(0x22): TxKind.RELAY,
+        _h(0x33): TxKind.BUNDLE_LEG,
+        _h(0x44): TxKind.FORCED,
+        _h(0x55): TxKind.BUNDLE_LEG,
+        _h(0x66): TxKind.PROMISED,
+        _h(0x77): TxKind.RELAY,
+    }
+    migrated = sqlite3.connect(path)
+    assert migrated.execute(every_field).fetchall() == before
+    migrated.close()
+    state = journal.load()
+    assert state.meta == {"signer": "0x" + "ab" * 20, "rollups": "901,902"}
+    assert state.last_sealed == {901: 1, 902: 1}
+    assert [(r.index, r.kind) for r in state.pending] == [(0, TxKind.PROMISED), (1, TxKind.RELAY)]
+    assert state.pending[0].deadline == 45 and state.pending[0].signature == b"\x01" * 65
+    assert state.rewind_marks == {
+        901: RewindMark(901, 2, MarkReason.LEGACY),
+        902: RewindMark(902, 2, MarkReason.LEGACY),
+    }
+    assert journal.block(901, 1).tx_hashes == (_h(0x11), _h(0x22), _h(0x33))
+    assert journal.signed_hash(902, 1) == b"\xc1" * 32
+    assert journal.forced_for_block(902, 1) == ((0,), ())
+    assert journal.bundle(b"\xb1" * 32).legs[1] == (902, 1, 1, _h(0x55))
+    assert journal.deadlines_after(901, 0) == {1: 40, 2: 45}  # promises only
+    journal.close()
+
+    async def use():  # the migrated journal works as a new one
+        journal = Journal(path)
+        journal.start()
+        await journal.drop_slot_txs(901, 2)  # the relay of the unsealed block, not the promise
+        await journal.clear_rewind_marks()
+        await journal.append([_record(1, block=2)])
+        journal.close()
+
+    asyncio.run(use())
+    state = Journal(path).load()  # and opening it again changes nothing
+    assert [(r.tx_hash, r.kind) for r in state.pending] == [
+        (_h(0x66), TxKind.PROMISED),
+        (_record(1, block=2).tx_hash, TxKind.PROMISED),
+    ]
+    assert state.rewind_marks == {}
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert "leg" not in {row[1] for row in db.execute("PRAGMA table_info(txs)")}
+    db.close()
+
+
+def test_a_migration_that_fails_leaves_the_old_journal_whole(tmp_path):
+    """A row the migration cannot name (an unknown `leg`) stops it with an error, and the old
+    journal is left exactly as it was (one transaction: a kill -9 inside it does the same)."""
+    path = tmp_path / "old.sqlite"
+    _schema0_journal(path)
+    db = sqlite3.connect(path)
+    db.execute("UPDATE txs SET leg = 7 WHERE idx = 1 AND block_number = 2")
+    db.commit()
+    dump = list(db.iterdump())
+    db.close()
+    with pytest.raises(sqlite3.IntegrityError):
+        Journal(path)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+    assert [line for line in db.iterdump() if "rewind_marks" not in line] == dump
+    db.close()
+
+
+def test_a_journal_from_a_newer_version_is_refused(tmp_path):
+    path = tmp_path / "new.sqlite"
+    Journal(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(JournalError, match="newer than this version"):
+        Journal(path)
+
+
+def test_forced_placements_come_in_pages_that_join_up_exactly(tmp_path):
+    """`seq_getForcedPlacements` is bounded: a page of `limit` blocks in queue order of their
+    last index, and the next page from that index + 1 starts right after it (blocks of two
+    rollups interleave in the one L1 queue)."""
+    path = tmp_path / "j.sqlite"
+    blocks = [(901, 3, [0, 2]), (902, 2, [1, 3]), (901, 4, [4]), (902, 3, [5, 6, 8]), (901, 5, [7])]
+
+    async def write():
+        journal = Journal(path)
+        journal.start()
+        for chain, number, indexes in blocks:
+            journal.record_forced_nowait(chain, number, [], indexes, [])
+        await journal.barrier()
+        journal.close()
+
+    asyncio.run(write())
+    journal = Journal(path)
+    everything = journal.forced_placed_from(0)
+    assert [(c, n) for c, n, _ in everything] == [(901, 3), (902, 2), (901, 4), (901, 5), (902, 3)]
+    for limit in (1, 2, 3):
+        pages, first = [], 0
+        while True:
+            page = journal.forced_placed_from(first, limit)
+            assert len(page) <= limit
+            pages += page
+            if len(page) < limit:
+                break
+            first = max(page[-1][2]) + 1
+        assert pages == everything
+    assert journal.forced_placed_from(4, 2) == [(901, 4, (4,)), (901, 5, (7,))]
+    journal.close()
+
+
+MIGRATOR = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[2])
+    import sequencer.journal as journal
+
+    rebuild = journal._migrate_txs_from_leg
+
+    def rebuilt_then_stalled(db):
+        rebuild(db)  # txs rebuilt with kinds, the old table dropped: not yet committed
+        print("inside", flush=True)
+        time.sleep(600)
+
+    journal._migrate_txs_from_leg = rebuilt_then_stalled
+    journal.Journal(Path(sys.argv[1]))
+    """
+)
+
+
+def test_a_kill_during_the_upgrade_loses_nothing(tmp_path):
+    """kill -9 inside the migration of a schema-0 journal (its `txs` rebuilt and the old table
+    dropped, not yet committed): the journal is still the old one, and the next open migrates
+    it with every row, each named as what it is."""
+    path = tmp_path / "old.sqlite"
+    _schema0_journal(path)
+    db = sqlite3.connect(path)
+    many = 5_000
+    db.executemany(
+        "INSERT INTO txs (tx_hash, chain_id, block_number, idx, raw, sender, nonce, max_cost,"
+        " deadline, signature, received_ns, leg) VALUES (?, 903, ?, 0, x'02', 's', 0, '1', 9,"
+        " x'01', 0, ?)",
+        [(n.to_bytes(32, "big"), 10 + n, 2 if n % 3 == 0 else 0) for n in range(many)],
+    )
+    db.commit()
+    db.close()
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", MIGRATOR, str(path), root], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "inside"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 0  # the old journal, whole
+    assert db.execute("SELECT COUNT(*) FROM txs WHERE leg >= 0").fetchone()[0] == many + 7
+    db.close()
+    journal = Journal(path)
+    records = journal.all_preconfs()
+    assert len(records) == many + 7
+    extra = [r for r in records if r.chain_id == 903]
+    assert sum(r.kind == TxKind.FORCED for r in extra) == len(range(0, many, 3))
+    assert sum(r.kind == TxKind.PROMISED for r in extra) == many - len(range(0, many, 3))
+    assert journal.preconf(_h(0x33)).kind == TxKind.BUNDLE_LEG
+    assert set(journal.load().rewind_marks) == {901, 902}
+    journal.close()

@@ -147,3 +147,22 @@ def test_statuses_fall_back_to_the_receipts_when_the_engine_has_no_traces():
             return [{"transactionHash": "0x" + a.hex(), "status": "0x0"}]
 
     assert asyncio.run(block_statuses(NoTraces(), 7, [a])) == (0,)
+
+
+def test_a_reset_plan_starts_again_after_the_head_it_is_given():
+    """Blocks abandoned for the ones L1 holds (`leader.py`): the plan forgets its blocks, takes
+    the new head's gas limit, places from the block after it; the runtime forgets its pool."""
+    from sequencer.builder import ChainRuntime
+
+    plan = ChainPlan(901, _head(number=10))
+    plan.place(_tx(0, 40_000))
+    plan.place(_tx(1, 90_000))
+    runtime = ChainRuntime(901, None, plan)
+    runtime.mark_durable(11, 1)
+    runtime.loaded_for, runtime.loaded = 11, 1
+    lower = HeadInfo(8, b"\x02" * 32, 900, 10**9, 0, 60_000)
+    runtime.reset(lower)
+    assert plan.blocks == {} and plan.head == lower and plan.gas_limit == 60_000
+    assert (runtime.loaded_for, runtime.loaded, runtime.durable) == (None, 0, {})
+    assert plan.place(_tx(2, 50_000)) == (9, 0)
+    assert plan.place(_tx(3, 20_000)) == (10, 0)  # the new head's gas limit

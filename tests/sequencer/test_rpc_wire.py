@@ -4,6 +4,8 @@ connection cap."""
 
 import json
 import math
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +16,7 @@ from sequencer.engine import EngineError, EngineUnreachable
 from sequencer.refusals import Refused, Unavailable
 from sequencer.rpc import (
     MAX_QUANTITY,
+    SEQ_METHODS,
     BodyError,
     ConnectionGuard,
     check_proxied,
@@ -186,3 +189,38 @@ def test_domain_errors_get_their_codes_only_at_the_edge():
         assert error is not None and (error.code, error.message) == (code, message), exc
         assert (error.data or {}).get("retryAfterSeconds") == retry
     assert as_rpc_error(KeyError("bug")) is None
+
+
+def test_every_seq_method_is_one_entry_of_the_table_and_one_row_of_the_docs():
+    """A seq_* method is its entry in `SEQ_METHODS` (parameters, handler, view): the methods
+    documented in docs/service-and-rpc.md are exactly those."""
+    page = (Path(__file__).parents[2] / "docs" / "service-and-rpc.md").read_text()
+    documented = set(re.findall(r"^\| `(seq_\w+)` \|", page, re.MULTILINE))
+    assert documented == set(SEQ_METHODS)
+
+
+@pytest.mark.parametrize(
+    ("params", "want"),
+    [
+        ([5], (5, 1_000)),
+        (["0x5", 1], (5, 1)),
+        ([0, "0x3e8"], (0, 1_000)),
+    ],
+)
+def test_forced_placements_take_an_optional_page_size(params, want):
+    assert SEQ_METHODS["seq_getForcedPlacements"].parse(params, None) == want
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ([0, 0], "invalid argument 1: limit 0: want 1..1000 placements"),
+        ([0, 1_001], "invalid argument 1: limit 1001: want 1..1000 placements"),
+        ([0, 1, 2], "too many arguments, want at most 2"),
+        ([0, "ten"], "invalid argument 1: invalid quantity"),
+    ],
+)
+def test_a_page_size_out_of_bounds_is_invalid_params(params, message):
+    with pytest.raises(RpcError) as err:
+        SEQ_METHODS["seq_getForcedPlacements"].parse(params, None)
+    assert (err.value.code, err.value.message) == (INVALID_PARAMS, message)
