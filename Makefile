@@ -9,11 +9,21 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/$(ANVIL_DIR):$(PATH)
 
 .PHONY: setup test devnet devnet-down lint format bench clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed $(VENV)/.seqcore node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+# The compiled request path (native/, Rust through PyO3): pip builds it from source with the
+# pinned maturin (native/pyproject.toml) and cargo, crates at the versions of native/Cargo.lock.
+NATIVE := native/Cargo.toml native/Cargo.lock native/pyproject.toml native/seqcore.pyi \
+	$(wildcard native/src/*.rs)
+$(VENV)/.seqcore: $(VENV)/.installed $(NATIVE)
+	@command -v cargo >/dev/null || { echo "cargo (the Rust toolchain) is needed to build native/" >&2; exit 1; }
+	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(BIN)/python -m pip install --quiet \
+		--disable-pip-version-check ./native
 	@touch $@
 
 # `npm ci` rejects this lock: npm 11 leaves the other platforms' optional anvil/cast packages out
@@ -24,6 +34,7 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 test: setup
+	cd native && cargo test --locked --quiet
 	$(BIN)/ape test $(ARGS)
 
 devnet: setup
@@ -52,6 +63,7 @@ bench: setup
 	$(BIN)/python bench/gas_l1.py
 	$(BIN)/python bench/xrollup_gas.py
 	$(BIN)/python bench/batches.py
+	$(BIN)/python bench/decode.py
 	$(BIN)/python bench/ingest.py
 
 clean:
