@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -225,6 +226,12 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=64)
     parser.add_argument("--mode", default="auto", choices=["auto", "calldata", "blob"])
     parser.add_argument("--drain-timeout", type=float, default=180.0)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="run the batcher under cProfile and write its profile here (printed at the end)",
+    )
     args = parser.parse_args()
 
     per_lane = max(1, int(args.rate * args.seconds / args.senders))
@@ -238,7 +245,7 @@ def main() -> None:
     tmp = Path(work.name)
     specs = default_specs(free_port(), [free_port(), free_port()], list(CHAIN_IDS))
     children: list[subprocess.Popen] = []
-    results: dict = {"config": vars(args)}
+    results: dict = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
     with Devnet(specs, log_dir=tmp / "logs") as net:
         l1_spec = next(s for s in net.specs if s.role == "l1")
         w3 = Web3(Web3.HTTPProvider(l1_spec.url, request_kwargs={"timeout": 60}))
@@ -267,8 +274,9 @@ def main() -> None:
             children.append(service)
             if "listening" not in service.stdout.readline():
                 raise RuntimeError((tmp / "service.log").read_text()[-2000:])
+            profiler = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
             batcher = subprocess.Popen(
-                [sys.executable, "-m", "sequencer.cli", "batch", "--manifest", str(manifest),
+                [sys.executable, *profiler, "-m", "sequencer.cli", "batch", "--manifest", str(manifest),
                  "--devnet-key", "--sequencer-rpc", base, "--mode", args.mode,
                  "--metrics-port", str(metrics_port)],
                 cwd=ROOT, stdout=open(tmp / "batcher.out", "wb"),
@@ -344,7 +352,8 @@ def main() -> None:
             ][-10:]
         finally:
             for child in reversed(children):
-                child.terminate()
+                # SIGINT: the batcher stops cleanly (and a profiler writes its file)
+                child.send_signal(signal.SIGINT if child in children[1:2] else signal.SIGTERM)
                 try:
                     child.wait(10)
                 except subprocess.TimeoutExpired:
@@ -407,6 +416,10 @@ def main() -> None:
     print(markdown)
     path = write_results("batcher_backlog", results, markdown)
     print(f"results: {path} (+ .json)")
+    if args.profile:
+        import pstats
+
+        pstats.Stats(str(args.profile)).sort_stats("cumulative").print_stats(40)
     work.cleanup()
 
 
