@@ -161,7 +161,10 @@ def test_leaves_are_keccak_of_their_abi_encoding(chain_id, number, index, tx_has
         )
     )
     assert c.block_leaf(chain_id, number, count, tx_hash) == keccak(
-        encode(["uint256", "uint256", "uint256", "uint256", "bytes32"], [2, chain_id, number, count, tx_hash])
+        encode(
+            ["uint256", "uint256", "uint256", "uint256", "bytes32"],
+            [2, chain_id, number, count, tx_hash],
+        )
     )
 
 
