@@ -245,7 +245,9 @@ def main() -> None:
     tmp = Path(work.name)
     specs = default_specs(free_port(), [free_port(), free_port()], list(CHAIN_IDS))
     children: list[subprocess.Popen] = []
-    results: dict = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
+    results: dict = {
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    }
     with Devnet(specs, log_dir=tmp / "logs") as net:
         l1_spec = next(s for s in net.specs if s.role == "l1")
         w3 = Web3(Web3.HTTPProvider(l1_spec.url, request_kwargs={"timeout": 60}))
@@ -276,9 +278,9 @@ def main() -> None:
                 raise RuntimeError((tmp / "service.log").read_text()[-2000:])
             profiler = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
             batcher = subprocess.Popen(
-                [sys.executable, *profiler, "-m", "sequencer.cli", "batch", "--manifest", str(manifest),
-                 "--devnet-key", "--sequencer-rpc", base, "--mode", args.mode,
-                 "--metrics-port", str(metrics_port)],
+                [sys.executable, *profiler, "-m", "sequencer.cli", "batch",
+                 "--manifest", str(manifest), "--devnet-key", "--sequencer-rpc", base,
+                 "--mode", args.mode, "--metrics-port", str(metrics_port)],
                 cwd=ROOT, stdout=open(tmp / "batcher.out", "wb"),
                 stderr=open(tmp / "batcher.log", "wb"), env=env,
             )  # fmt: skip

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from sequencer import batch_codec as bc
 from sequencer import commitments as cm
 from sequencer import kzg
 from sequencer.batch_codec import BLOB_BYTES, BLOB_CAPACITY, FIELD_ELEMENTS
-from sequencer.engine import SyncEngineClient
+from sequencer.engine import EngineError, SyncEngineClient
 from sequencer.posting import Backlog, PostingPolicy, decide
 from sequencer.txmgr import Confirmed, NotSent, TxManager, TxRequest
 
@@ -80,6 +80,10 @@ def blob_versioned_hash(blob: bytes) -> bytes:
 
 def _b(hex_str: str) -> bytes:
     return bytes.fromhex(hex_str[2:])
+
+
+def _raw(item: str | bytes) -> bytes:
+    return item if isinstance(item, bytes) else _b(item)
 
 
 @dataclass(frozen=True)
@@ -137,12 +141,16 @@ def read_range(
     last: int,
     forced: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] | None = None,
     forced_hash: Callable[[int], bytes] | None = None,
+    known_raws: Mapping[bytes, bytes] | None = None,
 ) -> SealedRange:
     """Read sealed blocks first..last (raw transactions, statuses, hashes) from an engine.
 
     `forced`: per block number, the forced-queue indexes the sequencer processed at its start and
     the offsets of those it skipped (`seq_getBlockHeader`); `forced_hash(index)`: a queue item's
-    tx hash (from the inbox), for the skipped items' leaves.
+    tx hash (from the inbox), for the skipped items' leaves. `known_raws`: raw transactions by
+    hash already at hand (the sequencer's journal): the engine's blocks still say which
+    transactions they hold, and only the raw transactions missing here are read from it (one
+    call per transaction: most of a read's time on anvil).
     """
     numbers = list(range(first, last + 1))
     heads = engine.batch([("eth_getBlockByNumber", [hex(n), False]) for n in [first - 1, *numbers]])
@@ -150,7 +158,16 @@ def read_range(
     if parent is None or any(b is None for b in mined):
         raise BatcherError(f"rollup {chain_id}: blocks {first - 1}..{last} not all sealed")
     hashes = [h for b in mined for h in b["transactions"]]
-    raws = engine.batch([("eth_getRawTransactionByHash", [h]) for h in hashes])
+    known = known_raws or {}
+    missing = [h for h in hashes if _b(h) not in known]
+    fetched = dict(
+        zip(
+            missing,
+            engine.batch([("eth_getRawTransactionByHash", [h]) for h in missing]),
+            strict=True,
+        )
+    )
+    raws = [fetched[h] if h in fetched else known[_b(h)] for h in hashes]
     receipts = engine.batch(
         [("eth_getBlockReceipts", [b["number"]]) for b in mined if b["transactions"]]
     )
@@ -161,7 +178,7 @@ def read_range(
     block_forced: list[tuple[int, ...]] = []
     for block in mined:
         number = int(block["number"], 16)
-        txs = tuple(_b(next(raw_iter)) for _ in block["transactions"])
+        txs = tuple(_raw(next(raw_iter)) for _ in block["transactions"])
         statuses = [int(r["status"], 16) for r in next(receipt_iter)] if txs else []
         indexes, skipped = (forced or {}).get(number, ((), ()))
         blocks.append(bc.BlockData(number, int(block["timestamp"], 16), txs, len(indexes), skipped))
@@ -488,6 +505,7 @@ class Batcher:
         self._clock = clock
         self._on_round = on_round  # called after each round (metrics)
         self._summaries: dict[int, dict[int, _Summary]] = {c: {} for c in self.engines}
+        self._journal_reads = True  # the sequencer serves seq_getBlockTransactions
         self._ratio = 0.5  # payload bytes per raw tx byte of the last full batch (a guess first)
         self.timings: dict[str, float] = {}  # of the last round that built a batch (for the log)
         self.idle_full_every_s = 10.0
@@ -694,7 +712,8 @@ class Batcher:
             for n, h in headers.items()
             if h.get("forced")
         }
-        rng = read_range(engine, chain_id, first, last, forced, self.inbox.forced_hash)
+        raws = self._journal_raws(chain_id, first, last)
+        rng = read_range(engine, chain_id, first, last, forced, self.inbox.forced_hash, raws)
         for record in rng.records:
             block_hash = sealed.get(record.number)
             if block_hash is not None and block_hash != record.block_hash:
@@ -703,6 +722,30 @@ class Batcher:
                     "not the one the sequencer sealed and signed"
                 )
         return rng
+
+    def _journal_raws(self, chain_id: int, first: int, last: int) -> dict[bytes, bytes]:
+        """The raw transactions the sequencer journaled for blocks first..last, by tx hash
+        (`seq_getBlockTransactions`); empty without the sequencer's RPC or when it does not
+        serve them (then every raw transaction is read from the engine)."""
+        if self.sequencer is None or not self._journal_reads:
+            return {}
+        out: dict[bytes, bytes] = {}
+        lo = first
+        while lo <= last:
+            hi = min(last, lo + MAX_SUMMARY_BLOCKS - 1)
+            try:
+                answer = self.sequencer.call("seq_getBlockTransactions", [chain_id, lo, hi])
+            except EngineError as exc:
+                if "-32601" in str(exc) or "does not exist" in str(exc):
+                    self._journal_reads = False  # an older sequencer: read from the engines
+                    return {}
+                raise
+            for block in answer["blocks"]:
+                for item in block["transactions"]:
+                    raw = _b(item)
+                    out[keccak(raw)] = raw
+            lo = int(answer["through"]) + 1
+        return out
 
     def _sealed_heads(self) -> dict[int, int]:
         """Per rollup, the last block that may be posted: the engine's head, capped by the last

@@ -58,6 +58,7 @@ log = logging.getLogger("sequencer.rpc")
 MAX_QUANTITY = 2**63 - 1
 MAX_QUANTITY_HEX_DIGITS = 16
 MAX_SUMMARY_BLOCKS = 10_000  # seq_getBlockSummaries: blocks per call
+MAX_TRANSACTIONS_BYTES = 1 << 20  # seq_getBlockTransactions: raw bytes per answer (about)
 
 # Read methods served from the rollup's engine, unchanged.
 PROXIED = frozenset(
@@ -579,6 +580,21 @@ class RpcServer:
                     f"invalid block range {first}..{last}: at most {MAX_SUMMARY_BLOCKS} blocks",
                 )
             return seq.journal.block_summaries(chain, first, last)
+        if method == "seq_getBlockTransactions":
+            chain, first, last = (quantity(params, i, 3) for i in range(3))
+            if not first <= last < first + MAX_SUMMARY_BLOCKS:
+                raise RpcError(
+                    INVALID_PARAMS,
+                    f"invalid block range {first}..{last}: at most {MAX_SUMMARY_BLOCKS} blocks",
+                )
+            found, through = seq.journal.raws_in_range(chain, first, last, MAX_TRANSACTIONS_BYTES)
+            return {
+                "blocks": [
+                    {"blockNumber": n, "transactions": ["0x" + r.hex() for r in raws]}
+                    for n, raws in found
+                ],
+                "through": through,  # the last block covered (less than `last`: ask again)
+            }
         if method == "seq_sendBundle":
             txs, beneficiary, deadline = bundle_params(params)
             bundle = await seq.bundle_book.submit(txs, beneficiary, deadline)
