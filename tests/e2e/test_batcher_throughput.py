@@ -1,6 +1,8 @@
 """The batcher's throughput work on real chains: it takes the sealed blocks' raw transactions
 from the sequencer's journal (`seq_getBlockTransactions`) instead of one engine call per
-transaction, and what it posts still decodes to the engines' blocks byte for byte."""
+transaction, it builds the next batch while a full one waits for L1 (and drops it if L1 is not
+as predicted at its turn), and what it posts still decodes to the engines' blocks byte for
+byte."""
 
 from __future__ import annotations
 
@@ -30,9 +32,9 @@ class CountingEngine(SyncEngineClient):
         return super().batch(calls, chunk)
 
 
-def _sealed_transfers(service, lp, keeper, n: int) -> list[dict]:
+def _sealed_transfers(service, lp, keeper, n: int, first_nonce: int = 0) -> list[dict]:
     pres = []
-    for nonce in range(n):
+    for nonce in range(first_nonce, first_nonce + n):
         raw = signed_transfer(lp.private_key, 901, nonce, keeper.address)
 
         def send(raw=raw):  # a leader that has just started may still be catching up with L1
@@ -111,7 +113,14 @@ def test_the_batcher_takes_raw_transactions_from_the_journal(
     [batch] = [b for b in source.batches() if b.l1_tx == posted.tx_hash]
     assert batch.mode == mode
     payload = batch.payload
-    data = bc.decode(bytes(payload))
+    posted_raws = _matches_engines(bytes(payload), engines)
+    assert {p["raw"] for p in pres} <= posted_raws
+
+
+def _matches_engines(payload: bytes, engines) -> set[str]:
+    """Check a payload's blocks against the engines' (raw transactions, byte for byte); its raw
+    transactions."""
+    data = bc.decode(payload)
     for rng in data.ranges:
         engine = SyncEngineClient(engines[rng.chain_id].url)
         for block in rng.blocks:
@@ -121,5 +130,83 @@ def test_the_batcher_takes_raw_transactions_from_the_journal(
                 for h in mined["transactions"]
             ]
             assert list(block.txs) == raws
-    posted_raws = {"0x" + t.hex() for r in data.ranges for b in r.blocks for t in b.txs}
-    assert {p["raw"] for p in pres} <= posted_raws
+    return {"0x" + t.hex() for r in data.ranges for b in r.blocks for t in b.txs}
+
+
+def _pipelined(start_service, l1_entries, chains, rollup_a, rollup_b, lp, keeper):  # noqa: F811
+    """A service with transfers sealed in several blocks, and a batcher taking 2 blocks per
+    rollup per batch (so every batch leaves sealed blocks out, as under sustained load)."""
+    l1w3 = Web3(Web3.HTTPProvider(chains["l1"].url))
+    l1w3.provider.make_request("anvil_mine", [hex(80)])  # a term the staked sequencer leads
+    service = start_service(slot_ms=100, l1_poll_s=0.1)
+    pres = []
+    for _ in range(3):  # in different blocks
+        pres += _sealed_transfers(service, lp, keeper, 2, first_nonce=len(pres))
+    batcher = _service_batcher(
+        service, l1_entries, rollup_a, rollup_b, l1_url=chains["l1"].url, max_blocks=2
+    )
+    if batcher.inbox.blocks_left_in_term() < 12:
+        l1w3.provider.make_request("anvil_mine", [hex(13)])
+    return l1w3, service, batcher
+
+
+def test_the_next_batch_is_built_while_the_last_one_waits_for_l1(
+    start_service,
+    l1_entries,  # noqa: F811
+    chains,
+    rollup_a,
+    rollup_b,
+    lp,
+    keeper,
+):
+    """A full batch (sealed blocks left out) is sent, and while it waits for L1 the next one is
+    built on the state it will leave; the next round posts that one as built, and both land in
+    order and decode to the engines' blocks."""
+    l1w3, _, batcher = _pipelined(start_service, l1_entries, chains, rollup_a, rollup_b, lp, keeper)
+    inbox = batcher.inbox.inbox.functions
+    before = inbox.next_sequence().call()
+    first = batcher.step(force=True)
+    assert first is not None and first.status == 1
+    assert batcher._prebuilt is not None  # built while the first waited
+    ahead = batcher._prebuilt.batch
+    second = batcher.step(force=True)
+    assert second is not None and second.status == 1
+    assert batcher.stats.prebuilt_used >= 1 and batcher.stats.prebuilt_dropped == 0
+    assert batcher.stats.reverts == 0 and batcher.stats.last["timings"].get("ahead") == 1
+    assert inbox.next_sequence().call() == before + 2
+    source = L1BatchSource(l1w3, l1_entries["SharedInbox"].address, l1_entries["SharedInbox"].abi)
+    posted = {b.l1_tx: b for b in source.batches()}
+    assert posted[second.tx_hash].header == ahead.header
+    assert posted[second.tx_hash].payload == ahead.payload
+    for confirmed in (first, second):
+        _matches_engines(posted[confirmed.tx_hash].payload, batcher.engines)
+
+
+def test_a_batch_built_ahead_for_a_state_l1_does_not_have_is_dropped_not_sent(
+    start_service,
+    l1_entries,  # noqa: F811
+    chains,
+    rollup_a,
+    rollup_b,
+    lp,
+    keeper,
+):
+    """Another poster (here a second batcher with the same key, as after a restart) lands the
+    next batch first: the batch built ahead would revert (wrong sequence), so it is dropped and
+    the round builds from L1's state instead; nothing reverts."""
+    _, service, batcher = _pipelined(
+        start_service, l1_entries, chains, rollup_a, rollup_b, lp, keeper
+    )
+    inbox = batcher.inbox.inbox.functions
+    before = inbox.next_sequence().call()
+    assert batcher.step(force=True).status == 1
+    assert batcher._prebuilt is not None
+    other = _service_batcher(
+        service, l1_entries, rollup_a, rollup_b, l1_url=chains["l1"].url, max_blocks=2
+    )
+    other.pipeline = False
+    assert other.step(force=True).status == 1
+    third = batcher.step(force=True)
+    assert third is not None and third.status == 1
+    assert batcher.stats.prebuilt_dropped == 1 and batcher.stats.reverts == 0
+    assert inbox.next_sequence().call() == before + 3
