@@ -17,8 +17,11 @@ contracts (registry, inbox, slasher) and stakes the devnet sequencer, then runs 
 4. verdict: every posted batch's blocks checked against their promises' deadlines (a block is
    late when the batch's L1 block is after the earliest deadline it carries).
 
-Prints backlog and slack over the run (min, median, max, last, and a per-10 s series) and writes
-bench/results/batcher_backlog.{json,md}.
+Prints backlog and slack over the load phase (min, median, max, last, and a per-10 s series),
+the first minute's backlog median against the last minute's (the baseline a bounded backlog
+stays near) and the slack's minimum in each, and writes bench/results/batcher_backlog.{json,md}.
+`--profile PATH` runs the batcher under cProfile (printed at the end; `bench/batcher_round.py`
+profiles single rounds without the load).
 """
 
 from __future__ import annotations
@@ -192,6 +195,28 @@ def _series(samples: list[dict], key: str) -> list:
     return [s[key] for s in samples if s.get(key) is not None]
 
 
+def _trend(samples: list[dict], load_s: float) -> dict:
+    """Backlog medians and slack minima of the load's first and last minute (the first minute
+    is the baseline a bounded backlog stays near)."""
+
+    def window(lo: float, hi: float, key: str) -> list:
+        return [x[key] for x in samples if lo <= x["t"] < hi and x.get(key) is not None]
+
+    first_b = window(0, 60, "backlog_blocks")
+    last_b = window(max(0.0, load_s - 60), load_s + 1, "backlog_blocks")
+    first_s = window(0, 60, "slack")
+    last_s = window(max(0.0, load_s - 60), load_s + 1, "slack")
+    b0 = statistics.median(first_b) if first_b else None
+    b1 = statistics.median(last_b) if last_b else None
+    return {
+        "backlog_first": b0,
+        "backlog_last": b1,
+        "bounded": b0 is not None and b1 is not None and (b1 <= 1.5 * b0 or b1 <= b0 + 60),
+        "slack_min_first": min(first_s) if first_s else None,
+        "slack_min_last": min(last_s) if last_s else None,
+    }
+
+
 def _stats(values: list) -> str:
     if not values:
         return "-"
@@ -362,8 +387,10 @@ def main() -> None:
                     child.kill()
 
     samples = sampler.samples
-    backlog = _series(samples, "backlog_blocks")
-    slack = _series(samples, "slack")
+    loaded = [x for x in samples if x["t"] <= load_s]  # the load phase (drain samples after it)
+    backlog = _series(loaded, "backlog_blocks")
+    slack = _series(loaded, "slack")
+    trend = _trend(loaded, load_s)
     posted_txs = after["l2_txs"] - before["l2_txs"]
     gas = after["l1_gas"] - before["l1_gas"]
     results.update(
@@ -378,6 +405,7 @@ def main() -> None:
             "reverts": after["reverts"],
             "rebuilt": after["rebuilt"],
             "verdict": verdict,
+            "trend": trend,
             "samples": samples,
         }
     )
@@ -397,10 +425,14 @@ def main() -> None:
         f"{results['l1_gas_per_l2_tx'] or 0:,.0f} L1 gas per L2 tx; {after['reverts']:.0f} "
         f"reverted, {after['rebuilt']:.0f} rebuilt at the term check.",
         "",
-        "Backlog (sealed, unposted blocks of both rollups), sampled each second: "
+        "Backlog (sealed, unposted blocks of both rollups), sampled each second under load: "
         f"{_stats(backlog)}.",
-        "Deadline slack (nearest unposted promise deadline - L1 head, L1 blocks): "
-        f"{_stats(slack)}.",
+        f"Backlog median, first minute {trend['backlog_first']} blocks, last minute "
+        f"{trend['backlog_last']} blocks: {'bounded' if trend['bounded'] else 'GROWING'} "
+        f"(bounded: the last minute's median within 1.5x the first's, or 60 blocks of it).",
+        "Deadline slack (nearest unposted promise deadline - L1 head, L1 blocks) under load: "
+        f"{_stats(slack)}; min in the first minute {trend['slack_min_first']}, in the last "
+        f"minute {trend['slack_min_last']}.",
         f"Promised blocks posted: {verdict['promised_blocks_posted']:,} of "
         f"{verdict['blocks_posted']:,} blocks in {verdict['batches']} batches; late: "
         f"{verdict['late_blocks']} blocks ({verdict['late_txs']} txs); least slack at landing: "
