@@ -36,6 +36,7 @@ from aiohttp import web
 
 from sequencer.config import ServiceConfig, load_manifest_checked
 from sequencer.engine import EngineError
+from sequencer.journal import Journal
 from sequencer.leader import FORWARDED_HEADER, forwarded_by, forwards
 from sequencer.metrics import Metrics, setup_logging
 from sequencer.rpc_errors import (
@@ -59,6 +60,18 @@ MAX_QUANTITY = 2**63 - 1
 MAX_QUANTITY_HEX_DIGITS = 16
 MAX_SUMMARY_BLOCKS = 10_000  # seq_getBlockSummaries: blocks per call
 MAX_TRANSACTIONS_BYTES = 1 << 20  # seq_getBlockTransactions: raw bytes per answer (about)
+
+
+def _block_transactions(journal: Journal, chain: int, first: int, last: int) -> dict[str, Any]:
+    """seq_getBlockTransactions' answer (see `Journal.raws_in_range`)."""
+    found, through = journal.raws_in_range(chain, first, last, MAX_TRANSACTIONS_BYTES)
+    return {
+        "blocks": [
+            {"blockNumber": n, "transactions": ["0x" + r.hex() for r in raws]} for n, raws in found
+        ],
+        "through": through,  # the last block covered (less than `last`: ask again after it)
+    }
+
 
 # Read methods served from the rollup's engine, unchanged.
 PROXIED = frozenset(
@@ -587,14 +600,9 @@ class RpcServer:
                     INVALID_PARAMS,
                     f"invalid block range {first}..{last}: at most {MAX_SUMMARY_BLOCKS} blocks",
                 )
-            found, through = seq.journal.raws_in_range(chain, first, last, MAX_TRANSACTIONS_BYTES)
-            return {
-                "blocks": [
-                    {"blockNumber": n, "transactions": ["0x" + r.hex() for r in raws]}
-                    for n, raws in found
-                ],
-                "through": through,  # the last block covered (less than `last`: ask again)
-            }
+            # a batch's worth of raw transactions, read and hex-encoded in a worker thread:
+            # not on the event loop, between promises
+            return await asyncio.to_thread(_block_transactions, seq.journal, chain, first, last)
         if method == "seq_sendBundle":
             txs, beneficiary, deadline = bundle_params(params)
             bundle = await seq.bundle_book.submit(txs, beneficiary, deadline)
