@@ -9,16 +9,20 @@ contracts (registry, inbox, slasher) and stakes the devnet sequencer, then runs 
 
 1. idle: `--idle-seconds` with no traffic: batches posted (0 expected: empty rollup blocks are
    never posted alone) and the batcher's CPU, as a share of one core (target <= 2 %);
-2. load: transfers at `--rate` tx/s (the rate of `bench/ingest.py`'s sweep; open loop, one
-   lane per sender) for `--seconds`; every second it samples the backlog (sealed blocks of both
+2. load: transfers at `--rate` tx/s (the rates of `bench/ingest.py`'s sweep; open loop, one
+   lane per sender, a transfer refused by backpressure sent again 0.5 s later) for
+   `--seconds`; every second it samples the backlog (sealed blocks of both
    rollups that L1 does not hold yet) and the deadline slack (the nearest promise deadline among
    them minus the L1 head);
 3. drain: no traffic until L1 holds every block that carries a promise;
 4. verdict: every posted batch's blocks checked against their promises' deadlines (a block is
    late when the batch's L1 block is after the earliest deadline it carries).
 
-Prints backlog and slack over the run (min, median, max, last, and a per-10 s series) and writes
-bench/results/batcher_backlog.{json,md}.
+Prints backlog and slack over the load phase (min, median, max, last, and a per-10 s series),
+the first minute's backlog median against the last minute's (the baseline a bounded backlog
+stays near) and the slack's minimum in each, and writes bench/results/batcher_backlog.{json,md}.
+`--profile PATH` runs the batcher under cProfile (printed at the end; `bench/batcher_round.py`
+profiles single rounds without the load).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -46,10 +51,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _evm import compile_contract, deploy, write_results  # noqa: E402
 from ingest import (  # noqa: E402
     CHAIN_IDS,
+    PhaseResult,
     _sign_lane,
     cpu_seconds,
     fund,
-    run_lanes,
     split_lanes,
 )
 
@@ -191,6 +196,32 @@ def _series(samples: list[dict], key: str) -> list:
     return [s[key] for s in samples if s.get(key) is not None]
 
 
+def _trend(samples: list[dict], load_s: float) -> dict:
+    """Backlog medians and slack minima of the load's first and last minute (the first minute
+    is the baseline a bounded backlog stays near)."""
+
+    def window(lo: float, hi: float, key: str) -> list:
+        return [x[key] for x in samples if lo <= x["t"] < hi and x.get(key) is not None]
+
+    first_b = window(0, 60, "backlog_blocks")
+    last_b = window(max(0.0, load_s - 60), load_s + 1, "backlog_blocks")
+    first_p = window(0, 60, "promised_blocks_unposted")
+    last_p = window(max(0.0, load_s - 60), load_s + 1, "promised_blocks_unposted")
+    first_s = window(0, 60, "slack")
+    last_s = window(max(0.0, load_s - 60), load_s + 1, "slack")
+    b0 = statistics.median(first_b) if first_b else None
+    b1 = statistics.median(last_b) if last_b else None
+    return {
+        "backlog_first": b0,
+        "backlog_last": b1,
+        "bounded": b0 is not None and b1 is not None and (b1 <= 1.5 * b0 or b1 <= b0 + 60),
+        "promised_first": statistics.median(first_p) if first_p else None,
+        "promised_last": statistics.median(last_p) if last_p else None,
+        "slack_min_first": min(first_s) if first_s else None,
+        "slack_min_last": min(last_s) if last_s else None,
+    }
+
+
 def _stats(values: list) -> str:
     if not values:
         return "-"
@@ -200,16 +231,59 @@ def _stats(values: list) -> str:
     )
 
 
-async def _load(base: str, lanes, rate: float):
+RETRYABLE = ("sequencer busy", "the leader is catching up")
+
+
+async def run_lanes_retrying(session, base: str, lanes, rate: float, seconds: float) -> PhaseResult:
+    """Each lane sends its transfers in nonce order on an open-loop schedule (`rate` tx/s in
+    all) for `seconds`; a transfer refused with a retry hint (backpressure: `sequencer busy`)
+    is sent again 0.5 s later, as a client would, so a lane falls behind its schedule instead
+    of breaking its nonce sequence (every later nonce would be refused as too high)."""
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    sent = accepted = 0
+    gap = len(lanes) / rate
+    start = time.perf_counter() + 0.05
+    end = start + seconds
+
+    async def lane_task(position: int, lane) -> None:
+        nonlocal sent, accepted
+        url = f"{base}/{lane.chain_id}"
+        for k, raw in enumerate(lane.txs):
+            scheduled = start + position / rate + k * gap
+            while True:
+                now = time.perf_counter()
+                if max(now, scheduled) >= end:
+                    return
+                if scheduled > now:
+                    await asyncio.sleep(scheduled - now)
+                body = {"jsonrpc": "2.0", "id": k, "method": "seq_sendRawTransaction"}
+                async with session.post(url, json=body | {"params": [raw]}) as response:
+                    answer = await response.json(content_type=None)
+                sent += 1
+                if "error" not in answer:
+                    accepted += 1
+                    latencies.append((time.perf_counter() - scheduled) * 1000)
+                    break
+                key = answer["error"]["message"].split(":")[0]
+                errors[key] = errors.get(key, 0) + 1
+                if not key.startswith(RETRYABLE):
+                    return  # this lane's later nonces could not be accepted either
+                scheduled = time.perf_counter() + 0.5
+
+    began = time.perf_counter()
+    await asyncio.gather(*(lane_task(i, lane) for i, lane in enumerate(lanes)))
+    elapsed = time.perf_counter() - max(began, start)
+    name = f"rate {rate:.0f}"
+    return PhaseResult(name, rate, sent, accepted, sent - accepted, elapsed, latencies, errors)
+
+
+async def _load(base: str, lanes, rate: float, seconds: float):
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(
         timeout=timeout, connector=aiohttp.TCPConnector(limit=256)
     ) as s:
-
-        def url_of(chain_id: int) -> str:
-            return f"{base}/{chain_id}"
-
-        return await run_lanes(s, url_of, "seq_sendRawTransaction", lanes, rate, f"rate {rate:.0f}")
+        return await run_lanes_retrying(s, base, lanes, rate, seconds)
 
 
 async def _fund(urls: list[str], senders: int) -> None:
@@ -225,6 +299,12 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=64)
     parser.add_argument("--mode", default="auto", choices=["auto", "calldata", "blob"])
     parser.add_argument("--drain-timeout", type=float, default=180.0)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="run the batcher under cProfile and write its profile here (printed at the end)",
+    )
     args = parser.parse_args()
 
     per_lane = max(1, int(args.rate * args.seconds / args.senders))
@@ -238,7 +318,9 @@ def main() -> None:
     tmp = Path(work.name)
     specs = default_specs(free_port(), [free_port(), free_port()], list(CHAIN_IDS))
     children: list[subprocess.Popen] = []
-    results: dict = {"config": vars(args)}
+    results: dict = {
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    }
     with Devnet(specs, log_dir=tmp / "logs") as net:
         l1_spec = next(s for s in net.specs if s.role == "l1")
         w3 = Web3(Web3.HTTPProvider(l1_spec.url, request_kwargs={"timeout": 60}))
@@ -267,10 +349,11 @@ def main() -> None:
             children.append(service)
             if "listening" not in service.stdout.readline():
                 raise RuntimeError((tmp / "service.log").read_text()[-2000:])
+            profiler = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
             batcher = subprocess.Popen(
-                [sys.executable, "-m", "sequencer.cli", "batch", "--manifest", str(manifest),
-                 "--devnet-key", "--sequencer-rpc", base, "--mode", args.mode,
-                 "--metrics-port", str(metrics_port)],
+                [sys.executable, *profiler, "-m", "sequencer.cli", "batch",
+                 "--manifest", str(manifest), "--devnet-key", "--sequencer-rpc", base,
+                 "--mode", args.mode, "--metrics-port", str(metrics_port)],
                 cwd=ROOT, stdout=open(tmp / "batcher.out", "wb"),
                 stderr=open(tmp / "batcher.log", "wb"), env=env,
             )  # fmt: skip
@@ -317,12 +400,12 @@ def main() -> None:
             sampler = Sampler(base, view)
             sampler.start()
             cpu_load0 = cpu_seconds(pids)
-            load = asyncio.run(_load(base, lanes, args.rate))
+            load = asyncio.run(_load(base, lanes, args.rate, args.seconds))
             cpu_load1 = cpu_seconds(pids)
             load_s = load.elapsed_s
             print(
-                f"load: {load.accepted} of {load.sent} accepted at {load.accepted_per_s:,.0f} tx/s "
-                f"over {load_s:.0f} s",
+                f"load: {load.accepted} accepted at {load.accepted_per_s:,.0f} tx/s over "
+                f"{load_s:.0f} s ({load.sent} sends, refusals {load.errors})",
                 flush=True,
             )
             # 3. drain: until no promised block is unposted
@@ -344,15 +427,18 @@ def main() -> None:
             ][-10:]
         finally:
             for child in reversed(children):
-                child.terminate()
+                # SIGINT: the batcher stops cleanly (and a profiler writes its file)
+                child.send_signal(signal.SIGINT if child in children[1:2] else signal.SIGTERM)
                 try:
                     child.wait(10)
                 except subprocess.TimeoutExpired:
                     child.kill()
 
     samples = sampler.samples
-    backlog = _series(samples, "backlog_blocks")
-    slack = _series(samples, "slack")
+    loaded = [x for x in samples if x["t"] <= load_s]  # the load phase (drain samples after it)
+    backlog = _series(loaded, "backlog_blocks")
+    slack = _series(loaded, "slack")
+    trend = _trend(loaded, load_s)
     posted_txs = after["l2_txs"] - before["l2_txs"]
     gas = after["l1_gas"] - before["l1_gas"]
     results.update(
@@ -367,6 +453,7 @@ def main() -> None:
             "reverts": after["reverts"],
             "rebuilt": after["rebuilt"],
             "verdict": verdict,
+            "trend": trend,
             "samples": samples,
         }
     )
@@ -379,17 +466,24 @@ def main() -> None:
         f"{'PASS' if idle['batcher_cpu_share'] <= TARGET_IDLE_CPU else 'MISS'}.",
         "",
         f"Load: {load.accepted:,} transfers accepted at {load.accepted_per_s:,.0f} tx/s (offered "
-        f"{args.rate:,.0f}) over {load_s:.0f} s; batcher CPU "
+        f"{args.rate:,.0f}) over {load_s:.0f} s (refusals, each retried: {load.errors or 'none'}; "
+        f"p50 {load.pct(0.5):,.0f} ms, p99 {load.pct(0.99):,.0f} ms); batcher CPU "
         f"{results['load_cpu_share']['batcher']:.1%} of a core, service "
         f"{results['load_cpu_share']['service']:.1%}.",
         f"Batches: {results['batches']:.0f} ({args.mode}), {posted_txs:,.0f} L2 txs, "
         f"{results['l1_gas_per_l2_tx'] or 0:,.0f} L1 gas per L2 tx; {after['reverts']:.0f} "
         f"reverted, {after['rebuilt']:.0f} rebuilt at the term check.",
         "",
-        "Backlog (sealed, unposted blocks of both rollups), sampled each second: "
+        "Backlog (sealed, unposted blocks of both rollups), sampled each second under load: "
         f"{_stats(backlog)}.",
-        "Deadline slack (nearest unposted promise deadline - L1 head, L1 blocks): "
-        f"{_stats(slack)}.",
+        f"Backlog median, first minute {trend['backlog_first']} blocks, last minute "
+        f"{trend['backlog_last']} blocks: {'bounded' if trend['bounded'] else 'GROWING'} "
+        f"(bounded: the last minute's median within 1.5x the first's, or 60 blocks of it); "
+        f"of them carrying a promise: {trend['promised_first']} and {trend['promised_last']} "
+        "(empty blocks are never posted alone).",
+        "Deadline slack (nearest unposted promise deadline - L1 head, L1 blocks) under load: "
+        f"{_stats(slack)}; min in the first minute {trend['slack_min_first']}, in the last "
+        f"minute {trend['slack_min_last']}.",
         f"Promised blocks posted: {verdict['promised_blocks_posted']:,} of "
         f"{verdict['blocks_posted']:,} blocks in {verdict['batches']} batches; late: "
         f"{verdict['late_blocks']} blocks ({verdict['late_txs']} txs); least slack at landing: "
@@ -407,6 +501,10 @@ def main() -> None:
     print(markdown)
     path = write_results("batcher_backlog", results, markdown)
     print(f"results: {path} (+ .json)")
+    if args.profile:
+        import pstats
+
+        pstats.Stats(str(args.profile)).sort_stats("cumulative").print_stats(40)
     work.cleanup()
 
 

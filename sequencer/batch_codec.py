@@ -284,17 +284,112 @@ def _int(raw: bytes) -> int:
     return int.from_bytes(raw, "big")
 
 
+# A minimal RLP for the flat field lists of a signed transaction (pyrlp's sedes inference cost
+# most of a batch's encode time). Decoding is lenient; `_split_tx` refuses whatever its fields do
+# not re-encode to byte for byte, so only canonical encodings pass.
+
+
+def _rlp_head(length: int, offset: int) -> bytes:
+    if length < 56:
+        return bytes([offset + length])
+    encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([offset + 55 + len(encoded)]) + encoded
+
+
+def _rlp_bytes(item: bytes) -> bytes:
+    if len(item) == 1 and item[0] < 0x80:
+        return item
+    return _rlp_head(len(item), 0x80) + item
+
+
+def _rlp_uint(value: int) -> bytes:
+    return _rlp_bytes(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+
+
+def _rlp_list(encoded_items: Sequence[bytes]) -> bytes:
+    payload = b"".join(encoded_items)
+    return _rlp_head(len(payload), 0xC0) + payload
+
+
+class _RlpList(bytes):
+    """A nested list among a list's items: its whole encoding, as it stood."""
+
+
+def _rlp_items(data: bytes) -> list[bytes]:
+    """The items of the RLP list that spans all of `data`: byte strings as their content, nested
+    lists as `_RlpList` (their whole encoding)."""
+
+    def item_at(pos: int) -> tuple[bool, int, int]:  # (is a list, content start, end)
+        if pos >= len(data):
+            raise CodecError("truncated RLP")
+        first = data[pos]
+        if first < 0x80:
+            return False, pos, pos + 1
+        if first < 0xB8:
+            start, length, is_list = pos + 1, first - 0x80, False
+        elif first < 0xC0:
+            size = first - 0xB7
+            start, length, is_list = (
+                pos + 1 + size,
+                int.from_bytes(data[pos + 1 : pos + 1 + size], "big"),
+                False,
+            )
+        elif first < 0xF8:
+            start, length, is_list = pos + 1, first - 0xC0, True
+        else:
+            size = first - 0xF7
+            start, length, is_list = (
+                pos + 1 + size,
+                int.from_bytes(data[pos + 1 : pos + 1 + size], "big"),
+                True,
+            )
+        if start + length > len(data):
+            raise CodecError("truncated RLP")
+        return is_list, start, start + length
+
+    is_list, pos, end = item_at(0)
+    if not is_list or end != len(data):
+        raise CodecError("a transaction is one RLP list")
+    items: list[bytes] = []
+    while pos < end:
+        nested, start, stop = item_at(pos)
+        items.append(_RlpList(data[pos:stop]) if nested else data[start:stop])
+        pos = stop
+    if pos != end:
+        raise CodecError("truncated RLP")
+    return items
+
+
+def _string(item: bytes) -> bytes:
+    if isinstance(item, _RlpList):
+        raise CodecError("a list where a transaction field is a string")
+    return item
+
+
+def _access_list(item: bytes) -> bytes:
+    """A typed transaction's access list, as its RLP (checked canonical: `_join_tx` re-encodes
+    it from its decoded form)."""
+    if not isinstance(item, _RlpList):
+        raise CodecError("an access list must be a list")
+    if item != b"\xc0" and rlp.encode(rlp.decode(bytes(item))) != item:
+        raise CodecError("transaction is not in canonical encoding")
+    return bytes(item)
+
+
 def _split_tx(raw: bytes, chain_id: int) -> _TxFields:
     """Decompose a raw signed transaction; refuse anything that would not re-encode identically."""
     try:
         if raw[:1] in (b"\x01", b"\x02"):
             tx_type = raw[0]
-            items = rlp.decode(raw[1:])
+            items = _rlp_items(raw[1:])
+            at = 7 if tx_type == 1 else 8  # the access list's position
+            access = _access_list(items[at]) if len(items) > at else b""
+            cid, nonce, *rest = (_string(x) for i, x in enumerate(items) if i != at)
             if tx_type == 1:
-                cid, nonce, gas_price, gas, to, value, data, access, y, r, s = items
+                gas_price, gas, to, value, data, y, r, s = rest
                 fee1, fee2 = _int(gas_price), 0
             else:
-                cid, nonce, tip, max_fee, gas, to, value, data, access, y, r, s = items
+                tip, max_fee, gas, to, value, data, y, r, s = rest
                 fee1, fee2 = _int(tip), _int(max_fee)
             if _int(cid) != chain_id:
                 raise CodecError("transaction for another chain")
@@ -308,12 +403,12 @@ def _split_tx(raw: bytes, chain_id: int) -> _TxFields:
                 to,
                 _int(value),
                 data,
-                rlp.encode(access),
+                access,
                 _int(r),
                 _int(s),
             )
         elif raw[:1] and raw[0] >= 0xC0:
-            nonce, gas_price, gas, to, value, data, v, r, s = rlp.decode(raw)
+            nonce, gas_price, gas, to, value, data, v, r, s = map(_string, _rlp_items(raw))
             v_int = _int(v)
             if v_int in (27, 28):
                 v_code = v_int - 27 + 2
@@ -343,34 +438,25 @@ def _split_tx(raw: bytes, chain_id: int) -> _TxFields:
         raise CodecError(f"undecodable transaction: {exc}") from exc
     if len(fields.to) not in (0, 20):
         raise CodecError("bad recipient length")
+    if fields.type and fields.v > 255:
+        raise CodecError("y-parity does not fit its column")
     if _join_tx(fields, chain_id) != raw:
         raise CodecError("transaction is not in canonical encoding")
     return fields
 
 
 def _join_tx(f: _TxFields, chain_id: int) -> bytes:
+    u, b = _rlp_uint, _rlp_bytes
     if f.type == 0:
         v = f.v + 27 - 2 if f.v >= 2 else chain_id * 2 + 35 + f.v
-        return rlp.encode([f.nonce, f.fee1, f.gas, f.to, f.value, f.data, v, f.r, f.s])
-    access = rlp.decode(f.access_list)
-    if f.type == 1:
-        body = [chain_id, f.nonce, f.fee1, f.gas, f.to, f.value, f.data, access, f.v, f.r, f.s]
-    else:
-        body = [
-            chain_id,
-            f.nonce,
-            f.fee1,
-            f.fee2,
-            f.gas,
-            f.to,
-            f.value,
-            f.data,
-            access,
-            f.v,
-            f.r,
-            f.s,
-        ]
-    return bytes([f.type]) + rlp.encode(body)
+        return _rlp_list(
+            [u(f.nonce), u(f.fee1), u(f.gas), b(f.to), u(f.value), b(f.data), u(v), u(f.r), u(f.s)]
+        )
+    # the access list as its decoded form encodes (b"\xc0", the empty list, as itself)
+    access = f.access_list if f.access_list == b"\xc0" else rlp.encode(rlp.decode(f.access_list))
+    fees = [u(f.fee1)] if f.type == 1 else [u(f.fee1), u(f.fee2)]
+    body = [u(chain_id), u(f.nonce), *fees, u(f.gas), b(f.to), u(f.value), b(f.data), access]
+    return bytes([f.type]) + _rlp_list([*body, u(f.v), u(f.r), u(f.s)])
 
 
 def _put_decimals(out: bytearray, values: Sequence[int]) -> None:

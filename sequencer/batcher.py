@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ from sequencer import batch_codec as bc
 from sequencer import commitments as cm
 from sequencer import kzg
 from sequencer.batch_codec import BLOB_BYTES, BLOB_CAPACITY, FIELD_ELEMENTS
-from sequencer.engine import SyncEngineClient
+from sequencer.engine import EngineError, SyncEngineClient
 from sequencer.posting import Backlog, PostingPolicy, decide
 from sequencer.txmgr import Confirmed, NotSent, TxManager, TxRequest
 
@@ -82,6 +83,10 @@ def blob_versioned_hash(blob: bytes) -> bytes:
 
 def _b(hex_str: str) -> bytes:
     return bytes.fromhex(hex_str[2:])
+
+
+def _raw(item: str | bytes) -> bytes:
+    return item if isinstance(item, bytes) else _b(item)
 
 
 @dataclass(frozen=True)
@@ -139,12 +144,16 @@ def read_range(
     last: int,
     forced: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] | None = None,
     forced_hash: Callable[[int], bytes] | None = None,
+    known_raws: Mapping[bytes, bytes] | None = None,
 ) -> SealedRange:
     """Read sealed blocks first..last (raw transactions, statuses, hashes) from an engine.
 
     `forced`: per block number, the forced-queue indexes the sequencer processed at its start and
     the offsets of those it skipped (`seq_getBlockHeader`); `forced_hash(index)`: a queue item's
-    tx hash (from the inbox), for the skipped items' leaves.
+    tx hash (from the inbox), for the skipped items' leaves. `known_raws`: raw transactions by
+    hash already at hand (the sequencer's journal): the engine's blocks still say which
+    transactions they hold, and only the raw transactions missing here are read from it (one
+    call per transaction: most of a read's time on anvil).
     """
     numbers = list(range(first, last + 1))
     heads = engine.batch([("eth_getBlockByNumber", [hex(n), False]) for n in [first - 1, *numbers]])
@@ -152,7 +161,16 @@ def read_range(
     if parent is None or any(b is None for b in mined):
         raise BatcherError(f"rollup {chain_id}: blocks {first - 1}..{last} not all sealed")
     hashes = [h for b in mined for h in b["transactions"]]
-    raws = engine.batch([("eth_getRawTransactionByHash", [h]) for h in hashes])
+    known = known_raws or {}
+    missing = [h for h in hashes if _b(h) not in known]
+    fetched = dict(
+        zip(
+            missing,
+            engine.batch([("eth_getRawTransactionByHash", [h]) for h in missing]),
+            strict=True,
+        )
+    )
+    raws = [fetched[h] if h in fetched else known[_b(h)] for h in hashes]
     receipts = engine.batch(
         [("eth_getBlockReceipts", [b["number"]]) for b in mined if b["transactions"]]
     )
@@ -163,7 +181,7 @@ def read_range(
     block_forced: list[tuple[int, ...]] = []
     for block in mined:
         number = int(block["number"], 16)
-        txs = tuple(_b(next(raw_iter)) for _ in block["transactions"])
+        txs = tuple(_raw(next(raw_iter)) for _ in block["transactions"])
         statuses = [int(r["status"], 16) for r in next(receipt_iter)] if txs else []
         indexes, skipped = (forced or {}).get(number, ((), ()))
         blocks.append(bc.BlockData(number, int(block["timestamp"], 16), txs, len(indexes), skipped))
@@ -428,6 +446,8 @@ class BatcherStats:
     l1_fee_wei: int = 0
     reverts: int = 0  # posts that landed and reverted
     rebuilt: int = 0  # batches dropped at the term check before sending (built again later)
+    prebuilt_used: int = 0  # batches built while the previous one waited for L1, then posted
+    prebuilt_dropped: int = 0  # ... and dropped: L1 was not as predicted when it was their turn
     waits: dict[str, int] = field(default_factory=dict)  # policy "wait" rounds, by reason
     triggers: dict[str, int] = field(default_factory=dict)  # posts, by the policy's reason
     backlog_blocks: int = 0  # sealed, unposted blocks at the last round
@@ -437,6 +457,20 @@ class BatcherStats:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def _cut_short(batch: Batch, heads: dict[int, int]) -> bool:
+    """Whether `batch` leaves out sealed blocks it was built from (its carrier is full)."""
+    return any(r.blocks[-1].number < heads.get(r.chain_id, 0) for r in batch.ranges)
+
+
+@dataclass(frozen=True)
+class _Prebuilt:
+    """A batch built ahead, on the inbox state L1 was predicted to have by its turn."""
+
+    state: InboxState
+    batch: Batch
+    timings: dict[str, float]
 
 
 @dataclass
@@ -461,6 +495,12 @@ class Batcher:
     set), so a backlog after an outage drains in the fewest batches and an overdue forced item
     is consumed as soon as one batch can reach its block. The term is checked right before
     sending: a batch that would land in another term is dropped and built again.
+
+    Pipelining: while a batch that left sealed blocks out (a full carrier: sustained load)
+    waits for L1, a helper thread builds the next one on the inbox state L1 will have once it
+    lands. The next round posts it only if L1's state is exactly that one (else it builds
+    afresh), after the same policy and term checks; one transaction is in flight at a time, so
+    the posting order and the nonce never depend on the prediction.
     """
 
     def __init__(
@@ -492,9 +532,15 @@ class Batcher:
         self._clock = clock
         self._on_round = on_round  # called after each round (metrics)
         self._summaries: dict[int, dict[int, _Summary]] = {c: {} for c in self.engines}
+        self._journal_reads = True  # the sequencer serves seq_getBlockTransactions
         self._ratio = 0.5  # payload bytes per raw tx byte of the last full batch (a guess first)
         self.timings: dict[str, float] = {}  # of the last round that built a batch (for the log)
         self.idle_full_every_s = 10.0
+        # Build the next batch while a full one waits for L1 (`_build_ahead`).
+        self.pipeline = True
+        self._ahead: ThreadPoolExecutor | None = None
+        self._prebuilt: _Prebuilt | None = None
+        self._built_from: tuple[InboxState | None, dict[int, int]] = (None, {})
         self._idle_state: InboxState | None = None  # L1's view when the last full round was idle
         self._idle_full_at = 0.0
 
@@ -585,13 +631,19 @@ class Batcher:
         return True
 
     def next_batch(
-        self, state: InboxState | None = None, heads: dict[int, int] | None = None
+        self,
+        state: InboxState | None = None,
+        heads: dict[int, int] | None = None,
+        timings: dict[str, float] | None = None,
     ) -> Batch | None:
         """The batch to post now (None when L1 already holds every sealed block): every
         unposted block of each rollup, or the longest prefix (the same number of blocks per
-        rollup) whose payload fits the carrier."""
+        rollup) whose payload fits the carrier. `timings` (default: a new `self.timings`)
+        receives how long the read and the encodes took."""
         state = self.inbox.state(list(self.engines)) if state is None else state
         heads = self._sealed_heads() if heads is None else heads
+        if timings is None:
+            self.timings = timings = {}
         base, blob = self._fees()
         capacity = MAX_CALLDATA_PAYLOAD if self.mode == "calldata" else BLOB_CAPACITY
         started = time.perf_counter()
@@ -606,13 +658,13 @@ class Batcher:
             full.append(self._read(chain_id, engine, first, last))
         if not full:
             return None
-        self.timings["read_s"] = time.perf_counter() - started
-        self.timings["encodes"] = 0
+        timings["read_s"] = time.perf_counter() - started
+        timings["encodes"] = 0
 
         def build(n: int) -> Batch:
             ranges = [r.prefix(n) for r in full]
             through = self._forced_through(state, ranges)
-            self.timings["encodes"] += 1
+            timings["encodes"] += 1
             return build_batch(state, ranges, self.mode, base, blob, through)
 
         longest = max(len(r.blocks) for r in full)
@@ -698,7 +750,8 @@ class Batcher:
             for n, h in headers.items()
             if h.get("forced")
         }
-        rng = read_range(engine, chain_id, first, last, forced, self.inbox.forced_hash)
+        raws = self._journal_raws(chain_id, first, last)
+        rng = read_range(engine, chain_id, first, last, forced, self.inbox.forced_hash, raws)
         for record in rng.records:
             block_hash = sealed.get(record.number)
             if block_hash is not None and block_hash != record.block_hash:
@@ -707,6 +760,30 @@ class Batcher:
                     "not the one the sequencer sealed and signed"
                 )
         return rng
+
+    def _journal_raws(self, chain_id: int, first: int, last: int) -> dict[bytes, bytes]:
+        """The raw transactions the sequencer journaled for blocks first..last, by tx hash
+        (`seq_getBlockTransactions`); empty without the sequencer's RPC or when it does not
+        serve them (then every raw transaction is read from the engine)."""
+        if self.sequencer is None or not self._journal_reads:
+            return {}
+        out: dict[bytes, bytes] = {}
+        lo = first
+        while lo <= last:
+            hi = min(last, lo + MAX_SUMMARY_BLOCKS - 1)
+            try:
+                answer = self.sequencer.call("seq_getBlockTransactions", [chain_id, lo, hi])
+            except EngineError as exc:
+                if "-32601" in str(exc) or "does not exist" in str(exc):
+                    self._journal_reads = False  # an older sequencer: read from the engines
+                    return {}
+                raise
+            for block in answer["blocks"]:
+                for item in block["transactions"]:
+                    raw = _b(item)
+                    out[keccak(raw)] = raw
+            lo = int(answer["through"]) + 1
+        return out
 
     def _sealed_heads(self) -> dict[int, int]:
         """Per rollup, the last block that may be posted: the engine's head, capped by the last
@@ -766,7 +843,12 @@ class Batcher:
         request = self._request(batch)
         sent = self.txmgr.send(request, guard=guard)
         sent_at = self.inbox.w3.eth.block_number
-        confirmed = self.txmgr.wait(sent, timeout)
+        timings = dict(self.timings)
+        ahead = self._build_ahead(batch)
+        try:
+            confirmed = self.txmgr.wait(sent, timeout)
+        finally:
+            prebuilt = None if ahead is None else ahead.result()
         if confirmed.status != 1:
             reason = self._revert_reason(request, confirmed)
             self.stats.reverts += 1
@@ -799,10 +881,64 @@ class Batcher:
             "l2_txs": batch.tx_count,
             "l1_gas": confirmed.gas_used,
             "l1_block": confirmed.block_number,
-            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "timings": {k: round(v, 3) for k, v in timings.items()},
         }
         log.info("posted batch %s", s.last)
+        self._prebuilt = prebuilt  # used by the next round if L1 is then as predicted
         return confirmed
+
+    # --- pipelining: the next batch is built while the last one waits for L1 ---
+
+    def _build_ahead(self, batch: Batch) -> Future[_Prebuilt | None] | None:
+        """When `batch` left sealed blocks out (its carrier was full: sustained load), start
+        building the next batch in a helper thread, on the inbox state L1 will have once `batch`
+        lands (its sequence, hash, rollup tips and `forced_through`); None otherwise."""
+        self._prebuilt = None
+        state, heads = self._built_from
+        if not self.pipeline or state is None or not _cut_short(batch, heads):
+            return None
+        predicted = InboxState(
+            next_sequence=batch.header.sequence + 1,
+            prev_hash=batch.header.hash(),
+            term=batch.header.term,
+            forced_through=batch.header.forced_through,
+            last_block={
+                **state.last_block,
+                **{r.chain_id: r.blocks[-1].number for r in batch.ranges},
+            },
+            forced_count=state.forced_count,
+        )
+        if self._ahead is None:
+            self._ahead = ThreadPoolExecutor(1, thread_name_prefix="batcher-ahead")
+        return self._ahead.submit(self._prebuild, predicted)
+
+    def _prebuild(self, predicted: InboxState) -> _Prebuilt | None:
+        try:
+            heads = self._sealed_heads()
+            timings: dict[str, float] = {}
+            started = time.perf_counter()
+            batch = self.next_batch(predicted, heads, timings)
+            timings["build_s"] = time.perf_counter() - started
+        except Exception:  # noqa: BLE001 - the next round builds it again in the main thread
+            log.exception("building the next batch ahead failed; it is built in the next round")
+            return None
+        if batch is None or not _cut_short(batch, heads):
+            return None  # not full: the next round builds a fresh one with the newer blocks
+        return _Prebuilt(predicted, batch, timings)
+
+    def _take_prebuilt(self, state: InboxState) -> Batch | None:
+        """The batch built ahead, if L1's state is the one it was built on (else dropped: a
+        reorg, another poster, a new term or a new forced item; the round builds afresh)."""
+        prebuilt, self._prebuilt = self._prebuilt, None
+        if prebuilt is None:
+            return None
+        if prebuilt.state != state:
+            self.stats.prebuilt_dropped += 1
+            log.info("the batch built ahead was for another L1 state: built again")
+            return None
+        self.stats.prebuilt_used += 1
+        self.timings = {**prebuilt.timings, "ahead": 1}
+        return prebuilt.batch
 
     def _revert_reason(self, request: TxRequest, confirmed: Confirmed) -> str:
         call: dict[str, Any] = {
@@ -873,10 +1009,13 @@ class Batcher:
             reason = decision.reason if decision.post else "forced"
             self.stats.triggers[reason] = self.stats.triggers.get(reason, 0) + 1
         built = time.perf_counter()
-        batch = self.next_batch(state, heads)
+        self._built_from = (state, heads)
+        batch = self._take_prebuilt(state)
         if batch is None:
-            return None
-        self.timings["build_s"] = time.perf_counter() - built
+            batch = self.next_batch(state, heads)
+            if batch is None:
+                return None
+            self.timings["build_s"] = time.perf_counter() - built
         self.timings["round_s"] = time.perf_counter() - round_started
         self._warn_overdue(state, batch, l1_head)
         if not self._term_allows(batch):

@@ -27,6 +27,16 @@ class _StatsCollector:
             ("seq_batcher_l1_gas", s.l1_gas, "L1 gas used by posted batches."),
             ("seq_batcher_reverts", s.reverts, "Posts that landed and reverted."),
             ("seq_batcher_rebuilt", s.rebuilt, "Batches dropped at the term check and rebuilt."),
+            (
+                "seq_batcher_prebuilt_used",
+                s.prebuilt_used,
+                "Batches built while the previous one waited for L1, then posted.",
+            ),
+            (
+                "seq_batcher_prebuilt_dropped",
+                s.prebuilt_dropped,
+                "Batches built ahead and dropped: L1 was not as predicted at their turn.",
+            ),
         ):
             yield CounterMetricFamily(name, doc, value=value)
         waits = CounterMetricFamily(

@@ -172,25 +172,30 @@ def header_hash(header: BatchHeader) -> bytes:
 # --- leaves ---
 
 
+def _uint256s(*values: int) -> bytes:
+    """abi_encode of uint256 values (each a 32-byte big-endian word), without eth_abi's
+    per-value type machinery: a batch computes a leaf per transaction."""
+    try:
+        return b"".join(v.to_bytes(32, "big") for v in values)
+    except (OverflowError, AttributeError) as exc:
+        raise ValueError(f"not a uint256 in {values!r:.200}") from exc
+
+
 def tx_leaf(chain_id: int, block_number: int, index: int, tx_hash: bytes, status: int) -> bytes:
     """keccak256(abi_encode(1, chain_id, block_number, index, tx_hash, status))."""
     if status not in (STATUS_REVERTED, STATUS_SUCCESS, STATUS_SKIPPED):
         raise ValueError(f"unknown status {status}")
     return keccak(
-        encode(
-            ["uint256", "uint256", "uint256", "uint256", "bytes32", "uint256"],
-            [TX_LEAF_TAG, chain_id, block_number, index, _b32(tx_hash, "tx_hash"), status],
-        )
+        _uint256s(TX_LEAF_TAG, chain_id, block_number, index)
+        + _b32(tx_hash, "tx_hash")
+        + status.to_bytes(32, "big")
     )
 
 
 def block_leaf(chain_id: int, block_number: int, tx_count: int, block_hash: bytes) -> bytes:
     """keccak256(abi_encode(2, chain_id, block_number, tx_count, block_hash))."""
     return keccak(
-        encode(
-            ["uint256", "uint256", "uint256", "uint256", "bytes32"],
-            [BLOCK_LEAF_TAG, chain_id, block_number, tx_count, _b32(block_hash, "block_hash")],
-        )
+        _uint256s(BLOCK_LEAF_TAG, chain_id, block_number, tx_count) + _b32(block_hash, "block_hash")
     )
 
 

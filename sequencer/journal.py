@@ -842,6 +842,30 @@ class Journal:
         ).fetchall()
         return [_record(row) for row in rows]
 
+    def raws_in_range(
+        self, chain_id: int, first: int, last: int, max_bytes: int
+    ) -> tuple[list[tuple[int, list[bytes]]], int]:
+        """The raw transactions journaled for blocks first..last of a rollup, per block in
+        position order (blocks without any left out), for the batcher's payload; and the last
+        block the answer covers: `last`, or an earlier block once `max_bytes` of raw bytes is
+        reached (the caller continues after it). On its own read connection, so that the
+        service can run it in a worker thread, off the event loop."""
+        out: list[tuple[int, list[bytes]]] = []
+        total = 0
+        with contextlib.closing(self._connect()) as db:
+            for number, raw in db.execute(
+                "SELECT block_number, raw FROM txs WHERE chain_id = ?"
+                " AND block_number BETWEEN ? AND ? ORDER BY block_number, idx",
+                (chain_id, first, last),
+            ):
+                if not out or out[-1][0] != number:
+                    if total >= max_bytes:
+                        return out, out[-1][0]
+                    out.append((number, []))
+                out[-1][1].append(bytes(raw))
+                total += len(raw)
+        return out, last
+
 
 def _run_callbacks(callbacks: list[Callback], error: BaseException | None) -> None:
     for callback in callbacks:

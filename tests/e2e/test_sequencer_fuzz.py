@@ -182,6 +182,7 @@ TYPED: dict[str, list] = {
     "seq_status": [],
     "seq_getForcedPlacements": [QUANTITIES, st.integers(0, 1_500)],
     "seq_getBlockSummaries": [QUANTITIES, QUANTITIES, QUANTITIES],
+    "seq_getBlockTransactions": [QUANTITIES, QUANTITIES, QUANTITIES],
     "seq_sendBundle": [BUNDLES],
     "seq_getBundleReceipt": [HASHES],
     "seq_getBundleStatus": [HASHES],

@@ -144,6 +144,38 @@ def test_leaves_reject_unknown_status_and_bad_hashes():
         c.block_leaf(901, 1, 0, b"\x00" * 31)
 
 
+u256 = st.integers(min_value=0, max_value=2**256 - 1)
+
+
+@given(u256, u256, u256, b32, st.sampled_from([0, 1, 2]), u256)
+@settings(max_examples=200, deadline=None)
+def test_leaves_are_keccak_of_their_abi_encoding(chain_id, number, index, tx_hash, status, count):
+    """The leaves' hand-packed words (a batch computes one per transaction) are exactly
+    eth_abi's encoding of the tuple, as the contracts hash it."""
+    from eth_abi import encode
+
+    assert c.tx_leaf(chain_id, number, index, tx_hash, status) == keccak(
+        encode(
+            ["uint256", "uint256", "uint256", "uint256", "bytes32", "uint256"],
+            [1, chain_id, number, index, tx_hash, status],
+        )
+    )
+    assert c.block_leaf(chain_id, number, count, tx_hash) == keccak(
+        encode(
+            ["uint256", "uint256", "uint256", "uint256", "bytes32"],
+            [2, chain_id, number, count, tx_hash],
+        )
+    )
+
+
+@pytest.mark.parametrize("bad", [-1, 2**256, "7", None])
+def test_leaves_refuse_values_that_are_not_uint256(bad):
+    with pytest.raises(ValueError, match="uint256"):
+        c.tx_leaf(901, bad, 0, b"\x00" * 32, 1)
+    with pytest.raises(ValueError, match="uint256"):
+        c.block_leaf(bad, 1, 0, b"\x00" * 32)
+
+
 def test_block_leaves_follow_tx_leaves_in_index_order():
     txs = (c.TxRecord(0, b"\x01" * 32, 1), c.TxRecord(1, b"\x02" * 32, 0))
     block = c.BlockRecord(901, 7, b"\x09" * 32, txs)

@@ -510,3 +510,34 @@ def test_a_kill_during_the_upgrade_loses_nothing(tmp_path):
     assert journal.preconf(_h(0x33)).kind == TxKind.BUNDLE_LEG
     assert set(journal.load().rewind_marks) == {901, 902}
     journal.close()
+
+
+def test_raw_transactions_of_a_block_range_in_position_order_cut_at_a_byte_budget(tmp_path):
+    """`raws_in_range` (seq_getBlockTransactions): per block in position order, blocks without
+    transactions left out, and an answer that stops after the block reaching the byte budget
+    says which block it covers through, so the caller continues after it."""
+
+    async def main():
+        journal = Journal(tmp_path / "j.sqlite")
+        journal.start()
+        # blocks 1, 2 and 4 of rollup 901 (3 has none), appended out of order; one on 902
+        await journal.append([_record(n, block=b) for b, n in ((2, 1), (1, 0), (2, 0), (4, 0))])
+        await journal.append([_record(5, chain_id=902, block=1)])
+        try:
+            return [
+                journal.raws_in_range(901, 1, 4, 1 << 20),
+                journal.raws_in_range(901, 1, 4, 1),  # each answer stops after one block
+                journal.raws_in_range(901, 2, 4, 1),
+                journal.raws_in_range(901, 3, 3, 1),
+                journal.raws_in_range(901, 5, 9, 1),
+            ]
+        finally:
+            journal.close()
+
+    every, first, second, third, beyond = asyncio.run(main())
+    raw = lambda n, b: _record(n, block=b).raw  # noqa: E731
+    assert every == ([(1, [raw(0, 1)]), (2, [raw(0, 2), raw(1, 2)]), (4, [raw(0, 4)])], 4)
+    assert first == ([(1, [raw(0, 1)])], 1)
+    assert second == ([(2, [raw(0, 2), raw(1, 2)])], 2)
+    assert third == ([], 3)
+    assert beyond == ([], 9)
