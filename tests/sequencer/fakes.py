@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +47,9 @@ def _error(code: int, message: str) -> dict[str, Any]:
     return {"code": code, "message": message}
 
 
-class FakeNode:
-    """The JSON-RPC surface shared by the fakes: `handle(method, params)` returns a result or
-    raises `RpcFault`; everything else is the `EngineClient` interface."""
+class FakeNode(ABC):
+    """The JSON-RPC surface shared by the fakes: each fake's `handle(method, params)` returns a
+    result or raises `RpcFault`; everything else is the `EngineClient` interface."""
 
     def __init__(self, chain_id: int, url: str) -> None:
         self.chain_id = chain_id
@@ -57,8 +58,9 @@ class FakeNode:
         self.down = False  # True: no answer at all (EngineUnreachable), like a dead process
         self.fail: dict[str, dict[str, Any]] = {}  # method -> the error it answers (once)
 
+    @abstractmethod
     def handle(self, method: str, params: list[Any]) -> Any:
-        raise NotImplementedError
+        """The result of `method` on this node (FakeEngine, FakeL1)."""
 
     def answer(self, method: str, params: Any) -> dict[str, Any]:
         self.calls.append(method)
