@@ -20,8 +20,12 @@ as in a user's terminal (`--no-tty`: its log mode, a snapshot every 5 s, instead
    under each anvil's figure, what its clients' polling adds above it.
 
 Prints each process's share of one core against the 3 % target, and the total, and writes
-bench/results/idle.{json,md}. The devnet (and the baseline anvils) stop at the end, also on
-Ctrl-C or an error. Other work on the machine inflates the figures: repeat and compare.
+bench/results/idle.{json,md}. `--profile DIR` profiles every Python process of the devnet (cProfile,
+main thread) over the idle window only, through a `sitecustomize` hook on PYTHONPATH (SIGUSR1
+starts it, SIGUSR2 writes DIR/<process>-<pid>.prof), and prints the top of each profile; the
+profiler's own cost then inflates the CPU figures. The devnet (and the baseline anvils) stop at
+the end, also on Ctrl-C or an error. Other work on the machine inflates the figures: repeat and
+compare.
 """
 
 from __future__ import annotations
@@ -126,6 +130,26 @@ def role(pid: int, anvils: dict[int, str]) -> str:
     return Path(cmd[0]).name + " " + " ".join(cmd[1:3]) if cmd else f"pid {pid}"
 
 
+# The `--profile` hook, imported by every Python process of the devnet (as `sitecustomize`).
+PROFILE_HOOK = """
+import cProfile, os, signal, sys
+_out = os.environ.get("IDLE_BENCH_PROFILE_DIR")
+if _out:
+    _profile = cProfile.Profile()
+
+    def _start(signum, frame):
+        _profile.enable()
+
+    def _dump(signum, frame):
+        _profile.disable()
+        name = "-".join(a.rsplit("/", 1)[-1] for a in sys.argv[:3] if not a.startswith("-"))
+        _profile.dump_stats(os.path.join(_out, f"{name}-{os.getpid()}.prof"))
+
+    signal.signal(signal.SIGUSR1, _start)
+    signal.signal(signal.SIGUSR2, _dump)
+"""
+
+
 # --- the devnet ------------------------------------------------------------------------------
 
 
@@ -133,7 +157,7 @@ class DevnetUp:
     """`sequencer devnet up --no-demo` on free ports, in its own state directory, its output
     drained (in a pseudo-terminal unless `tty` is False) and kept for error messages."""
 
-    def __init__(self, state_dir: Path, tty: bool) -> None:
+    def __init__(self, state_dir: Path, tty: bool, profile_dir: Path | None = None) -> None:
         self.state_dir = state_dir
         self.l1_port = free_port()
         self.rollup_ports = [free_port(), free_port()]
@@ -153,6 +177,12 @@ class DevnetUp:
         ]  # fmt: skip
         self.output = bytearray()
         env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120", "LINES": "40"}
+        if profile_dir is not None:
+            hook = state_dir / "hook"
+            hook.mkdir(parents=True)
+            (hook / "sitecustomize.py").write_text(PROFILE_HOOK)
+            profile_dir.mkdir(parents=True, exist_ok=True)
+            env |= {"PYTHONPATH": f"{hook}:{ROOT}", "IDLE_BENCH_PROFILE_DIR": str(profile_dir)}
         if tty:
             master, slave = pty.openpty()
             self.proc = subprocess.Popen(
@@ -283,12 +313,26 @@ def reading(pids: list[int]) -> dict[int, tuple[float, int]]:
     return out
 
 
-def measure(groups: dict[str, list[int]], names: dict[int, str], seconds: float) -> dict:
+def _signal_pythons(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        if "python" in Path(cmdline(pid)[0] if cmdline(pid) else "").name:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+
+def measure(
+    groups: dict[str, list[int]], names: dict[int, str], seconds: float, profile: bool = False
+) -> dict:
     """CPU share of one core and wake-ups per second of each process over `seconds` idle."""
     pids = [pid for members in groups.values() for pid in members]
+    if profile:
+        _signal_pythons(groups["devnet"], signal.SIGUSR1)
     t0, before = time.monotonic(), reading(pids)
     time.sleep(seconds)
     t1, after = time.monotonic(), reading(pids)
+    if profile:
+        _signal_pythons(groups["devnet"], signal.SIGUSR2)
+        time.sleep(3)  # each writes its profile between two bytecodes of its main thread
     elapsed = t1 - t0
     rows: dict[str, list[dict]] = {}
     for group, members in groups.items():
@@ -343,13 +387,22 @@ def main() -> None:
         action="store_false",
         help="run `devnet up` without a terminal (its status view then prints every 5 s)",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="cProfile every Python process of the devnet over the idle window, into DIR",
+    )
     args = parser.parse_args()
 
-    results: dict = {"config": vars(args), "target_cpu_share": TARGET_CPU_SHARE}
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    results: dict = {"config": config, "target_cpu_share": TARGET_CPU_SHARE}
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-idle-")))
         print("starting `sequencer devnet up --no-demo` on free ports ...", flush=True)
-        net = DevnetUp(tmp / "devnet", args.tty)
+        profile_dir = args.profile.resolve() if args.profile else None
+        net = DevnetUp(tmp / "devnet", args.tty, profile_dir)
         stack.callback(net.stop)
         previous = signal.signal(signal.SIGTERM, _interrupt)
         stack.callback(signal.signal, signal.SIGTERM, previous)
@@ -378,7 +431,10 @@ def main() -> None:
         names.update(base_anvils)
         print(f"idle for {args.seconds:.0f} s: {len(devnet_pids)} devnet processes ...", flush=True)
         measured = measure(
-            {"devnet": devnet_pids, "baseline": list(base_anvils)}, names, args.seconds
+            {"devnet": devnet_pids, "baseline": list(base_anvils)},
+            names,
+            args.seconds,
+            profile=profile_dir is not None,
         )
         net.check()
         results.update(measured)
@@ -409,6 +465,13 @@ def main() -> None:
     print(markdown)
     path = write_results("idle", results, markdown)
     print(f"results: {path} (+ .json)")
+    if args.profile:
+        import pstats
+
+        time.sleep(0.5)
+        for prof in sorted(args.profile.glob("*.prof")):
+            print(f"--- {prof.name} (tottime) ---")
+            pstats.Stats(str(prof)).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":

@@ -472,18 +472,18 @@ def status(manifest: Path | None, rpc: str, batcher_metrics: str | None, once: b
     from rich.console import Console
     from rich.live import Live
 
-    from sequencer.status import Collector, render
+    from sequencer.status import REFRESH_S, Collector, render
 
     collector = Collector(_manifest(manifest), rpc, batcher_metrics_url=batcher_metrics)
     console = Console()
     if once or not console.is_terminal:
         console.print(render(collector.snapshot()))
         return
-    with Live(render(collector.snapshot()), console=console, refresh_per_second=2) as live:
+    with Live(render(collector.snapshot()), console=console, auto_refresh=False) as live:
         try:
             while True:
-                time.sleep(0.5)
-                live.update(render(collector.snapshot()))
+                time.sleep(REFRESH_S)
+                live.update(render(collector.snapshot()), refresh=True)
         except KeyboardInterrupt:
             pass
 
@@ -555,7 +555,7 @@ def run_stack(
     from rich.console import Console
     from rich.live import Live
 
-    from sequencer.status import Collector, render
+    from sequencer.status import REFRESH_S, Collector, render
 
     holder = port_holder(rpc_port)
     if holder is not None:
@@ -650,16 +650,16 @@ def run_stack(
                 if child.name != "demo" and not child.alive():
                     raise click.ClickException(f"{child.name} exited; see {child.log_path}")
 
-        if console.is_terminal:
-            with Live(render(collector.snapshot()), console=console, refresh_per_second=2) as live:
+        if console.is_terminal:  # redrawn with each snapshot only (no timer of its own)
+            with Live(render(collector.snapshot()), console=console, auto_refresh=False) as live:
                 while exit_after is None or time.monotonic() - started < exit_after:
-                    time.sleep(0.5)
+                    time.sleep(REFRESH_S)
                     check()
-                    live.update(render(collector.snapshot()))
+                    live.update(render(collector.snapshot()), refresh=True)
         else:
             last_print = 0.0
             while exit_after is None or time.monotonic() - started < exit_after:
-                time.sleep(0.5)
+                time.sleep(REFRESH_S)
                 check()
                 if time.monotonic() - last_print >= 5:
                     last_print = time.monotonic()

@@ -27,6 +27,13 @@ from sequencer.manifest import Manifest
 if TYPE_CHECKING:  # imported lazily below: web3 is slow to import
     from web3 import Web3
 
+    from sequencer.derive import L1BatchSource
+
+
+# The live view takes a snapshot once per L1 block time (the devnet's L1 mines a block a second):
+# what it shows changes at most that often, and each snapshot costs the processes it reads.
+REFRESH_S = 1.0
+
 
 def parse_metrics(text: str) -> dict[str, float]:
     """Prometheus text exposition -> {"name{labels}": value} (comments dropped)."""
@@ -118,15 +125,43 @@ class Collector:
         self._w3: Web3 | None = None
         self._batches: dict[tuple[int, bytes], BatchInfo] = {}
         self._scanned_to = -1  # L1 block up to which BatchPosted events have been read
+        self._inbox: L1BatchSource | None = None  # built once: web3 contract objects are slow
+        self._registry_contract: tuple[Any, set[str]] | None = None
 
     def _l1(self) -> Web3:
         if self._w3 is None:
             from web3 import Web3
+            from web3.types import RPCEndpoint
 
-            self._w3 = Web3(
-                Web3.HTTPProvider(self.manifest.l1.rpc_url, request_kwargs={"timeout": 3})
+            # the chain id (web3 checks it before each eth_call) is read once, not every call
+            provider = Web3.HTTPProvider(
+                self.manifest.l1.rpc_url,
+                request_kwargs={"timeout": 3},
+                cache_allowed_requests=True,
+                cacheable_requests={RPCEndpoint("eth_chainId")},
             )
+            self._w3 = Web3(provider)
         return self._w3
+
+    def _source(self, w3: Web3) -> L1BatchSource:
+        """The SharedInbox's batches, through one contract object for every snapshot."""
+        if self._inbox is None:
+            from sequencer.derive import L1BatchSource
+
+            entry = self.manifest.l1.contracts["SharedInbox"]
+            self._inbox = L1BatchSource(w3, entry.address, entry.abi)
+        return self._inbox
+
+    def _registry(self, w3: Web3) -> tuple[Any, set[str]]:
+        """The registry contract object (built once) and the names of its functions."""
+        if self._registry_contract is None:
+            from web3 import Web3
+
+            entry = self.manifest.l1.contracts["SequencerRegistry"]
+            address = Web3.to_checksum_address(entry.address)  # as every other tool reads it
+            names = {f["name"] for f in entry.abi if f.get("type") == "function"}
+            self._registry_contract = (w3.eth.contract(address=address, abi=entry.abi), names)
+        return self._registry_contract
 
     def snapshot(self) -> Snapshot:
         snap = Snapshot(taken_at=time.time())
@@ -154,16 +189,12 @@ class Collector:
 
     def _read_l1(self, snap: Snapshot) -> None:
         from eth_typing import Hash32
-        from web3 import Web3
 
         w3 = self._l1()
         snap.l1_head = w3.eth.block_number
         contracts = self.manifest.l1.contracts
         if "SharedInbox" in contracts:
-            from sequencer.derive import L1BatchSource
-
-            entry = contracts["SharedInbox"]
-            source = L1BatchSource(w3, entry.address, entry.abi)
+            source = self._source(w3)
             head = snap.l1_head
             if head < self._scanned_to:  # the L1 went back (reorg or restart): read it all again
                 self._batches, self._scanned_to = {}, -1
@@ -187,10 +218,7 @@ class Collector:
                     )
             snap.batches = sorted(self._batches.values(), key=lambda b: b.sequence)
         if "SequencerRegistry" in contracts:
-            entry = contracts["SequencerRegistry"]
-            address = Web3.to_checksum_address(entry.address)  # as every other tool reads it
-            registry = w3.eth.contract(address=address, abi=entry.abi)
-            names = {f["name"] for f in entry.abi if f.get("type") == "function"}
+            registry, names = self._registry(w3)
             term = registry.functions.current_term().call()
             if "leader_of" in names:
                 snap.leader = registry.functions.leader_of(term).call()
