@@ -392,8 +392,8 @@ class Sequencer:
         head = quantity(await self.l1.call("eth_blockNumber"), "L1 eth_blockNumber")
         if head < self.l1_head:
             log.warning("L1 head went back", extra={"from": self.l1_head, "to": head})
-        if self.leader is not None:
-            tips = await self.leader.posted_tips()
+        if self.leader is not None:  # what L1 holds as of that same head
+            tips = await self.leader.posted_tips(head)
             self._posted_to(tips)
         self.l1_head, self.l1_read_at = head, time.monotonic()
 
