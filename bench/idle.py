@@ -20,12 +20,12 @@ as in a user's terminal (`--no-tty`: its log mode, a snapshot every 5 s, instead
    under each anvil's figure, what its clients' polling adds above it.
 
 Prints each process's share of one core against the 3 % target, and the total, and writes
-bench/results/idle.{json,md}. `--profile DIR` profiles every Python process of the devnet (cProfile,
-main thread) over the idle window only, through a `sitecustomize` hook on PYTHONPATH (SIGUSR1
-starts it, SIGUSR2 writes DIR/<process>-<pid>.prof), and prints the top of each profile; the
-profiler's own cost then inflates the CPU figures. The devnet (and the baseline anvils) stop at
-the end, also on Ctrl-C or an error. Other work on the machine inflates the figures: repeat and
-compare.
+bench/results/idle.{json,md}. `--profile DIR` profiles every Python process of the devnet
+(cProfile of the main thread's CPU time) over the idle window only, through a `sitecustomize`
+hook on PYTHONPATH (SIGUSR1 starts it, SIGUSR2 writes DIR/<process>-<pid>.prof), and prints the
+top of each profile; the profiler's own cost then inflates the CPU figures. The devnet (and the
+baseline anvils) stop at the end, also on Ctrl-C or an error. Other work on the machine inflates
+the figures: repeat and compare.
 """
 
 from __future__ import annotations
@@ -132,10 +132,10 @@ def role(pid: int, anvils: dict[int, str]) -> str:
 
 # The `--profile` hook, imported by every Python process of the devnet (as `sitecustomize`).
 PROFILE_HOOK = """
-import cProfile, os, signal, sys
+import cProfile, os, signal, sys, time
 _out = os.environ.get("IDLE_BENCH_PROFILE_DIR")
 if _out:
-    _profile = cProfile.Profile()
+    _profile = cProfile.Profile(time.thread_time)  # CPU of the main thread, not wall time
 
     def _start(signum, frame):
         _profile.enable()

@@ -696,7 +696,8 @@ class Builder:
                         [r.tx_hash for r in relays],
                         self.journal,
                     )
-                    await self._collect_messages(runtime, sealed.block_hash)
+                    if sealed.tx_hashes:  # a block without transactions sent no message
+                        await self._collect_messages(runtime, sealed.block_hash)
                     await self._record(runtime, sealed, head, started)
                     self.relays_sealed += len(relays)
         finally:

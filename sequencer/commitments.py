@@ -18,6 +18,7 @@ Conventions:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -323,6 +324,7 @@ class Domain:
         )
 
 
+@functools.lru_cache(maxsize=64)  # pure; a block header's signature needs it 8 times a second
 def eip712_domain_separator(name: str, version: str, chain_id: int, contract: str) -> bytes:
     """EIP-712 `hashStruct(EIP712Domain(name, version, chainId, verifyingContract))`: the one
     definition for every domain of the project (promises here, bundles in `bundles.py`)."""
