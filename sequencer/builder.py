@@ -382,6 +382,8 @@ async def preload(runtime: ChainRuntime) -> None:
             if block is None:
                 continue
             count = min(runtime.durable.get(number, 0), len(block.txs))
+            if runtime.loaded_for != number and count == 0:
+                continue  # nothing to send yet: the pool is emptied when there is (or at seal)
             try:
                 if runtime.loaded_for != number:
                     await _start_block(runtime, number)
@@ -406,7 +408,10 @@ async def load_planned_block(runtime: ChainRuntime, block: PlannedBlock) -> None
     Call with `runtime.lock` held and every promise of the block durable.
     """
     if runtime.loaded_for != block.number:
-        await _start_block(runtime, block.number)
+        if block.txs:
+            await _start_block(runtime, block.number)
+        else:  # an empty block (an idle slot): the pool check below is enough, one call less
+            runtime.loaded_for, runtime.loaded = block.number, 0
     await _send(runtime, block.number, block.txs[runtime.loaded :])
     runtime.loaded = len(block.txs)
     status = await runtime.engine.call("txpool_status")

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from fakes import ADDRESSES, GWEI, KEYS, FakeEngine, settle, start_sequencer, transfer
 
-from sequencer.builder import BuildError
+from sequencer.builder import BuildError, preload
 from sequencer.commitments import BlockHeaderMsg, PreconfMsg, digest, recover
 from sequencer.engine import EngineFault
 
@@ -82,6 +82,42 @@ def test_a_transaction_sent_to_the_engine_behind_the_sequencers_back_is_not_seal
             assert stack.a.blocks[1].txs == [promised.tx_hash]
             assert stack.a.account(ADDRESSES[1]).nonce == 0
         finally:
+            await seq.stop()
+
+    run(go())
+
+
+def test_an_idle_slot_asks_each_engine_four_calls_and_still_keeps_a_stray_out(tmp_path):
+    """Idle, the builder seals an empty block on each rollup every slot (250 ms), and each engine
+    call costs the service CPU (bench/idle.py: the service idled above 3 % of a core). An empty
+    block needs no pool drop before the pool check, the preloader has nothing to prepare for it,
+    and it sent no message to collect; a stray transaction is still kept out of it."""
+
+    async def go():
+        stack = await start_sequencer(tmp_path)
+        seq = stack.seq
+        assert seq.builder is not None
+        preloaders = [asyncio.create_task(preload(rt)) for rt in seq.builder.chains]
+        try:
+            await seq.builder.build_slot()  # wakes the preloaders for the next (empty) block
+            await asyncio.sleep(0.1)
+            stack.a.calls.clear()
+            stack.b.calls.clear()
+            await seq.builder.build_slot()
+            await asyncio.sleep(0.1)
+            mined = ["txpool_status", "eth_getBlockByNumber", "evm_mine", "eth_getBlockByNumber"]
+            assert stack.a.calls == mined and stack.b.calls == mined
+            stray = transfer(KEYS[1], 901, 0)
+            await stack.a.call("eth_sendRawTransaction", ["0x" + stray.hex()])
+            await seq.builder.build_slot()
+            assert stack.a.blocks[-1].txs == [] and stack.a.pool == []
+            assert stack.a.account(ADDRESSES[1]).nonce == 0
+            promised = await seq.send_raw(901, transfer(KEYS[0], 901, 0))
+            await seq.builder.build_slot()  # a block with transactions still starts clean
+            assert stack.a.blocks[-1].txs == [promised.tx_hash]
+        finally:
+            for task in preloaders:
+                task.cancel()
             await seq.stop()
 
     run(go())
