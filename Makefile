@@ -65,6 +65,7 @@ bench: setup
 	$(BIN)/python bench/batches.py
 	$(BIN)/python bench/decode.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/idle.py
 
 clean:
 	rm -rf $(VENV) node_modules .build .devnet .hypothesis .pytest_cache .mypy_cache
