@@ -475,4 +475,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # the devnet was stopped on the way out (ExitStack)
+        sys.exit("interrupted: the devnet is stopped")
