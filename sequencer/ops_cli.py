@@ -472,11 +472,17 @@ def status(manifest: Path | None, rpc: str, batcher_metrics: str | None, once: b
     from rich.console import Console
     from rich.live import Live
 
-    from sequencer.status import REFRESH_S, Collector, render
+    from sequencer.status import METRICS_EVERY_S, REFRESH_S, Collector, render
 
-    collector = Collector(_manifest(manifest), rpc, batcher_metrics_url=batcher_metrics)
     console = Console()
-    if once or not console.is_terminal:
+    watching = not once and console.is_terminal
+    collector = Collector(
+        _manifest(manifest),
+        rpc,
+        batcher_metrics_url=batcher_metrics,
+        metrics_every_s=METRICS_EVERY_S if watching else 0.0,
+    )
+    if not watching:
         console.print(render(collector.snapshot()))
         return
     with Live(render(collector.snapshot()), console=console, auto_refresh=False) as live:
@@ -555,7 +561,7 @@ def run_stack(
     from rich.console import Console
     from rich.live import Live
 
-    from sequencer.status import REFRESH_S, Collector, render
+    from sequencer.status import METRICS_EVERY_S, REFRESH_S, Collector, render
 
     holder = port_holder(rpc_port)
     if holder is not None:
@@ -639,7 +645,11 @@ def run_stack(
                 )
             )
         collector = Collector(
-            manifest, rpc_url, demo_log if demo else None, batcher_metrics_url=batcher_metrics_url
+            manifest,
+            rpc_url,
+            demo_log if demo else None,
+            batcher_metrics_url=batcher_metrics_url,
+            metrics_every_s=METRICS_EVERY_S,
         )
         console = Console()
         started = time.monotonic()

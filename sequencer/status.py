@@ -33,6 +33,10 @@ if TYPE_CHECKING:  # imported lazily below: web3 is slow to import
 # The live view takes a snapshot once per L1 block time (the devnet's L1 mines a block a second):
 # what it shows changes at most that often, and each snapshot costs the processes it reads.
 REFRESH_S = 1.0
+# ... and the service's Prometheus metrics (counters and latency histograms, about 1.6 ms of the
+# service's CPU per scrape) at most every 5 s: scraped every second they cost the idle service
+# about 0.4 % of a core (bench/idle.py).
+METRICS_EVERY_S = 5.0
 
 
 def parse_metrics(text: str) -> dict[str, float]:
@@ -117,8 +121,14 @@ class Collector:
         sequencer_url: str,
         log_file: Path | None = None,
         batcher_metrics_url: str | None = None,
+        metrics_every_s: float = 0.0,
     ):
+        """`metrics_every_s`: scrape the service's `/metrics` at most this often and show the
+        last scrape in the snapshots in between (0: at every snapshot)."""
         self.manifest = manifest
+        self.metrics_every_s = metrics_every_s
+        self._metrics: dict[str, float] | None = None
+        self._metrics_at = 0.0  # time.monotonic() of the last scrape
         self.batcher_metrics_url = batcher_metrics_url
         self.sequencer_url = sequencer_url.rstrip("/")
         self.log_file = log_file
@@ -167,8 +177,14 @@ class Collector:
         snap = Snapshot(taken_at=time.time())
         try:
             snap.sequencer = rpc_call(self.sequencer_url, "seq_status")
-            with urllib.request.urlopen(self.sequencer_url + "/metrics", timeout=2) as response:
-                snap.metrics = parse_metrics(response.read().decode())
+            now = time.monotonic()
+            if self._metrics is None or now - self._metrics_at >= self.metrics_every_s:
+                self._metrics = None  # a failed scrape is never shown as a fresh one
+                url = self.sequencer_url + "/metrics"
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    self._metrics = parse_metrics(response.read().decode())
+                self._metrics_at = now
+            snap.metrics = self._metrics
         except (OSError, urllib.error.URLError, DevnetError) as exc:
             snap.sequencer_error = str(exc)
         try:

@@ -126,3 +126,60 @@ def test_a_reverted_post_shows_with_the_inbox_reason():
     console = Console(width=200, record=True)
     console.print(render(quiet))
     assert "batcher" not in console.export_text()  # no batcher configured: no line
+
+
+def test_the_live_view_scrapes_the_service_metrics_at_most_every_few_seconds(monkeypatch):
+    # The live view takes a snapshot every second; scraping the service's /metrics with each
+    # one cost the idle service about 0.4 % of a core (bench/idle.py). The live loops take them
+    # every METRICS_EVERY_S (the last scrape shown in between); `--once` and 0 scrape every time.
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from sequencer import status
+    from sequencer.manifest import ChainEntry, Manifest
+
+    asked: list[str] = []
+
+    class Sequencer(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            asked.append(self.path)
+            self._answer(METRICS.encode())
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            asked.append("seq_status")
+            self._answer(json.dumps({"jsonrpc": "2.0", "id": 1, "result": {}}).encode())
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sequencer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    manifest = Manifest("t", {"l1": ChainEntry("l1", "l1", 31337, "http://127.0.0.1:1", {})})
+    monkeypatch.setattr(status.Collector, "_read_l1", lambda self, snap: None)
+    clock = [100.0]
+    monkeypatch.setattr(status.time, "monotonic", lambda: clock[0])
+    try:
+        live = status.Collector(manifest, url, metrics_every_s=status.METRICS_EVERY_S)
+        snaps = []
+        for step in (0.0, 1.0, 1.0, 1.0, 1.0, 1.0):
+            clock[0] += step
+            snaps.append(live.snapshot())
+        assert asked.count("seq_status") == 6
+        assert asked.count("/metrics") == 2  # at 100 s and at 105 s
+        assert all(metric_sum(s.metrics, "seq_tx_accepted_total") == 42 for s in snaps)
+        asked.clear()
+        once = status.Collector(manifest, url)
+        once.snapshot()
+        once.snapshot()
+        assert asked.count("/metrics") == 2
+    finally:
+        server.shutdown()
