@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import aiohttp
 import rlp
+import seqcore
 from eth_utils import to_checksum_address
 
 from sequencer import deadlines, recovery
@@ -892,6 +893,10 @@ class Sequencer:
         except Exception as exc:  # noqa: BLE001 - the journal failed earlier: halt as below
             self._answer_durable(records, waiting, exc)
 
+    @functools.cached_property
+    def _preconf_signer(self) -> seqcore.PreconfSigner:
+        return self.signer.preconf_signer(self.separator)
+
     def _admit_one(
         self, chain: ChainState, tx: DecodedTx, deadline: int, received_ns: int
     ) -> PreconfRecord:
@@ -906,9 +911,8 @@ class Sequencer:
         number, index = chain.plan.place(PlannedTx(tx.tx_hash, tx.raw, tx.sender, tx.gas))
         assert number == target
         chain.ledger.add(tx)
-        signature = self.signer.sign_digest(
-            preconf_digest(self.separator, chain.chain_id, number, index, tx.tx_hash, deadline)
-        )
+        # the promise's EIP-712 digest and signature, compiled (`Signer.preconf_signer`)
+        signature = self._preconf_signer.sign(chain.chain_id, number, index, tx.tx_hash, deadline)
         record = PreconfRecord(
             chain_id=chain.chain_id,
             block_number=number,
