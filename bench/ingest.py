@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ingest.py [--senders 256] [--rates 500,1000,2000,3000,4000]
                                       [--phase-s 2] [--burst 12000] [--batch 20]
+                                      [--perf-service FILE] [--profile-service FILE]
 
 Starts its own chains (an L1 and two rollup anvils on free ports) and the service as a
 subprocess (`sequencer run`, 250 ms slots, journal on disk with fsync), funds many senders and

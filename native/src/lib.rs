@@ -1,5 +1,6 @@
-//! seqcore: the sequencer's compiled request path. `tx` is the pure core (tested by `cargo
-//! test`); `python` is the PyO3 module over it (built by maturin with the `python` feature).
+//! seqcore: the sequencer's compiled request path. `tx` (decoding, sender recovery) and `sign`
+//! (a promise's EIP-712 digest and signature) are the pure core (tested by `cargo test`);
+//! `python` is the PyO3 module over it (built by maturin with the `python` feature).
 
 pub mod sign;
 pub mod tx;
