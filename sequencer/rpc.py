@@ -1,4 +1,5 @@
-"""JSON-RPC over HTTP (aiohttp): one Ethereum endpoint per rollup, plus the seq_* methods.
+"""JSON-RPC over HTTP (aiohttp, and a fast path of its own for whole plain POSTs): one
+Ethereum endpoint per rollup, plus the seq_* methods.
 
 Owns the wire: `/<chain_id>` is a standard Ethereum endpoint for that rollup (reads proxied to
 its engine; `eth_sendRawTransaction` and `eth_getTransactionCount(.., "pending")` answered by the
@@ -1160,8 +1161,12 @@ class HttpFront:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
-        if self.fast_tasks:  # let them answer, as aiohttp lets its handlers finish
-            await asyncio.wait(set(self.fast_tasks), timeout=15)
+        # Let the fast path's requests be answered, as aiohttp lets its handlers finish (and
+        # those that kept alive connections bring meanwhile), for at most 15 s.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while self.fast_tasks and loop.time() < deadline:
+            await asyncio.wait(set(self.fast_tasks), timeout=deadline - loop.time())
         if self._runner is not None:
             await self._runner.cleanup()  # closes the open connections
             self._runner = None
