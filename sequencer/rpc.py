@@ -1068,6 +1068,8 @@ class _GuardedHandler(web.RequestHandler):
             return
         transport.write(reply)
         if self._keepalive_timeout > 0:  # aiohttp's idle timer, from this answer
+            if self._keepalive_handle is not None:
+                self._keepalive_handle.cancel()
             close_time = self._event_loop.time() + self._keepalive_timeout
             self._next_keepalive_close_time = close_time
             self._keepalive_handle = self._event_loop.call_at(close_time, self._process_keepalive)
@@ -1095,7 +1097,7 @@ class _GuardedHandler(web.RequestHandler):
         self._header_timer = None
         if self._in_request:
             return
-        if self._fast_buf and simple_post(bytes(self._fast_buf), 0) is not None:
+        if self._fast_buf and b"\r\n\r\n" in self._fast_buf:
             # a whole head and no body yet: aiohttp reads it (and answers a slow body 408)
             self._fall_back()
             return

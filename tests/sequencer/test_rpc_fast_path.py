@@ -205,3 +205,41 @@ def test_both_paths_answer_alike_pipelined_and_kept_alive(tmp_path, monkeypatch)
             await stack.seq.stop()
 
     asyncio.run(go())
+
+
+def test_a_head_whose_body_never_comes_is_answered_408_and_an_idle_connection_closed(tmp_path):
+    """A head sent alone waits for its body on the fast path; when the header timer fires it
+    goes to aiohttp, which answers the missing body 408 and closes, as before the fast path.
+    A connection kept alive after a fast answer is closed after `idle_timeout_s`."""
+
+    async def go():
+        stack = await start_sequencer(
+            tmp_path, header_timeout_s=0.3, body_timeout_s=0.3, idle_timeout_s=0.5
+        )
+        front = HttpFront(RpcServer(stack.seq, stack.seq.config, stack.seq.metrics))
+        await front.start("127.0.0.1", 0)
+        port = front._listener.sockets[0].getsockname()[1]
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"POST /901 HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n")
+            answer = await asyncio.wait_for(reader.read(), 10)  # to EOF: answered, then closed
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 408"), answer
+            assert json.loads(body)["error"] == {
+                "code": -32600,
+                "message": "request body not received in time",
+            }
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(post())  # answered on the fast path, then idle
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 200")
+            length = int(re.search(rb"Content-Length: (\d+)", head)[1])
+            await reader.readexactly(length)
+            assert await asyncio.wait_for(reader.read(), 10) == b""  # closed when idle
+            writer.close()
+        finally:
+            await front.stop()
+            await stack.seq.stop()
+
+    asyncio.run(go())
