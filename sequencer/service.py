@@ -98,6 +98,12 @@ log = logging.getLogger("sequencer.service")
 PROMISING_CHECK_S = 0.05  # how long a verdict of `Sequencer.check_promising` is reused
 
 
+def _fail(future: asyncio.Future, error: BaseException) -> None:
+    """Answer a waiting request with `error`, unless it was cancelled meanwhile."""
+    if not future.done():
+        future.set_exception(error)
+
+
 class _Held(Exception):
     """Admission must wait: the sender has a bundle leg in the slot being built."""
 
@@ -866,18 +872,20 @@ class Sequencer:
             base_fee = chain.plan.base_fee_bound(chain.plan.target(0))
             for cand in order_batch([c for c, _ in items], self.config.ordering, base_fee):
                 future = futures[cand.arrival]
+                # A request cancelled while it waited (its client gone, shutdown) has a done
+                # future: it gets no answer, and must not stop the others' (InvalidStateError).
                 try:
                     record = self._admit_one(chain, cand.tx, deadline, received)
                 except _Held:
-                    future.set_exception(_Held())
+                    _fail(future, _Held())
                     continue
                 except TxRejected as exc:
                     self.metrics.rejected.labels(str(chain_id), exc.reason).inc()
-                    future.set_exception(Refused(exc.message))
+                    _fail(future, Refused(exc.message))
                     continue
                 except Exception as exc:  # noqa: BLE001 - never leave a request waiting
                     log.exception("admission failed", extra={"event": "admit_error"})
-                    future.set_exception(Unavailable(f"internal error: {exc}"))
+                    _fail(future, Unavailable(f"internal error: {exc}"))
                     continue
                 records.append(record)
                 waiting.append((future, record))
