@@ -45,15 +45,20 @@ devnet-down: setup
 
 # check_imports: no import circle between the modules of sequencer/, lazy imports included.
 # mypy: the types of sequencer/ (settings in pyproject.toml, [tool.mypy]).
+# cargo fmt + clippy: the crate's style and lints, warnings are errors (with and without PyO3).
 lint: setup
 	$(BIN)/ruff check sequencer scripts tests bench
 	$(BIN)/ruff format --check sequencer scripts tests bench
 	$(BIN)/python scripts/check_imports.py sequencer
 	$(BIN)/mypy
+	cd native && cargo fmt --check
+	cd native && cargo clippy --locked --quiet --all-targets -- -D warnings
+	cd native && cargo clippy --locked --quiet --all-targets --features python -- -D warnings
 
 format: setup
 	$(BIN)/ruff check --fix sequencer scripts tests bench
 	$(BIN)/ruff format sequencer scripts tests bench
+	cd native && cargo fmt
 
 # Every benchmark prints its figures against its target or baseline measured in the same run and
 # writes bench/results/<name>.{json,md}; together they take several minutes on 2 cores.

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ingest.py [--senders 256] [--rates 500,1000,2000,3000,4000]
                                       [--phase-s 2] [--burst 12000] [--batch 20]
+                                      [--perf-service FILE] [--profile-service FILE]
 
 Starts its own chains (an L1 and two rollup anvils on free ports) and the service as a
 subprocess (`sequencer run`, 250 ms slots, journal on disk with fsync), funds many senders and
@@ -358,9 +359,11 @@ async def bench(args: argparse.Namespace) -> dict:
             Manifest(name="bench", chains=chains).save(manifest)
             port = free_port()
             base = f"http://127.0.0.1:{port}"
+            profile = ["-m", "cProfile", "-o", args.profile_service] if args.profile_service else []
             service = subprocess.Popen(
                 [
                     sys.executable,
+                    *profile,
                     "-m",
                     "sequencer.cli",
                     "run",
@@ -380,7 +383,10 @@ async def bench(args: argparse.Namespace) -> dict:
                 text=True,
                 env={
                     **os.environ,
-                    "PYTHONPATH": str(ROOT),
+                    # the caller's path after the repository's (a locally built extension)
+                    "PYTHONPATH": os.pathsep.join(
+                        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+                    ),
                     "SEQUENCER_JOURNAL_SYNCHRONOUS": args.journal_sync,
                 },
             )
@@ -440,6 +446,15 @@ async def bench(args: argparse.Namespace) -> dict:
                     return _targets(results)
                 lanes = split_lanes(signed, args.senders, burst_start, burst_per_lane)
                 cpu_before = cpu_seconds(pids)
+                perf = None
+                if args.perf_service:  # sampled call stacks of the service over the burst
+                    perf = subprocess.Popen(
+                        ["perf", "record", "-F", "999", "-g", "-o", args.perf_service]
+                        + ["-p", str(service.pid)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    await asyncio.sleep(0.5)
                 began = time.perf_counter()
                 burst = await run_lanes(
                     session,
@@ -451,6 +466,9 @@ async def bench(args: argparse.Namespace) -> dict:
                     args.batch,
                 )
                 sealed_at = await wait_sealed(session, base, 120)
+                if perf is not None:
+                    perf.send_signal(signal.SIGINT)
+                    perf.wait(30)
                 included_s = sealed_at - began
                 cpu = cpu_per_tx(cpu_before, cpu_seconds(pids), burst.accepted)
                 results["burst"] = burst.row()
@@ -620,6 +638,16 @@ def main() -> None:
         action="store_true",
         help="only the sweep of offered load (no burst, no raw anvil baseline): for repeating "
         "the latency figures, e.g. --rates 500,1000 --sweep-only",
+    )
+    parser.add_argument(
+        "--profile-service",
+        metavar="FILE",
+        help="run the service under cProfile, its stats written to FILE at the end (slows it)",
+    )
+    parser.add_argument(
+        "--perf-service",
+        metavar="FILE",
+        help="record the service's call stacks over the burst with `perf record -g` into FILE",
     )
     args = parser.parse_args()
     results = asyncio.run(bench(args))

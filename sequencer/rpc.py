@@ -1,4 +1,5 @@
-"""JSON-RPC over HTTP (aiohttp): one Ethereum endpoint per rollup, plus the seq_* methods.
+"""JSON-RPC over HTTP (aiohttp, and a fast path of its own for whole plain POSTs): one
+Ethereum endpoint per rollup, plus the seq_* methods.
 
 Owns the wire: `/<chain_id>` is a standard Ethereum endpoint for that rollup (reads proxied to
 its engine; `eth_sendRawTransaction` and `eth_getTransactionCount(.., "pending")` answered by the
@@ -17,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import functools
 import gc
+import http
 import inspect
 import json
 import logging
@@ -35,6 +38,7 @@ from typing import Any
 
 import uvloop
 from aiohttp import web
+from aiohttp.http import SERVER_SOFTWARE
 
 from sequencer.config import ServiceConfig, load_manifest_checked
 from sequencer.engine import EngineError
@@ -588,31 +592,43 @@ class RpcServer:
     async def handle_options(self, request: web.Request) -> web.Response:
         return web.Response(headers=_CORS)
 
-    def _reply(self, body: Any, status: int = 200) -> web.Response:
-        """The HTTP answer: the JSON text, or an empty body (204 unless refused) when every call
-        was a notification (JSON-RPC 2.0 §4.1, §6: nothing at all, not an empty array)."""
+    def render(self, body: Any, status: int = 200) -> tuple[int, str | None]:
+        """The HTTP status and JSON text of an answer: no text (and 204 unless refused) when
+        every call was a notification (JSON-RPC 2.0 §4.1, §6: nothing at all, not an empty
+        array). Counts the errors it carries."""
         if body is None or body == []:
-            return web.Response(status=204 if status == 200 else status, headers=_CORS)
+            return (204 if status == 200 else status), None
         for item in body if isinstance(body, list) else [body]:
             if "error" in item:
                 self.metrics.rpc_errors.labels(str(item["error"]["code"])).inc()
+        return status, encode_answer(body)
+
+    def _reply(self, body: Any, status: int = 200) -> web.Response:
+        """The HTTP answer (aiohttp's): the JSON text, or an empty body (see `render`)."""
+        status, text = self.render(body, status)
+        if text is None:
+            return web.Response(status=status, headers=_CORS)
         return web.Response(
-            text=encode_answer(body), status=status, content_type="application/json", headers=_CORS
+            text=text, status=status, content_type="application/json", headers=_CORS
         )
 
-    async def handle(self, request: web.Request) -> web.Response:
-        chain_id: int | None = None
-        refused: RpcError | None = None  # answered to every call of the body, with its id
-        status = 200
-        if "chain_id" in request.match_info:
-            digits = request.match_info["chain_id"]
-            chain_id = int(digits) if len(digits) <= 19 else -1
+    def endpoint(
+        self, chain_digits: str | None, path: str
+    ) -> tuple[int | None, RpcError | None, int]:
+        """The rollup a POST is for (None at `/`), and the refusal and HTTP status of an unknown
+        endpoint (-32600, 404: answered to every call of the body, with its id)."""
+        if chain_digits is not None:
+            chain_id = int(chain_digits) if len(chain_digits) <= 19 else -1
             if chain_id not in self.seq.chains:
-                refused = RpcError(INVALID_REQUEST, f"no rollup with chain id {digits[:24]}")
-                status = 404
-        elif request.path != "/":
-            refused = RpcError(INVALID_REQUEST, f"no JSON-RPC endpoint at {request.path[:64]}")
-            status = 404
+                refused = RpcError(INVALID_REQUEST, f"no rollup with chain id {chain_digits[:24]}")
+                return chain_id, refused, 404
+            return chain_id, None, 200
+        if path != "/":
+            return None, RpcError(INVALID_REQUEST, f"no JSON-RPC endpoint at {path[:64]}"), 404
+        return None, None, 200
+
+    async def handle(self, request: web.Request) -> web.Response:
+        chain_id, refused, status = self.endpoint(request.match_info.get("chain_id"), request.path)
         if (request.content_length or 0) > self.config.max_body_bytes:
             return self._reply(_error(INVALID_REQUEST, "content length too large"), 413)
         try:
@@ -633,33 +649,55 @@ class RpcServer:
             await response.write_eof()
             request.protocol.force_close()
             return response
+        answer, status = await self.respond(
+            chain_id,
+            refused,
+            status,
+            raw,
+            request.remote or "unknown",
+            request.headers.get(FORWARDED_HEADER),
+        )
+        return self._reply(answer, status)
+
+    async def respond(
+        self,
+        chain_id: int | None,
+        refused: RpcError | None,
+        status: int,
+        raw: bytes,
+        client: str,
+        forwarded: str | None,
+    ) -> tuple[Any, int]:
+        """The JSON-RPC answer to a whole body (a call, a batch, or None for notifications) and
+        its HTTP status, for either HTTP path (aiohttp's `handle` or the `_GuardedHandler`
+        fast path). `refused`: the error every call gets instead (unknown endpoint)."""
         try:
             body = parse_body(raw, self.config.max_json_depth)
         except BodyError as exc:
-            return self._reply(_error(PARSE_ERROR, "parse error", data=str(exc)))
-        client = request.remote or "unknown"
-        forwarded_by.set(request.headers.get(FORWARDED_HEADER))  # seen by LeaderNode.forward
+            return _error(PARSE_ERROR, "parse error", data=str(exc)), 200
+        forwarded_by.set(forwarded)  # seen by LeaderNode.forward
         if isinstance(body, list):
             if not body:
-                return self._reply(_error(INVALID_REQUEST, "empty batch"))
+                return _error(INVALID_REQUEST, "empty batch"), 200
             if len(body) > self.config.max_batch_len:
-                return self._reply(
+                return (
                     _error(
                         INVALID_REQUEST,
                         f"batch too large: {len(body)} calls, limit {self.config.max_batch_len}",
-                    )
+                    ),
+                    200,
                 )
             if refused is None and not self.limiter.allow(client, len(body)):
                 refused, status = RpcError(LIMIT_EXCEEDED, "limit exceeded"), 429
             if refused is None:
                 await self.seq.turns.enter(len(body))
             answers = await asyncio.gather(*(self.call(chain_id, item, refused) for item in body))
-            return self._reply([a for a in answers if a is not None], status)
+            return [a for a in answers if a is not None], status
         if refused is None and not self.limiter.allow(client, 1):
             refused, status = RpcError(LIMIT_EXCEEDED, "limit exceeded"), 429
         if refused is None:
             await self.seq.turns.enter()
-        return self._reply(await self.call(chain_id, body, refused), status)
+        return await self.call(chain_id, body, refused), status
 
     async def call(
         self, chain_id: int | None, item: Any, refused: RpcError | None = None
@@ -771,6 +809,102 @@ class ConnectionGuard:
             del self.open[client]
 
 
+# --- the fast path: a whole plain POST read and answered without aiohttp's request machinery ---
+
+FAST_HEAD_MAX = 8192  # header bytes the fast path reads; a longer head goes to aiohttp
+FAST_HEADERS_MAX = 64
+_FAST_REQUEST_LINE = re.compile(rb"POST (/(?:[0-9]+)?) HTTP/1\.1\Z")
+_FAST_HEADER = re.compile(
+    rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*((?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?)[ \t]*\Z"
+)
+# Headers that change how the body is read or the connection is kept: aiohttp handles these.
+_FAST_NOT = frozenset({b"transfer-encoding", b"content-encoding", b"expect", b"upgrade"})
+_FAST_FORWARDED = FORWARDED_HEADER.lower().encode()
+WAIT = object()  # `simple_post`: the headers are in and the body follows
+
+
+@dataclass(frozen=True)
+class SimplePost:
+    """A whole JSON-RPC POST as the fast path reads it."""
+
+    chain_digits: str | None  # the digits of `/<chain_id>`, None at `/`
+    path: str
+    forwarded: str | None  # FORWARDED_HEADER, if sent
+    body: bytes
+
+
+def simple_post(buf: bytes, max_body: int) -> SimplePost | object | None:
+    """`buf` (everything a connection sent since its last answer) as one plain request: `POST /`
+    or `POST /<digits>`, HTTP/1.1, well-formed header lines (each name once), a Content-Length of
+    at most `max_body` and exactly that many body bytes after the head, nothing that changes how
+    the body is read (chunked, compressed, 100-continue, upgrade) or closes the connection.
+    WAIT while the head is incomplete (up to FAST_HEAD_MAX bytes) or complete with no body byte
+    yet (clients write the head and the body apart); None for anything else, which aiohttp
+    then reads from the first byte: a request it would refuse, a slow or pipelined body, ..."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return WAIT if len(buf) <= FAST_HEAD_MAX and b"POST /".startswith(buf[:6]) else None
+    if end > FAST_HEAD_MAX:
+        return None
+    lines = buf[:end].split(b"\r\n")
+    line = _FAST_REQUEST_LINE.match(lines[0])
+    if line is None or len(lines) > FAST_HEADERS_MAX:
+        return None
+    seen: set[bytes] = set()
+    length: int | None = None
+    forwarded: str | None = None
+    for raw in lines[1:]:
+        header = _FAST_HEADER.match(raw)
+        if header is None:
+            return None
+        name, value = header[1].lower(), header[2]
+        if name in seen or name in _FAST_NOT:
+            return None
+        seen.add(name)
+        if name == b"content-length":
+            if not value.isdigit() or len(value) > 12:
+                return None
+            length = int(value)
+        elif name == b"connection" and value.lower() != b"keep-alive":
+            return None
+        elif name == _FAST_FORWARDED:
+            forwarded = value.decode("ascii")
+    if length is None or length > max_body:
+        return None
+    body = buf[end + 4 :]
+    if len(body) != length:
+        return WAIT if not body else None
+    path = line[1].decode("ascii")
+    return SimplePost(path[1:] or None, path, forwarded, body)
+
+
+_SERVER = SERVER_SOFTWARE
+_CORS_LINES = "".join(f"{name}: {value}\r\n" for name, value in _CORS.items())
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, email.utils.formatdate(now, usegmt=True))
+    return _date_cache[1]
+
+
+def http_answer(status: int, text: str | None) -> bytes:
+    """The bytes aiohttp writes for `RpcServer._reply`'s answer (the same status line and
+    headers, in its order)."""
+    head = f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n{_CORS_LINES}"
+    body = b""
+    if text is not None:
+        body = text.encode()
+        head += f"Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
+    elif status != 204:
+        head += "Content-Length: 0\r\n"
+    head += f"Date: {_http_date()}\r\nServer: {_SERVER}\r\n\r\n"
+    return head.encode() + body
+
+
 class _GuardedHandler(web.RequestHandler):
     """aiohttp's connection handler with the connection cap and a header-read timeout.
 
@@ -793,9 +927,17 @@ class _GuardedHandler(web.RequestHandler):
         header_timeout_s: float,
         write_timeout_s: float,
         loop: asyncio.AbstractEventLoop,
+        rpc: RpcServer | None = None,
+        fast_tasks: set[asyncio.Task] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(manager, loop=loop, **kwargs)
+        self._rpc = rpc
+        # what the connection sent since its last fast answer; None once aiohttp reads it
+        self._fast_buf: bytearray | None = bytearray() if rpc is not None else None
+        self._fast_task: asyncio.Task | None = None
+        self._fast_tasks = fast_tasks if fast_tasks is not None else set()
+        self._remote: str | None = None
         self._guard = guard
         self._header_timeout_s = header_timeout_s
         self._write_timeout_s = write_timeout_s
@@ -809,6 +951,7 @@ class _GuardedHandler(web.RequestHandler):
         super().connection_made(transport)
         peer = transport.get_extra_info("peername")
         client = str(peer[0]) if isinstance(peer, tuple) and peer else "local"
+        self._remote = str(peer[0]) if isinstance(peer, list | tuple) else None  # aiohttp's
         if self._guard.admit(client):
             self._client = client
         else:
@@ -849,11 +992,94 @@ class _GuardedHandler(web.RequestHandler):
         transport.abort()  # connection_lost follows
 
     def data_received(self, data: bytes) -> None:
+        if self._fast_buf is not None:
+            if self._force_close or self._close:
+                return
+            self._fast_buf += data
+            if self._fast_task is not None:  # answering: the rest waits (and the socket too)
+                if self.transport is not None:
+                    self.transport.pause_reading()
+                return
         if self._header_timer is None and not self._in_request and self.transport is not None:
             self._header_timer = self._event_loop.call_later(
                 self._header_timeout_s, self._header_timeout
             )
-        super().data_received(data)
+        if self._fast_buf is not None:
+            self._fast_step()
+        else:
+            super().data_received(data)
+
+    # The fast path. A connection's bytes are read here while each is one plain request
+    # (`simple_post`), answered by `RpcServer.respond` and written in aiohttp's form
+    # (`http_answer`); the first thing that is not goes to aiohttp, from its first byte, and
+    # aiohttp reads the connection from then on. The connection's limits are the same: the
+    # header timer runs until a head is complete, a request stops it and aiohttp's keep-alive
+    # timer (restarted after each answer), bytes sent while a request runs wait unread, and
+    # the body limit, timeouts and every answer of an unusual request are aiohttp's own.
+
+    def _fast_step(self) -> None:
+        assert self._fast_buf is not None and self._rpc is not None
+        got = simple_post(bytes(self._fast_buf), self._rpc.config.max_body_bytes)
+        if got is WAIT:
+            return
+        if not isinstance(got, SimplePost):
+            self._fall_back()
+            return
+        self._fast_buf = bytearray()
+        self.request_started()
+        if self._keepalive_handle is not None:
+            self._keepalive_handle.cancel()
+            self._keepalive_handle = None
+        task = self._event_loop.create_task(self._fast_answer(got))
+        self._fast_task = task
+        self._fast_tasks.add(task)
+        task.add_done_callback(self._fast_tasks.discard)
+
+    def _fall_back(self) -> None:
+        """aiohttp reads this connection from now on, starting with the bytes held here."""
+        held, self._fast_buf = bytes(self._fast_buf or b""), None
+        if held:
+            web.RequestHandler.data_received(self, held)
+
+    async def _fast_answer(self, request: SimplePost) -> None:
+        rpc = self._rpc
+        assert rpc is not None
+        try:
+            chain_id, refused, status = rpc.endpoint(request.chain_digits, request.path)
+            answer, status = await rpc.respond(
+                chain_id,
+                refused,
+                status,
+                request.body,
+                self._remote or "unknown",
+                request.forwarded,
+            )
+            reply = http_answer(*rpc.render(answer, status))
+        except Exception:  # noqa: BLE001 - never a crash; aiohttp would answer 500
+            log.exception("internal error", extra={"event": "rpc_internal"})
+            self._fast_task = None
+            self.request_done()
+            self.force_close()
+            return
+        self._fast_task = None
+        self.request_done()
+        transport = self.transport
+        if transport is None or transport.is_closing() or self._force_close:
+            return
+        transport.write(reply)
+        if self._keepalive_timeout > 0:  # aiohttp's idle timer, from this answer
+            if self._keepalive_handle is not None:
+                self._keepalive_handle.cancel()
+            close_time = self._event_loop.time() + self._keepalive_timeout
+            self._next_keepalive_close_time = close_time
+            self._keepalive_handle = self._event_loop.call_at(close_time, self._process_keepalive)
+        transport.resume_reading()
+        if self._fast_buf:  # sent while this request ran
+            if self._header_timer is None:
+                self._header_timer = self._event_loop.call_later(
+                    self._header_timeout_s, self._header_timeout
+                )
+            self._fast_step()
 
     def request_started(self) -> None:
         self._in_request = True
@@ -869,8 +1095,13 @@ class _GuardedHandler(web.RequestHandler):
 
     def _header_timeout(self) -> None:
         self._header_timer = None
-        if not self._in_request:
-            self.force_close()
+        if self._in_request:
+            return
+        if self._fast_buf and b"\r\n\r\n" in self._fast_buf:
+            # a whole head and no body yet: aiohttp reads it (and answers a slow body 408)
+            self._fall_back()
+            return
+        self.force_close()
 
 
 @web.middleware
@@ -899,6 +1130,7 @@ class HttpFront:
     def __init__(self, rpc: RpcServer) -> None:
         self.rpc = rpc
         self.guard = ConnectionGuard(rpc.config.max_connections_per_client)
+        self.fast_tasks: set[asyncio.Task] = set()  # requests the fast path is answering
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.AbstractServer | None = None
 
@@ -917,6 +1149,8 @@ class HttpFront:
                 header_timeout_s=config.header_timeout_s,
                 write_timeout_s=config.write_timeout_s,
                 loop=loop,
+                rpc=self.rpc,
+                fast_tasks=self.fast_tasks,
                 keepalive_timeout=config.idle_timeout_s,
                 access_log=None,
             )
@@ -929,6 +1163,12 @@ class HttpFront:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        # Let the fast path's requests be answered, as aiohttp lets its handlers finish (and
+        # those that kept alive connections bring meanwhile), for at most 15 s.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while self.fast_tasks and loop.time() < deadline:
+            await asyncio.wait(set(self.fast_tasks), timeout=deadline - loop.time())
         if self._runner is not None:
             await self._runner.cleanup()  # closes the open connections
             self._runner = None

@@ -1,11 +1,15 @@
-//! seqcore: the sequencer's compiled request path. `tx` is the pure core (tested by `cargo
-//! test`); `python` is the PyO3 module over it (built by maturin with the `python` feature).
+//! seqcore: the sequencer's compiled request path. `tx` (decoding, sender recovery) and `sign`
+//! (a promise's EIP-712 digest and signature) are the pure core (tested by `cargo test`);
+//! `python` is the PyO3 module over it (built by maturin with the `python` feature).
 
+pub mod sign;
 pub mod tx;
 
 #[cfg(feature = "python")]
 mod python {
+    use crate::sign;
     use crate::tx;
+    use pyo3::exceptions::PyValueError;
     use pyo3::prelude::*;
     use pyo3::types::{PyBytes, PyInt, PyTuple};
 
@@ -64,10 +68,82 @@ mod python {
         Ok(tx::checksum_address(&a))
     }
 
+    fn b32(value: &[u8], what: &str) -> PyResult<[u8; 32]> {
+        value
+            .try_into()
+            .map_err(|_| PyValueError::new_err(format!("{what} must be 32 bytes")))
+    }
+
+    /// Signs `Preconf` promises of one EIP-712 domain with one key: the same 65 bytes as
+    /// `sequencer.commitments.Signer.sign_digest(preconf digest)` (RFC 6979, low s, v 27/28).
+    #[pyclass(frozen, module = "seqcore")]
+    struct PreconfSigner(sign::PreconfSigner);
+
+    #[pymethods]
+    impl PreconfSigner {
+        #[new]
+        fn new(key: &[u8], separator: &[u8], typehash: &[u8]) -> PyResult<Self> {
+            let signer = sign::PreconfSigner::new(
+                &b32(key, "key")?,
+                b32(separator, "separator")?,
+                b32(typehash, "typehash")?,
+            )
+            .map_err(|_| PyValueError::new_err("invalid secp256k1 private key"))?;
+            Ok(Self(signer))
+        }
+
+        /// The promise's EIP-712 digest.
+        fn digest<'py>(
+            &self,
+            py: Python<'py>,
+            chain_id: u64,
+            block_number: u64,
+            index: u64,
+            tx_hash: &[u8],
+            deadline: u64,
+        ) -> PyResult<Bound<'py, PyBytes>> {
+            let tx_hash = b32(tx_hash, "tx_hash")?;
+            let d = self
+                .0
+                .digest(chain_id, block_number, index, &tx_hash, deadline);
+            Ok(PyBytes::new(py, &d))
+        }
+
+        /// r || s || v of the promise's digest.
+        fn sign<'py>(
+            &self,
+            py: Python<'py>,
+            chain_id: u64,
+            block_number: u64,
+            index: u64,
+            tx_hash: &[u8],
+            deadline: u64,
+        ) -> PyResult<Bound<'py, PyBytes>> {
+            let tx_hash = b32(tx_hash, "tx_hash")?;
+            let sig = self
+                .0
+                .sign(chain_id, block_number, index, &tx_hash, deadline);
+            Ok(PyBytes::new(py, &sig))
+        }
+
+        /// r || s || v of any 32-byte digest.
+        fn sign_digest<'py>(
+            &self,
+            py: Python<'py>,
+            digest: &[u8],
+        ) -> PyResult<Bound<'py, PyBytes>> {
+            Ok(PyBytes::new(
+                py,
+                &self.0.sign_digest(&b32(digest, "digest")?),
+            ))
+        }
+    }
+
     #[pymodule]
     fn seqcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_function(wrap_pyfunction!(decode_tx, m)?)?;
         m.add_function(wrap_pyfunction!(checksum_address, m)?)?;
+        m.add_class::<PreconfSigner>()?;
         m.add("MAX_TX_SIZE", tx::MAX_TX_SIZE)?;
         Ok(())
     }
