@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's `sequencer` package first
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests" / "contracts"))  # shared setup helpers (rollup_setup)
 
-import _lean_reverts  # noqa: E402
+import _ape_speed  # noqa: E402
 from _chains import ApeChain  # noqa: E402
 
 from sequencer.devnet import ROLLUP_FLAGS, ChainSpec, Devnet, free_port  # noqa: E402
@@ -38,8 +38,10 @@ ROLLUP_CHAIN_IDS = {"rollup_a": 901, "rollup_b": 902}
 
 
 def pytest_configure(config):
-    # the same revert checks without ape's per-revert trace print (tests/_lean_reverts.py)
-    _lean_reverts.install()
+    # the same revert checks without ape's per-revert tracing, and no scan of dead nodes at the
+    # end (tests/_ape_speed.py)
+    _ape_speed.lean_reverts()
+    _ape_speed.forget_dead_nodes()
 
 
 @pytest.fixture(scope="session")

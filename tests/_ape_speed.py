@@ -1,5 +1,8 @@
-"""Cheaper reverts for `ape test`: the same `ContractLogicError` with the same revert message,
-without ape's eager debugging work on every revert.
+"""Two of ape's costs that `ape test` pays for nothing here: eager debugging work on every revert
+(`lean_reverts`) and a scan of every dead node ever recorded (`forget_dead_nodes`).
+
+Reverts: the same `ContractLogicError` with the same revert message, without ape's eager
+debugging work.
 
 ape-foundry 0.8.12 handles each reverted transaction or call by tracing it (debug_traceCall),
 mapping the trace onto the Vyper source (ape-vyper's pc map walk), asking the compiler to
@@ -7,7 +10,7 @@ mapping the trace onto the Vyper source (ape-vyper's pc map walk), asking the co
 (shown by pytest only for a failing test). That is about a second of CPU per revert, most of
 the time of the contract tests, which check ~250 reverts with `ape.reverts("<exact reason>")`.
 
-`install()` replaces `FoundryProvider._handle_execution_reverted` with the same construction
+`lean_reverts()` replaces `FoundryProvider._handle_execution_reverted` with the same construction
 minus that work: the error keeps its revert message, transaction and (lazy) trace and source
 traceback, so `ape.reverts(...)` compares exactly the same string, and a failure report can still
 compute the source traceback on demand. Compiler enrichment (Vyper's built-in errors such as
@@ -24,7 +27,7 @@ from importlib.metadata import version
 PINNED = {"ape-foundry": "0.8.12", "eth-ape": "0.8.51"}
 
 
-def install() -> bool:
+def lean_reverts() -> bool:
     """Install the lean handler; False (ape's own handler stays) when disabled or when the
     installed ape differs from the versions this copy of the handler was written against."""
     if os.environ.get("SEQ_TEST_FULL_REVERTS") == "1":
@@ -52,4 +55,32 @@ def install() -> bool:
         return error
 
     FoundryProvider._handle_execution_reverted = handle_execution_reverted
+    return True
+
+
+def forget_dead_nodes() -> int:
+    """Drop the entries of processes that no longer exist from ape's record of the node processes
+    it started (DATA_FOLDER/processes/nodes.json); return how many.
+
+    ape adds an entry for every anvil it starts and removes it only on a clean exit, so every
+    interrupted `ape test` leaves one behind; at the end of a session ape compares each entry
+    with each provider it disconnects, rebuilding the provider's settings for every entry (about
+    25 ms each): with a few hundred dead entries, seconds per provider. Live entries are kept.
+    """
+    from ape import networks
+
+    nodes = networks.running_nodes
+    dead = [pid for pid in nodes.process_ids if not _alive(pid)]
+    if dead:
+        nodes.remove_processes(*dead)
+    return len(dead)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
     return True
