@@ -18,6 +18,7 @@ Use `with rollup_a.use(): ...` to make a rollup ape's active chain inside a test
 
 from __future__ import annotations
 
+import functools
 import sys
 import tempfile
 from pathlib import Path
@@ -107,6 +108,21 @@ def _isolate_rollups(request):
             rollup.set_automine(True)
             rollup.rpc("anvil_dropAllTransactions")
             rollup.revert(snapshots[rollup.name])
+
+
+@pytest.fixture(scope="module")
+def eth_account_kzg_setup_once():
+    """eth-account (the reference the blob tests compare with) loads the KZG trusted setup, about
+    2 s of CPU, for every commitment and every proof it computes: load it once per module. The
+    blob, commitment, proof and signature it computes are the same, from the same setup file."""
+    from eth_account.typed_transactions import base
+
+    original = base.load_trusted_setup
+    base.load_trusted_setup = functools.cache(original)
+    try:
+        yield
+    finally:
+        base.load_trusted_setup = original
 
 
 # --- role accounts (anvil's well-known keys; the same on every chain) ---
