@@ -1,5 +1,7 @@
 """Two of ape's costs that `ape test` pays for nothing here: eager debugging work on every revert
-(`lean_reverts`) and a scan of every dead node ever recorded (`forget_dead_nodes`).
+(`lean_reverts`) and a scan of every dead node ever recorded at the end (`forget_dead_nodes`).
+`SEQ_TEST_APE_AS_IS=1` leaves ape's reverts as they are (e.g. to debug a failing test with ape's
+full revert report).
 
 Reverts: the same `ContractLogicError` with the same revert message, without ape's eager
 debugging work.
@@ -15,8 +17,7 @@ minus that work: the error keeps its revert message, transaction and (lazy) trac
 traceback, so `ape.reverts(...)` compares exactly the same string, and a failure report can still
 compute the source traceback on demand. Compiler enrichment (Vyper's built-in errors such as
 integer overflow, recognised by their dev message) still runs for reverts without a reason
-string, the only ones it can apply to. The call-tree print is the only thing dropped; set
-`SEQ_TEST_FULL_REVERTS=1` to get ape's own handler back (e.g. to debug a failing test).
+string, the only ones it can apply to. The call-tree print is the only thing dropped.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ PINNED = {"ape-foundry": "0.8.12", "eth-ape": "0.8.51"}
 def lean_reverts() -> bool:
     """Install the lean handler; False (ape's own handler stays) when disabled or when the
     installed ape differs from the versions this copy of the handler was written against."""
-    if os.environ.get("SEQ_TEST_FULL_REVERTS") == "1":
+    if os.environ.get("SEQ_TEST_APE_AS_IS") == "1":
         return False
     if any(version(name) != pinned for name, pinned in PINNED.items()):
         return False
@@ -65,7 +66,8 @@ def forget_dead_nodes() -> int:
     ape adds an entry for every anvil it starts and removes it only on a clean exit, so every
     interrupted `ape test` leaves one behind; at the end of a session ape compares each entry
     with each provider it disconnects, rebuilding the provider's settings for every entry (about
-    25 ms each): with a few hundred dead entries, seconds per provider. Live entries are kept.
+    15 ms each, measured): with a few hundred dead entries, seconds per provider. Live entries
+    are kept.
     """
     from ape import networks
 
