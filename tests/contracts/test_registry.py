@@ -31,6 +31,7 @@ from l1_helpers import (
     mine_until,
     split,
 )
+from web3 import HTTPProvider, Web3
 
 ZERO = "0x0000000000000000000000000000000000000000"
 
@@ -270,9 +271,16 @@ class RegistryMachine(RuleBasedStateMachine):
         self.evidence = 0
         self.used_evidence: list[bytes] = []
         abi = [i.model_dump(mode="json", by_alias=True) for i in self.registry.contract_type.abi]
-        self.reader = self.chain.provider.web3.eth.contract(
-            address=str(self.registry.address), abi=abi
+        # the invariants' reads: a web3 client that remembers the chain id (web3.py's validation
+        # asks for it before every call otherwise), reading the same chain at its latest block
+        self.w3 = Web3(
+            HTTPProvider(
+                self.chain.provider.uri,
+                cache_allowed_requests=True,
+                cacheable_requests={"eth_chainId"},
+            )
         )
+        self.reader = self.w3.eth.contract(address=str(self.registry.address), abi=abi)
 
     def teardown(self):
         self.chain.restore(self.snapshot)
@@ -414,7 +422,7 @@ class RegistryMachine(RuleBasedStateMachine):
         assert on_chain == self.stake
         owed = {a: read.claimable(a).call() for a in self.claimable}
         assert owed == self.claimable
-        balance = self.chain.provider.web3.eth.get_balance(self.reader.address)
+        balance = self.w3.eth.get_balance(self.reader.address)
         assert balance == sum(self.stake.values()) + sum(self.claimable.values())
         # nobody is paid twice: everything paid out plus what is held equals what came in
         assert sum(self.paid.values()) + balance == self.deposited
