@@ -33,9 +33,13 @@ node_modules/.installed: package.json package-lock.json
 	@test -x $(ANVIL_DIR)/anvil || { echo "anvil binary missing from node_modules" >&2; exit 1; }
 	@touch $@
 
+# The crate's tests (native/, cargo) build and run on the second core while `ape test` runs
+# (mostly one core: Python and anvil); their output follows ape's, and either failing fails.
 test: setup
-	cd native && cargo test --locked --quiet
-	$(BIN)/ape test $(ARGS)
+	@log=$$(mktemp); (cd native && cargo test --locked --quiet) >$$log 2>&1 & rust=$$!; \
+	$(BIN)/ape test $(ARGS); ape=$$?; \
+	wait $$rust; cargo=$$?; echo "cd native && cargo test --locked --quiet"; cat $$log; \
+	rm -f $$log; test $$cargo -eq 0 && test $$ape -eq 0
 
 devnet: setup
 	$(BIN)/sequencer devnet up

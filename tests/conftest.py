@@ -18,6 +18,7 @@ Use `with rollup_a.use(): ...` to make a rollup ape's active chain inside a test
 
 from __future__ import annotations
 
+import functools
 import sys
 import tempfile
 from pathlib import Path
@@ -29,11 +30,19 @@ sys.path.insert(0, str(ROOT))  # this checkout's `sequencer` package first
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests" / "contracts"))  # shared setup helpers (rollup_setup)
 
+import _ape_speed  # noqa: E402
 from _chains import ApeChain  # noqa: E402
 
 from sequencer.devnet import ROLLUP_FLAGS, ChainSpec, Devnet, free_port  # noqa: E402
 
 ROLLUP_CHAIN_IDS = {"rollup_a": 901, "rollup_b": 902}
+
+
+def pytest_configure(config):
+    # the same revert checks without ape's per-revert tracing, and no scan of dead nodes at the
+    # end (tests/_ape_speed.py)
+    _ape_speed.lean_reverts()
+    _ape_speed.forget_dead_nodes()
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +108,21 @@ def _isolate_rollups(request):
             rollup.set_automine(True)
             rollup.rpc("anvil_dropAllTransactions")
             rollup.revert(snapshots[rollup.name])
+
+
+@pytest.fixture(scope="module")
+def eth_account_kzg_setup_once():
+    """eth-account (the reference the blob tests compare with) loads the KZG trusted setup, about
+    2 s of CPU, for every commitment and every proof it computes: load it once per module. The
+    blob, commitment, proof and signature it computes are the same, from the same setup file."""
+    from eth_account.typed_transactions import base
+
+    original = base.load_trusted_setup
+    base.load_trusted_setup = functools.cache(original)
+    try:
+        yield
+    finally:
+        base.load_trusted_setup = original
 
 
 # --- role accounts (anvil's well-known keys; the same on every chain) ---

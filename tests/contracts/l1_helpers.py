@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from web3 import HTTPProvider, Web3
+
 from sequencer import commitments as c
 
 ETHER = 10**18
@@ -176,3 +178,16 @@ def mine_until(chain, block_number: int) -> None:
         raise ValueError(f"already past block {block_number}")
     if block_number - 1 - latest > 0:
         chain.mine(block_number - 1 - latest)
+
+
+def web3_reader(chain, contract):
+    """`contract` (an ape instance on ape's active chain) as a plain web3.py contract whose client
+    remembers the chain id: for tests that read many views (ape's per-call overhead, and web3.py's
+    validation asking the node for its chain id before every call, would dominate them)."""
+    w3 = Web3(
+        HTTPProvider(
+            chain.provider.uri, cache_allowed_requests=True, cacheable_requests={"eth_chainId"}
+        )
+    )
+    abi = [item.model_dump(mode="json", by_alias=True) for item in contract.contract_type.abi]
+    return w3.eth.contract(address=str(contract.address), abi=abi)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import replace
 
@@ -246,22 +245,9 @@ def send_blob_batch(chain, inbox, header, blob, sender_key):
     return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
 
 
-@pytest.fixture(scope="module")
-def _kzg_setup_loaded_once():
-    """eth-account loads the KZG trusted setup (seconds) for every commitment and every proof;
-    load it once for this module. The blob, commitment, proof and signature are all real."""
-    from eth_account.typed_transactions import base
-
-    original = base.load_trusted_setup
-    cached = functools.cache(original)
-    base.load_trusted_setup = cached
-    yield
-    base.load_trusted_setup = original
-
-
 @pytest.mark.parametrize("matching", [True, False])
 def test_post_batch_blob_with_a_real_type3_transaction(
-    chain, inbox, staked, model, matching, _kzg_setup_loaded_once
+    chain, inbox, staked, model, matching, eth_account_kzg_setup_once
 ):
     blob = blob_of(os.urandom(8))
     versioned = bytes(

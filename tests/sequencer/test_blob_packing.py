@@ -19,6 +19,9 @@ from sequencer.batch_codec import BLOB_BYTES, BLOB_CAPACITY, from_blob
 from sequencer.batcher import BatcherError, blob_versioned_hash, to_blob
 from sequencer.txmgr import blob_network_form, transaction_hash
 
+# eth-account, the reference here, loads its trusted setup once per module (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("eth_account_kzg_setup_once")
+
 BLS_MODULUS = 52435875175048450796998134138063108939200924007183093040244149066592125249537
 
 
