@@ -43,6 +43,7 @@ MAX_BLOCKS_READ = 50_000
 READ_BYTES_PER_CARRIER = 3  # raw transaction bytes read per batch, in carriers (compression ~2x)
 CALLDATA_FLOOR_PER_TOKEN = 10  # EIP-7623 (prague): floor gas per calldata token
 POST_EXECUTION_GAS = 120_000  # gas the inbox spends beyond data, for the auto choice only
+QUOTE_MAX_AGE_S = 12.0  # the last send's fee read serves the auto choice this long
 
 
 class BatcherError(RuntimeError):
@@ -226,6 +227,17 @@ def read_range(
 # --- the inbox as the batcher sees it ---
 
 
+def _cache_chain_id(w3: Web3) -> None:
+    """web3's request validation asks the node for its chain id before every `eth_call` and
+    `eth_estimateGas` (twice per contract read): let the provider answer it from its cache after
+    the first time (an endpoint's chain id does not change; a node on another chain would
+    refuse the signed transactions anyway). Only eth_chainId is cached."""
+    provider = w3.provider
+    if hasattr(provider, "cache_allowed_requests") and hasattr(provider, "cacheable_requests"):
+        provider.cache_allowed_requests = True
+        provider.cacheable_requests = {RPCEndpoint("eth_chainId")}
+
+
 @dataclass(frozen=True)
 class InboxState:
     next_sequence: int
@@ -264,6 +276,7 @@ class InboxView:
 
     def __init__(self, w3: Web3, inbox: tuple[str, list], registry: tuple[str, list]) -> None:
         self.w3 = w3
+        _cache_chain_id(w3)
         self.inbox = w3.eth.contract(address=Web3.to_checksum_address(inbox[0]), abi=inbox[1])
         self.registry = w3.eth.contract(
             address=Web3.to_checksum_address(registry[0]), abi=registry[1]
@@ -272,11 +285,13 @@ class InboxView:
         self._scanned_to = -1
         self._term_blocks: int | None = None
 
-    def state(self, chain_ids: Sequence[int]) -> InboxState:
+    def state(self, chain_ids: Sequence[int], head: int | None = None) -> InboxState:
+        """The inbox as of now; `head`: L1's head if the caller has just read it (the events
+        are scanned up to it)."""
         f = self.inbox.functions
         sequence = f.next_sequence().call()
         prev = f.batch_hash(sequence - 1).call() if sequence else cm.ZERO_HASH
-        tips = self.tips()
+        tips = self.tips(head)
         return InboxState(
             next_sequence=sequence,
             prev_hash=bytes(prev),
@@ -290,15 +305,16 @@ class InboxView:
         """The tx hash of forced-queue item `index` (keccak256 of its raw transaction)."""
         return bytes(self.inbox.functions.forced_item(index).call()[2])
 
-    def tips(self) -> dict[int, tuple[int, bytes]]:
+    def tips(self, head: int | None = None) -> dict[int, tuple[int, bytes]]:
         """The last committed (block number, block hash) of each rollup.
 
         The inbox stores only a hash of each rollup's tip; the number and hash are in the headers
         of the `BatchPosted` events. Events are read incrementally, and every cached tip is
         checked against the inbox (`rollup_tip_matches`), so an L1 reorg that removed a batch
-        makes the view read the events again from the start.
+        makes the view read the events again from the start. `head`: scan up to this L1 block
+        (default: read the head).
         """
-        head = self.w3.eth.block_number
+        head = self.w3.eth.block_number if head is None else head
         if self._scanned_to < head:
             event = self.inbox.events.BatchPosted()
             for entry in sorted(
@@ -312,7 +328,7 @@ class InboxView:
         for chain_id, (number, block_hash) in list(self._tips.items()):
             if not f.rollup_tip_matches(chain_id, number, block_hash).call():
                 self._tips, self._scanned_to = {}, -1
-                return self.tips()
+                return self.tips(head)
         return dict(self._tips)
 
     def term_blocks(self) -> int:
@@ -543,12 +559,19 @@ class Batcher:
         self._built_from: tuple[InboxState | None, dict[int, int]] = (None, {})
         self._idle_state: InboxState | None = None  # L1's view when the last full round was idle
         self._idle_full_at = 0.0
+        # L1's (next sequence, last batch hash) as this batcher's last confirmed post left them:
+        # while L1 still shows them, the tx manager's local nonce count is right.
+        self._posted_tip: tuple[int, bytes] | None = None
 
     def _fees(self) -> tuple[int, int]:
-        w3 = self.inbox.w3
-        base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
-        blob = int(w3.provider.make_request(RPCEndpoint("eth_blobBaseFee"), [])["result"], 16)
-        return base, blob
+        """(base fee, blob base fee) for the calldata-or-blob choice of `mode="auto"` (unused
+        otherwise: no L1 call): the fees the tx manager read for the last send when that is
+        under `QUOTE_MAX_AGE_S` old (a few blocks of fee drift do not change the choice),
+        else read now."""
+        if self.mode != "auto":
+            return 0, 0
+        quote = self.txmgr.recent_quote(True, QUOTE_MAX_AGE_S)
+        return quote.base_fee, quote.blob_base_fee or 0
 
     # --- what is unposted ---
 
@@ -836,13 +859,15 @@ class Batcher:
         )
 
     def post(
-        self, batch: Batch, timeout: float = 120.0, guard: Callable[[], bool] | None = None
+        self, batch: Batch, timeout: float = 120.0, guard: Callable[[int], bool] | None = None
     ) -> Confirmed:
-        """Send `batch` and wait for it; `guard` runs after signing, right before the raw
-        transaction goes out (TxManager.send): False drops it unsent (`NotSent`)."""
+        """Send `batch` and wait for it; `guard(l1_head)` runs before the estimate and again
+        after signing, right before the raw transaction goes out (TxManager.send): False drops
+        it unsent (`NotSent`)."""
         request = self._request(batch)
+        self._posted_tip = None  # until this one is confirmed
         sent = self.txmgr.send(request, guard=guard)
-        sent_at = self.inbox.w3.eth.block_number
+        sent_at = sent.head
         timings = dict(self.timings)
         ahead = self._build_ahead(batch)
         try:
@@ -884,6 +909,7 @@ class Batcher:
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
         log.info("posted batch %s", s.last)
+        self._posted_tip = (batch.header.sequence + 1, batch.header.hash())
         self._prebuilt = prebuilt  # used by the next round if L1 is then as predicted
         return confirmed
 
@@ -953,10 +979,10 @@ class Batcher:
         except Exception as exc:  # noqa: BLE001 - the reason is for the log; the revert stands
             return f"reason unknown ({exc})"
 
-    def _term_allows(self, batch: Batch) -> bool:
-        """The term check right before sending: the transaction lands in the batch's term only
-        if that term is the current one and `term_margin` blocks of it remain."""
-        head = self.inbox.w3.eth.block_number
+    def _term_allows(self, batch: Batch, head: int) -> bool:
+        """The term check before the estimate and right before sending (`head`: L1's head as
+        the tx manager just read it): the transaction lands in the batch's term only if that
+        term is the current one and `term_margin` blocks of it remain."""
         if self.inbox.term_at(head) != batch.header.term or (
             self.inbox.blocks_left_in_term(head) < self.term_margin
         ):
@@ -992,7 +1018,7 @@ class Batcher:
             # A header carries its term: one included in the next term would be refused.
             log.debug("the term ends within %d L1 blocks: waiting for the next", self.term_margin)
             return None
-        state = self.inbox.state(list(self.engines))
+        state = self.inbox.state(list(self.engines), l1_head)
         heads = self._sealed_heads()
         if self.policy is not None:
             backlog = self.backlog(state, heads, l1_head)
@@ -1018,13 +1044,16 @@ class Batcher:
             self.timings["build_s"] = time.perf_counter() - built
         self.timings["round_s"] = time.perf_counter() - round_started
         self._warn_overdue(state, batch, l1_head)
-        if not self._term_allows(batch):
-            return None
-        # L1 is the truth for the nonce too: after a reorg or an outside send it has moved.
-        self.txmgr.resync_nonce()
+        if self._posted_tip != (state.next_sequence, state.prev_hash):
+            # L1 is the truth for the nonce too: unless L1's inbox is exactly as this batcher's
+            # last post left it, something else moved it (a reorg, another poster with this
+            # key, a restart) and the nonce is read again. A send refused for its nonce (an
+            # outside transaction from this key) makes the tx manager read it again too.
+            self.txmgr.resync_nonce()
         try:
-            # checked again once signed, immediately before the raw transaction goes out
-            return self.post(batch, guard=lambda: self._term_allows(batch))
+            # checked with the fee read's head before the estimate, and again once signed,
+            # immediately before the raw transaction goes out
+            return self.post(batch, guard=lambda head: self._term_allows(batch, head))
         except NotSent:
             return None
 
