@@ -549,7 +549,9 @@ class Batcher:
         self._on_round = on_round  # called after each round (metrics)
         self._summaries: dict[int, dict[int, _Summary]] = {c: {} for c in self.engines}
         self._journal_reads = True  # the sequencer serves seq_getBlockTransactions
-        self._ratio = 0.5  # payload bytes per raw tx byte of the last full batch (a guess first)
+        # Payload bytes per raw tx byte of the last batch with some bulk (a guess first): bounds a
+        # build's read and turns the backlog's raw bytes into the payload size the policy fills.
+        self._ratio = 0.5
         self.timings: dict[str, float] = {}  # of the last round that built a batch (for the log)
         self.idle_full_every_s = 10.0
         # Build the next batch while a full one waits for L1 (`_build_ahead`).
@@ -602,6 +604,7 @@ class Batcher:
             blocks=blocks,
             txs=txs,
             tx_bytes=nbytes,
+            payload_bytes=int(nbytes * self._ratio),
             forced_items=forced,
             nearest_deadline=min(deadlines, default=None),
             waited_s=now - min(seen) if seen else 0.0,

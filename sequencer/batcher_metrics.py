@@ -25,6 +25,7 @@ class _StatsCollector:
             ("seq_batcher_batches", s.batches, "Batches posted and confirmed."),
             ("seq_batcher_l2_txs", s.l2_txs, "L2 transactions in posted batches."),
             ("seq_batcher_l1_gas", s.l1_gas, "L1 gas used by posted batches."),
+            ("seq_batcher_payload_bytes", s.payload_bytes, "Payload bytes of posted batches."),
             ("seq_batcher_reverts", s.reverts, "Posts that landed and reverted."),
             ("seq_batcher_rebuilt", s.rebuilt, "Batches dropped at the term check and rebuilt."),
             (
