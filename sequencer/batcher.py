@@ -467,6 +467,8 @@ class BatcherStats:
     waits: dict[str, int] = field(default_factory=dict)  # policy "wait" rounds, by reason
     triggers: dict[str, int] = field(default_factory=dict)  # posts, by the policy's reason
     backlog_blocks: int = 0  # sealed, unposted blocks at the last round
+    send_margin: int = 0  # L1 blocks of the term that must remain for a send (SendLatency)
+    send_blocks_worst: int | None = None  # the slowest recent post: term check to landing
     deadline_slack: int | None = None  # nearest deadline minus the L1 head at the last round
     last: dict[str, Any] = field(default_factory=dict)
     last_revert: dict[str, Any] = field(default_factory=dict)
@@ -478,6 +480,38 @@ class BatcherStats:
 def _cut_short(batch: Batch, heads: dict[int, int]) -> bool:
     """Whether `batch` leaves out sealed blocks it was built from (its carrier is full)."""
     return any(r.blocks[-1].number < heads.get(r.chain_id, 0) for r in batch.ranges)
+
+
+class SendLatency:
+    """How far after the term check a post lands, in L1 blocks, as measured: the landing block
+    minus the head the check saw right before the raw transaction went out (the send call, the
+    pool and inclusion; the first blob a fresh node sees takes several blocks to accept).
+
+    `needed(term_margin, blob)` is the number of blocks of the term that must remain after the
+    head for a send to go out: the configured margin, or the worst of the last `window` posts
+    plus one, whichever is larger; and for a blob before any blob post was measured, at least
+    `term_margin + first_blob_extra`. Pure: the batcher records each post that lands."""
+
+    def __init__(self, window: int = 16, first_blob_extra: int = 4) -> None:
+        self.window = window
+        self.first_blob_extra = first_blob_extra
+        self._seen: list[int] = []
+        self._blob_seen = False
+
+    def record(self, checked_head: int, landed: int, blob: bool = False) -> None:
+        self._seen = [*self._seen, max(1, landed - checked_head)][-self.window :]
+        self._blob_seen = self._blob_seen or blob
+
+    @property
+    def worst(self) -> int | None:
+        return max(self._seen, default=None)
+
+    def needed(self, term_margin: int, blob: bool = False) -> int:
+        worst = self.worst
+        margin = term_margin if worst is None else max(term_margin, worst + 1)
+        if blob and not self._blob_seen:
+            margin = max(margin, term_margin + self.first_blob_extra)
+        return margin
 
 
 @dataclass(frozen=True)
@@ -564,6 +598,14 @@ class Batcher:
         # L1's (next sequence, last batch hash) as this batcher's last confirmed post left them:
         # while L1 still shows them, the tx manager's local nonce count is right.
         self._posted_tip: tuple[int, bytes] | None = None
+        self.latency = SendLatency()
+        self.stats.send_margin = self.send_margin()
+
+    def send_margin(self, blob: bool = False) -> int:
+        """L1 blocks of the term that must remain after the head for a post (a blob post with
+        `blob`) to be sent: the configured `term_margin`, widened to cover the measured send
+        latency (`SendLatency`)."""
+        return self.latency.needed(self.term_margin, blob)
 
     def _fees(self) -> tuple[int, int]:
         """(base fee, blob base fee) for the calldata-or-blob choice of `mode="auto"` (unused
@@ -609,7 +651,7 @@ class Batcher:
             nearest_deadline=min(deadlines, default=None),
             waited_s=now - min(seen) if seen else 0.0,
             l1_head=l1_head,
-            window_end=l1_head + left - self.term_margin,
+            window_end=l1_head + left - self.send_margin(self.mode != "calldata"),
         )
 
     def _refresh_summaries(
@@ -877,6 +919,10 @@ class Batcher:
             confirmed = self.txmgr.wait(sent, timeout)
         finally:
             prebuilt = None if ahead is None else ahead.result()
+        if sent.head:
+            self.latency.record(sent.head, confirmed.block_number, batch.mode == "blob")
+            self.stats.send_margin = self.send_margin()
+            self.stats.send_blocks_worst = self.latency.worst
         if confirmed.status != 1:
             reason = self._revert_reason(request, confirmed)
             self.stats.reverts += 1
@@ -985,16 +1031,21 @@ class Batcher:
     def _term_allows(self, batch: Batch, head: int) -> bool:
         """The term check before the estimate and right before sending (`head`: L1's head as
         the tx manager just read it): the transaction lands in the batch's term only if that
-        term is the current one and `term_margin` blocks of it remain."""
+        term is the current one and enough of it remains to cover the send itself
+        (`send_margin`: `term_margin`, or more when sends have been measured slower, or for a
+        first blob)."""
+        margin = self.send_margin(batch.mode == "blob")
         if self.inbox.term_at(head) != batch.header.term or (
-            self.inbox.blocks_left_in_term(head) < self.term_margin
+            self.inbox.blocks_left_in_term(head) < margin
         ):
             self.stats.rebuilt += 1
             log.info(
-                "batch %d of term %d would land in a later term (L1 head %d): built again later",
+                "batch %d of term %d could land in a later term (L1 head %d, %d blocks needed "
+                "for the send): built again later",
                 batch.header.sequence,
                 batch.header.term,
                 head,
+                margin,
             )
             return False
         return True
@@ -1017,9 +1068,10 @@ class Batcher:
             log.debug("not the leader of this term: not posting")
             return None
         l1_head = self.inbox.w3.eth.block_number
-        if self.inbox.blocks_left_in_term(l1_head) < self.term_margin:
+        margin = self.send_margin()
+        if self.inbox.blocks_left_in_term(l1_head) < margin:
             # A header carries its term: one included in the next term would be refused.
-            log.debug("the term ends within %d L1 blocks: waiting for the next", self.term_margin)
+            log.debug("the term ends within %d L1 blocks: waiting for the next", margin)
             return None
         state = self.inbox.state(list(self.engines), l1_head)
         heads = self._sealed_heads()

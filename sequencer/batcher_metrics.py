@@ -55,6 +55,12 @@ class _StatsCollector:
         yield GaugeMetricFamily(
             "seq_batcher_backlog_blocks", "Sealed blocks not on L1 yet.", value=s.backlog_blocks
         )
+        yield GaugeMetricFamily(
+            "seq_batcher_send_margin_blocks",
+            "L1 blocks of the term that must remain for a post to be sent (covers the measured "
+            "send latency).",
+            value=s.send_margin,
+        )
         if s.deadline_slack is not None:
             yield GaugeMetricFamily(
                 "seq_batcher_deadline_slack_blocks",
