@@ -327,8 +327,9 @@ class InboxView:
         f = self.inbox.functions
         for chain_id, (number, block_hash) in list(self._tips.items()):
             if not f.rollup_tip_matches(chain_id, number, block_hash).call():
+                # a reorg, or a batch landed after `head`: scan again, up to L1's head now
                 self._tips, self._scanned_to = {}, -1
-                return self.tips(head)
+                return self.tips()
         return dict(self._tips)
 
     def term_blocks(self) -> int:

@@ -119,3 +119,31 @@ def test_a_nonce_moved_by_an_outside_send_is_read_again(counted, rollup_a, rollu
     posted = batcher.step()
     assert posted is not None and posted.status == 1
     assert inbox.next_sequence().call() == 2
+
+
+def test_tips_scanned_to_a_head_read_before_a_batch_landed(counted, rollup_a, rollup_b):
+    """The round's head bounds the event scan; a batch that lands after that head was read
+    (another poster, or a sampler reading the inbox while the batcher posts) makes the tips
+    disagree with the inbox: they are scanned again up to L1's head now (this used to recurse
+    on the stale head without end)."""
+    w3, contracts, proxy = counted
+    batcher = _batcher(proxy.url, contracts, [rollup_a, rollup_b], "calldata")
+    view = InboxView(
+        Web3(Web3.HTTPProvider(proxy.url)),
+        (contracts["SharedInbox"].address, contracts["SharedInbox"].abi),
+        (contracts["SequencerRegistry"].address, contracts["SequencerRegistry"].abi),
+    )
+    nonce_a = _traffic(rollup_a, 1)
+    assert batcher.step().status == 1
+    assert set(view.tips()) == {901}
+    stale_head = w3.eth.block_number
+    _traffic(rollup_a, 1, nonce_a)
+    _traffic(rollup_b, 1)
+    posted = batcher.step()
+    assert posted is not None and posted.block_number > stale_head
+    tips = view.tips(stale_head)
+    assert tips == batcher.inbox.tips()
+    assert {c: n for c, (n, _) in tips.items()} == {
+        901: rollup_a.w3.eth.block_number,
+        902: rollup_b.w3.eth.block_number,
+    }
