@@ -58,6 +58,7 @@ from ingest import (  # noqa: E402
     split_lanes,
 )
 
+from sequencer.batch_codec import BLOB_CAPACITY  # noqa: E402
 from sequencer.batcher import InboxView  # noqa: E402
 from sequencer.commitments import header_from_abi  # noqa: E402
 from sequencer.config import DEVNET_SEQUENCER_ADDRESS  # noqa: E402
@@ -187,6 +188,7 @@ def _batcher_metrics(url: str) -> dict[str, float]:
         "batches": metric_sum(m, "seq_batcher_batches_total"),
         "l2_txs": metric_sum(m, "seq_batcher_l2_txs_total"),
         "l1_gas": metric_sum(m, "seq_batcher_l1_gas_total"),
+        "payload_bytes": metric_sum(m, "seq_batcher_payload_bytes_total"),
         "reverts": metric_sum(m, "seq_batcher_reverts_total"),
         "rebuilt": metric_sum(m, "seq_batcher_rebuilt_total"),
     }
@@ -211,6 +213,24 @@ def _trend(samples: list[dict], load_s: float) -> dict:
     last_s = window(max(0.0, load_s - 60), load_s + 1, "slack")
     b0 = statistics.median(first_b) if first_b else None
     b1 = statistics.median(last_b) if last_b else None
+    # per 30 s: the backlog's median and the slack's minimum, and the backlog's least-squares
+    # slope over the load's second half (past the start-up): near 0 when bounded
+    windows = []
+    for lo in range(0, int(load_s) + 1, 30):
+        b = window(lo, lo + 30, "backlog_blocks")
+        sl = window(lo, lo + 30, "slack")
+        if b:
+            windows.append(
+                {"t": lo, "backlog_median": statistics.median(b), "slack_min": min(sl or [None])}
+            )
+    half = [
+        (x["t"], x["backlog_blocks"])
+        for x in samples
+        if load_s / 2 <= x["t"] <= load_s and x.get("backlog_blocks") is not None
+    ]
+    slope = None
+    if len(half) >= 2:
+        slope = statistics.linear_regression([t for t, _ in half], [b for _, b in half]).slope * 60
     return {
         "backlog_first": b0,
         "backlog_last": b1,
@@ -219,6 +239,8 @@ def _trend(samples: list[dict], load_s: float) -> dict:
         "promised_last": statistics.median(last_p) if last_p else None,
         "slack_min_first": min(first_s) if first_s else None,
         "slack_min_last": min(last_s) if last_s else None,
+        "windows": windows,
+        "slope_per_min_second_half": None if slope is None else round(slope, 1),
     }
 
 
@@ -450,6 +472,8 @@ def main() -> None:
             "batches": after["batches"] - before["batches"],
             "l2_txs_posted": posted_txs,
             "l1_gas_per_l2_tx": gas / posted_txs if posted_txs else None,
+            "payload_bytes_per_batch": (after["payload_bytes"] - before["payload_bytes"])
+            / max(1, after["batches"] - before["batches"]),
             "reverts": after["reverts"],
             "rebuilt": after["rebuilt"],
             "verdict": verdict,
@@ -472,7 +496,9 @@ def main() -> None:
         f"{results['load_cpu_share']['service']:.1%}.",
         f"Batches: {results['batches']:.0f} ({args.mode}), {posted_txs:,.0f} L2 txs, "
         f"{results['l1_gas_per_l2_tx'] or 0:,.0f} L1 gas per L2 tx; {after['reverts']:.0f} "
-        f"reverted, {after['rebuilt']:.0f} rebuilt at the term check.",
+        f"reverted, {after['rebuilt']:.0f} rebuilt at the term check; payload per batch "
+        f"{results['payload_bytes_per_batch']:,.0f} bytes "
+        f"({results['payload_bytes_per_batch'] / BLOB_CAPACITY:.0%} of a blob's).",
         "",
         "Backlog (sealed, unposted blocks of both rollups), sampled each second under load: "
         f"{_stats(backlog)}.",
@@ -481,6 +507,12 @@ def main() -> None:
         f"(bounded: the last minute's median within 1.5x the first's, or 60 blocks of it); "
         f"of them carrying a promise: {trend['promised_first']} and {trend['promised_last']} "
         "(empty blocks are never posted alone).",
+        f"Backlog slope over the load's second half: {trend['slope_per_min_second_half']} blocks "
+        "per minute (least squares; near 0 when bounded). Per 30 s, backlog median / slack min: "
+        + ", ".join(
+            f"{w['t']}s {w['backlog_median']:.0f}/{w['slack_min']}" for w in trend["windows"]
+        )
+        + ".",
         "Deadline slack (nearest unposted promise deadline - L1 head, L1 blocks) under load: "
         f"{_stats(slack)}; min in the first minute {trend['slack_min_first']}, in the last "
         f"minute {trend['slack_min_last']}.",

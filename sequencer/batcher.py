@@ -43,6 +43,7 @@ MAX_BLOCKS_READ = 50_000
 READ_BYTES_PER_CARRIER = 3  # raw transaction bytes read per batch, in carriers (compression ~2x)
 CALLDATA_FLOOR_PER_TOKEN = 10  # EIP-7623 (prague): floor gas per calldata token
 POST_EXECUTION_GAS = 120_000  # gas the inbox spends beyond data, for the auto choice only
+QUOTE_MAX_AGE_S = 12.0  # the last send's fee read serves the auto choice this long
 
 
 class BatcherError(RuntimeError):
@@ -226,6 +227,17 @@ def read_range(
 # --- the inbox as the batcher sees it ---
 
 
+def _cache_chain_id(w3: Web3) -> None:
+    """web3's request validation asks the node for its chain id before every `eth_call` and
+    `eth_estimateGas` (twice per contract read): let the provider answer it from its cache after
+    the first time (an endpoint's chain id does not change; a node on another chain would
+    refuse the signed transactions anyway). Only eth_chainId is cached."""
+    provider = w3.provider
+    if hasattr(provider, "cache_allowed_requests") and hasattr(provider, "cacheable_requests"):
+        provider.cache_allowed_requests = True
+        provider.cacheable_requests = {RPCEndpoint("eth_chainId")}
+
+
 @dataclass(frozen=True)
 class InboxState:
     next_sequence: int
@@ -264,6 +276,7 @@ class InboxView:
 
     def __init__(self, w3: Web3, inbox: tuple[str, list], registry: tuple[str, list]) -> None:
         self.w3 = w3
+        _cache_chain_id(w3)
         self.inbox = w3.eth.contract(address=Web3.to_checksum_address(inbox[0]), abi=inbox[1])
         self.registry = w3.eth.contract(
             address=Web3.to_checksum_address(registry[0]), abi=registry[1]
@@ -272,11 +285,13 @@ class InboxView:
         self._scanned_to = -1
         self._term_blocks: int | None = None
 
-    def state(self, chain_ids: Sequence[int]) -> InboxState:
+    def state(self, chain_ids: Sequence[int], head: int | None = None) -> InboxState:
+        """The inbox as of now; `head`: L1's head if the caller has just read it (the events
+        are scanned up to it)."""
         f = self.inbox.functions
         sequence = f.next_sequence().call()
         prev = f.batch_hash(sequence - 1).call() if sequence else cm.ZERO_HASH
-        tips = self.tips()
+        tips = self.tips(head)
         return InboxState(
             next_sequence=sequence,
             prev_hash=bytes(prev),
@@ -290,15 +305,16 @@ class InboxView:
         """The tx hash of forced-queue item `index` (keccak256 of its raw transaction)."""
         return bytes(self.inbox.functions.forced_item(index).call()[2])
 
-    def tips(self) -> dict[int, tuple[int, bytes]]:
+    def tips(self, head: int | None = None) -> dict[int, tuple[int, bytes]]:
         """The last committed (block number, block hash) of each rollup.
 
         The inbox stores only a hash of each rollup's tip; the number and hash are in the headers
         of the `BatchPosted` events. Events are read incrementally, and every cached tip is
         checked against the inbox (`rollup_tip_matches`), so an L1 reorg that removed a batch
-        makes the view read the events again from the start.
+        makes the view read the events again from the start. `head`: scan up to this L1 block
+        (default: read the head).
         """
-        head = self.w3.eth.block_number
+        head = self.w3.eth.block_number if head is None else head
         if self._scanned_to < head:
             event = self.inbox.events.BatchPosted()
             for entry in sorted(
@@ -311,6 +327,7 @@ class InboxView:
         f = self.inbox.functions
         for chain_id, (number, block_hash) in list(self._tips.items()):
             if not f.rollup_tip_matches(chain_id, number, block_hash).call():
+                # a reorg, or a batch landed after `head`: scan again, up to L1's head now
                 self._tips, self._scanned_to = {}, -1
                 return self.tips()
         return dict(self._tips)
@@ -451,6 +468,8 @@ class BatcherStats:
     waits: dict[str, int] = field(default_factory=dict)  # policy "wait" rounds, by reason
     triggers: dict[str, int] = field(default_factory=dict)  # posts, by the policy's reason
     backlog_blocks: int = 0  # sealed, unposted blocks at the last round
+    send_margin: int = 0  # L1 blocks of the term that must remain for a send (SendLatency)
+    send_blocks_worst: int | None = None  # the slowest recent post: term check to landing
     deadline_slack: int | None = None  # nearest deadline minus the L1 head at the last round
     last: dict[str, Any] = field(default_factory=dict)
     last_revert: dict[str, Any] = field(default_factory=dict)
@@ -462,6 +481,38 @@ class BatcherStats:
 def _cut_short(batch: Batch, heads: dict[int, int]) -> bool:
     """Whether `batch` leaves out sealed blocks it was built from (its carrier is full)."""
     return any(r.blocks[-1].number < heads.get(r.chain_id, 0) for r in batch.ranges)
+
+
+class SendLatency:
+    """How far after the term check a post lands, in L1 blocks, as measured: the landing block
+    minus the head the check saw right before the raw transaction went out (the send call, the
+    pool and inclusion; the first blob a fresh node sees takes several blocks to accept).
+
+    `needed(term_margin, blob)` is the number of blocks of the term that must remain after the
+    head for a send to go out: the configured margin, or the worst of the last `window` posts
+    plus one, whichever is larger; and for a blob before any blob post was measured, at least
+    `term_margin + first_blob_extra`. Pure: the batcher records each post that lands."""
+
+    def __init__(self, window: int = 16, first_blob_extra: int = 4) -> None:
+        self.window = window
+        self.first_blob_extra = first_blob_extra
+        self._seen: list[int] = []
+        self._blob_seen = False
+
+    def record(self, checked_head: int, landed: int, blob: bool = False) -> None:
+        self._seen = [*self._seen, max(1, landed - checked_head)][-self.window :]
+        self._blob_seen = self._blob_seen or blob
+
+    @property
+    def worst(self) -> int | None:
+        return max(self._seen, default=None)
+
+    def needed(self, term_margin: int, blob: bool = False) -> int:
+        worst = self.worst
+        margin = term_margin if worst is None else max(term_margin, worst + 1)
+        if blob and not self._blob_seen:
+            margin = max(margin, term_margin + self.first_blob_extra)
+        return margin
 
 
 @dataclass(frozen=True)
@@ -533,7 +584,9 @@ class Batcher:
         self._on_round = on_round  # called after each round (metrics)
         self._summaries: dict[int, dict[int, _Summary]] = {c: {} for c in self.engines}
         self._journal_reads = True  # the sequencer serves seq_getBlockTransactions
-        self._ratio = 0.5  # payload bytes per raw tx byte of the last full batch (a guess first)
+        # Payload bytes per raw tx byte of the last batch with some bulk (a guess first): bounds a
+        # build's read and turns the backlog's raw bytes into the payload size the policy fills.
+        self._ratio = 0.5
         self.timings: dict[str, float] = {}  # of the last round that built a batch (for the log)
         self.idle_full_every_s = 10.0
         # Build the next batch while a full one waits for L1 (`_build_ahead`).
@@ -543,12 +596,27 @@ class Batcher:
         self._built_from: tuple[InboxState | None, dict[int, int]] = (None, {})
         self._idle_state: InboxState | None = None  # L1's view when the last full round was idle
         self._idle_full_at = 0.0
+        # L1's (next sequence, last batch hash) as this batcher's last confirmed post left them:
+        # while L1 still shows them, the tx manager's local nonce count is right.
+        self._posted_tip: tuple[int, bytes] | None = None
+        self.latency = SendLatency()
+        self.stats.send_margin = self.send_margin()
+
+    def send_margin(self, blob: bool = False) -> int:
+        """L1 blocks of the term that must remain after the head for a post (a blob post with
+        `blob`) to be sent: the configured `term_margin`, widened to cover the measured send
+        latency (`SendLatency`)."""
+        return self.latency.needed(self.term_margin, blob)
 
     def _fees(self) -> tuple[int, int]:
-        w3 = self.inbox.w3
-        base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
-        blob = int(w3.provider.make_request(RPCEndpoint("eth_blobBaseFee"), [])["result"], 16)
-        return base, blob
+        """(base fee, blob base fee) for the calldata-or-blob choice of `mode="auto"` (unused
+        otherwise: no L1 call): the fees the tx manager read for the last send when that is
+        under `QUOTE_MAX_AGE_S` old (a few blocks of fee drift do not change the choice),
+        else read now."""
+        if self.mode != "auto":
+            return 0, 0
+        quote = self.txmgr.recent_quote(True, QUOTE_MAX_AGE_S)
+        return quote.base_fee, quote.blob_base_fee or 0
 
     # --- what is unposted ---
 
@@ -579,11 +647,12 @@ class Batcher:
             blocks=blocks,
             txs=txs,
             tx_bytes=nbytes,
+            payload_bytes=int(nbytes * self._ratio),
             forced_items=forced,
             nearest_deadline=min(deadlines, default=None),
             waited_s=now - min(seen) if seen else 0.0,
             l1_head=l1_head,
-            window_end=l1_head + left - self.term_margin,
+            window_end=l1_head + left - self.send_margin(self.mode != "calldata"),
         )
 
     def _refresh_summaries(
@@ -836,19 +905,25 @@ class Batcher:
         )
 
     def post(
-        self, batch: Batch, timeout: float = 120.0, guard: Callable[[], bool] | None = None
+        self, batch: Batch, timeout: float = 120.0, guard: Callable[[int], bool] | None = None
     ) -> Confirmed:
-        """Send `batch` and wait for it; `guard` runs after signing, right before the raw
-        transaction goes out (TxManager.send): False drops it unsent (`NotSent`)."""
+        """Send `batch` and wait for it; `guard(l1_head)` runs before the estimate and again
+        after signing, right before the raw transaction goes out (TxManager.send): False drops
+        it unsent (`NotSent`)."""
         request = self._request(batch)
+        self._posted_tip = None  # until this one is confirmed
         sent = self.txmgr.send(request, guard=guard)
-        sent_at = self.inbox.w3.eth.block_number
+        sent_at = sent.head
         timings = dict(self.timings)
         ahead = self._build_ahead(batch)
         try:
             confirmed = self.txmgr.wait(sent, timeout)
         finally:
             prebuilt = None if ahead is None else ahead.result()
+        if sent.head:
+            self.latency.record(sent.head, confirmed.block_number, batch.mode == "blob")
+            self.stats.send_margin = self.send_margin()
+            self.stats.send_blocks_worst = self.latency.worst
         if confirmed.status != 1:
             reason = self._revert_reason(request, confirmed)
             self.stats.reverts += 1
@@ -884,6 +959,7 @@ class Batcher:
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
         log.info("posted batch %s", s.last)
+        self._posted_tip = (batch.header.sequence + 1, batch.header.hash())
         self._prebuilt = prebuilt  # used by the next round if L1 is then as predicted
         return confirmed
 
@@ -953,19 +1029,24 @@ class Batcher:
         except Exception as exc:  # noqa: BLE001 - the reason is for the log; the revert stands
             return f"reason unknown ({exc})"
 
-    def _term_allows(self, batch: Batch) -> bool:
-        """The term check right before sending: the transaction lands in the batch's term only
-        if that term is the current one and `term_margin` blocks of it remain."""
-        head = self.inbox.w3.eth.block_number
+    def _term_allows(self, batch: Batch, head: int) -> bool:
+        """The term check before the estimate and right before sending (`head`: L1's head as
+        the tx manager just read it): the transaction lands in the batch's term only if that
+        term is the current one and enough of it remains to cover the send itself
+        (`send_margin`: `term_margin`, or more when sends have been measured slower, or for a
+        first blob)."""
+        margin = self.send_margin(batch.mode == "blob")
         if self.inbox.term_at(head) != batch.header.term or (
-            self.inbox.blocks_left_in_term(head) < self.term_margin
+            self.inbox.blocks_left_in_term(head) < margin
         ):
             self.stats.rebuilt += 1
             log.info(
-                "batch %d of term %d would land in a later term (L1 head %d): built again later",
+                "batch %d of term %d could land in a later term (L1 head %d, %d blocks needed "
+                "for the send): built again later",
                 batch.header.sequence,
                 batch.header.term,
                 head,
+                margin,
             )
             return False
         return True
@@ -988,11 +1069,12 @@ class Batcher:
             log.debug("not the leader of this term: not posting")
             return None
         l1_head = self.inbox.w3.eth.block_number
-        if self.inbox.blocks_left_in_term(l1_head) < self.term_margin:
+        margin = self.send_margin()
+        if self.inbox.blocks_left_in_term(l1_head) < margin:
             # A header carries its term: one included in the next term would be refused.
-            log.debug("the term ends within %d L1 blocks: waiting for the next", self.term_margin)
+            log.debug("the term ends within %d L1 blocks: waiting for the next", margin)
             return None
-        state = self.inbox.state(list(self.engines))
+        state = self.inbox.state(list(self.engines), l1_head)
         heads = self._sealed_heads()
         if self.policy is not None:
             backlog = self.backlog(state, heads, l1_head)
@@ -1018,13 +1100,16 @@ class Batcher:
             self.timings["build_s"] = time.perf_counter() - built
         self.timings["round_s"] = time.perf_counter() - round_started
         self._warn_overdue(state, batch, l1_head)
-        if not self._term_allows(batch):
-            return None
-        # L1 is the truth for the nonce too: after a reorg or an outside send it has moved.
-        self.txmgr.resync_nonce()
+        if self._posted_tip != (state.next_sequence, state.prev_hash):
+            # L1 is the truth for the nonce too: unless L1's inbox is exactly as this batcher's
+            # last post left it, something else moved it (a reorg, another poster with this
+            # key, a restart) and the nonce is read again. A send refused for its nonce (an
+            # outside transaction from this key) makes the tx manager read it again too.
+            self.txmgr.resync_nonce()
         try:
-            # checked again once signed, immediately before the raw transaction goes out
-            return self.post(batch, guard=lambda: self._term_allows(batch))
+            # checked with the fee read's head before the estimate, and again once signed,
+            # immediately before the raw transaction goes out
+            return self.post(batch, guard=lambda head: self._term_allows(batch, head))
         except NotSent:
             return None
 

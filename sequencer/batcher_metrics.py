@@ -25,6 +25,7 @@ class _StatsCollector:
             ("seq_batcher_batches", s.batches, "Batches posted and confirmed."),
             ("seq_batcher_l2_txs", s.l2_txs, "L2 transactions in posted batches."),
             ("seq_batcher_l1_gas", s.l1_gas, "L1 gas used by posted batches."),
+            ("seq_batcher_payload_bytes", s.payload_bytes, "Payload bytes of posted batches."),
             ("seq_batcher_reverts", s.reverts, "Posts that landed and reverted."),
             ("seq_batcher_rebuilt", s.rebuilt, "Batches dropped at the term check and rebuilt."),
             (
@@ -53,6 +54,12 @@ class _StatsCollector:
         yield triggers
         yield GaugeMetricFamily(
             "seq_batcher_backlog_blocks", "Sealed blocks not on L1 yet.", value=s.backlog_blocks
+        )
+        yield GaugeMetricFamily(
+            "seq_batcher_send_margin_blocks",
+            "L1 blocks of the term that must remain for a post to be sent (covers the measured "
+            "send latency).",
+            value=s.send_margin,
         )
         if s.deadline_slack is not None:
             yield GaugeMetricFamily(

@@ -147,8 +147,8 @@ def _run_until_interrupted(run: Callable[[threading.Event, float], None], interv
     "--fill-bytes",
     type=int,
     default=None,
-    help="Post when unposted transactions reach this many raw bytes (default: one blob's "
-    "payload, 126,972 bytes).",
+    help="Post when the unposted blocks' payload (estimated as encoded, at the last batch's "
+    "compression ratio) reaches this many bytes (default: one blob's payload, 126,972 bytes).",
 )
 @click.option(
     "--every-round",

@@ -1,6 +1,7 @@
 """When the batcher posts: a pure decision by cost and deadline, op-batcher style.
 
-Owns the posting policy: post when the unposted payload fills its carrier, when the nearest
+Owns the posting policy: post when the unposted payload (its encoded size, what goes into the
+blob) fills its carrier, when the nearest
 deadline among the unposted blocks' promises and the unconsumed forced items comes within a
 margin (or the term's posting window is about to close on such a promise), or when the oldest
 unposted content has waited a maximum delay; never when nothing but empty blocks is unposted.
@@ -19,8 +20,10 @@ BLOB_CAPACITY = 4096 * 31 - 4
 class PostingPolicy:
     """The knobs. `margin_blocks` is the worst case, in L1 blocks, from a "post now" decision to
     the batch landing (build, the term check, sending, inclusion): a deadline `margin_blocks`
-    away triggers a post. `fill_bytes`: raw transaction bytes that fill the carrier (compression
-    only makes the batch smaller). `max_delay_s`: the longest any content waits."""
+    away triggers a post. `fill_bytes`: payload bytes that fill the carrier, compared with the
+    backlog's encoded size (`Backlog.payload_bytes`; raw transaction bytes when that is unknown).
+    Under sustained load a post then carries close to a full blob, not the ~60 % a fill on raw
+    bytes gives once compressed. `max_delay_s`: the longest any content waits."""
 
     margin_blocks: int = 6
     fill_bytes: int = BLOB_CAPACITY
@@ -39,11 +42,14 @@ class Backlog:
     promises (pre-confirmations, bundle receipts) and the forced items L1 holds unconsumed;
     None when there is none. `waited_s`: seconds since the oldest unposted content was first
     seen (0 with none). `window_end`: the last L1 head at which this batcher may still send in
-    its term (None: no limit known)."""
+    its term (None: no limit known). `payload_bytes`: the encoded size of the unposted blocks
+    (the batcher's estimate: raw bytes times the compression ratio of its last full batch);
+    None: unknown, the raw `tx_bytes` stand for it."""
 
     blocks: int = 0
     txs: int = 0
     tx_bytes: int = 0
+    payload_bytes: int | None = None
     forced_items: int = 0
     nearest_deadline: int | None = None
     waited_s: float = 0.0
@@ -53,6 +59,11 @@ class Backlog:
     @property
     def content(self) -> bool:
         return self.txs > 0 or self.forced_items > 0
+
+    @property
+    def size(self) -> int:
+        """What the fill rule compares: the encoded payload's size if known, else raw bytes."""
+        return self.tx_bytes if self.payload_bytes is None else self.payload_bytes
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,7 @@ def decide(policy: PostingPolicy, backlog: Backlog) -> Decision:
     the next transaction, however many accumulate)."""
     if not backlog.content:
         return Decision(False, "empty")
-    if backlog.tx_bytes >= policy.fill_bytes:
+    if backlog.size >= policy.fill_bytes:
         return Decision(True, "fill")
     head, deadline = backlog.l1_head, backlog.nearest_deadline
     if deadline is not None:

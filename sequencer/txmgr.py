@@ -111,10 +111,23 @@ class SentTx:
     gas: int
     attempts: list[Attempt] = field(default_factory=list)
     sent_at: float = field(default_factory=time.monotonic)
+    head: int = 0  # the L1 head the guard saw right before the first broadcast
 
     @property
     def latest(self) -> Attempt:
         return self.attempts[-1]
+
+
+@dataclass(frozen=True)
+class FeeQuote:
+    """L1's fees as one send reads them: the latest block's number and base fee, the node's
+    suggested tip, and (for a blob transaction) the blob base fee; `at` is the manager's clock."""
+
+    head: int
+    base_fee: int
+    tip: int
+    blob_base_fee: int | None
+    at: float
 
 
 @dataclass(frozen=True)
@@ -166,24 +179,47 @@ class TxManager:
         self._clock = clock
         self._sleep = sleep
         self._next_nonce: int | None = None
+        self.last_quote: FeeQuote | None = None
 
     def __repr__(self) -> str:
         return f"TxManager({self.address} on chain {self.chain_id})"
 
     # --- fees ---
 
-    def _fees(self, blobs: bool) -> tuple[int, int, int]:
-        """(max fee per gas, tip, max fee per blob gas) for a new transaction."""
+    def quote(self, blobs: bool) -> FeeQuote:
+        """Read L1's fees now (the latest block, the suggested tip, the blob base fee for a blob
+        transaction): 2 or 3 calls. The last quote is kept (`last_quote`) for callers that
+        only need an estimate (the batcher's calldata-or-blob choice)."""
         block = self.w3.eth.get_block("latest")
-        base = int(block.get("baseFeePerGas", 0))
-        tip = max(int(self.w3.eth.max_priority_fee), 10**9)
-        max_fee = min(2 * base + tip, self.max_fee_cap)
-        blob_fee = 0
+        blob_base = None
+        tip = int(self.w3.eth.max_priority_fee)
         if blobs:
-            blob_base = int(
-                self.w3.provider.make_request(RPCEndpoint("eth_blobBaseFee"), [])["result"], 16
-            )
-            blob_fee = max(2 * blob_base, 10**9)
+            answer = self.w3.provider.make_request(RPCEndpoint("eth_blobBaseFee"), [])
+            blob_base = int(answer["result"], 16)
+        quote = FeeQuote(
+            head=int(block["number"]),
+            base_fee=int(block.get("baseFeePerGas", 0)),
+            tip=tip,
+            blob_base_fee=blob_base,
+            at=self._clock(),
+        )
+        self.last_quote = quote
+        return quote
+
+    def recent_quote(self, blobs: bool, max_age_s: float) -> FeeQuote:
+        """The last quote if it is at most `max_age_s` old (and has the blob base fee when
+        `blobs`), else a new one."""
+        q = self.last_quote
+        if q is None or (blobs and q.blob_base_fee is None) or self._clock() - q.at > max_age_s:
+            q = self.quote(blobs)
+        return q
+
+    def _fees(self, blobs: bool, quote: FeeQuote | None = None) -> tuple[int, int, int]:
+        """(max fee per gas, tip, max fee per blob gas) for a new transaction."""
+        q = self.quote(blobs) if quote is None else quote
+        tip = max(q.tip, 10**9)
+        max_fee = min(2 * q.base_fee + tip, self.max_fee_cap)
+        blob_fee = max(2 * (q.blob_base_fee or 0), 10**9) if blobs else 0
         return max_fee, tip, blob_fee
 
     # --- sending ---
@@ -197,23 +233,32 @@ class TxManager:
         """Forget the local nonce (after a restart or an external send) and re-read it."""
         self._next_nonce = None
 
-    def send(self, request: TxRequest, guard: Callable[[], bool] | None = None) -> SentTx:
-        """Sign and broadcast `request` with the next nonce. `guard`, if given, is asked right
-        before the signed bytes go out (after the estimate, the fees and the signature): False
+    def send(self, request: TxRequest, guard: Callable[[int], bool] | None = None) -> SentTx:
+        """Sign and broadcast `request` with the next nonce.
+
+        L1 calls: the nonce once per manager (then counted locally; re-read after a failed
+        send or `resync_nonce`), one fee read (`quote`: its block number also serves the first
+        guard), the gas estimate unless `request.gas` is set, the head right before the
+        broadcast, the broadcast. `guard(l1_head)`, if given, is asked twice: with the fee
+        read's head before the estimate (a transaction already too late costs nothing more),
+        and with a head read after signing, immediately before the signed bytes go out; False
         raises `NotSent` and nothing is broadcast."""
         nonce = self.nonce()
+        quote = self.quote(bool(request.blobs))
+        if guard is not None and not guard(quote.head):
+            raise NotSent(f"nonce {nonce}: refused by the caller before estimating")
+        max_fee, tip, blob_fee = self._fees(bool(request.blobs), quote)
         gas = request.gas
         if gas is None:
-            gas = self._estimate(request) * 6 // 5 + 10_000
+            gas = self._estimate(request, blob_fee) * 6 // 5 + 10_000
         sent = SentTx(request=request, nonce=nonce, gas=gas)
-        max_fee, tip, blob_fee = self._fees(bool(request.blobs))
         self._broadcast(sent, max_fee, tip, blob_fee, guard)
         self._next_nonce = nonce + 1
         return sent
 
-    def _estimate(self, request: TxRequest) -> int:
+    def _estimate(self, request: TxRequest, blob_fee: int = 0) -> int:
         """eth_estimateGas, with the blobs' versioned hashes for a blob transaction (a contract
-        that reads `blobhash` reverts without them)."""
+        that reads `blobhash` reverts without them) and the blob fee cap the send will use."""
         call: dict[str, Any] = {
             "from": self.address,
             "to": Web3.to_checksum_address(request.to),
@@ -222,7 +267,7 @@ class TxManager:
         }
         if request.blobs:
             call["blobVersionedHashes"] = ["0x" + s.versioned_hash.hex() for s in request.sidecars]
-            call["maxFeePerBlobGas"] = hex(self._fees(True)[2])
+            call["maxFeePerBlobGas"] = hex(blob_fee or self._fees(True)[2])
         answer = self.w3.provider.make_request(RPCEndpoint("eth_estimateGas"), [call])
         if "error" in answer:
             raise TxManagerError(f"L1 refuses the transaction: {answer['error'].get('message')}")
@@ -259,11 +304,14 @@ class TxManager:
         max_fee: int,
         tip: int,
         blob_fee: int,
-        guard: Callable[[], bool] | None = None,
+        guard: Callable[[int], bool] | None = None,
     ) -> None:
         attempt = self._sign(sent, max_fee, tip, blob_fee)
-        if guard is not None and not guard():
-            raise NotSent(f"nonce {sent.nonce}: refused by the caller right before sending")
+        if guard is not None:
+            head = self.w3.eth.block_number
+            if not guard(head):
+                raise NotSent(f"nonce {sent.nonce}: refused by the caller right before sending")
+            sent.head = head
         self._send_raw(attempt.raw)
         sent.attempts.append(attempt)
         sent.sent_at = self._clock()
@@ -283,6 +331,7 @@ class TxManager:
         )
         error = answer.get("error")
         if error and "already known" not in str(error.get("message", "")).lower():
+            self._next_nonce = None  # e.g. "nonce too low" after an outside send: read it again
             raise TxManagerError(f"L1 refused the transaction: {error.get('message', error)}")
 
     def bump(self, sent: SentTx) -> None:
@@ -331,6 +380,10 @@ class TxManager:
                 self._sleep(self.poll_interval)
                 continue
             attempt, receipt = found
+            if self.confirmations <= 1:
+                # A node answers a receipt only for a transaction in its canonical chain, and
+                # one block (the including one) is all that is asked for: done.
+                return _confirmed(attempt, receipt, len(sent.attempts))
             if not self._canonical(receipt):
                 log.warning(
                     "tx %s reorged out of block %d; broadcasting again",
@@ -343,18 +396,9 @@ class TxManager:
                 continue
             head = self.w3.eth.block_number
             if head - receipt["blockNumber"] + 1 >= self.confirmations:
-                return Confirmed(
-                    tx_hash=attempt.tx_hash,
-                    block_number=receipt["blockNumber"],
-                    block_hash=bytes(receipt["blockHash"]),
-                    status=receipt["status"],
-                    gas_used=receipt["gasUsed"],
-                    effective_gas_price=receipt.get("effectiveGasPrice", 0),
-                    blob_gas_used=receipt.get("blobGasUsed", 0) or 0,
-                    blob_gas_price=receipt.get("blobGasPrice", 0) or 0,
-                    attempts=len(sent.attempts),
-                )
+                return _confirmed(attempt, receipt, len(sent.attempts))
             self._sleep(self.poll_interval)
+        self._next_nonce = None  # the chain may have moved another way meanwhile
         raise TxManagerError(f"nonce {sent.nonce} not confirmed within {timeout} s")
 
     def _rebroadcast_or_bump(self, sent: SentTx) -> None:
@@ -375,3 +419,17 @@ class TxManager:
 
     def send_and_wait(self, request: TxRequest, timeout: float = 120.0) -> Confirmed:
         return self.wait(self.send(request), timeout)
+
+
+def _confirmed(attempt: Attempt, receipt: Any, attempts: int) -> Confirmed:
+    return Confirmed(
+        tx_hash=attempt.tx_hash,
+        block_number=receipt["blockNumber"],
+        block_hash=bytes(receipt["blockHash"]),
+        status=receipt["status"],
+        gas_used=receipt["gasUsed"],
+        effective_gas_price=receipt.get("effectiveGasPrice", 0),
+        blob_gas_used=receipt.get("blobGasUsed", 0) or 0,
+        blob_gas_price=receipt.get("blobGasPrice", 0) or 0,
+        attempts=attempts,
+    )

@@ -72,8 +72,8 @@ def test_a_send_that_crosses_into_the_next_term_is_dropped_unsent(
     _to_term_end(w3, batcher, batcher.term_margin + 1)
     estimate = batcher.txmgr._estimate
 
-    def slow_estimate(request):
-        gas = estimate(request)
+    def slow_estimate(request, *args):
+        gas = estimate(request, *args)
         w3.provider.make_request("anvil_mine", [hex(3)])  # to the term's last block meanwhile
         return gas
 
@@ -94,7 +94,8 @@ def test_a_reverted_post_reports_the_inbox_reason(l1, rollup_a, rollup_b):  # no
     batcher = _batcher(w3, contracts, [rollup_a, rollup_b], "calldata")
     stale = batcher.next_batch()
     assert batcher.step().status == 1  # the same blocks land first: `stale` reuses the sequence
-    batcher.txmgr._estimate = lambda request: 400_000  # estimated before the other one landed
+    # estimated before the other one landed
+    batcher.txmgr._estimate = lambda request, *args: 400_000
     with pytest.raises(BatcherError, match="inbox: wrong sequence"):
         batcher.post(stale)
     last = batcher.stats.last_revert
