@@ -29,7 +29,7 @@ from sequencer import commitments as cm
 from sequencer import kzg
 from sequencer.batch_codec import BLOB_BYTES, BLOB_CAPACITY, FIELD_ELEMENTS
 from sequencer.engine import EngineError, SyncEngineClient
-from sequencer.posting import Backlog, PostingPolicy, decide
+from sequencer.posting import SEND_MARGIN_WIDEN_MAX, Backlog, PostingPolicy, decide
 from sequencer.txmgr import Confirmed, NotSent, TxManager, TxRequest
 
 log = logging.getLogger("sequencer.batcher")
@@ -491,11 +491,14 @@ class SendLatency:
     `needed(term_margin, blob)` is the number of blocks of the term that must remain after the
     head for a send to go out: the configured margin, or the worst of the last `window` posts
     plus one, whichever is larger; and for a blob before any blob post was measured, at least
-    `term_margin + first_blob_extra`. Pure: the batcher records each post that lands."""
+    `term_margin + first_blob_extra`; never more than `term_margin + SEND_MARGIN_WIDEN_MAX`,
+    the blackout the service's deadlines allow for (a send slower than that may land in the
+    next term: it reverts and is rebuilt, as before). Pure: the batcher records each post that
+    lands."""
 
     def __init__(self, window: int = 16, first_blob_extra: int = 4) -> None:
         self.window = window
-        self.first_blob_extra = first_blob_extra
+        self.first_blob_extra = min(first_blob_extra, SEND_MARGIN_WIDEN_MAX)
         self._seen: list[int] = []
         self._blob_seen = False
 
@@ -512,7 +515,7 @@ class SendLatency:
         margin = term_margin if worst is None else max(term_margin, worst + 1)
         if blob and not self._blob_seen:
             margin = max(margin, term_margin + self.first_blob_extra)
-        return margin
+        return min(margin, term_margin + SEND_MARGIN_WIDEN_MAX)
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,14 @@ def decide(policy: PostingPolicy, backlog: Backlog) -> Decision:
     return Decision(False, "wait")
 
 
+# A batcher widens its term margin (nothing sent in a term's last blocks) to cover sends measured
+# slow, or a first blob, by at most this many L1 blocks (batcher.SendLatency). A send that takes
+# k blocks cannot land in the term from its last k blocks anyway (it would revert "inbox: wrong
+# term"); the bound keeps one slow outlier from holding posts back longer than
+# `min_deadline_distance` allows for with the default margins (2 x 8 + 2 + 1 = 19 >= 6 + 8 + 1).
+SEND_MARGIN_WIDEN_MAX = 4
+
+
 def min_deadline_distance(policy: PostingPolicy, term_margin: int) -> int:
     """The shortest distance (L1 blocks from the head at signing) of a deadline this policy
     always meets, given that nothing is sent in a term's last `term_margin` blocks: the margin

@@ -13,8 +13,9 @@ from web3 import Web3
 
 from sequencer.batcher import Batcher, InboxView, SendLatency
 from sequencer.commitments import Signer
-from sequencer.config import DEVNET_SEQUENCER_KEY
+from sequencer.config import BATCHER_TERM_MARGIN, DEVNET_SEQUENCER_KEY
 from sequencer.engine import SyncEngineClient
+from sequencer.posting import SEND_MARGIN_WIDEN_MAX
 from sequencer.txmgr import TxManager
 
 
@@ -123,3 +124,15 @@ def test_send_latency_margin():
     for _ in range(3):  # the slow one leaves the window
         latency.record(200, 201)
     assert latency.worst == 1 and latency.needed(2, blob=True) == 2
+
+
+def test_send_margin_never_exceeds_its_bound():
+    """However slow a send was measured, the batcher skips at most the term's last
+    `term_margin + SEND_MARGIN_WIDEN_MAX` blocks: one slow outlier must not hold posts back
+    for a whole term end (the posting policy's deadline distance covers the bound)."""
+    widest = BATCHER_TERM_MARGIN + SEND_MARGIN_WIDEN_MAX
+    latency = SendLatency(window=4, first_blob_extra=9)
+    latency.record(100, 120, blob=True)  # a send that took 20 L1 blocks
+    assert latency.needed(BATCHER_TERM_MARGIN) == widest
+    assert latency.needed(BATCHER_TERM_MARGIN, blob=True) == widest
+    assert SendLatency(first_blob_extra=9).needed(BATCHER_TERM_MARGIN, blob=True) == widest
