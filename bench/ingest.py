@@ -18,8 +18,10 @@ signs every transaction in advance. Then:
    (eth_sendRawTransaction, same lanes), then mined (evm_mine until the pools are empty), and
    the same 1,000 tx/s schedule against anvil for its latency.
 
-Prints the figures against the targets (>= 3,000 tx/s accepted durably; p99 <= 10 ms at
-1,000 tx/s offered; included tx/s >= 70% of raw anvil) and writes bench/results/ingest.{json,md}.
+Prints the figures against the targets, each baseline from the same run (burst accepted tx/s
+>= raw anvil's; p99 at 1,000 tx/s offered <= 2x raw anvil's; the service's CPU per transaction
+<= 80 us in the burst and <= 150 us at 1,000 tx/s; included tx/s >= 70% of raw anvil's) and
+writes bench/results/ingest.{json,md}.
 
 The baseline is the fastest honest way to get the same transactions into anvil blocks: JSON-RPC
 batches on the 256 lanes' concurrent connections (anvil handles a batch's items concurrently, on
@@ -71,8 +73,9 @@ from sequencer.manifest import ChainEntry, Manifest  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 GWEI = 10**9
 CHAIN_IDS = (901, 902)
-TARGET_ACCEPTED = 3_000.0
-TARGET_P99_MS = 10.0
+TARGET_P99_MS = 10.0  # only without the anvil baseline (a sweep-only run); else 2x anvil's p99
+TARGET_SERVICE_CPU_BURST_US = 80.0
+TARGET_SERVICE_CPU_1000_US = 150.0
 TARGET_INCLUDED_RATIO = 0.70
 SLASHER = "0x00000000000000000000000000000000000051a5"  # EIP-712 domain only; no L1 calls made
 
@@ -531,19 +534,29 @@ async def bench(args: argparse.Namespace) -> dict:
     return _targets(results)
 
 
+def _target(value: float | None, target: float | None, at_most: bool) -> dict:
+    met = value is not None and target is not None
+    if met:
+        met = value <= target if at_most else value >= target
+    return {"value": value, "target": target, "met": bool(met)}
+
+
 def _targets(results: dict) -> dict:
-    """The figures against the targets (a sweep-only run has only the latency one)."""
+    """The figures against issue #15's targets, each baseline from this run: p99 at 1,000 tx/s
+    at most twice raw anvil's (TARGET_P99_MS without the baseline: a sweep-only run), burst
+    accepted tx/s at least raw anvil's, the service's CPU per transaction at most
+    TARGET_SERVICE_CPU_BURST_US in the burst and TARGET_SERVICE_CPU_1000_US at 1,000 tx/s, and
+    included tx/s at least TARGET_INCLUDED_RATIO of raw anvil's."""
     at_1000 = next((r for r in results["sweep"] if r["offered_tx_s"] == 1000.0), None)
+    anvil_1000 = results.get("anvil_rate_1000")
+    p99_target = 2 * anvil_1000["p99_ms"] if anvil_1000 else TARGET_P99_MS
+    service_1000 = (at_1000 or {}).get("cpu_us_per_tx", {}).get("service")
     results["targets"] = {
-        "p99_ms_at_1000": {
-            "value": at_1000["p99_ms"] if at_1000 else None,
-            "target": TARGET_P99_MS,
-            "met": bool(at_1000 and at_1000["p99_ms"] <= TARGET_P99_MS),
-        },
+        "p99_ms_at_1000": _target(at_1000["p99_ms"] if at_1000 else None, p99_target, True),
+        "service_cpu_us_at_1000": _target(service_1000, TARGET_SERVICE_CPU_1000_US, True),
     }
     if "anvil_burst" not in results:
         return results
-    best = max([r["accepted_tx_s"] for r in results["sweep"]] + [results["burst"]["accepted_tx_s"]])
     ratio = results["burst"]["included_tx_s"] / results["anvil_burst"]["included_tx_s"]
     seq_cpu = results["burst"].get("cpu_us_per_tx", {}).get("total")
     raw_cpu = results["anvil_burst"].get("cpu_us_per_tx", {}).get("total")
@@ -555,14 +568,14 @@ def _targets(results: dict) -> dict:
             "anvil_tx_s": round(cores * 1e6 / raw_cpu),
             "ratio": round(raw_cpu / seq_cpu, 3),
         }
+    service_burst = results["burst"].get("cpu_us_per_tx", {}).get("service")
     results["targets"] = {
-        "accepted_tx_s": {"value": best, "target": TARGET_ACCEPTED, "met": best >= TARGET_ACCEPTED},
+        "accepted_tx_s_burst": _target(
+            results["burst"]["accepted_tx_s"], results["anvil_burst"]["accepted_tx_s"], False
+        ),
         **results["targets"],
-        "included_ratio_vs_anvil": {
-            "value": round(ratio, 3),
-            "target": TARGET_INCLUDED_RATIO,
-            "met": ratio >= TARGET_INCLUDED_RATIO,
-        },
+        "service_cpu_us_burst": _target(service_burst, TARGET_SERVICE_CPU_BURST_US, True),
+        "included_ratio_vs_anvil": _target(round(ratio, 3), TARGET_INCLUDED_RATIO, False),
     }
     return results
 
