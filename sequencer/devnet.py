@@ -163,7 +163,7 @@ def anvils_on(ports: Sequence[int]) -> list[int]:
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         cmd = _cmdline(int(pid))
-        if "anvil" in cmd and any(w + " " in cmd + " " for w in wanted) and _alive(int(pid)):
+        if "anvil" in cmd and any(w + " " in cmd + " " for w in wanted) and process_alive(int(pid)):
             found.append(int(pid))
     return found
 
@@ -422,13 +422,17 @@ def stop_from_state(state_file: Path) -> list[str]:
         return []
     stopped = []
     manager = state.get("manager_pid")
-    if manager and _alive(manager):
+    if manager and process_alive(manager):
         with contextlib.suppress(ProcessLookupError):
             os.kill(manager, signal.SIGTERM)
         _wait_gone([manager], 10.0)
     for chain in state["chains"]:
         pid = chain["pid"]
-        if _alive(pid) and "anvil" in _cmdline(pid) and f"--port {chain['port']}" in _cmdline(pid):
+        if (
+            process_alive(pid)
+            and "anvil" in _cmdline(pid)
+            and f"--port {chain['port']}" in _cmdline(pid)
+        ):
             os.kill(pid, signal.SIGTERM)
             _wait_gone([pid], 5.0)
         stopped.append(chain["name"])
@@ -437,7 +441,8 @@ def stop_from_state(state_file: Path) -> list[str]:
     return stopped
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -453,7 +458,7 @@ def _alive(pid: int) -> bool:
 
 def _wait_gone(pids: list[int], timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+    while time.monotonic() < deadline and any(process_alive(p) for p in pids):
         time.sleep(0.05)
 
 

@@ -71,18 +71,10 @@ def forget_dead_nodes() -> int:
     """
     from ape import networks
 
+    from sequencer.devnet import process_alive
+
     nodes = networks.running_nodes
-    dead = [pid for pid in nodes.process_ids if not _alive(pid)]
+    dead = [pid for pid in nodes.process_ids if not process_alive(pid)]
     if dead:
         nodes.remove_processes(*dead)
     return len(dead)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -9,14 +9,11 @@ import json
 import pytest
 from faultproxy import FaultProxy
 from test_batcher_derive import _traffic, l1  # noqa: F401  (fixture)
-from web3 import Web3
+from test_batcher_l1_calls import _batcher
 
-from sequencer.batcher import Batcher, InboxView, SendLatency
-from sequencer.commitments import Signer
-from sequencer.config import BATCHER_TERM_MARGIN, DEVNET_SEQUENCER_KEY
-from sequencer.engine import SyncEngineClient
+from sequencer.batcher import Batcher, SendLatency
+from sequencer.config import BATCHER_TERM_MARGIN
 from sequencer.posting import SEND_MARGIN_WIDEN_MAX
-from sequencer.txmgr import TxManager
 
 
 class SlowSendProxy(FaultProxy):
@@ -47,18 +44,6 @@ def slow(l1):  # noqa: F811
         yield w3, contracts, proxy
     finally:
         proxy.stop()
-
-
-def _batcher(url, contracts, rollups, mode) -> Batcher:
-    w3 = Web3(Web3.HTTPProvider(url))
-    inbox = InboxView(
-        w3,
-        (contracts["SharedInbox"].address, contracts["SharedInbox"].abi),
-        (contracts["SequencerRegistry"].address, contracts["SequencerRegistry"].abi),
-    )
-    txmgr = TxManager(w3, Signer(DEVNET_SEQUENCER_KEY).local_account(), confirmations=1)
-    engines = {r.chain_id: SyncEngineClient(r.url) for r in rollups}
-    return Batcher(inbox, txmgr, engines, mode=mode)
 
 
 def _to_left(w3, batcher: Batcher, left: int) -> None:
