@@ -200,9 +200,16 @@ def test_a_batch_built_ahead_for_a_state_l1_does_not_have_is_dropped_not_sent(
         start_service, l1_entries, chains, rollup_a, rollup_b, lp, keeper
     )
     inbox = batcher.inbox.inbox.functions
-    before = inbox.next_sequence().call()
-    assert batcher.step(force=True).status == 1
+    # The precondition: a batch built ahead (the build-ahead itself is the subject of the test
+    # above). Under a loaded machine one round's ahead build may come back empty (seen twice in
+    # full-suite runs, cause not found yet: the helper thread's build failed or found the batch
+    # not full; the next round then builds in the main thread), so up to three rounds are posted.
+    for _ in range(3):
+        assert batcher.step(force=True).status == 1
+        if batcher._prebuilt is not None:
+            break
     assert batcher._prebuilt is not None
+    before = inbox.next_sequence().call() - 1
     other = _service_batcher(
         service, l1_entries, rollup_a, rollup_b, l1_url=chains["l1"].url, max_blocks=2
     )
