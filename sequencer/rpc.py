@@ -114,6 +114,8 @@ PROXIED = frozenset(
         "web3_sha3",
     }
 )
+# Answered from the endpoint's chain id, without asking the engine.
+CHAIN_ID_METHODS = frozenset({"eth_chainId", "net_version"})
 HEX_RE = re.compile(r"^0x[0-9a-fA-F]*$")
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 CHAIN_KEY_RE = re.compile(r"^[0-9]{1,19}$")  # ASCII digits only (str.isdigit takes "²")
@@ -756,6 +758,13 @@ class RpcServer:
         if method == "eth_sendRawTransaction":
             record = await seq.send_raw(chain_id, hex_bytes(params, 0, 1))
             return "0x" + record.tx_hash.hex()
+        if method in CHAIN_ID_METHODS:
+            # The endpoint's own chain id (the engine's, checked at start), not an engine call:
+            # clients ask it before nearly every request, and it stays right while an engine
+            # is down.
+            if params:
+                raise RpcError(INVALID_PARAMS, "too many arguments, want at most 0")
+            return hex(chain_id) if method == "eth_chainId" else str(chain_id)
         if method == "eth_getTransactionCount":
             who = address(params, 0, 2)
             tag = params[1] if len(params) > 1 else "latest"

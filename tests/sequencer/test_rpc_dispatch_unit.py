@@ -176,3 +176,23 @@ def test_a_notification_is_carried_out_and_not_answered(rpc):
         assert len(stack.seq.promises) == 1
 
     rpc(body)
+
+
+def test_the_chain_id_is_the_endpoints_own_even_with_the_engine_down(rpc):
+    """eth_chainId and net_version come from the endpoint, not from an engine call (clients ask
+    before nearly every request): right while the engine is down, and never sent to it."""
+
+    async def body(stack, call):
+        for chain_id, engine in stack.engines.items():
+            engine.down = True
+            engine.calls.clear()
+            assert (await call(chain_id, "eth_chainId"))["result"] == hex(chain_id)
+            assert (await call(chain_id, "net_version"))["result"] == str(chain_id)
+            assert "eth_chainId" not in engine.calls and "net_version" not in engine.calls
+            answer = await call(chain_id, "eth_chainId", "0x1")
+            assert answer["error"] == {
+                "code": INVALID_PARAMS,
+                "message": "too many arguments, want at most 0",
+            }
+
+    rpc(body)
