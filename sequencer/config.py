@@ -165,6 +165,21 @@ class ServiceConfig(BaseSettings):
         description="Largest request body; a larger one is answered HTTP 413 without being read.",
     )
     max_batch_len: int = Field(default=1000, gt=0, description="Most calls in one batch.")
+    rpc_gas_cap: int = Field(
+        default=50_000_000,
+        ge=21_000,
+        le=2**63 - 1,
+        description="Most gas an eth_call, eth_estimateGas or eth_createAccessList runs with on "
+        "the engine (geth's --rpc.gascap): a call asking more, or naming none, gets this much. "
+        "An engine runs a call's gas in CPU (about 0.7 s per billion on the development "
+        "machine) and mines nothing meanwhile.",
+    )
+    proxied_in_flight: int = Field(
+        default=4,
+        ge=1,
+        description="Reads proxied to one rollup engine at once; more wait, in order, for one "
+        "to finish. The builder's own engine calls never wait behind them.",
+    )
     max_json_depth: int = Field(
         default=64,
         ge=2,

@@ -413,6 +413,30 @@ def check_proxied(method: str, params: list[Any]) -> None:
             )
 
 
+# Proxied reads that run a call on the engine, with the gas of their call object (argument 0).
+GAS_CAPPED = frozenset({"eth_call", "eth_estimateGas", "eth_createAccessList"})
+
+
+def cap_gas(method: str, params: list[Any], cap: int) -> list[Any]:
+    """`params` with the call object's gas at most `cap` (geth's --rpc.gascap): a call naming
+    more gas, or none, runs with `cap` (an engine spends a call's gas in CPU, and mines nothing
+    meanwhile). A gas the engine cannot read is left for it to refuse, in its words."""
+    if method not in GAS_CAPPED or not params or not isinstance(params[0], dict):
+        return params
+    call = params[0]
+    gas = call.get("gas")
+    if gas is not None:
+        if isinstance(gas, int) and not isinstance(gas, bool) and gas >= 0:
+            asked = gas
+        elif isinstance(gas, str) and len(gas) > 2 and HEX_RE.match(gas):
+            asked = int(gas[2:], 16)  # hex: linear in its length, which the body bounds
+        else:
+            return params
+        if asked <= cap:
+            return params
+    return [{**call, "gas": hex(cap)}, *params[1:]]
+
+
 # --- the body: JSON, bounded ---
 
 # A JSON string, or an unterminated one up to the end of the body (so that every quote starts
@@ -571,6 +595,16 @@ class RpcServer:
         self.config = config
         self.metrics = metrics
         self.limiter = RateLimiter(config.rate_per_client_per_s, config.rate_burst)
+        self._proxy_limits: dict[int, asyncio.Semaphore] = {}
+
+    def _proxy_slots(self, chain_id: int) -> asyncio.Semaphore:
+        """The reads proxied to one engine at once: `proxied_in_flight`, the others waiting in
+        order (a client's heavy calls cannot take all of an engine's threads and lock; the
+        builder's own engine calls never wait here)."""
+        slots = self._proxy_limits.get(chain_id)
+        if slots is None:
+            slots = self._proxy_limits[chain_id] = asyncio.Semaphore(self.config.proxied_in_flight)
+        return slots
 
     def app(self) -> web.Application:
         app = web.Application(
@@ -778,7 +812,9 @@ class RpcServer:
                 return pending
         if method in PROXIED or method == "eth_getTransactionCount":
             check_proxied(method, params)
-            answer = await seq.chains[chain_id].engine.request(method, params)
+            params = cap_gas(method, params, self.config.rpc_gas_cap)
+            async with self._proxy_slots(chain_id):
+                answer = await seq.chains[chain_id].engine.request(method, params)
             if not isinstance(answer, dict):
                 raise EngineError(f"{method}: the engine answered {str(answer)[:200]}")
             if "error" in answer:  # an EVM halt: -32000; else the engine's code (answer_code)

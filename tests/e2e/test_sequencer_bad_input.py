@@ -396,3 +396,31 @@ def test_a_body_that_cannot_be_decoded_is_a_parse_error(sequencer_service):
     assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head, answer
     assert json.loads(body)["error"]["code"] == -32700, answer
     assert sequencer_service.result("/901", "eth_chainId") == hex(901)
+
+
+# Init code that returns gasleft() as 32 bytes: GAS PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN.
+GASLEFT_INITCODE = "0x5a60005260206000f3"
+# Init code that loops until its gas runs out: JUMPDEST PUSH1 0 JUMP.
+LOOP_INITCODE = "0x5b600056"
+
+
+def test_a_call_runs_with_at_most_the_gas_cap(sequencer_service):
+    """An engine spends a call's gas in CPU and mines nothing meanwhile (anvil: 6.5 s for 10^10
+    gas, during which evm_mine waited): every eth_call, eth_estimateGas and eth_createAccessList
+    runs with at most `rpc_gas_cap` (geth's --rpc.gascap, 50,000,000), also when it names none."""
+    service = sequencer_service
+    cap = 50_000_000  # the default, geth's
+
+    def gasleft(call: dict) -> int:
+        return int(service.result("/901", "eth_call", [call, "latest"]), 16)
+
+    for asked in (hex(10**10), 10**10, hex(2**256 - 1), None):
+        call = {"data": GASLEFT_INITCODE} | ({} if asked is None else {"gas": asked})
+        left = gasleft(call)
+        assert cap - 100_000 < left < cap, (asked, left)
+    assert 900_000 < gasleft({"data": GASLEFT_INITCODE, "gas": hex(10**6)}) < 10**6  # kept
+    code, message = _error(service.rpc("/901", "eth_estimateGas", [{"data": LOOP_INITCODE}]))
+    assert str(cap) in message, (code, message)
+    answer = service.rpc("/901", "eth_call", [{"data": LOOP_INITCODE, "gas": hex(10**12)}])
+    assert "error" in answer  # out of gas at the cap (uncapped: minutes of the engine's CPU)
+    assert service.seq.halted is None

@@ -196,3 +196,47 @@ def test_the_chain_id_is_the_endpoints_own_even_with_the_engine_down(rpc):
             }
 
     rpc(body)
+
+
+def test_reads_proxied_to_an_engine_are_at_most_proxied_in_flight_at_once(tmp_path):
+    """A client's slow reads (heavy eth_calls) hold at most `proxied_in_flight` of an engine's
+    requests at once; the others wait in order and are all answered, and another rollup's reads
+    do not wait behind them."""
+
+    async def main():
+        stack = await start_sequencer(tmp_path, proxied_in_flight=3)
+        server = RpcServer(stack.seq, stack.seq.config, stack.seq.metrics)
+        engine = stack.engines[901]
+        answer_of = engine.request
+        release = asyncio.Event()
+        in_flight = peak = 0
+
+        async def slow(method, params):
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await release.wait()
+            in_flight -= 1
+            return await answer_of(method, params)
+
+        engine.request = slow
+        try:
+            calls = [
+                asyncio.create_task(
+                    server.call(901, req("eth_getBalance", ADDRESSES[0], "latest", rid=i))
+                )
+                for i in range(10)
+            ]
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert (in_flight, peak) == (3, 3)
+            other = await server.call(902, req("eth_getBalance", ADDRESSES[0], "latest"))
+            assert "result" in other  # the other engine's reads pass meanwhile
+            release.set()
+            answers = await asyncio.gather(*calls)
+            assert [a["id"] for a in answers] == list(range(10))
+            assert all("result" in a for a in answers) and peak == 3
+        finally:
+            await stack.seq.stop()
+
+    run(main())
