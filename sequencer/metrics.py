@@ -168,6 +168,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.connections_closed = Counter(
+            "seq_connections_closed",
+            "Connections the service closed on its own: over_cap (the client's open connections "
+            "at max_connections_per_client), header_timeout, write_timeout",
+            ["reason"],
+            registry=r,
+        )
         self.l1_faults = Counter(
             "seq_l1_fault_episodes", "Episodes of failing L1 reads (each logged once)", registry=r
         )

@@ -1000,7 +1000,12 @@ class _GuardedHandler(web.RequestHandler):
         if self._guard.admit(client):
             self._client = client
         else:
+            self._count_closed("over_cap")
             self.force_close()
+
+    def _count_closed(self, reason: str) -> None:
+        if self._rpc is not None:
+            self._rpc.metrics.connections_closed.labels(reason).inc()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._client is not None:
@@ -1034,6 +1039,7 @@ class _GuardedHandler(web.RequestHandler):
         if sock is not None:  # reset, and free the kernel's send buffer now (no FIN behind it)
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self._count_closed("write_timeout")
         transport.abort()  # connection_lost follows
 
     def data_received(self, data: bytes) -> None:
@@ -1146,6 +1152,7 @@ class _GuardedHandler(web.RequestHandler):
             # a whole head and no body yet: aiohttp reads it (and answers a slow body 408)
             self._fall_back()
             return
+        self._count_closed("header_timeout")
         self.force_close()
 
 

@@ -92,6 +92,12 @@ class Slowloris:
             sock.close()
 
 
+def _closed_count(service, reason: str) -> float:
+    """`seq_connections_closed_total{reason}` of the service's metrics."""
+    registry = service.seq.metrics.registry
+    return registry.get_sample_value("seq_connections_closed_total", {"reason": reason}) or 0.0
+
+
 def test_idle_and_slowloris_connections_are_closed_and_a_client_is_still_answered(
     start_service,
 ):
@@ -114,6 +120,7 @@ def test_idle_and_slowloris_connections_are_closed_and_a_client_is_still_answere
             while len(slow.closed) < len(slow.socks) and time.monotonic() < end:
                 time.sleep(0.2)
             assert len(slow.closed) == len(slow.socks), f"{len(slow.closed)} of 20 closed"
+            assert _closed_count(service, "header_timeout") >= len(slow.socks)
         # ... and every idle one (idle_timeout_s after it opened)
         assert _wait_closed(idle, within_s=20) == []
         _normal_call(service.url)
@@ -131,6 +138,7 @@ def test_a_client_address_holds_at_most_its_connection_cap(start_service):
         time.sleep(0.5)  # the service accepts them (and closes the ones over the cap)
         still_open = _wait_closed(other, within_s=3)
         assert len(still_open) == 8
+        assert _closed_count(service, "over_cap") == 12  # counted for the operator
         # another address is not affected
         _normal_call(service.url)
         # a connection within the cap is served
@@ -214,6 +222,7 @@ def test_a_client_that_never_reads_its_answers_is_cut_off(start_service):
             time.sleep(0.2)
         else:
             raise AssertionError("the connection was not aborted")
+        assert _closed_count(service, "write_timeout") == 1
     finally:
         sock.close()
     _normal_call(service.url)
