@@ -170,7 +170,8 @@ class ServiceConfig(BaseSettings):
         ge=21_000,
         le=2**63 - 1,
         description="Most gas an eth_call, eth_estimateGas or eth_createAccessList runs with on "
-        "the engine (geth's --rpc.gascap): a call asking more, or naming none, gets this much. "
+        "the engine (geth's --rpc.gascap): a call naming more gets this much (one naming none, the "
+        "engine's block gas limit). "
         "An engine runs a call's gas in CPU (about 0.7 s per billion on the development "
         "machine) and mines nothing meanwhile.",
     )

@@ -419,21 +419,22 @@ GAS_CAPPED = frozenset({"eth_call", "eth_estimateGas", "eth_createAccessList"})
 
 def cap_gas(method: str, params: list[Any], cap: int) -> list[Any]:
     """`params` with the call object's gas at most `cap` (geth's --rpc.gascap): a call naming
-    more gas, or none, runs with `cap` (an engine spends a call's gas in CPU, and mines nothing
-    meanwhile). A gas the engine cannot read is left for it to refuse, in its words."""
+    more gas runs with `cap` (an engine spends a call's gas in CPU, and mines nothing
+    meanwhile). A call naming none runs with the engine's block gas limit, as before (its
+    balance check against gas x price stays the engine's); a gas the engine cannot read is
+    left for it to refuse, in its words."""
     if method not in GAS_CAPPED or not params or not isinstance(params[0], dict):
         return params
     call = params[0]
     gas = call.get("gas")
-    if gas is not None:
-        if isinstance(gas, int) and not isinstance(gas, bool) and gas >= 0:
-            asked = gas
-        elif isinstance(gas, str) and len(gas) > 2 and HEX_RE.match(gas):
-            asked = int(gas[2:], 16)  # hex: linear in its length, which the body bounds
-        else:
-            return params
-        if asked <= cap:
-            return params
+    if isinstance(gas, int) and not isinstance(gas, bool) and gas >= 0:
+        asked = gas
+    elif isinstance(gas, str) and len(gas) > 2 and HEX_RE.match(gas):
+        asked = int(gas[2:], 16)  # hex: linear in its length, which the body bounds
+    else:
+        return params
+    if asked <= cap:
+        return params
     return [{**call, "gas": hex(cap)}, *params[1:]]
 
 
