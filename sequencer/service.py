@@ -213,6 +213,7 @@ class Sequencer:
         self.builder: Builder | None = None
         self.session: aiohttp.ClientSession | None = None
         self.l1: EngineClient | None = None
+        self._clients: dict[tuple[str, int], EngineClient] = {}  # made by `_engine_client`
         self._tasks: list[asyncio.Task] = []
         self._arrivals: list[tuple[int, Candidate, asyncio.Future]] = []
         self.turns = TurnGate(config.admission_per_turn)  # RPC work per loop turn (rpc.py)
@@ -352,12 +353,21 @@ class Sequencer:
         self.journal.close()
         for chain in self.chains.values():
             await chain.engine.close_pipe()
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
         if self.session is not None:
             await self.session.close()
 
     def _engine_client(self, url: str, chain_id: int) -> EngineClient:
+        """One client per node for the service's life (its kept connections are shared by the
+        builder, the pollers and the proxied reads); `stop` closes them."""
         assert self.session is not None
-        return EngineClient(url, chain_id, self.session, self.config.engine_timeout_s)
+        client = self._clients.get((url, chain_id))
+        if client is None:
+            client = EngineClient(url, chain_id, self.session, self.config.engine_timeout_s)
+            self._clients[(url, chain_id)] = client
+        return client
 
     async def _check_chain_id(self, engine: EngineClient) -> None:
         actual = int(await engine.call("eth_chainId"), 16)
