@@ -79,12 +79,8 @@ class _ClosedBeforeAnswer(Exception):
 
 
 class _NoAnswer(Exception):
-    """A call's connection broke before its whole answer came (`started`: some of it had), or
-    the answer is not HTTP this client reads; the connection is closed."""
-
-    def __init__(self, why: str, started: bool = False) -> None:
-        super().__init__(why)
-        self.started = started
+    """A call's connection broke before its whole answer came, or the answer is not HTTP this
+    client reads; the connection is closed."""
 
 
 # What `_HttpConn` is reading of the current answer.
@@ -103,7 +99,6 @@ class _HttpConn(asyncio.Protocol):
         self.open = False  # connected, and the node has not closed or sent anything unasked
         self.reusable = False  # the last answer ended cleanly and the node keeps the connection
         self._answer: asyncio.Future[bytes] | None = None
-        self._started = False  # a byte of the current answer arrived
         self._state = _IDLE
         self._buf = bytearray()
         self._body = bytearray()
@@ -133,7 +128,6 @@ class _HttpConn(asyncio.Protocol):
         """Send one whole request; the future of its answer's body."""
         assert self.transport is not None and self.open and self._state == _IDLE
         self._answer = asyncio.get_running_loop().create_future()
-        self._started = False
         self.reusable = False
         self._state = _HEAD
         self._keep = True
@@ -151,7 +145,6 @@ class _HttpConn(asyncio.Protocol):
         if self._state == _IDLE:  # nothing was asked: the connection is no longer in step
             self.close()
             return
-        self._started = True
         self._buf += data
         try:
             self._read()
@@ -173,7 +166,7 @@ class _HttpConn(asyncio.Protocol):
                 self._finish(keep=False)
             else:
                 why = f"connection closed ({exc})" if exc else "connection closed"
-                self._fail(_NoAnswer(why, self._started))
+                self._fail(_NoAnswer(why))
 
     def _fail(self, exc: _NoAnswer) -> None:
         self._state = _IDLE
@@ -194,7 +187,7 @@ class _HttpConn(asyncio.Protocol):
                 end = buf.find(b"\r\n\r\n")
                 if end < 0:
                     if len(buf) > MAX_HEAD_BYTES:
-                        raise _NoAnswer("answer head too long", True)
+                        raise _NoAnswer("answer head too long")
                     return
                 self._head(bytes(buf[:end]))
                 del buf[: end + 4]
@@ -209,7 +202,7 @@ class _HttpConn(asyncio.Protocol):
                 end = buf.find(b"\r\n")
                 if end < 0:
                     if len(buf) > 1024:
-                        raise _NoAnswer("chunk size line too long", True)
+                        raise _NoAnswer("chunk size line too long")
                     return
                 line = bytes(buf[:end])
                 del buf[: end + 2]
@@ -221,16 +214,16 @@ class _HttpConn(asyncio.Protocol):
                 try:
                     size = int(line.split(b";", 1)[0].strip(), 16)
                 except ValueError:
-                    raise _NoAnswer(f"bad chunk size {line[:40]!r}", True) from None
+                    raise _NoAnswer(f"bad chunk size {line[:40]!r}") from None
                 if size < 0 or len(self._body) + size > MAX_ANSWER_BYTES:
-                    raise _NoAnswer(f"answer over {MAX_ANSWER_BYTES} bytes", True)
+                    raise _NoAnswer(f"answer over {MAX_ANSWER_BYTES} bytes")
                 self._need = size
                 self._state = _CHUNK_DATA if size else _TRAILER
             elif state == _CHUNK_DATA:
                 if len(buf) < self._need + 2:
                     return
                 if buf[self._need : self._need + 2] != b"\r\n":
-                    raise _NoAnswer("chunk without its CRLF", True)
+                    raise _NoAnswer("chunk without its CRLF")
                 self._body += buf[: self._need]
                 del buf[: self._need + 2]
                 self._state = _CHUNK_SIZE
@@ -238,7 +231,7 @@ class _HttpConn(asyncio.Protocol):
                 self._body += buf
                 buf.clear()
                 if len(self._body) > MAX_ANSWER_BYTES:
-                    raise _NoAnswer(f"answer over {MAX_ANSWER_BYTES} bytes", True)
+                    raise _NoAnswer(f"answer over {MAX_ANSWER_BYTES} bytes")
                 return
             else:
                 return
@@ -248,7 +241,7 @@ class _HttpConn(asyncio.Protocol):
         lines = head.split(b"\r\n")
         status = lines[0].split(None, 2)
         if len(status) < 2 or status[0] not in (b"HTTP/1.1", b"HTTP/1.0"):
-            raise _NoAnswer(f"not an HTTP/1 answer: {lines[0][:80]!r}", True)
+            raise _NoAnswer(f"not an HTTP/1 answer: {lines[0][:80]!r}")
         if status[1][:1] == b"1":  # 100 Continue and the like: the real answer follows
             return
         keep = status[0] == b"HTTP/1.1"
@@ -261,18 +254,18 @@ class _HttpConn(asyncio.Protocol):
                 try:
                     length = int(value)
                 except ValueError:
-                    raise _NoAnswer(f"bad Content-Length {value[:40]!r}", True) from None
+                    raise _NoAnswer(f"bad Content-Length {value[:40]!r}") from None
                 if length < 0:
-                    raise _NoAnswer(f"bad Content-Length {value[:40]!r}", True)
+                    raise _NoAnswer(f"bad Content-Length {value[:40]!r}")
             elif name == b"transfer-encoding":
                 codings = value.strip().lower()
                 if codings == b"chunked":
                     chunked = True
                 elif codings != b"identity":
-                    raise _NoAnswer(f"Transfer-Encoding {codings[:40]!r} not supported", True)
+                    raise _NoAnswer(f"Transfer-Encoding {codings[:40]!r} not supported")
             elif name == b"content-encoding":
                 if value.strip().lower() not in (b"", b"identity"):
-                    raise _NoAnswer(f"Content-Encoding {value[:40]!r} not supported", True)
+                    raise _NoAnswer(f"Content-Encoding {value[:40]!r} not supported")
             elif name == b"connection":
                 tokens = value.lower()
                 keep = b"keep-alive" in tokens if not keep else b"close" not in tokens
@@ -281,7 +274,7 @@ class _HttpConn(asyncio.Protocol):
             self._state = _CHUNK_SIZE
         elif length is not None:
             if length > MAX_ANSWER_BYTES:
-                raise _NoAnswer(f"answer of {length} bytes, over {MAX_ANSWER_BYTES}", True)
+                raise _NoAnswer(f"answer of {length} bytes, over {MAX_ANSWER_BYTES}")
             self._need = length
             self._state = _LENGTH
         else:
@@ -301,10 +294,12 @@ class EngineClient:
     (`session`'s, connect and wait included), the same errors (`EngineUnreachable`: no
     connection, a reset, a timeout, an answer that is not HTTP/1 with Content-Length, chunked or
     close-delimited body, over `MAX_ANSWER_BYTES`, or not JSON-RPC; `EngineError`: the node's
-    error answer), the same retries (`call`: `IDEMPOTENT` methods only). A kept connection the
-    node has closed is never used again; one that breaks before any byte of the answer came is
-    resent at once on a new connection only for a call (or batch) of `IDEMPOTENT` methods: any
-    other call that may have reached the node is an error, never sent twice.
+    error answer), the same retries (`call`: `IDEMPOTENT` methods only, after 0.1 s and 0.3 s).
+    A kept connection the node has closed (or sent anything unasked on) is never used again:
+    that is checked before each reuse (`_HttpConn.usable`), even if the event loop has not seen
+    the close yet. A call whose connection breaks before its whole answer is an
+    `EngineUnreachable`, never sent again by the client itself (it may have been processed):
+    only `call`'s retries of `IDEMPOTENT` methods ask again, as before.
 
     Other URLs (https, with credentials) go through `session` (aiohttp), as does what is not an
     engine call: the follower's forwarding to the leader (`leader.py`) uses the session itself.
@@ -343,14 +338,14 @@ class EngineClient:
     async def request(self, method: str, params: Any) -> dict[str, Any]:
         """The engine's whole answer (result or error), for proxying."""
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
-        answer = await self._post(method, body, method in IDEMPOTENT)
+        answer = await self._post(method, body)
         if not isinstance(answer, dict) or ("result" not in answer and "error" not in answer):
             raise EngineUnreachable(
                 f"{method} on {self.url}: not a JSON-RPC answer: {answer!r:.200}"
             )
         return answer
 
-    async def _post(self, what: str, body: Any, idempotent: bool) -> Any:
+    async def _post(self, what: str, body: Any) -> Any:
         """The decoded JSON answer to `body`; EngineUnreachable when none came."""
         if not self._raw:
             try:
@@ -362,7 +357,7 @@ class EngineClient:
         request = self._head + str(len(data)).encode() + b"\r\n\r\n" + data
         try:
             async with asyncio.timeout(self.timeout_s):
-                answer = await self._exchange(request, idempotent)
+                answer = await self._exchange(request)
         except TimeoutError:
             raise EngineUnreachable(
                 f"{what} on {self.url}: no answer within {self.timeout_s:g} s"
@@ -376,39 +371,29 @@ class EngineClient:
         except ValueError as exc:
             raise EngineUnreachable(f"{what} on {self.url}: {exc}: {answer[:200]!r}") from exc
 
-    async def _exchange(self, request: bytes, idempotent: bool) -> bytes:
+    async def _exchange(self, request: bytes) -> bytes:
         """The body of the answer to one HTTP request, on a kept connection or a new one."""
         async with self._slots:
-            resent = False
-            while True:
+            conn = None
+            while self._idle:
+                conn = self._idle.pop()
+                if conn.usable():
+                    break
+                conn.close()
                 conn = None
-                while self._idle:
-                    conn = self._idle.pop()
-                    if conn.usable():
-                        break
-                    conn.close()
-                    conn = None
-                reused = conn is not None
-                if conn is None:
-                    loop = asyncio.get_running_loop()
-                    _, conn = await loop.create_connection(_HttpConn, self._host, self._port)
-                try:
-                    answer = await conn.exchange(request)
-                except _NoAnswer as exc:
-                    conn.close()
-                    # a kept connection the node closed before answering: a read is sent again
-                    if reused and not exc.started and idempotent and not resent:
-                        resent = True
-                        continue
-                    raise
-                except BaseException:  # a timeout or a cancel mid-answer: out of step
-                    conn.close()
-                    raise
-                if conn.reusable and not self._closed and len(self._idle) < KEEP_IDLE:
-                    self._idle.append(conn)
-                else:
-                    conn.close()
-                return answer
+            if conn is None:
+                loop = asyncio.get_running_loop()
+                _, conn = await loop.create_connection(_HttpConn, self._host, self._port)
+            try:
+                answer = await conn.exchange(request)
+            except BaseException:  # no whole answer (a reset, a timeout, a cancel): out of step
+                conn.close()
+                raise
+            if conn.reusable and not self._closed and len(self._idle) < KEEP_IDLE:
+                self._idle.append(conn)
+            else:
+                conn.close()
+            return answer
 
     async def close(self) -> None:
         """Close every kept connection (calls and the pipe); a later call still works, on a
@@ -535,7 +520,7 @@ class EngineClient:
         ]
         for _ in range(len(calls) - 1):
             next(self._ids)
-        answers = await self._post("batch", body, all(m in IDEMPOTENT for m, _ in calls))
+        answers = await self._post("batch", body)
         if (
             not isinstance(answers, list)
             or len(answers) != len(calls)

@@ -302,7 +302,8 @@ def closes_second_request_unanswered() -> tuple[Handler, list[int]]:
     return handler, connections
 
 
-def test_a_read_on_a_kept_connection_closed_unanswered_is_sent_again_at_once():
+def test_a_read_on_a_kept_connection_closed_unanswered_is_asked_again_only_by_call():
+    """The client itself never sends a request twice; `call` asks a read again (its retries)."""
     handler, _ = closes_second_request_unanswered()
 
     async def scenario() -> tuple[list[object], Counter[str]]:
@@ -311,14 +312,28 @@ def test_a_read_on_a_kept_connection_closed_unanswered_is_sent_again_at_once():
             out = [
                 (await client.request("eth_chainId", []))["result"],
                 await outcome(client.request("eth_getBlockByNumber", ["latest", False])),
+                await outcome(client.call("eth_getBlockByNumber", ["latest", False])),
             ]
             await client.close()
             return out, node.seen
 
+    handler_two, _ = closes_second_request_unanswered()
     out, seen = run(scenario())
     assert out[0] == "0x2a"
-    assert isinstance(out[1], dict) and out[1]["result"] == "0x2a", out
+    assert isinstance(out[1], EngineUnreachable), out
+    assert out[2] == "0x2a"  # on a new connection
     assert seen["eth_getBlockByNumber"] == 2
+
+    async def retried() -> tuple[list[object], Counter[str]]:
+        async with Node(handler_two) as node, engine_session(10.0) as session:
+            client = EngineClient(node.url, 1, session)
+            out = [await client.call("eth_chainId"), await outcome(client.call("eth_blockNumber"))]
+            await client.close()
+            return out, node.seen
+
+    out, seen = run(retried())
+    assert out == ["0x2a", "0x2a"]
+    assert seen["eth_blockNumber"] == 2  # the cut one, and call's retry
 
 
 def test_a_write_on_a_kept_connection_closed_unanswered_is_never_sent_twice():
