@@ -106,8 +106,7 @@ class _HttpConn(asyncio.Protocol):
         self._keep = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # (uvloop's: no subclass)
         self.open = True
         sock = transport.get_extra_info("socket")
         self._fd = sock.fileno() if sock is not None else -1

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import uvloop
 
 from sequencer import engine as engine_module
 from sequencer.devnet import ROLLUP_FLAGS, ChainSpec, Devnet, free_port
@@ -109,11 +110,25 @@ async def answer_all(conn: Conn) -> None:
         await conn.answer(ok(request))
 
 
+LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}  # the service's
+_loop_factory = asyncio.new_event_loop
+
+
+@pytest.fixture(autouse=True, params=LOOPS.keys())
+def _event_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test on both event loops: the service runs on uvloop, tests and tools on asyncio."""
+    global _loop_factory
+    _loop_factory = LOOPS[request.param]
+    yield
+    _loop_factory = asyncio.new_event_loop
+
+
 def run(coro: Awaitable[object]) -> object:
     async def guarded() -> object:
         return await asyncio.wait_for(coro, GUARD_S)
 
-    return asyncio.run(guarded())
+    with asyncio.Runner(loop_factory=_loop_factory) as runner:
+        return runner.run(guarded())
 
 
 async def outcome(awaitable: Awaitable[object]) -> object:
