@@ -95,7 +95,7 @@ class _HttpConn(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self._fd = -1
+        self._poll: Any = None  # select.poll of the socket, once connected
         self.open = False  # connected, and the node has not closed or sent anything unasked
         self.reusable = False  # the last answer ended cleanly and the node keeps the connection
         self._answer: asyncio.Future[bytes] | None = None
@@ -109,19 +109,14 @@ class _HttpConn(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # (uvloop's: no subclass)
         self.open = True
         sock = transport.get_extra_info("socket")
-        self._fd = sock.fileno() if sock is not None else -1
+        if sock is not None:  # (select.poll, not select.select: no limit on the fd's number)
+            self._poll = select.poll()
+            self._poll.register(sock.fileno(), select.POLLIN)
 
     def usable(self) -> bool:
         """Open, and nothing to read while idle: a node that closed the connection (or sent
         what was not asked) makes it readable, even before the event loop has seen it."""
-        if not self.open:
-            return False
-        if self._fd >= 0:
-            poller = select.poll()  # not select.select: no limit on the descriptor's number
-            poller.register(self._fd, select.POLLIN)
-            if poller.poll(0):
-                return False
-        return True
+        return self.open and not (self._poll is not None and self._poll.poll(0))
 
     def exchange(self, request: bytes) -> asyncio.Future[bytes]:
         """Send one whole request; the future of its answer's body."""

@@ -992,7 +992,8 @@ class Sequencer:
         records = [self.promises.pop(h) for h in sealed.tx_hashes if h in self.promises]
         chain.ledger.sealed((r.sender, r.tx_hash) for r in records)
         chain.ledger.forget_idle(keep=100_000)
-        self._background(self._fill_statuses(chain, sealed.number, sealed.tx_hashes))
+        if sealed.tx_hashes:  # (an empty block, every idle slot: no receipts, no task)
+            self._background(self._fill_statuses(chain, sealed.number, sealed.tx_hashes))
         label = str(runtime.chain_id)
         self.metrics.slot_build.labels(label).observe(build_s)
         self.metrics.head.labels(label).set(head.number)
