@@ -355,17 +355,13 @@ class BlockHeaderMsg:
     parent_hash: bytes
 
     def struct_hash(self) -> bytes:
+        # abi.encode of static words, concatenated (one header per block, empty ones too: eth_abi
+        # cost more than the hash); the EIP-712 reference test holds it to eth_account's digest
         return keccak(
-            encode(
-                ["bytes32", "uint256", "uint256", "bytes32", "bytes32"],
-                [
-                    BLOCK_HEADER_TYPEHASH,
-                    self.chain_id,
-                    self.block_number,
-                    _b32(self.block_hash, "block_hash"),
-                    _b32(self.parent_hash, "parent_hash"),
-                ],
-            )
+            BLOCK_HEADER_TYPEHASH
+            + _uint256s(self.chain_id, self.block_number)
+            + _b32(self.block_hash, "block_hash")
+            + _b32(self.parent_hash, "parent_hash")
         )
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import select
 import socket
 import time
 from collections.abc import Sequence
@@ -67,14 +68,237 @@ IDEMPOTENT = frozenset(
     }
 )
 CALL_RETRIES = 2  # extra attempts of an idempotent call, 0.1 s and 0.3 s later
+MAX_ANSWER_BYTES = 256 << 20  # a larger answer body is refused (EngineUnreachable)
+MAX_HEAD_BYTES = 64 << 10  # an answer's status line and headers; a chunk-size line: 1 KiB
+KEEP_IDLE = 8  # idle kept-alive connections an `EngineClient` keeps for its next calls
+MAX_CONNECTIONS = 64  # calls of one `EngineClient` at once; more wait for one to end
 
 
 class _ClosedBeforeAnswer(Exception):
     """The kept-alive connection to the engine was closed before any answer came back."""
 
 
+class _NoAnswer(Exception):
+    """A call's connection broke before its whole answer came, or the answer is not HTTP this
+    client reads; the connection is closed."""
+
+
+# What `_HttpConn` is reading of the current answer.
+_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _TRAILER, _UNTIL_CLOSE, _IDLE = range(7)
+
+
+class _HttpConn(asyncio.Protocol):
+    """One kept-alive HTTP/1.1 connection to a node, one request at a time (`exchange`): the
+    answer's body (Content-Length, chunked, or until the node closes), at most
+    `MAX_ANSWER_BYTES`; anything else it cannot read is a `_NoAnswer`. A plain protocol, no
+    streams: its cost per call is a write and, mostly, one `data_received`."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._poll: Any = None  # select.poll of the socket, once connected
+        self.open = False  # connected, and the node has not closed or sent anything unasked
+        self.reusable = False  # the last answer ended cleanly and the node keeps the connection
+        self._answer: asyncio.Future[bytes] | None = None
+        self._state = _IDLE
+        self._buf = bytearray()
+        self._body = bytearray()
+        self._need = 0
+        self._keep = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # (uvloop's: no subclass)
+        self.open = True
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # (select.poll, not select.select: no limit on the fd's number)
+            self._poll = select.poll()
+            self._poll.register(sock.fileno(), select.POLLIN)
+
+    def usable(self) -> bool:
+        """Open, and nothing to read while idle: a node that closed the connection (or sent
+        what was not asked) makes it readable, even before the event loop has seen it."""
+        return self.open and not (self._poll is not None and self._poll.poll(0))
+
+    def exchange(self, request: bytes) -> asyncio.Future[bytes]:
+        """Send one whole request; the future of its answer's body."""
+        assert self.transport is not None and self.open and self._state == _IDLE
+        self._answer = asyncio.get_running_loop().create_future()
+        self.reusable = False
+        self._state = _HEAD
+        self._keep = True
+        self._body = bytearray()
+        self.transport.write(request)
+        return self._answer
+
+    def close(self) -> None:
+        self.open = False
+        self.reusable = False
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._state == _IDLE:  # nothing was asked: the connection is no longer in step
+            self.close()
+            return
+        self._buf += data
+        try:
+            self._read()
+        except _NoAnswer as exc:
+            self._fail(exc)
+            self.close()
+
+    def eof_received(self) -> bool:
+        self.open = False
+        if self._state == _UNTIL_CLOSE:
+            self._finish(keep=False)
+        return False  # the transport closes itself: connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False
+        self.reusable = False
+        if self._state != _IDLE:
+            if self._state == _UNTIL_CLOSE:
+                self._finish(keep=False)
+            else:
+                why = f"connection closed ({exc})" if exc else "connection closed"
+                self._fail(_NoAnswer(why))
+
+    def _fail(self, exc: _NoAnswer) -> None:
+        self._state = _IDLE
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(exc)
+
+    def _finish(self, keep: bool) -> None:
+        self._state = _IDLE
+        self.reusable = keep and self._keep and self.open and not self._buf
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result(bytes(self._body))
+
+    def _read(self) -> None:
+        buf = self._buf
+        while True:
+            state = self._state
+            if state == _HEAD:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(buf) > MAX_HEAD_BYTES:
+                        raise _NoAnswer("answer head too long")
+                    return
+                self._head(bytes(buf[:end]))
+                del buf[: end + 4]
+            elif state == _LENGTH:
+                if len(buf) < self._need:
+                    return
+                self._body = buf[: self._need]
+                del buf[: self._need]
+                self._finish(keep=True)
+                return
+            elif state == _CHUNK_SIZE or state == _TRAILER:
+                end = buf.find(b"\r\n")
+                if end < 0:
+                    if len(buf) > 1024:
+                        raise _NoAnswer("chunk size line too long")
+                    return
+                line = bytes(buf[:end])
+                del buf[: end + 2]
+                if state == _TRAILER:
+                    if not line:
+                        self._finish(keep=True)
+                        return
+                    continue
+                try:
+                    size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise _NoAnswer(f"bad chunk size {line[:40]!r}") from None
+                if size < 0 or len(self._body) + size > MAX_ANSWER_BYTES:
+                    raise _NoAnswer(f"answer over {MAX_ANSWER_BYTES} bytes")
+                self._need = size
+                self._state = _CHUNK_DATA if size else _TRAILER
+            elif state == _CHUNK_DATA:
+                if len(buf) < self._need + 2:
+                    return
+                if buf[self._need : self._need + 2] != b"\r\n":
+                    raise _NoAnswer("chunk without its CRLF")
+                self._body += buf[: self._need]
+                del buf[: self._need + 2]
+                self._state = _CHUNK_SIZE
+            elif state == _UNTIL_CLOSE:
+                self._body += buf
+                buf.clear()
+                if len(self._body) > MAX_ANSWER_BYTES:
+                    raise _NoAnswer(f"answer over {MAX_ANSWER_BYTES} bytes")
+                return
+            else:
+                return
+
+    def _head(self, head: bytes) -> None:
+        """The status line and headers of an answer: how its body ends."""
+        lines = head.split(b"\r\n")
+        status = lines[0].split(None, 2)
+        if len(status) < 2 or status[0] not in (b"HTTP/1.1", b"HTTP/1.0"):
+            raise _NoAnswer(f"not an HTTP/1 answer: {lines[0][:80]!r}")
+        if status[1][:1] == b"1":  # 100 Continue and the like: the real answer follows
+            return
+        keep = status[0] == b"HTTP/1.1"
+        length: int | None = None
+        chunked = False
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    raise _NoAnswer(f"bad Content-Length {value[:40]!r}") from None
+                if length < 0:
+                    raise _NoAnswer(f"bad Content-Length {value[:40]!r}")
+            elif name == b"transfer-encoding":
+                codings = value.strip().lower()
+                if codings == b"chunked":
+                    chunked = True
+                elif codings != b"identity":
+                    raise _NoAnswer(f"Transfer-Encoding {codings[:40]!r} not supported")
+            elif name == b"content-encoding":
+                if value.strip().lower() not in (b"", b"identity"):
+                    raise _NoAnswer(f"Content-Encoding {value[:40]!r} not supported")
+            elif name == b"connection":
+                tokens = value.lower()
+                keep = b"keep-alive" in tokens if not keep else b"close" not in tokens
+        self._keep = keep
+        if chunked:
+            self._state = _CHUNK_SIZE
+        elif length is not None:
+            if length > MAX_ANSWER_BYTES:
+                raise _NoAnswer(f"answer of {length} bytes, over {MAX_ANSWER_BYTES}")
+            self._need = length
+            self._state = _LENGTH
+        else:
+            self._keep = False
+            self._state = _UNTIL_CLOSE
+
+
 class EngineClient:
-    """JSON-RPC over HTTP to one anvil (keep-alive session, batches)."""
+    """JSON-RPC over HTTP to one node: calls and batches on kept-alive connections of its own,
+    and the pipelined in-order send (`send_in_order`).
+
+    Every call and batch to an `http://` URL goes over a raw HTTP/1.1 keep-alive connection
+    (`_HttpConn`): one per call in flight, at most `MAX_CONNECTIONS` at once, the idle ones kept
+    (up to `KEEP_IDLE`) for the next calls. That costs a fraction of aiohttp's client per call,
+    which was most of the idle service's CPU (about 40 calls a second to its engines and L1:
+    docs/operations.md, "Idle"). The behaviour is the session's: the same total timeout per call
+    (`session`'s, connect and wait included), the same errors (`EngineUnreachable`: no
+    connection, a reset, a timeout, an answer that is not HTTP/1 with Content-Length, chunked or
+    close-delimited body, over `MAX_ANSWER_BYTES`, or not JSON-RPC; `EngineError`: the node's
+    error answer), the same retries (`call`: `IDEMPOTENT` methods only, after 0.1 s and 0.3 s).
+    A kept connection the node has closed (or sent anything unasked on) is never used again:
+    that is checked before each reuse (`_HttpConn.usable`), even if the event loop has not seen
+    the close yet. A call whose connection breaks before its whole answer is an
+    `EngineUnreachable`, never sent again by the client itself (it may have been processed):
+    only `call`'s retries of `IDEMPOTENT` methods ask again, as before.
+
+    Other URLs (https, with credentials) go through `session` (aiohttp), as does what is not an
+    engine call: the follower's forwarding to the leader (`leader.py`) uses the session itself.
+    `close()` releases the connections (the service closes its clients when it stops).
+    """
 
     def __init__(
         self,
@@ -87,23 +311,91 @@ class EngineClient:
         self.chain_id = chain_id
         self._session = session
         self.read_timeout_s = read_timeout_s  # a pipelined send with no answer this long: stall
+        # a call's whole time (connect, wait for a connection, send, answer): the session's
+        self.timeout_s = session.timeout.total or REQUEST_TIMEOUT_S
         self._ids = itertools.count(1)
         self._pipe: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._pipe_lock = asyncio.Lock()
+        parsed = URL(url)
+        self._raw = parsed.scheme == "http" and not parsed.user and parsed.raw_host is not None
+        self._host = parsed.raw_host or "127.0.0.1"
+        self._port = parsed.port or 80
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        self._head = (
+            f"POST {parsed.raw_path_qs or '/'} HTTP/1.1\r\nHost: {host}:{self._port}\r\n"
+            "Content-Type: application/json\r\nContent-Length: "
+        ).encode()
+        self._idle: list[_HttpConn] = []
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._closed = False
 
     async def request(self, method: str, params: Any) -> dict[str, Any]:
         """The engine's whole answer (result or error), for proxying."""
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
-        try:
-            async with self._session.post(self.url, json=body) as response:
-                answer = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise EngineUnreachable(f"{method} on {self.url}: {exc}") from exc
+        answer = await self._post(method, body)
         if not isinstance(answer, dict) or ("result" not in answer and "error" not in answer):
             raise EngineUnreachable(
                 f"{method} on {self.url}: not a JSON-RPC answer: {answer!r:.200}"
             )
         return answer
+
+    async def _post(self, what: str, body: Any) -> Any:
+        """The decoded JSON answer to `body`; EngineUnreachable when none came."""
+        if not self._raw:
+            try:
+                async with self._session.post(self.url, json=body) as response:
+                    return await response.json(content_type=None)
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                raise EngineUnreachable(f"{what} on {self.url}: {exc}") from exc
+        data = json.dumps(body, separators=(",", ":")).encode()
+        request = self._head + str(len(data)).encode() + b"\r\n\r\n" + data
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                answer = await self._exchange(request)
+        except TimeoutError:
+            raise EngineUnreachable(
+                f"{what} on {self.url}: no answer within {self.timeout_s:g} s"
+            ) from None
+        except _NoAnswer as exc:
+            raise EngineUnreachable(f"{what} on {self.url}: {exc}") from None
+        except OSError as exc:
+            raise EngineUnreachable(f"{what} on {self.url}: {exc}") from exc
+        try:
+            return json.loads(answer)
+        except ValueError as exc:
+            raise EngineUnreachable(f"{what} on {self.url}: {exc}: {answer[:200]!r}") from exc
+
+    async def _exchange(self, request: bytes) -> bytes:
+        """The body of the answer to one HTTP request, on a kept connection or a new one."""
+        async with self._slots:
+            conn = None
+            while self._idle:
+                conn = self._idle.pop()
+                if conn.usable():
+                    break
+                conn.close()
+                conn = None
+            if conn is None:
+                loop = asyncio.get_running_loop()
+                _, conn = await loop.create_connection(_HttpConn, self._host, self._port)
+            try:
+                answer = await conn.exchange(request)
+            except BaseException:  # no whole answer (a reset, a timeout, a cancel): out of step
+                conn.close()
+                raise
+            if conn.reusable and not self._closed and len(self._idle) < KEEP_IDLE:
+                self._idle.append(conn)
+            else:
+                conn.close()
+            return answer
+
+    async def close(self) -> None:
+        """Close every kept connection (calls and the pipe); a later call still works, on a
+        connection of its own that is closed after it."""
+        self._closed = True
+        while self._idle:
+            self._idle.pop().close()
+        await self.close_pipe()
 
     async def call(self, method: str, params: list[Any] | None = None) -> Any:
         attempt = 0
@@ -222,11 +514,7 @@ class EngineClient:
         ]
         for _ in range(len(calls) - 1):
             next(self._ids)
-        try:
-            async with self._session.post(self.url, json=body) as response:
-                answers = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise EngineUnreachable(f"batch on {self.url}: {exc}") from exc
+        answers = await self._post("batch", body)
         if (
             not isinstance(answers, list)
             or len(answers) != len(calls)

@@ -71,7 +71,7 @@ from typing import Any, Protocol
 import aiohttp
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import event_abi_to_log_topic, keccak, to_checksum_address
 
 from sequencer import batch_codec as bc
 from sequencer.builder import Builder, BuildError, HeadInfo, head_from_block, rewind
@@ -220,19 +220,65 @@ class FollowState:
 
 class PostedTips:
     """The last block of each rollup that L1 holds, read incrementally from the SharedInbox's
-    `BatchPosted` events (blocking: call from a thread). A tip that the inbox no longer
-    matches at the block read to (`rollup_tip_matches`: an L1 reorg dropped a batch) makes it read
-    from the start."""
+    `BatchPosted` events (`read`: blocking, call from a thread; `read_async`: the service's
+    every L1 poll). A tip that the inbox no longer matches at the block read to
+    (`rollup_tip_matches`: an L1 reorg dropped a batch) makes it read from the start."""
 
     def __init__(self, inbox: Any) -> None:
         self.inbox = inbox
         self.tips: dict[int, tuple[int, bytes]] = {}
         self.scanned_to = -1
         self._lock = threading.Lock()
+        self._async_lock = asyncio.Lock()
+        self._topic: str | None = None  # BatchPosted's topic 0
 
     def read(self, to_block: int) -> dict[int, int]:
         with self._lock:
             return self._read(to_block)
+
+    async def read_async(self, l1: Any, to_block: int) -> dict[int, int]:
+        """`read` from the event loop, through `l1` (the service's `EngineClient`). The idle
+        case, every L1 poll (no `BatchPosted` since the last read, every cached tip still held),
+        costs one `eth_getLogs` and one batch of `rollup_tip_matches` on `l1`, no thread and no
+        web3 (about 2 ms of CPU a poll through web3 in a thread); anything else (events to
+        decode, a tip no longer held) is `read` in a thread, as before."""
+        async with self._async_lock:
+            if to_block > self.scanned_to:
+                if self._topic is None:
+                    abi = self.inbox.events.BatchPosted.abi
+                    self._topic = "0x" + event_abi_to_log_topic(abi).hex()
+                query = {
+                    "address": self.inbox.address,
+                    "topics": [self._topic],
+                    "fromBlock": hex(self.scanned_to + 1),
+                    "toBlock": hex(to_block),
+                }
+                logs = await l1.call("eth_getLogs", [query])
+                if not isinstance(logs, list):
+                    raise LeaderError(f"eth_getLogs of BatchPosted answered {logs!r:.200}")
+                if logs:
+                    return await asyncio.to_thread(self.read, to_block)
+                with self._lock:
+                    self.scanned_to = max(self.scanned_to, to_block)
+            if self.tips:
+                calls = [
+                    (
+                        "eth_call",
+                        [
+                            _call(
+                                self.inbox.address,
+                                "rollup_tip_matches(uint256,uint256,bytes32)",
+                                ["uint256", "uint256", "bytes32"],
+                                [chain_id, number, block_hash],
+                            ),
+                            hex(to_block),
+                        ],
+                    )
+                    for chain_id, (number, block_hash) in self.tips.items()
+                ]
+                if not _all_match(await l1.batch(calls)):
+                    return await asyncio.to_thread(self.read, to_block)  # reads from the start
+            return {chain_id: number for chain_id, (number, _) in self.tips.items()}
 
     def _read(self, to_block: int) -> dict[int, int]:
         if to_block > self.scanned_to:
@@ -277,13 +323,19 @@ class PostedTips:
         answers = self.inbox.w3.provider.make_batch_request(calls)
         if not isinstance(answers, list) or len(answers) != len(calls):
             raise LeaderError(f"rollup_tip_matches batch answered {answers!r:.200}")
-        for answer in answers:
-            result = answer.get("result")
-            if not isinstance(result, str) or not result.startswith("0x"):
-                raise LeaderError(f"rollup_tip_matches answered {answer!r:.200}")
-            if int(result, 16) == 0:
-                return False
-        return True
+        return _all_match(answers)
+
+
+def _all_match(answers: list[Any]) -> bool:
+    """Whether every `rollup_tip_matches` answer is true; LeaderError for one that is not a
+    boolean word (an error, a wrong shape)."""
+    for answer in answers:
+        result = answer.get("result") if isinstance(answer, dict) else None
+        if not isinstance(result, str) or not result.startswith("0x"):
+            raise LeaderError(f"rollup_tip_matches answered {answer!r:.200}")
+        if int(result, 16) == 0:
+            return False
+    return True
 
 
 class LeaderHost(ServiceCore, Protocol):
@@ -365,7 +417,7 @@ class LeaderNode:
         assert self.seq.l1 is not None
         if head is None:
             head = int(await self.seq.l1.call("eth_blockNumber"), 16)
-        return await asyncio.to_thread(self._tips.read, head)
+        return await self._tips.read_async(self.seq.l1, head)
 
     async def watch(self) -> None:
         """Re-read the registry every `l1_poll_s` (the role changes with the L1 head)."""

@@ -213,6 +213,7 @@ class Sequencer:
         self.builder: Builder | None = None
         self.session: aiohttp.ClientSession | None = None
         self.l1: EngineClient | None = None
+        self._clients: dict[tuple[str, int], EngineClient] = {}  # made by `_engine_client`
         self._tasks: list[asyncio.Task] = []
         self._arrivals: list[tuple[int, Candidate, asyncio.Future]] = []
         self.turns = TurnGate(config.admission_per_turn)  # RPC work per loop turn (rpc.py)
@@ -352,12 +353,21 @@ class Sequencer:
         self.journal.close()
         for chain in self.chains.values():
             await chain.engine.close_pipe()
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
         if self.session is not None:
             await self.session.close()
 
     def _engine_client(self, url: str, chain_id: int) -> EngineClient:
+        """One client per node for the service's life (its kept connections are shared by the
+        builder, the pollers and the proxied reads); `stop` closes them."""
         assert self.session is not None
-        return EngineClient(url, chain_id, self.session, self.config.engine_timeout_s)
+        client = self._clients.get((url, chain_id))
+        if client is None:
+            client = EngineClient(url, chain_id, self.session, self.config.engine_timeout_s)
+            self._clients[(url, chain_id)] = client
+        return client
 
     async def _check_chain_id(self, engine: EngineClient) -> None:
         actual = int(await engine.call("eth_chainId"), 16)
@@ -982,7 +992,8 @@ class Sequencer:
         records = [self.promises.pop(h) for h in sealed.tx_hashes if h in self.promises]
         chain.ledger.sealed((r.sender, r.tx_hash) for r in records)
         chain.ledger.forget_idle(keep=100_000)
-        self._background(self._fill_statuses(chain, sealed.number, sealed.tx_hashes))
+        if sealed.tx_hashes:  # (an empty block, every idle slot: no receipts, no task)
+            self._background(self._fill_statuses(chain, sealed.number, sealed.tx_hashes))
         label = str(runtime.chain_id)
         self.metrics.slot_build.labels(label).observe(build_s)
         self.metrics.head.labels(label).set(head.number)

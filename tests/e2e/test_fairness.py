@@ -526,3 +526,47 @@ def test_what_l1_holds_is_read_as_of_a_head_a_later_batch_does_not_stall_it(l1, 
     assert answer == [{901: first_tip}]
     assert tips.read(second_at) == {901: second_tip}
     assert tips.read(first_at - 1) == {}  # a head gone back (a reorg): what L1 held then
+
+
+def test_what_l1_holds_is_read_the_same_from_the_event_loop(l1, rollup_a, rollup_b):
+    """`PostedTips.read_async` (the service's every L1 poll, through its L1 `EngineClient`)
+    answers what `read` answers: as of a head, with batches landing after it, and after a head
+    gone back; an idle poll (no new event, every tip still held) needs no thread."""
+    import asyncio
+
+    from sequencer.engine import EngineClient, engine_session
+
+    w3, contracts = l1
+    batcher = _batcher(w3, contracts, [rollup_a, rollup_b], "calldata")
+    inbox = _contract(w3, contracts["SharedInbox"])
+    tips = PostedTips(inbox)
+    threaded: list[int] = []
+    read = tips.read
+    tips.read = lambda to_block: threaded.append(to_block) or read(to_block)  # type: ignore[method-assign]
+    posted = []
+    nonce = None
+    for _ in range(2):
+        nonce = _traffic(rollup_a, 1, nonce)
+        while (confirmed := batcher.step()) is None:
+            _mine(w3, 1)
+        posted.append((confirmed.block_number, rollup_a.w3.eth.block_number))
+    (first_at, first_tip), (second_at, second_tip) = posted
+    _mine(w3, 2)
+    head = w3.eth.block_number
+
+    async def reads() -> list[dict[int, int]]:
+        async with engine_session(10.0) as session:
+            client = EngineClient(w3.provider.endpoint_uri, w3.eth.chain_id, session)
+            out = [await tips.read_async(client, n) for n in (second_at - 1, second_at)]
+            threaded.clear()
+            out += [await tips.read_async(client, n) for n in (head - 1, head)]  # idle polls
+            out.append(await tips.read_async(client, first_at - 1))  # a head gone back
+            await client.close()
+            return out
+
+    out = asyncio.run(reads())
+    assert out == [{901: first_tip}, {901: second_tip}, {901: second_tip}, {901: second_tip}, {}]
+    assert out == [
+        PostedTips(inbox).read(n) for n in (second_at - 1, second_at, head - 1, head, first_at - 1)
+    ]
+    assert threaded == [first_at - 1]  # only the head gone back needed the thread

@@ -196,3 +196,21 @@ def test_header_hash_is_keccak_of_the_tuple_encoding():
     assert decoded[0] == 3 and decoded[3][0][0] == 901
     with pytest.raises(ValueError):
         c.BatchHeader(0, b"\x00" * 32, 0, (rollup,) * 9, b"\x00" * 32, 0, b"\x00" * 32)
+
+
+@pytest.mark.parametrize("number", [0, 1, 2**64, 2**256 - 1])
+def test_the_block_header_struct_hash_is_abi_encode_to_the_word(number):
+    """The header's words are concatenated by hand (no eth_abi on the per-block path): the same
+    bytes as abi.encode, across the uint256 range; outside it, refused."""
+    from eth_abi import encode
+
+    header = c.BlockHeaderMsg(number, number, b"\x11" * 32, b"\x22" * 32)
+    words = encode(
+        ["bytes32", "uint256", "uint256", "bytes32", "bytes32"],
+        [c.BLOCK_HEADER_TYPEHASH, number, number, b"\x11" * 32, b"\x22" * 32],
+    )
+    assert header.struct_hash() == keccak(words)
+    with pytest.raises(ValueError):
+        c.BlockHeaderMsg(-1, number, b"\x11" * 32, b"\x22" * 32).struct_hash()
+    with pytest.raises(ValueError):
+        c.BlockHeaderMsg(901, 2**256, b"\x11" * 32, b"\x22" * 32).struct_hash()
