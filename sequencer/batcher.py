@@ -975,6 +975,7 @@ class Batcher:
         self._prebuilt = None
         state, heads = self._built_from
         if not self.pipeline or state is None or not _cut_short(batch, heads):
+            log.debug("no batch built ahead: the batch sent holds every sealed block")
             return None
         predicted = InboxState(
             next_sequence=batch.header.sequence + 1,
@@ -1002,7 +1003,9 @@ class Batcher:
             log.exception("building the next batch ahead failed; it is built in the next round")
             return None
         if batch is None or not _cut_short(batch, heads):
-            return None  # not full: the next round builds a fresh one with the newer blocks
+            # not full: the next round builds a fresh one with the newer blocks
+            log.debug("no batch built ahead: the next one would not be full (%s)", heads)
+            return None
         return _Prebuilt(predicted, batch, timings)
 
     def _take_prebuilt(self, state: InboxState) -> Batch | None:

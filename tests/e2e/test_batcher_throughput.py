@@ -149,6 +149,17 @@ def _pipelined(start_service, l1_entries, chains, rollup_a, rollup_b, lp, keeper
     )
     if batcher.inbox.blocks_left_in_term() < 12:
         l1w3.provider.make_request("anvil_mine", [hex(13)])
+    # Sealed blocks for more than two full batches (the service seals a block per rollup per
+    # slot, empty or not): the first batch and the one built ahead both leave blocks out, so
+    # the build-ahead does not depend on how many slots pass while the first one is sent.
+    state = batcher.inbox.state(list(batcher.engines))
+    _wait(
+        lambda: all(
+            head > state.last_block[c] + 2 * batcher.max_blocks
+            for c, head in batcher._sealed_heads().items()
+        ),
+        timeout=30.0,
+    )
     return l1w3, service, batcher
 
 
