@@ -261,22 +261,7 @@ class PostedTips:
                 with self._lock:
                     self.scanned_to = max(self.scanned_to, to_block)
             if self.tips:
-                calls = [
-                    (
-                        "eth_call",
-                        [
-                            _call(
-                                self.inbox.address,
-                                "rollup_tip_matches(uint256,uint256,bytes32)",
-                                ["uint256", "uint256", "bytes32"],
-                                [chain_id, number, block_hash],
-                            ),
-                            hex(to_block),
-                        ],
-                    )
-                    for chain_id, (number, block_hash) in self.tips.items()
-                ]
-                if not _all_match(await l1.batch(calls)):
+                if not _all_match(await l1.batch(self._tip_calls(to_block))):
                     return await asyncio.to_thread(self.read, to_block)  # reads from the start
             return {chain_id: number for chain_id, (number, _) in self.tips.items()}
 
@@ -303,11 +288,17 @@ class PostedTips:
         L1 poll)."""
         if not self.tips:
             return True
-        from web3.types import RPCEndpoint
+        calls = self._tip_calls(at_block)
+        answers = self.inbox.w3.provider.make_batch_request(calls)
+        if not isinstance(answers, list) or len(answers) != len(calls):
+            raise LeaderError(f"rollup_tip_matches batch answered {answers!r:.200}")
+        return _all_match(answers)
 
-        calls = [
+    def _tip_calls(self, at_block: int) -> list[tuple[str, list[Any]]]:
+        """One `rollup_tip_matches` eth_call per cached tip, at `at_block`."""
+        return [
             (
-                RPCEndpoint("eth_call"),
+                "eth_call",
                 [
                     _call(
                         self.inbox.address,
@@ -320,10 +311,6 @@ class PostedTips:
             )
             for chain_id, (number, block_hash) in self.tips.items()
         ]
-        answers = self.inbox.w3.provider.make_batch_request(calls)
-        if not isinstance(answers, list) or len(answers) != len(calls):
-            raise LeaderError(f"rollup_tip_matches batch answered {answers!r:.200}")
-        return _all_match(answers)
 
 
 def _all_match(answers: list[Any]) -> bool:
