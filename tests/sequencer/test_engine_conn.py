@@ -138,6 +138,20 @@ async def outcome(awaitable: Awaitable[object]) -> object:
         return exc
 
 
+def send_once(handler: Handler, timeout_s: float) -> tuple[object, Counter[str]]:
+    """The outcome of one `eth_sendRawTransaction` call to a node answering with `handler`,
+    and the methods the node saw."""
+
+    async def scenario() -> tuple[object, Counter[str]]:
+        async with Node(handler) as node, engine_session(timeout_s) as session:
+            client = EngineClient(node.url, 1, session)
+            result = await outcome(client.call("eth_sendRawTransaction", ["0x01"]))
+            await client.close()
+            return result, node.seen
+
+    return run(scenario())
+
+
 # --- against a real anvil ---
 
 
@@ -402,14 +416,7 @@ def test_a_node_that_never_answers_ends_the_call_at_the_timeout(head_only):
             conn.writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
         await asyncio.Event().wait()
 
-    async def scenario() -> object:
-        async with Node(never) as node, engine_session(0.3) as session:
-            client = EngineClient(node.url, 1, session)
-            result = await outcome(client.call("eth_sendRawTransaction", ["0x01"]))
-            await client.close()
-            return result
-
-    result = run(scenario())
+    result, _ = send_once(never, 0.3)
     assert isinstance(result, EngineUnreachable), result
 
 
@@ -436,14 +443,7 @@ def test_an_answer_that_is_not_http_json_rpc_is_unreachable(answer):
             conn.writer.write(answer)
             await conn.writer.drain()
 
-    async def scenario() -> tuple[object, Counter[str]]:
-        async with Node(garbage) as node, engine_session(10.0) as session:
-            client = EngineClient(node.url, 1, session)
-            result = await outcome(client.call("eth_sendRawTransaction", ["0x01"]))
-            await client.close()
-            return result, node.seen
-
-    result, seen = run(scenario())
+    result, seen = send_once(garbage, 10.0)
     assert isinstance(result, EngineUnreachable), result
     assert seen["eth_sendRawTransaction"] == 1
 
@@ -469,14 +469,7 @@ def test_an_answer_over_the_size_bound_is_unreachable(monkeypatch, chunked):
         await conn.writer.drain()
         await conn.read_request()
 
-    async def scenario() -> object:
-        async with Node(big) as node, engine_session(10.0) as session:
-            client = EngineClient(node.url, 1, session)
-            result = await outcome(client.call("eth_sendRawTransaction", ["0x01"]))
-            await client.close()
-            return result
-
-    result = run(scenario())
+    result, _ = send_once(big, 10.0)
     assert isinstance(result, EngineUnreachable), result
 
 
@@ -517,3 +510,4 @@ def test_chunked_and_close_delimited_answers_are_read():
 
     # one connection until the first close-delimited answer ends it, then a new one
     assert run(scenario()) == [["a" * 50, 1], "0x2a", ["b" * 50, 2], ["c", 3], 2]
+
