@@ -524,6 +524,12 @@ class EngineClient:
                 f"batch on {self.url}: not a JSON-RPC batch answer: {answers!r:.200}"
             )
         answers.sort(key=lambda a: a["id"])
+        if [a["id"] for a in answers] != list(range(first, first + len(calls))):
+            # an answer per call, each to its own: never one call's answer read as another's
+            raise EngineUnreachable(
+                f"batch on {self.url}: answer ids {[a['id'] for a in answers][:8]} are not the "
+                f"calls' ({first}..{first + len(calls) - 1})"
+            )
         return answers
 
 

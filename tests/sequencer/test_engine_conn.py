@@ -511,3 +511,22 @@ def test_chunked_and_close_delimited_answers_are_read():
     # one connection until the first close-delimited answer ends it, then a new one
     assert run(scenario()) == [["a" * 50, 1], "0x2a", ["b" * 50, 2], ["c", 3], 2]
 
+
+def test_a_batch_answered_with_other_ids_is_unreachable():
+    """A batch's answers must carry the calls' own ids: answers with one id repeated (or
+    another's) are refused, never matched to the wrong call."""
+
+    async def same_id(conn: Conn) -> None:
+        while (batch := await conn.read_request()) is not None:
+            assert isinstance(batch, list)
+            await conn.answer([ok(batch[0], hex(i)) for i in range(len(batch))])
+
+    async def scenario() -> object:
+        async with Node(same_id) as node, engine_session(10.0) as session:
+            client = EngineClient(node.url, 1, session)
+            result = await outcome(client.batch([("eth_blockNumber", []), ("eth_chainId", [])]))
+            await client.close()
+            return result
+
+    result = run(scenario())
+    assert isinstance(result, EngineUnreachable), result
