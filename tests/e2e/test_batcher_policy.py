@@ -150,6 +150,10 @@ def test_the_policy_posts_no_empty_block_and_a_promise_before_its_deadline(
     assert batcher.stats.backlog_blocks >= 10
 
     _to_term_end(l1w3, batcher, term_blocks - 2)
+    # the deadline counts from the service's L1 view: let it see the head just mined (an older
+    # view signs an earlier deadline, whose margin point can fall in this term's last blocks)
+    head = l1w3.eth.block_number
+    _wait(lambda: service.result("/", "seq_status")["l1Head"] >= head)
     transfer = signed_transfer(lp.private_key, 901, 0, keeper.address)
     pre = service.result("/901", "seq_sendRawTransaction", [transfer])
     wait_sealed(service, 901, pre["txHash"])
