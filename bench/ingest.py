@@ -667,6 +667,7 @@ def _targets(results: dict) -> dict:
         "service_cpu_us_at_1000": _target(service_1000, TARGET_SERVICE_CPU_1000_US, True),
     }
     if "anvil_burst" not in results:
+        results["bounds"] = _bounds(results)
         return results
     ratio = results["burst"]["included_tx_s"] / results["anvil_burst"]["included_tx_s"]
     seq_cpu = results["burst"].get("cpu_us_per_tx", {}).get("total")
